@@ -1,0 +1,71 @@
+"""The harness's exceptions. The kubernetes client's exceptions never leave the public API: they are mapped
+here by HTTP status and always chained (`raise ... from e`) so the original stays in the traceback."""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """Base of every error the harness raises on purpose."""
+
+
+class ClusterError(HarnessError):
+    """The cluster could not be reached or answered with an error."""
+
+
+class TransientClusterError(ClusterError):
+    """Worth retrying: timeouts, 429, 5xx, connection resets."""
+
+
+class NotFound(ClusterError):
+    """404."""
+
+
+class Conflict(ClusterError):
+    """409."""
+
+
+class Gone(ClusterError):
+    """410: a watch's resourceVersion is too old; re-list."""
+
+
+class GuardError(HarnessError):
+    """The kube context is not on the allowlist, or a journal belongs to another cluster."""
+
+
+class FaultError(HarnessError):
+    """A fault could not be injected, verified or healed."""
+
+
+class SelectionError(FaultError):
+    """A fault's target selector matched nothing: that is an error, never a vacuous pass."""
+
+
+class WaitTimeout(HarnessError):
+    """A wait ran past its deadline. Diagnostics (events, describe, logs) are attached as notes."""
+
+    def __init__(self, what: str, deadline_seconds: float, diagnostics: str = "") -> None:
+        super().__init__(f"{what}: not reached within {deadline_seconds:.0f}s")
+        self.what = what
+        self.deadline_seconds = deadline_seconds
+        if diagnostics:
+            self.add_note(diagnostics)
+
+
+class InvariantViolation(HarnessError):
+    """A checker found the promise broken; carries the evidence."""
+
+
+def from_api_exception(e: Exception, what: str) -> ClusterError:
+    """Map a kubernetes client exception to ours by HTTP status. Call as `raise from_api_exception(e, ..) from e`."""
+    status = getattr(e, "status", None)
+    reason = getattr(e, "reason", None) or type(e).__name__
+    message = f"{what}: {status or ''} {reason}".replace("  ", " ")
+    if status == 404:
+        return NotFound(message)
+    if status == 409:
+        return Conflict(message)
+    if status == 410:
+        return Gone(message)
+    if status is None or status == 429 or (isinstance(status, int) and status >= 500):
+        return TransientClusterError(message)
+    return ClusterError(message)

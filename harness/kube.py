@@ -1,0 +1,104 @@
+"""Cluster access: one API client per kube context, refused unless the context is on the allowlist.
+
+No process-wide configuration is touched: every client comes from `new_client_from_config` and is passed in.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import yaml
+from kubernetes import client, config
+from kubernetes.config.config_exception import ConfigException
+
+from harness.errors import ClusterError, GuardError, from_api_exception
+
+DEFAULT_ALLOWED_CONTEXTS: tuple[str, ...] = ("kind-*",)
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What identifies a cluster: recorded in every history, checked before a journal is healed."""
+
+    context: str
+    kube_system_uid: str
+    nodes: tuple[str, ...]
+    server_version: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"context": self.context, "kube_system_uid": self.kube_system_uid, "nodes": list(self.nodes),
+                "server_version": self.server_version}
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """An API client bound to one allowed context."""
+
+    context: str
+    api: client.ApiClient
+    kubeconfig: Path | None
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api)
+
+    @property
+    def apps(self) -> client.AppsV1Api:
+        return client.AppsV1Api(self.api)
+
+    def fingerprint(self) -> Fingerprint:
+        try:
+            ns = self.core.read_namespace("kube-system", _request_timeout=10)
+            nodes = self.core.list_node(_request_timeout=10)
+            version = client.VersionApi(self.api).get_code(_request_timeout=10)
+        except Exception as e:  # the client raises ApiException, urllib3 errors, OSError...
+            raise from_api_exception(e, f"reading the fingerprint of context {self.context}") from e
+        return Fingerprint(self.context, ns.metadata.uid, tuple(sorted(n.metadata.name for n in nodes.items)),
+                           version.git_version)
+
+
+def allowed_contexts_from_env() -> tuple[str, ...]:
+    raw = os.environ.get("CHAOS_HARNESS_ALLOWED_CONTEXTS", "")
+    extra = tuple(p.strip() for p in raw.split(",") if p.strip())
+    return DEFAULT_ALLOWED_CONTEXTS + extra
+
+
+def check_context_allowed(context: str, allowed: Sequence[str]) -> None:
+    if not any(fnmatch.fnmatchcase(context, pattern) for pattern in allowed):
+        raise GuardError(
+            f"refusing kube context {context!r}: not in the allowlist {list(allowed)}; "
+            f"allow it with --allow-context {context} or CHAOS_HARNESS_ALLOWED_CONTEXTS={context}")
+
+
+def connect(kubeconfig: Path | None = None, context: str | None = None,
+            allowed: Sequence[str] | None = None) -> Cluster:
+    """A client for `context` (default: the kubeconfig's current one), after the allowlist and loopback checks."""
+    allowed = tuple(allowed) if allowed is not None else allowed_contexts_from_env()
+    path = str(kubeconfig) if kubeconfig else None
+    try:
+        contexts, current = config.list_kube_config_contexts(config_file=path)
+    except (ConfigException, OSError, TypeError, ValueError, yaml.YAMLError) as e:
+        where = kubeconfig or os.environ.get("KUBECONFIG", "~/.kube/config")
+        raise ClusterError(f"cannot read kubeconfig {where}: {e}; create the cluster with 'make cluster' "
+                           f"or pass --kubeconfig") from e
+    name = context or (current or {}).get("name")
+    if not name or name not in {c["name"] for c in contexts}:
+        raise ClusterError(f"kube context {name!r} not found in {path or 'the default kubeconfig'}; "
+                           f"known: {sorted(c['name'] for c in contexts)}")
+    check_context_allowed(name, allowed)
+    try:
+        api = config.new_client_from_config(config_file=path, context=name)
+    except (ConfigException, OSError, ValueError, yaml.YAMLError) as e:
+        raise ClusterError(f"cannot build a client for context {name!r}: {e}") from e
+    host = urlparse(api.configuration.host).hostname or ""
+    if host not in LOOPBACK_HOSTS:
+        api.close()
+        raise GuardError(f"refusing context {name!r}: its API server {api.configuration.host} is not on loopback; "
+                         f"the harness only talks to clusters through 127.0.0.1")
+    return Cluster(context=name, api=api, kubeconfig=Path(path) if path else None)

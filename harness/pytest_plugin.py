@@ -1,0 +1,79 @@
+"""The chaos-harness pytest plugin: cluster options, fixtures and markers.
+
+End-to-end tests (marked `e2e`, automatically for tests under an `e2e` directory) need the live kind
+cluster. Where it cannot be reached they fail when CI=true or --require-cluster is given, and are skipped
+with the reason otherwise, so a laptop without docker can still run the unit tests.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.kube import Cluster, allowed_contexts_from_env, connect
+
+MARKERS = {
+    "e2e": "needs the live kind cluster (auto-applied under tests/e2e)",
+    "disruptive": "injects a fault into the cluster (nodes, kubelets, pods)",
+    "slow": "takes more than a minute",
+    "faithful_only": "only meaningful with the faithful timing profile",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chaos-harness")
+    group.addoption("--kubeconfig", default=None, help="kubeconfig of the test cluster (default: .kube/chaos.kubeconfig)")
+    group.addoption("--kube-context", default=None, help="kube context to use (default: kind-chaos)")
+    group.addoption("--allow-context", action="append", default=[], help="also allow this context (glob); default kind-*")
+    group.addoption("--kind-cluster", default="chaos", help="name of the kind cluster (node containers <name>-*)")
+    group.addoption("--require-cluster", action="store_true", default=False,
+                    help="fail, never skip, end-to-end tests when the cluster cannot be reached (implied by CI=true)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, doc in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {doc}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "e2e" in Path(str(item.fspath)).parts:
+            item.add_marker(pytest.mark.e2e)
+
+
+def cluster_required(config: pytest.Config) -> bool:
+    return bool(config.getoption("--require-cluster")) or os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def default_kubeconfig(config: pytest.Config) -> Path:
+    given = config.getoption("--kubeconfig")
+    if given:
+        return Path(given)
+    return Path(config.rootpath) / ".kube" / "chaos.kubeconfig"
+
+
+@pytest.fixture(scope="session")
+def kind_cluster_name(pytestconfig: pytest.Config) -> str:
+    return str(pytestconfig.getoption("--kind-cluster"))
+
+
+@pytest.fixture(scope="session")
+def cluster(pytestconfig: pytest.Config, kind_cluster_name: str) -> Iterator[Cluster]:
+    """The live cluster, after the context allowlist check. Fails in CI when unreachable; skips elsewhere."""
+    kubeconfig = default_kubeconfig(pytestconfig)
+    context = pytestconfig.getoption("--kube-context") or f"kind-{kind_cluster_name}"
+    allowed = allowed_contexts_from_env() + tuple(pytestconfig.getoption("--allow-context"))
+    try:
+        c = connect(kubeconfig, context, allowed)
+        c.fingerprint()  # proves the API answers
+    except HarnessError as e:
+        message = f"cluster unreachable ({e}); bring it up with 'make cluster'"
+        if cluster_required(pytestconfig):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    yield c
+    c.api.close()

@@ -1,0 +1,401 @@
+"""Image resolution for the test bed: pull the stock image first, build offline when that fails.
+
+Every offline artifact is content-addressed: its tag ends in a hash of its inputs (versions, package lists,
+the files it is built from, and the tags of the artifacts it builds on), so an unchanged image is never
+rebuilt and a changed input always is. Docker tags an image only when its build succeeded, so a half-built
+image can never be mistaken for a finished one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.testbed import versions
+from harness.testbed.shell import BuildError, run
+
+log = logging.getLogger("chaos_harness.images")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+IMAGES_DIR = REPO_ROOT / "images"
+LOCAL_REPO = "chaos-harness"
+
+# Debian packages of the node's root filesystem: what kind's base image installs, with Debian's containerd,
+# runc and CNI plugins in place of kind's own builds.
+NODE_PACKAGES = (
+    "systemd", "systemd-sysv", "dbus", "iptables", "nftables", "iproute2", "procps", "conntrack", "ethtool",
+    "util-linux", "mount", "kmod", "libseccomp2", "pigz", "containerd", "runc", "containernetworking-plugins",
+    "ca-certificates", "bash", "jq", "socat", "curl",
+)
+# The base of every image that runs inside the cluster's containerd (control plane, CNI, storage helper).
+TOOLS_PACKAGES = ("iptables", "nftables", "iproute2", "conntrack", "procps", "ca-certificates", "bash")
+
+
+@dataclass
+class Timings:
+    """Seconds spent per build stage, for the closing figures."""
+
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def record(self, stage: str, started: float) -> None:
+        self.stages[stage] = round(time.monotonic() - started, 1)
+
+
+def digest(*parts: str | bytes | Path) -> str:
+    """A short content hash of strings, bytes and files (directories hashed file by file, sorted)."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, Path):
+            files = sorted(p for p in part.rglob("*") if p.is_file()) if part.is_dir() else [part]
+            for f in files:
+                h.update(str(f.relative_to(REPO_ROOT) if f.is_relative_to(REPO_ROOT) else f).encode())
+                h.update(f.read_bytes())
+        else:
+            h.update(part.encode() if isinstance(part, str) else part)
+        h.update(b"\0")
+    return h.hexdigest()[:12]
+
+
+def image_exists(ref: str) -> bool:
+    return subprocess.run(["docker", "image", "inspect", ref], capture_output=True).returncode == 0
+
+
+def try_pull(ref: str) -> bool:
+    result = subprocess.run(["docker", "pull", ref], capture_output=True, text=True)
+    if result.returncode != 0:
+        log.debug("pull %s failed: %s", ref, result.stderr.strip())
+    return result.returncode == 0
+
+
+def cache_dir() -> Path:
+    root = Path(os.environ.get("CHAOS_HARNESS_CACHE", Path.home() / ".cache" / "chaos-harness"))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def offline_requested() -> bool:
+    return os.environ.get("OFFLINE", "") not in ("", "0", "false", "no")
+
+
+def resolve(stock: str | None, build: Callable[[], str], what: str) -> str:
+    """Pull `stock` unless OFFLINE is set; on failure (or no stock image) build offline. Logs which path."""
+    if stock and not offline_requested():
+        if image_exists(stock) or try_pull(stock):
+            log.info("%s: using stock image %s (pulled)", what, stock)
+            return stock
+        log.info("%s: pulling %s failed; building offline", what, stock)
+    else:
+        log.info("%s: building offline%s", what, " (OFFLINE=1)" if stock else "")
+    return build()
+
+
+# --- Go binaries ---------------------------------------------------------------------------------------------
+
+def go_build_module(module: str, version: str, package: str, binary: Path) -> None:
+    """Build `package` of `module@version` into `binary`, from a throwaway main module.
+
+    Building from our own main module means the dependency's replace directives (etcd's point at sibling
+    directories that are not in its module zip) are ignored, as Go ignores them for any dependency.
+    """
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="chaos-harness-gobuild-") as work:
+        Path(work, "go.mod").write_text(f"module chaos-harness.local/build\n\ngo 1.24.0\n\nrequire {module} {version}\n")
+        Path(work, "main.go").write_text("package main\n")
+        env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
+        run(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(binary), package], cwd=work, env=env)
+
+
+def cached_binaries(name: str, key: str, build: Callable[[Path], None], timings: Timings) -> Path:
+    """A directory of binaries built once per key; a marker file is written only after a successful build."""
+    target = cache_dir() / "bin" / f"{name}-{key}"
+    marker = target / ".complete"
+    if marker.exists():
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    started = time.monotonic()
+    log.info("building %s binaries (%s)", name, key)
+    build(target)
+    marker.write_text("ok\n")
+    timings.record(f"go build {name}", started)
+    return target
+
+
+def kubernetes_binaries(timings: Timings) -> Path:
+    script = IMAGES_DIR / "kubernetes" / "build.sh"
+    key = f"{versions.KUBERNETES}-{digest(script)}"
+    return cached_binaries("kubernetes", key, lambda out: run(["bash", str(script), versions.KUBERNETES, str(out)]),
+                           timings)
+
+
+def etcd_binaries(timings: Timings) -> Path:
+    return cached_binaries(
+        "etcd", versions.ETCD_MODULE,
+        lambda out: go_build_module("go.etcd.io/etcd/server/v3", versions.ETCD_MODULE, "go.etcd.io/etcd/server/v3",
+                                    out / "etcd"),
+        timings)
+
+
+def coredns_binaries(timings: Timings) -> Path:
+    return cached_binaries(
+        "coredns", versions.COREDNS,
+        lambda out: go_build_module("github.com/coredns/coredns", versions.COREDNS, "github.com/coredns/coredns",
+                                    out / "coredns"),
+        timings)
+
+
+def local_path_binaries(timings: Timings) -> Path:
+    module = "github.com/rancher/local-path-provisioner"
+    return cached_binaries(
+        "local-path-provisioner", versions.LOCAL_PATH_PROVISIONER,
+        lambda out: go_build_module(module, versions.LOCAL_PATH_PROVISIONER, module, out / "local-path-provisioner"),
+        timings)
+
+
+def crictl_binaries(timings: Timings) -> Path:
+    src = IMAGES_DIR / "crictl"
+
+    def build(out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        run(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out / "crictl"), "."], cwd=src,
+            env={**os.environ, "CGO_ENABLED": "0"})
+
+    return cached_binaries("crictl", digest(src), build, timings)
+
+
+# --- images --------------------------------------------------------------------------------------------------
+
+def rootfs_image(name: str, packages: Iterable[str], timings: Timings) -> str:
+    script = IMAGES_DIR / "rootfs" / "build.sh"
+    pkgs = ",".join(packages)
+    tag = f"{LOCAL_REPO}/rootfs-{name}:{versions.DEBIAN_SUITE}-{digest(script, pkgs, versions.DEBIAN_SUITE)}"
+    if image_exists(tag):
+        return tag
+    started = time.monotonic()
+    log.info("debootstrap %s root filesystem -> %s", name, tag)
+    run(["bash", str(script), tag, versions.DEBIAN_SUITE, pkgs])
+    timings.record(f"rootfs {name}", started)
+    return tag
+
+
+def docker_build(tag: str, context: Path, dockerfile: str) -> None:
+    (context / "Dockerfile").write_text(dockerfile)
+    run(["docker", "build", "-q", "-t", tag, str(context)], env={**os.environ, "DOCKER_BUILDKIT": "0"})
+
+
+@dataclass(frozen=True)
+class ComponentImage:
+    """An image that runs inside the cluster: built locally, loaded into the node under `node_ref`."""
+
+    local_ref: str
+    node_ref: str
+
+
+def component_image(name: str, base: str, files: dict[str, Path], dockerfile_tail: str, node_ref: str | None,
+                    timings: Timings) -> ComponentImage:
+    """Build FROM `base`, copying `files` (path in image -> host file), then `dockerfile_tail`."""
+    tag = f"{LOCAL_REPO}/{name}:{digest(base, dockerfile_tail, *[f'{k}={digest(v)}' for k, v in sorted(files.items())])}"
+    if not image_exists(tag):
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix=f"chaos-harness-{name}-") as tmp:
+            ctx = Path(tmp)
+            lines = [f"FROM {base}"]
+            for i, (dest, src) in enumerate(sorted(files.items())):
+                shutil.copy2(src, ctx / f"f{i}")
+                lines.append(f"COPY f{i} {dest}")
+            docker_build(tag, ctx, "\n".join(lines) + "\n" + dockerfile_tail + "\n")
+        timings.record(f"image {name}", started)
+    return ComponentImage(local_ref=tag, node_ref=node_ref or f"docker.io/{tag}")
+
+
+def kubeadm_images(kubeadm: Path) -> dict[str, str]:
+    """kubeadm's own list of the images it will use, keyed by short name (kube-apiserver, etcd, pause...)."""
+    out = run([str(kubeadm), "config", "images", "list", "--kubernetes-version", versions.KUBERNETES], capture=True)
+    images = {}
+    for ref in out.split():
+        short = ref.rsplit("/", 1)[-1].split(":", 1)[0]
+        images[short] = ref
+    return images
+
+
+def build_components(timings: Timings) -> tuple[Path, list[ComponentImage], dict[str, str]]:
+    """Every binary and in-cluster image the node image needs. Returns (k8s bin dir, images, manifest params)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # debootstrap is network- and disk-bound: let it overlap the CPU-bound Go builds.
+        tools_future = pool.submit(rootfs_image, "tools", TOOLS_PACKAGES, timings)
+        node_future = pool.submit(rootfs_image, "node", NODE_PACKAGES, timings)
+        k8s = kubernetes_binaries(timings)
+        etcd = etcd_binaries(timings)
+        coredns = coredns_binaries(timings)
+        local_path = local_path_binaries(timings)
+        tools = tools_future.result()
+        node_future.result()
+
+    upstream = kubeadm_images(k8s / "kubeadm")
+    images: list[ComponentImage] = []
+    for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"):
+        images.append(component_image(name, tools, {f"/usr/local/bin/{name}": k8s / name}, "", upstream[name], timings))
+    images.append(component_image(
+        "etcd", tools, {"/usr/local/bin/etcd": etcd / "etcd"}, "", upstream["etcd"], timings))
+    images.append(component_image(
+        "coredns", tools, {"/coredns": coredns / "coredns"}, 'ENTRYPOINT ["/coredns"]', upstream["coredns"], timings))
+    images.append(component_image(
+        "pause", "scratch", {"/pause": k8s / "pause"}, 'ENTRYPOINT ["/pause"]', upstream["pause"], timings))
+    cni = component_image(
+        "chaosnet", tools,
+        {"/usr/local/bin/kubectl": k8s / "kubectl", "/usr/local/bin/chaosnet": IMAGES_DIR / "chaosnet" / "chaosnet.sh"},
+        'ENTRYPOINT ["/usr/local/bin/chaosnet"]', None, timings)
+    provisioner = component_image(
+        "local-path-provisioner", tools,
+        {"/usr/local/bin/local-path-provisioner": local_path / "local-path-provisioner"},
+        'ENTRYPOINT ["/usr/local/bin/local-path-provisioner"]', None, timings)
+    # The storage helper only runs `sh -c mkdir/rm`: the tools base already has that.
+    helper = ComponentImage(local_ref=tools, node_ref=f"docker.io/{tools}")
+    images += [cni, provisioner, helper]
+    params = {
+        "CNI_IMAGE": cni.node_ref,
+        "STORAGE_PROVISIONER_IMAGE": provisioner.node_ref,
+        "STORAGE_HELPER_IMAGE": helper.node_ref,
+        "PAUSE_IMAGE": upstream["pause"],
+    }
+    return k8s, images, params
+
+
+def render(template: Path, params: dict[str, str]) -> str:
+    text = template.read_text()
+    for key, value in params.items():
+        text = text.replace(f"@{key}@", value)
+    return text
+
+
+def kind_base_files() -> Path:
+    """kind's own base-image files (entrypoint, systemd units, kubelet drop-ins) from its Go module."""
+    out = run(["go", "mod", "download", "-json", f"sigs.k8s.io/kind@{versions.KIND}"], capture=True,
+              cwd=tempfile.gettempdir())
+    return Path(json.loads(out)["Dir"]) / "images" / "base" / "files"
+
+
+NODE_SETUP = r"""
+RUN set -eux; \
+    chmod 0755 /usr/local/bin/* /kind/bin/* /usr/bin/kubelet /usr/bin/kubeadm /usr/bin/kubectl; \
+    ln -sf /usr/bin/containerd /usr/local/bin/containerd; \
+    mkdir -p /opt/cni/bin /etc/cni/net.d /etc/kubernetes/manifests; \
+    for p in /usr/lib/cni/*; do ln -sf "$p" /opt/cni/bin/; done; \
+    ctr oci spec \
+      | jq '.hooks.createContainer[.hooks.createContainer| length] |= . + {"path": "/kind/bin/mount-product-files.sh"}' \
+      | jq 'del(.process.rlimits)' > /etc/containerd/cri-base.json; \
+    find /lib/systemd/system/sysinit.target.wants/ -name "systemd-tmpfiles-setup.service" -delete; \
+    rm -f /lib/systemd/system/multi-user.target.wants/* /etc/systemd/system/*.wants/* \
+          /lib/systemd/system/local-fs.target.wants/* /lib/systemd/system/sockets.target.wants/*udev* \
+          /lib/systemd/system/sockets.target.wants/*initctl* /lib/systemd/system/basic.target.wants/*; \
+    echo "ReadKMsg=no" >> /etc/systemd/journald.conf; \
+    systemctl enable kubelet.service containerd.service undo-mount-hacks.service; \
+    systemctl mask systemd-binfmt.service; \
+    containerd --version; runc --version; kubelet --version
+ENV container=docker
+STOPSIGNAL SIGRTMIN+3
+"""
+
+
+def build_node_image(timings: Timings) -> str:
+    """Build the kind node image offline and return its tag."""
+    k8s, images, params = build_components(timings)
+    crictl = crictl_binaries(timings)
+    node_rootfs = rootfs_image("node", NODE_PACKAGES, timings)
+    node_files = IMAGES_DIR / "node" / "files"
+    base_files = kind_base_files()
+    key = digest(
+        node_rootfs, NODE_SETUP, versions.KUBERNETES, versions.KIND, node_files, base_files,
+        *(f"{i.local_ref}={i.node_ref}" for i in images),
+        *(digest(k8s / b) for b in ("kubelet", "kubeadm", "kubectl")), digest(crictl / "crictl"),
+    )
+    tag = f"{LOCAL_REPO}/node:{versions.KUBERNETES}-{key}"
+    if image_exists(tag):
+        return tag
+
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="chaos-harness-node-") as tmp:
+        ctx = Path(tmp)
+        rootfs = ctx / "rootfs"
+        shutil.copytree(base_files, rootfs, dirs_exist_ok=True)
+        shutil.rmtree(rootfs / "LICENSES", ignore_errors=True)
+        for template in node_files.rglob("*"):
+            if template.is_file():
+                rel = template.relative_to(node_files)
+                dest = rootfs / (str(rel)[:-3] if template.suffix == ".in" else rel)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_text(render(template, params))
+        (rootfs / "etc/containerd/config.toml").write_text(render(node_files / "etc/containerd/config.toml", params))
+        (rootfs / "kind/version").write_text(versions.KUBERNETES)
+        (rootfs / "usr/bin").mkdir(parents=True, exist_ok=True)
+        for b in ("kubelet", "kubeadm", "kubectl"):
+            shutil.copy2(k8s / b, rootfs / "usr/bin" / b)
+        shutil.copy2(crictl / "crictl", rootfs / "usr/local/bin/crictl")
+        for path in rootfs.rglob("*"):
+            if path.is_dir():
+                path.chmod(0o755)
+            elif path.is_file():
+                path.chmod(0o644)
+        docker_build(f"{tag}-files", ctx, f"FROM {node_rootfs}\nCOPY rootfs/ /\n{NODE_SETUP}")
+    try:
+        preload_images(f"{tag}-files", tag, images)
+    finally:
+        subprocess.run(["docker", "rmi", f"{tag}-files"], capture_output=True)
+    timings.record("node image", started)
+    return tag
+
+
+def preload_images(base: str, tag: str, images: Sequence[ComponentImage]) -> None:
+    """Import every component image into the node's containerd (k8s.io namespace), then commit as `tag`.
+
+    Same approach as kind's own node-image build: run the image, start containerd in it, `ctr images import`,
+    re-tag to the names kubeadm and the manifests use, stop containerd, `docker commit`.
+    """
+    name = f"chaos-harness-build-{os.getpid()}-{int(time.time())}"
+    run(["docker", "run", "-d", "--name", name, "--entrypoint=sleep", "--security-opt", "seccomp=unconfined",
+         base, "infinity"], capture=True)
+    try:
+        def in_node(*cmd: str, stdin: Path | None = None) -> str:
+            return run(["docker", "exec", *(["-i"] if stdin else []), name, *cmd], capture=True, stdin=stdin)
+
+        in_node("bash", "-c", "nohup containerd > /var/log/containerd-build.log 2>&1 &")
+        in_node("bash", "-c", "for i in $(seq 1 50); do [ -S /run/containerd/containerd.sock ] && ctr version "
+                              ">/dev/null 2>&1 && exit 0; sleep 0.2; done; cat /var/log/containerd-build.log; exit 1")
+        with tempfile.TemporaryDirectory(prefix="chaos-harness-save-") as tmp:
+            archive = Path(tmp) / "images.tar"
+            run(["docker", "save", "-o", str(archive), *sorted({i.local_ref for i in images})])
+            in_node("ctr", "--namespace=k8s.io", "images", "import", "--label=io.cri-containerd.pinned=pinned",
+                    "--all-platforms", "--no-unpack", "--digests", "-", stdin=archive)
+        for image in images:
+            source = image.local_ref if "/" in image.local_ref.split(":")[0] else f"library/{image.local_ref}"
+            in_node("ctr", "--namespace=k8s.io", "images", "tag", "--force", f"docker.io/{source}", image.node_ref)
+        listed = in_node("ctr", "--namespace=k8s.io", "images", "list", "-q").split()
+        missing = [i.node_ref for i in images if i.node_ref not in listed]
+        if missing:
+            raise BuildError(f"images missing from the node's containerd after import: {missing}")
+        in_node("bash", "-c", "pkill containerd; for i in $(seq 1 50); do pgrep containerd >/dev/null || exit 0; "
+                              "sleep 0.2; done; exit 1")
+        run(["docker", "commit", "--change", 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]',
+             "--change", "CMD []", name, tag], capture=True)
+    finally:
+        subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True)
+
+
+def node_image(timings: Timings | None = None) -> str:
+    """The kind node image to use: the stock kindest/node when it can be pulled, else our offline build."""
+    timings = timings or Timings()
+    return resolve(versions.STOCK_NODE_IMAGE, lambda: build_node_image(timings), "node image")
+
+
+def project_kubectl(timings: Timings | None = None) -> Path:
+    """A kubectl at the pinned version (the one built for the node image) for people debugging the cluster."""
+    return kubernetes_binaries(timings or Timings()) / "kubectl"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# make test: the full pytest suite against the live cluster. When it fails, `kind export logs` goes under
+# reports/ so the failure can be read afterwards.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p reports
+.venv/bin/python -m pytest --require-cluster --junitxml=reports/junit.xml "$@" tests
+status=$?
+if [ "$status" -ne 0 ]; then
+  dir="reports/kind-logs-$(date -u +%Y%m%dT%H%M%SZ)"
+  echo "tests failed (exit $status); exporting cluster logs to $dir"
+  .venv/bin/python -m harness.testbed logs "$dir" || echo "could not export cluster logs"
+fi
+exit "$status"

@@ -1,0 +1,64 @@
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from harness.errors import ClusterError, Conflict, Gone, GuardError, NotFound, TransientClusterError, from_api_exception
+from harness.kube import check_context_allowed, connect
+
+
+def test_kind_contexts_are_allowed_by_default() -> None:
+    check_context_allowed("kind-chaos", ("kind-*",))
+
+
+def test_other_contexts_are_refused_with_the_fix_named() -> None:
+    with pytest.raises(GuardError, match=r"refusing kube context 'prod-eu'.*--allow-context prod-eu"):
+        check_context_allowed("prod-eu", ("kind-*",))
+
+
+def test_bad_kubeconfig_is_a_cluster_error_naming_the_fix(tmp_path) -> None:
+    broken = tmp_path / "kubeconfig"
+    broken.write_text("this: [is not a kubeconfig")
+    with pytest.raises(ClusterError, match="cannot read kubeconfig"):
+        connect(broken, "kind-chaos")
+
+
+def test_missing_kubeconfig_is_a_cluster_error(tmp_path) -> None:
+    with pytest.raises(ClusterError):
+        connect(tmp_path / "absent", "kind-chaos")
+
+
+KUBECONFIG = """
+apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster: {{server: "{server}"}}
+users:
+- name: u
+  user: {{token: t}}
+contexts:
+- name: {context}
+  context: {{cluster: c, user: u}}
+current-context: {context}
+"""
+
+
+def test_context_outside_allowlist_is_refused_before_any_request(tmp_path) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text(KUBECONFIG.format(server="https://127.0.0.1:6443", context="gke-prod"))
+    with pytest.raises(GuardError, match="gke-prod"):
+        connect(path)
+
+
+def test_non_loopback_api_server_is_refused(tmp_path) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text(KUBECONFIG.format(server="https://10.1.2.3:6443", context="kind-remote"))
+    with pytest.raises(GuardError, match="not on loopback"):
+        connect(path)
+
+
+@pytest.mark.parametrize("status,kind", [(404, NotFound), (409, Conflict), (410, Gone), (500, TransientClusterError),
+                                         (429, TransientClusterError), (403, ClusterError)])
+def test_api_errors_map_by_status(status: int, kind: type) -> None:
+    mapped = from_api_exception(ApiException(status=status, reason="x"), "doing y")
+    assert type(mapped) is kind
+    assert "doing y" in str(mapped)
