@@ -52,6 +52,10 @@ class Cluster:
     def apps(self) -> client.AppsV1Api:
         return client.AppsV1Api(self.api)
 
+    @property
+    def api_discovery(self) -> client.DiscoveryV1Api:
+        return client.DiscoveryV1Api(self.api)
+
     def fingerprint(self) -> Fingerprint:
         try:
             ns = self.core.read_namespace("kube-system", _request_timeout=10)

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from harness.errors import HarnessError
 from harness.testbed import cluster, images
 from harness.testbed.shell import BuildError
 
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(cluster.status(), indent=2))
         elif args.command == "logs":
             print(cluster.export_logs(args.directory))
-    except BuildError as e:
+    except (BuildError, HarnessError) as e:
         print(f"testbed {args.command}: {e}", file=sys.stderr)
         return 1
     return 0

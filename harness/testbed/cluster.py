@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import subprocess
@@ -11,8 +10,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubernetes import client
+
+from harness.errors import HarnessError
+from harness.kube import Cluster, connect
+from harness.settings import read_timing
 from harness.testbed import images, versions
 from harness.testbed.shell import BuildError, run
+from harness.waits import node_condition
 
 log = logging.getLogger("chaos_harness.cluster")
 
@@ -55,10 +60,8 @@ def kubeconfig_path() -> Path:
     return Path(os.environ.get("CHAOS_HARNESS_KUBECONFIG", REPO_ROOT / ".kube" / "chaos.kubeconfig"))
 
 
-def kubectl(*args: str, capture: bool = True, timeout: float = 60) -> str:
-    """kubectl against the test bed only (its own kubeconfig), never the user's current context."""
-    return run(["kubectl", "--kubeconfig", str(kubeconfig_path()), "--context", f"kind-{CLUSTER_NAME}", *args],
-               capture=capture, timeout=timeout)
+def connect_testbed() -> Cluster:
+    return connect(kubeconfig_path(), f"kind-{CLUSTER_NAME}")
 
 
 def cluster_exists(kind: Path) -> bool:
@@ -66,56 +69,79 @@ def cluster_exists(kind: Path) -> bool:
     return CLUSTER_NAME in out.split()
 
 
-def read_stamp() -> str | None:
+def read_stamp(c: Cluster) -> str | None:
     try:
-        return kubectl("-n", "kube-system", "get", "configmap", STAMP_CONFIGMAP, "-o", "jsonpath={.data.stamp}",
-                       timeout=15).strip() or None
-    except BuildError:
+        cm = c.core.read_namespaced_config_map(STAMP_CONFIGMAP, "kube-system", _request_timeout=10)
+    except Exception:  # absent, or the API does not answer: either way the cluster cannot be reused as is
         return None
+    return (cm.data or {}).get("stamp")
 
 
-def write_stamp(spec: ClusterSpec) -> None:
-    kubectl("-n", "kube-system", "create", "configmap", STAMP_CONFIGMAP, f"--from-literal=stamp={spec.stamp}",
-            f"--from-literal=profile={spec.profile}", f"--from-literal=nodeImage={spec.node_image}")
+def write_stamp(c: Cluster, spec: ClusterSpec) -> None:
+    c.core.create_namespaced_config_map("kube-system", client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name=STAMP_CONFIGMAP),
+        data={"stamp": spec.stamp, "profile": spec.profile, "nodeImage": spec.node_image}))
 
 
-def wait_ready(deadline_seconds: float) -> None:
-    """Wait until every node is Ready and every kube-system pod is Ready; on timeout raise with diagnostics."""
-    deadline = time.monotonic() + deadline_seconds
-    for what, args in (
-        ("nodes Ready", ["wait", "--for=condition=Ready", "node", "--all"]),
-        ("kube-system pods Ready", ["-n", "kube-system", "wait", "--for=condition=Ready", "pod", "--all"]),
-        ("local-path-storage pods Ready", ["-n", "local-path-storage", "wait", "--for=condition=Ready", "pod", "--all"]),
-    ):
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise BuildError(f"cluster {CLUSTER_NAME}: {what} not reached within {deadline_seconds:.0f}s\n"
-                                 + diagnostics())
-            try:
-                kubectl(*args, f"--timeout={max(1, int(remaining))}s", timeout=remaining + 10)
-                break
-            except BuildError:
-                # `kubectl wait` fails at once when nothing matches yet (pods not created): poll again.
-                time.sleep(2)
+def _pod_ready(pod: client.V1Pod) -> bool:
+    if pod.status.phase == "Succeeded":
+        return True
+    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
 
 
-def diagnostics() -> str:
-    parts = []
-    for args in (["get", "nodes", "-o", "wide"], ["get", "pods", "-A", "-o", "wide"],
-                 ["get", "events", "-A", "--sort-by=.lastTimestamp"]):
+def unready(c: Cluster) -> list[str]:
+    """What is not Ready yet: nodes, and pods in kube-system and local-path-storage (none listed counts too)."""
+    missing = []
+    nodes = c.core.list_node(_request_timeout=10).items
+    if len(nodes) < 4:
+        missing.append(f"{len(nodes)}/4 nodes registered")
+    missing += [f"node {n.metadata.name}" for n in nodes if node_condition(n) != "True"]
+    for ns in ("kube-system", "local-path-storage"):
+        pods = c.core.list_namespaced_pod(ns, _request_timeout=10).items
+        if not pods:
+            missing.append(f"no pods in {ns} yet")
+        missing += [f"pod {ns}/{p.metadata.name}" for p in pods if not _pod_ready(p)]
+    return missing
+
+
+def wait_ready(c: Cluster, deadline_seconds: float) -> float:
+    """Wait until every node and every system pod is Ready; return seconds waited; on timeout raise with
+    the nodes, pods and events as diagnostics."""
+    started = time.monotonic()
+    missing: list[str] = ["(not checked yet)"]
+    while time.monotonic() - started < deadline_seconds:
         try:
-            parts.append(f"$ kubectl {' '.join(args)}\n" + "\n".join(kubectl(*args, timeout=20).splitlines()[-25:]))
-        except BuildError as e:
-            parts.append(f"$ kubectl {' '.join(args)}\n{e}")
-    return "\n".join(parts)
+            missing = unready(c)
+        except Exception as e:  # API not answering yet counts as not ready
+            missing = [f"API: {type(e).__name__}: {e}"]
+        if not missing:
+            return time.monotonic() - started
+        # Readiness spans many objects; a 1 s poll bounded by the deadline is simpler than a watch per kind.
+        time.sleep(1)
+    raise BuildError(f"cluster {CLUSTER_NAME}: not Ready within {deadline_seconds:.0f}s: "
+                     f"{', '.join(missing[:8])}\n{diagnostics(c)}")
+
+
+def diagnostics(c: Cluster) -> str:
+    lines = []
+    try:
+        for n in c.core.list_node(_request_timeout=10).items:
+            lines.append(f"node {n.metadata.name}: Ready={node_condition(n)}")
+        for p in c.core.list_pod_for_all_namespaces(_request_timeout=10).items:
+            lines.append(f"pod {p.metadata.namespace}/{p.metadata.name} on {p.spec.node_name}: {p.status.phase}")
+        events = c.core.list_event_for_all_namespaces(_request_timeout=10).items
+        for e in sorted(events, key=lambda e: str(e.last_timestamp or e.event_time))[-20:]:
+            lines.append(f"event {e.involved_object.kind}/{e.involved_object.name}: {e.reason}: {e.message}")
+    except Exception as e:
+        lines.append(f"(diagnostics incomplete: {type(e).__name__}: {e})")
+    return "\n".join(lines)
 
 
 def healthy_within(seconds: float) -> bool:
     try:
-        wait_ready(seconds)
+        wait_ready(connect_testbed(), seconds)
         return True
-    except BuildError as e:
+    except (BuildError, HarnessError) as e:
         log.info("existing cluster is not healthy: %s", str(e).splitlines()[0])
         return False
 
@@ -135,7 +161,7 @@ def up(profile: str = "fast", create_deadline: float = 600) -> ClusterSpec:
     if cluster_exists(kind):
         # Refresh our kubeconfig from kind: the API port changes if the cluster was re-created elsewhere.
         run([str(kind), "export", "kubeconfig", "--name", CLUSTER_NAME, "--kubeconfig", str(kubeconfig)], capture=True)
-        if read_stamp() == spec.stamp and healthy_within(60):
+        if read_stamp(connect_testbed()) == spec.stamp and healthy_within(60):
             log.info("cluster %s: reusing the healthy cluster (profile %s)", CLUSTER_NAME, profile)
             return spec
         log.info("cluster %s: exists but does not match or is unhealthy; re-creating", CLUSTER_NAME)
@@ -146,8 +172,9 @@ def up(profile: str = "fast", create_deadline: float = 600) -> ClusterSpec:
     run([str(kind), "create", "cluster", "--name", CLUSTER_NAME, "--config", str(spec.config),
          "--image", spec.node_image, "--kubeconfig", str(kubeconfig), "--retain"], capture=True)
     created = time.monotonic()
-    wait_ready(create_deadline)
-    write_stamp(spec)
+    c = connect_testbed()
+    wait_ready(c, create_deadline)
+    write_stamp(c, spec)
     log.info("cluster %s: created in %.1fs, all nodes and system pods Ready after %.1fs", CLUSTER_NAME,
              created - started, time.monotonic() - started)
     return spec
@@ -167,15 +194,12 @@ def export_logs(directory: Path) -> Path:
 
 def status() -> dict[str, object]:
     """A short summary of the running cluster: nodes with readiness and versions, pods not Running."""
-    nodes = json.loads(kubectl("get", "nodes", "-o", "json"))
-    summary = []
-    for node in nodes["items"]:
-        ready = next((c["status"] for c in node["status"]["conditions"] if c["type"] == "Ready"), "Unknown")
-        summary.append({"name": node["metadata"]["name"], "ready": ready,
-                        "kubelet": node["status"]["nodeInfo"]["kubeletVersion"],
-                        "runtime": node["status"]["nodeInfo"]["containerRuntimeVersion"]})
-    pods = json.loads(kubectl("get", "pods", "-A", "-o", "json"))
-    not_running = [f'{p["metadata"]["namespace"]}/{p["metadata"]["name"]}: {p["status"].get("phase")}'
-                   for p in pods["items"] if p["status"].get("phase") not in ("Running", "Succeeded")]
-    return {"cluster": CLUSTER_NAME, "kubeconfig": str(kubeconfig_path()), "nodes": summary,
-            "pods": len(pods["items"]), "pods_not_running": not_running}
+    c = connect_testbed()
+    nodes = [{"name": n.metadata.name, "ready": node_condition(n), "kubelet": n.status.node_info.kubelet_version,
+              "runtime": n.status.node_info.container_runtime_version}
+             for n in c.core.list_node(_request_timeout=10).items]
+    pods = c.core.list_pod_for_all_namespaces(_request_timeout=10).items
+    not_running = [f"{p.metadata.namespace}/{p.metadata.name}: {p.status.phase}" for p in pods
+                   if p.status.phase not in ("Running", "Succeeded")]
+    return {"cluster": CLUSTER_NAME, "kubeconfig": str(kubeconfig_path()), "nodes": nodes, "pods": len(pods),
+            "pods_not_running": not_running, "timing": read_timing(c).as_dict()}

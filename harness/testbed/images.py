@@ -200,9 +200,8 @@ class ComponentImage:
     node_ref: str
 
 
-def component_image(name: str, base: str, files: dict[str, Path], dockerfile_tail: str, node_ref: str | None,
-                    timings: Timings) -> ComponentImage:
-    """Build FROM `base`, copying `files` (path in image -> host file), then `dockerfile_tail`."""
+def local_image(name: str, base: str, files: dict[str, Path], dockerfile_tail: str, timings: Timings) -> str:
+    """Build FROM `base`, copying `files` (path in image -> host file), then `dockerfile_tail`; return the tag."""
     tag = f"{LOCAL_REPO}/{name}:{digest(base, dockerfile_tail, *[f'{k}={digest(v)}' for k, v in sorted(files.items())])}"
     if not image_exists(tag):
         started = time.monotonic()
@@ -214,6 +213,13 @@ def component_image(name: str, base: str, files: dict[str, Path], dockerfile_tai
                 lines.append(f"COPY f{i} {dest}")
             docker_build(tag, ctx, "\n".join(lines) + "\n" + dockerfile_tail + "\n")
         timings.record(f"image {name}", started)
+    return tag
+
+
+def component_image(name: str, base: str, files: dict[str, Path], dockerfile_tail: str, node_ref: str | None,
+                    timings: Timings) -> ComponentImage:
+    """An in-cluster image, loaded into the node as `node_ref` (default: its own name on docker.io)."""
+    tag = local_image(name, base, files, dockerfile_tail, timings)
     return ComponentImage(local_ref=tag, node_ref=node_ref or f"docker.io/{tag}")
 
 
@@ -388,6 +394,56 @@ def preload_images(base: str, tag: str, images: Sequence[ComponentImage]) -> Non
              "--change", "CMD []", name, tag], capture=True)
     finally:
         subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True)
+
+
+# --- workload images -----------------------------------------------------------------------------------------
+
+MARIADB_PACKAGES = ("mariadb-server", "mariadb-client", "mariadb-backup", "ncat", "procps", "bash", "ca-certificates")
+# Upstream images of the tutorial "Run a Replicated Stateful Application".
+STOCK_MYSQL_IMAGE = "mysql:5.7"
+STOCK_XTRABACKUP_IMAGE = "gcr.io/google-samples/xtrabackup:1.0"
+
+
+@dataclass(frozen=True)
+class MySQLImages:
+    """The two images the MySQL StatefulSet uses, and which server they hold (it changes one config line)."""
+
+    mysql: str
+    xtrabackup: str
+    flavour: str  # "mysql" (upstream images) or "mariadb" (offline build)
+
+
+def build_mariadb_image(timings: Timings) -> str:
+    """One image serving both tutorial roles: MariaDB 10.11 as the server, mariabackup/mbstream under the
+    xtrabackup/xbstream names the tutorial's scripts call, ncat for the clone stream."""
+    rootfs = rootfs_image("mariadb", MARIADB_PACKAGES, timings)
+    here = IMAGES_DIR / "mariadb"
+    return local_image("mariadb", rootfs, {
+        "/usr/local/bin/docker-entrypoint.sh": here / "docker-entrypoint.sh",
+        "/etc/mysql/mariadb.conf.d/99-chaos-harness.cnf": here / "server.cnf",
+    }, "\n".join([
+        "RUN chmod 0755 /usr/local/bin/docker-entrypoint.sh && chmod 0644 /etc/mysql/mariadb.conf.d/99-chaos-harness.cnf"
+        " && ln -s /usr/bin/mariabackup /usr/local/bin/xtrabackup && ln -s /usr/bin/mbstream /usr/local/bin/xbstream"
+        " && mariadbd --version && xtrabackup --version && ncat --version",
+        "EXPOSE 3306",
+        'ENTRYPOINT ["docker-entrypoint.sh"]',
+        'CMD ["mysqld"]',
+    ]), timings)
+
+
+def mysql_images(timings: Timings | None = None) -> MySQLImages:
+    """Pull the tutorial's images; when either pull fails (or OFFLINE=1), build the MariaDB image offline."""
+    timings = timings or Timings()
+    if not offline_requested():
+        pulled = [ref for ref in (STOCK_MYSQL_IMAGE, STOCK_XTRABACKUP_IMAGE) if image_exists(ref) or try_pull(ref)]
+        if len(pulled) == 2:
+            log.info("mysql images: using stock images %s and %s (pulled)", STOCK_MYSQL_IMAGE, STOCK_XTRABACKUP_IMAGE)
+            return MySQLImages(STOCK_MYSQL_IMAGE, STOCK_XTRABACKUP_IMAGE, "mysql")
+        log.info("mysql images: pulling the tutorial's images failed; building MariaDB offline")
+    else:
+        log.info("mysql images: building MariaDB offline (OFFLINE=1)")
+    tag = build_mariadb_image(timings)
+    return MySQLImages(tag, tag, "mariadb")
 
 
 def node_image(timings: Timings | None = None) -> str:

@@ -1,0 +1,156 @@
+"""The MySQL workload client: a writer that records every write in the ledger, and a reader.
+
+Connections go to 127.0.0.1 only (a port-forward or a locally published container port).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pymysql
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
+
+from harness.workload.ledger import Ledger, Outcome, WriteRecord, now
+
+SCHEMA = "chaos"
+TABLE = f"{SCHEMA}.ledger"
+# Client-side error codes after which the statement may or may not have been applied.
+AMBIGUOUS_CLIENT_ERRORS = {
+    2006,  # server has gone away
+    2013,  # lost connection during query
+    2055,  # lost connection at '...'
+}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where to connect (always loopback) and what the endpoint stands for (e.g. "mysql-0.mysql")."""
+
+    port: int
+    name: str
+    host: str = "127.0.0.1"
+
+    def __post_init__(self) -> None:
+        if self.host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError(f"refusing {self.host}: the workload connects only through loopback")
+
+
+def connect(endpoint: Endpoint, timeout: float = 5, database: str | None = None) -> pymysql.connections.Connection:
+    return pymysql.connect(host=endpoint.host, port=endpoint.port, user="root", password="", database=database,
+                           connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout, autocommit=True)
+
+
+@retry(stop=stop_after_delay(120), wait=wait_fixed(1), reraise=True,
+       retry=retry_if_exception_type((pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError)))
+def wait_until_serving(endpoint: Endpoint) -> None:
+    with connect(endpoint) as conn, conn.cursor() as cur:
+        cur.execute("SELECT 1")
+
+
+def ensure_schema(endpoint: Endpoint) -> None:
+    with connect(endpoint) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE IF NOT EXISTS {SCHEMA}")
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (id BIGINT PRIMARY KEY, value VARCHAR(64) NOT NULL, "
+                    f"written_at DOUBLE NOT NULL) ENGINE=InnoDB")
+
+
+def classify(error: BaseException, sent: bool) -> Outcome:
+    """fail = certainly not applied; unknown = may have been applied."""
+    if not sent:
+        return "fail"
+    if isinstance(error, (socket.timeout, TimeoutError)):
+        return "unknown"
+    if isinstance(error, pymysql.err.OperationalError) and error.args and error.args[0] in AMBIGUOUS_CLIENT_ERRORS:
+        return "unknown"
+    if isinstance(error, pymysql.err.InterfaceError):
+        return "unknown"
+    if isinstance(error, pymysql.err.MySQLError) and error.args and isinstance(error.args[0], int) \
+            and error.args[0] < 2000:
+        return "fail"  # the server answered with an error: the statement was rejected
+    return "unknown"
+
+
+class Writer:
+    """Inserts rows with increasing keys and records each attempt. Reconnects after a failure."""
+
+    def __init__(self, endpoint: Endpoint, ledger: Ledger, first_key: int = 1) -> None:
+        self.endpoint = endpoint
+        self.ledger = ledger
+        self.next_key = first_key
+        self._conn: pymysql.connections.Connection | None = None
+
+    def write_one(self) -> WriteRecord:
+        key = self.next_key
+        self.next_key += 1
+        value = f"v{key}"
+        wall, mono = now()
+        sent = False
+        try:
+            if self._conn is None:
+                self._conn = connect(self.endpoint)
+            with self._conn.cursor() as cur:
+                sent = True
+                cur.execute(f"INSERT INTO {TABLE} (id, value, written_at) VALUES (%s, %s, %s)", (key, value, wall))
+            outcome: Outcome = "ok"
+            error = None
+        except Exception as e:  # pymysql, socket and OS errors all end the same way: classify, reconnect
+            outcome, error = classify(e, sent), f"{type(e).__name__}: {e}"
+            self.close()
+        _, done = now()
+        record = WriteRecord(key, value, self.endpoint.name, wall, mono, done, outcome, error)
+        self.ledger.append(record)
+        return record
+
+    def run(self, stop: threading.Event, count: int | None = None, pause: float = 0.0) -> None:
+        """Write until `stop` is set or `count` writes were attempted."""
+        written = 0
+        while not stop.is_set() and (count is None or written < count):
+            record = self.write_one()
+            written += 1
+            if record.outcome != "ok":
+                stop.wait(0.2)  # do not spin while the server is down
+            elif pause:
+                stop.wait(pause)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:
+                pass
+            self._conn = None
+
+
+def read_keys(endpoint: Endpoint) -> set[int]:
+    """Every key the server holds (empty if the table does not exist: a fresh server after data loss)."""
+    with connect(endpoint) as conn, conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema=%s AND table_name='ledger'",
+                    (SCHEMA,))
+        if cur.fetchone()[0] == 0:
+            return set()
+        cur.execute(f"SELECT id FROM {TABLE}")
+        return {row[0] for row in cur.fetchall()}
+
+
+def server_id(endpoint: Endpoint) -> int:
+    with connect(endpoint) as conn, conn.cursor() as cur:
+        cur.execute("SELECT @@server_id")
+        return int(cur.fetchone()[0])
+
+
+@contextmanager
+def background_writer(writer: Writer, pause: float = 0.0) -> Iterator[threading.Event]:
+    """Run `writer` in a thread for the duration of the block; stop and join it on exit."""
+    stop = threading.Event()
+    thread = threading.Thread(target=writer.run, args=(stop,), kwargs={"pause": pause}, daemon=True)
+    thread.start()
+    try:
+        yield stop
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        writer.close()

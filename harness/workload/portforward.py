@@ -1,0 +1,111 @@
+"""A port-forward on 127.0.0.1 through the API server, with the official client (no kubectl needed).
+
+Each accepted local connection gets its own forwarding stream to the pod, so a reconnecting MySQL client
+behaves as it would through `kubectl port-forward`. Traffic leaves the host only to the API server, itself
+on loopback.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import threading
+from types import TracebackType
+
+from kubernetes.client import CoreV1Api
+from kubernetes.stream import portforward
+
+from harness.errors import ClusterError, NotFound, from_api_exception
+from harness.kube import Cluster
+
+log = logging.getLogger("chaos_harness.portforward")
+
+
+def ready_pod_behind_service(cluster: Cluster, namespace: str, service: str) -> str:
+    """The first ready pod behind a Service (what `kubectl port-forward svc/...` picks)."""
+    try:
+        slices = cluster.api_discovery.list_namespaced_endpoint_slice(
+            namespace, label_selector=f"kubernetes.io/service-name={service}", _request_timeout=10)
+    except Exception as e:
+        raise from_api_exception(e, f"endpoints of service {namespace}/{service}") from e
+    for es in slices.items:
+        for ep in es.endpoints or []:
+            if ep.conditions and ep.conditions.ready and ep.target_ref and ep.target_ref.kind == "Pod":
+                return ep.target_ref.name
+    raise NotFound(f"service {namespace}/{service} has no ready pod to forward to")
+
+
+class PortForward:
+    """`with PortForward(cluster, ns, pod, 3306) as pf: connect to 127.0.0.1:pf.local_port`."""
+
+    def __init__(self, cluster: Cluster, namespace: str, pod: str, remote_port: int) -> None:
+        self.cluster = cluster
+        self.namespace = namespace
+        self.pod = pod
+        self.remote_port = remote_port
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self.local_port: int = self._listener.getsockname()[1]
+        self._closed = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def __enter__(self) -> "PortForward":
+        self._listener.listen(16)
+        self._listener.settimeout(0.2)
+        t = threading.Thread(target=self._accept_loop, name=f"pf-{self.pod}", daemon=True)
+        t.start()
+        self._threads.append(t)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._listener.close()
+
+    def _accept_loop(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            t = threading.Thread(target=self._pump, args=(conn,), daemon=True)
+            t.start()
+
+    def _open_stream(self) -> socket.socket:
+        try:
+            pf = portforward(CoreV1Api(self.cluster.api).connect_get_namespaced_pod_portforward, self.pod,
+                             self.namespace, ports=str(self.remote_port), _request_timeout=10)
+        except Exception as e:
+            raise from_api_exception(e, f"port-forward to {self.namespace}/{self.pod}:{self.remote_port}") from e
+        return pf.socket(self.remote_port)
+
+    def _pump(self, local: socket.socket) -> None:
+        try:
+            remote = self._open_stream()
+        except ClusterError as e:
+            log.debug("%s", e)
+            local.close()
+            return
+        try:
+            local.setblocking(True)
+            remote.setblocking(True)
+            pair = {local: remote, remote: local}
+            while not self._closed.is_set():
+                readable, _, _ = select.select(list(pair), [], [], 0.5)
+                for s in readable:
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    pair[s].sendall(data)
+        except OSError:
+            return
+        finally:
+            local.close()
+            remote.close()
