@@ -189,7 +189,7 @@ def rootfs_image(name: str, packages: Iterable[str], timings: Timings) -> str:
 
 def docker_build(tag: str, context: Path, dockerfile: str) -> None:
     (context / "Dockerfile").write_text(dockerfile)
-    run(["docker", "build", "-q", "-t", tag, str(context)], env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    run(["docker", "build", "-q", "-t", tag, str(context)], env={**os.environ, "DOCKER_BUILDKIT": "0"}, capture=True)
 
 
 @dataclass(frozen=True)
