@@ -203,3 +203,12 @@ def status() -> dict[str, object]:
                    if p.status.phase not in ("Running", "Succeeded")]
     return {"cluster": CLUSTER_NAME, "kubeconfig": str(kubeconfig_path()), "nodes": nodes, "pods": len(pods),
             "pods_not_running": not_running, "timing": read_timing(c).as_dict()}
+
+
+def load_images(*refs: str) -> None:
+    """Make local images available on every node (`kind load docker-image` skips nodes that have them)."""
+    kind = kind_binary()
+    for ref in dict.fromkeys(refs):
+        started = time.monotonic()
+        run([str(kind), "load", "docker-image", ref, "--name", CLUSTER_NAME], capture=True, timeout=600)
+        log.info("loaded %s into cluster %s in %.1fs", ref, CLUSTER_NAME, time.monotonic() - started)

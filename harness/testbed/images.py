@@ -200,16 +200,23 @@ class ComponentImage:
     node_ref: str
 
 
+def file_mode(dest: str) -> int:
+    """Modes are part of the image, not of whatever checkout it was built from: executables live in a bin
+    directory or at the root (/pause, /coredns)."""
+    return 0o755 if "/bin/" in dest or dest.count("/") == 1 else 0o644
+
+
 def local_image(name: str, base: str, files: dict[str, Path], dockerfile_tail: str, timings: Timings) -> str:
     """Build FROM `base`, copying `files` (path in image -> host file), then `dockerfile_tail`; return the tag."""
-    tag = f"{LOCAL_REPO}/{name}:{digest(base, dockerfile_tail, *[f'{k}={digest(v)}' for k, v in sorted(files.items())])}"
+    tag = f"{LOCAL_REPO}/{name}:{digest(base, dockerfile_tail, *[f'{k}={digest(v)}:{file_mode(k):o}' for k, v in sorted(files.items())])}"
     if not image_exists(tag):
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix=f"chaos-harness-{name}-") as tmp:
             ctx = Path(tmp)
             lines = [f"FROM {base}"]
             for i, (dest, src) in enumerate(sorted(files.items())):
-                shutil.copy2(src, ctx / f"f{i}")
+                shutil.copyfile(src, ctx / f"f{i}")
+                (ctx / f"f{i}").chmod(file_mode(dest))
                 lines.append(f"COPY f{i} {dest}")
             docker_build(tag, ctx, "\n".join(lines) + "\n" + dockerfile_tail + "\n")
         timings.record(f"image {name}", started)
@@ -388,8 +395,10 @@ def preload_images(base: str, tag: str, images: Sequence[ComponentImage]) -> Non
         missing = [i.node_ref for i in images if i.node_ref not in listed]
         if missing:
             raise BuildError(f"images missing from the node's containerd after import: {missing}")
-        in_node("bash", "-c", "pkill containerd; for i in $(seq 1 50); do pgrep containerd >/dev/null || exit 0; "
-                              "sleep 0.2; done; exit 1")
+        # The container's PID 1 is `sleep`, which reaps nothing: a stopped containerd stays a zombie, so wait
+        # for it to leave the live run states rather than for it to disappear.
+        in_node("bash", "-c", "pkill -x containerd; for i in $(seq 1 100); do pgrep -x -r R,S,D,T containerd "
+                              ">/dev/null || exit 0; sleep 0.2; done; exit 1")
         run(["docker", "commit", "--change", 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]',
              "--change", "CMD []", name, tag], capture=True)
     finally:

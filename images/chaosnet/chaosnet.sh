@@ -50,8 +50,33 @@ ensure_masquerade() {
   iptables -t nat -C CHAOSNET-MASQ -s "$POD_SUBNET" -j MASQUERADE 2>/dev/null || iptables -t nat -A CHAOSNET-MASQ -s "$POD_SUBNET" -j MASQUERADE
 }
 
+# kind adds CONTROL_PLANE_ENDPOINT (host:port): talk to the API server directly, not through the Service IP
+# that only works once kube-proxy runs. kubectl drops its in-cluster config when --server is given, so write
+# a kubeconfig from the service account instead.
+SA=/var/run/secrets/kubernetes.io/serviceaccount
+if [ -n "${CONTROL_PLANE_ENDPOINT:-}" ]; then
+  server="https://${CONTROL_PLANE_ENDPOINT}"
+else
+  server="https://${KUBERNETES_SERVICE_HOST}:${KUBERNETES_SERVICE_PORT}"
+fi
+cat > /tmp/kubeconfig <<YAML
+apiVersion: v1
+kind: Config
+clusters:
+- name: cluster
+  cluster: {server: "$server", certificate-authority: $SA/ca.crt}
+users:
+- name: chaosnet
+  user: {tokenFile: $SA/token}
+contexts:
+- name: chaosnet
+  context: {cluster: cluster, user: chaosnet}
+current-context: chaosnet
+YAML
+KUBECTL="kubectl --kubeconfig=/tmp/kubeconfig"
+
 sync_once() {
-  kubectl get nodes -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.spec.podCIDR}{" "}{.status.addresses[?(@.type=="InternalIP")].address}{"\n"}{end}' \
+  $KUBECTL get nodes -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.spec.podCIDR}{" "}{.status.addresses[?(@.type=="InternalIP")].address}{"\n"}{end}' \
     > /tmp/nodes || return 1
   while read -r name cidr ip; do
     [ -n "$cidr" ] && [ -n "$ip" ] || continue
@@ -63,8 +88,11 @@ sync_once() {
   done < /tmp/nodes
 }
 
+# As PID 1 the shell ignores SIGTERM unless told otherwise; sleep in the background so the trap runs at once.
+trap 'exit 0' TERM INT
 ensure_masquerade
 while true; do
   sync_once || echo "chaosnet: sync failed; retrying in ${INTERVAL}s"
-  sleep "$INTERVAL"
+  sleep "$INTERVAL" &
+  wait $!
 done

@@ -1,0 +1,155 @@
+"""Deploy and tear down the MySQL workloads (manifests/mysql, manifests/mysql-emptydir) in a namespace."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client, utils
+from kubernetes.client.exceptions import ApiException
+
+from harness.errors import ClusterError, WaitTimeout, from_api_exception
+from harness.kube import Cluster
+from harness.testbed.images import MySQLImages
+
+MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
+REPLICATED = "mysql"
+EPHEMERAL = "mysql-emptydir"
+
+
+def manifest_params(images: MySQLImages) -> dict[str, str]:
+    return {
+        "MYSQL_IMAGE": images.mysql,
+        "XTRABACKUP_IMAGE": images.xtrabackup,
+        # MariaDB has no super-read-only; read-only is its nearest equivalent (root may still write).
+        "REPLICA_READ_ONLY": "super-read-only" if images.flavour == "mysql" else "read-only",
+    }
+
+
+def render(variant: str, params: dict[str, str]) -> list[dict[str, Any]]:
+    objects: list[dict[str, Any]] = []
+    for path in sorted((MANIFESTS / variant).glob("*.yaml")):
+        text = path.read_text()
+        for key, value in params.items():
+            text = text.replace(f"@{key}@", value)
+        left = sorted(set(re.findall(r"@([A-Z_]+)@", text)))
+        if left:
+            raise ClusterError(f"{path}: parameters {left} were not given")
+        objects += [doc for doc in yaml.safe_load_all(text) if doc]
+    return objects
+
+
+def create_namespace(cluster: Cluster, name: str, labels: dict[str, str] | None = None) -> None:
+    try:
+        cluster.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
+            name=name, labels={"app.kubernetes.io/managed-by": "chaos-harness", **(labels or {})})))
+    except ApiException as e:
+        raise from_api_exception(e, f"creating namespace {name}") from e
+
+
+def apply(cluster: Cluster, namespace: str, objects: list[dict[str, Any]]) -> None:
+    for obj in objects:
+        try:
+            utils.create_from_dict(cluster.api, obj, namespace=namespace)
+        except utils.FailToCreateError as e:
+            first = e.api_exceptions[0]
+            raise from_api_exception(first, f"creating {obj['kind']}/{obj['metadata']['name']} in {namespace}") from e
+
+
+def delete_namespace(cluster: Cluster, name: str, deadline_seconds: float = 120) -> float:
+    """Delete and wait until the namespace is gone. Returns seconds waited."""
+    started = time.monotonic()
+    try:
+        cluster.core.delete_namespace(name, _request_timeout=30)
+    except ApiException as e:
+        if e.status == 404:
+            return 0.0
+        raise from_api_exception(e, f"deleting namespace {name}") from e
+    while time.monotonic() - started < deadline_seconds:
+        try:
+            cluster.core.read_namespace(name, _request_timeout=10)
+        except ApiException as e:
+            if e.status == 404:
+                return time.monotonic() - started
+            raise from_api_exception(e, f"reading namespace {name}") from e
+        time.sleep(1)
+    raise WaitTimeout(f"namespace {name} deleted", deadline_seconds)
+
+
+@dataclass
+class PodTimeline:
+    """When each pod of a StatefulSet was created and first became Ready (API server clock, seconds)."""
+
+    created: dict[str, float] = field(default_factory=dict)
+    ready: dict[str, float] = field(default_factory=dict)
+
+    def ordered_ready_violations(self, name: str, replicas: int) -> list[str]:
+        """OrderedReady: pod n is created only after pod n-1 is Ready."""
+        problems = []
+        for n in range(1, replicas):
+            prev, cur = f"{name}-{n - 1}", f"{name}-{n}"
+            if cur not in self.created or prev not in self.ready:
+                problems.append(f"{cur} or {prev} never observed")
+            elif self.created[cur] < self.ready[prev]:
+                problems.append(f"{cur} created at {self.created[cur]:.0f} before {prev} Ready at "
+                                f"{self.ready[prev]:.0f}")
+        return problems
+
+
+def _ready_since(pod: client.V1Pod) -> float | None:
+    for c in pod.status.conditions or []:
+        if c.type == "Ready" and c.status == "True":
+            return c.last_transition_time.timestamp()
+    return None
+
+
+def namespace_diagnostics(cluster: Cluster, namespace: str) -> str:
+    """Events, pod status and container log tails of a namespace: attached to every wait timeout."""
+    lines = []
+    try:
+        for e in sorted(cluster.core.list_namespaced_event(namespace, _request_timeout=10).items,
+                        key=lambda e: str(e.last_timestamp or e.event_time))[-30:]:
+            lines.append(f"event {e.involved_object.kind}/{e.involved_object.name}: {e.type} {e.reason}: {e.message}")
+        for p in cluster.core.list_namespaced_pod(namespace, _request_timeout=10).items:
+            statuses = (p.status.init_container_statuses or []) + (p.status.container_statuses or [])
+            states = ", ".join(f"{s.name}={'ready' if s.ready else next(k for k, v in s.state.to_dict().items() if v)}"
+                               for s in statuses)
+            lines.append(f"pod {p.metadata.name} on {p.spec.node_name}: {p.status.phase} [{states}]")
+            for s in statuses:
+                try:
+                    log = cluster.core.read_namespaced_pod_log(p.metadata.name, namespace, container=s.name,
+                                                               tail_lines=8, _request_timeout=10)
+                except ApiException:
+                    continue
+                lines += [f"  {s.name}| {line}" for line in log.splitlines()]
+    except Exception as e:
+        lines.append(f"(diagnostics incomplete: {type(e).__name__}: {e})")
+    return "\n".join(lines)
+
+
+def wait_statefulset_ready(cluster: Cluster, namespace: str, name: str, replicas: int,
+                           deadline_seconds: float) -> tuple[PodTimeline, float]:
+    """Wait until `replicas` pods of the StatefulSet are Ready, recording creation and Ready times."""
+    started = time.monotonic()
+    timeline = PodTimeline()
+    selector = f"statefulset.kubernetes.io/pod-name in ({','.join(f'{name}-{i}' for i in range(replicas))})"
+    while time.monotonic() - started < deadline_seconds:
+        try:
+            pods = cluster.core.list_namespaced_pod(namespace, label_selector=selector, _request_timeout=10).items
+        except ApiException as e:
+            raise from_api_exception(e, f"listing pods of {namespace}/{name}") from e
+        for p in pods:
+            timeline.created.setdefault(p.metadata.name, p.metadata.creation_timestamp.timestamp())
+            since = _ready_since(p)
+            if since is not None:
+                timeline.ready.setdefault(p.metadata.name, since)
+        if sum(1 for p in pods if _ready_since(p) is not None) == replicas:
+            return timeline, time.monotonic() - started
+        # Pods' Ready transitions carry their own server-side timestamps, so a 1 s poll loses no ordering.
+        time.sleep(1)
+    raise WaitTimeout(f"{namespace}/{name} {replicas}/{replicas} Ready", deadline_seconds,
+                      namespace_diagnostics(cluster, namespace))
