@@ -8,6 +8,9 @@ with the reason otherwise, so a laptop without docker can still run the unit tes
 from __future__ import annotations
 
 import os
+import re
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +18,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.kube import Cluster, allowed_contexts_from_env, connect
+from harness.testbed.images import MySQLImages
 
 MARKERS = {
     "e2e": "needs the live kind cluster (auto-applied under tests/e2e)",
@@ -30,6 +34,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--kube-context", default=None, help="kube context to use (default: kind-chaos)")
     group.addoption("--allow-context", action="append", default=[], help="also allow this context (glob); default kind-*")
     group.addoption("--kind-cluster", default="chaos", help="name of the kind cluster (node containers <name>-*)")
+    group.addoption("--keep-namespaces", action="store_true", default=False,
+                    help="leave each test's namespace behind for debugging")
     group.addoption("--require-cluster", action="store_true", default=False,
                     help="fail, never skip, end-to-end tests when the cluster cannot be reached (implied by CI=true)")
 
@@ -54,6 +60,35 @@ def default_kubeconfig(config: pytest.Config) -> Path:
     if given:
         return Path(given)
     return Path(config.rootpath) / ".kube" / "chaos.kubeconfig"
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    """One id per test session: namespaces, reports and journals are named after it."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:4]
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, run_id: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace per test, derived from the run id; deleted (and waited for) afterwards."""
+    from harness.workload.deploy import create_namespace, delete_namespace
+
+    test = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:20].strip("-")
+    name = f"chaos-{run_id[-4:]}-{test}-{uuid.uuid4().hex[:4]}"
+    create_namespace(cluster, name, {"chaos-harness/run-id": run_id})
+    yield name
+    if not request.config.getoption("--keep-namespaces"):
+        delete_namespace(cluster, name, deadline_seconds=180)
+
+
+@pytest.fixture(scope="session")
+def mysql_images(cluster: Cluster, kind_cluster_name: str) -> MySQLImages:
+    """The MySQL workload images (pulled, or built offline), loaded into every node of the kind cluster."""
+    from harness.testbed import cluster as testbed, images
+
+    resolved = images.mysql_images()
+    testbed.load_images(resolved.mysql, resolved.xtrabackup)
+    return resolved
 
 
 @pytest.fixture(scope="session")

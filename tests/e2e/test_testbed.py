@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
-
 import pytest
 from kubernetes import client
 
@@ -17,14 +15,6 @@ from harness.settings import read_timing
 from harness.waits import node_condition, watch_until
 
 pytestmark = [pytest.mark.disruptive]
-
-
-@pytest.fixture
-def namespace(cluster: Cluster) -> Iterator[str]:
-    name = f"smoke-{uuid.uuid4().hex[:8]}"
-    cluster.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    yield name
-    cluster.core.delete_namespace(name, _request_timeout=30)
 
 
 def test_kubelet_stop_makes_node_unknown_within_grace_period(cluster: Cluster, kind_cluster_name: str) -> None:

@@ -1,0 +1,79 @@
+"""The MySQL StatefulSet on the cluster, seen from the harness: deploy it, reach each pod through a
+port-forward on 127.0.0.1, and run SQL inside the cluster (for the `mysql-read` Service, which only
+in-cluster clients see load-balanced)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from kubernetes.stream import stream
+
+from harness.errors import ClusterError, from_api_exception
+from harness.kube import Cluster
+from harness.testbed.images import MySQLImages
+from harness.workload import deploy
+from harness.workload.deploy import PodTimeline
+from harness.workload.mysql_client import Endpoint, wait_until_serving
+from harness.workload.portforward import PortForward
+
+
+@dataclass
+class MySQLWorkload:
+    cluster: Cluster
+    namespace: str
+    images: MySQLImages
+    variant: str = deploy.REPLICATED
+    replicas: int = 0  # 0: the manifest's own count (3 replicated, 1 emptyDir)
+
+    def __post_init__(self) -> None:
+        if not self.replicas:
+            self.replicas = 3 if self.variant == deploy.REPLICATED else 1
+
+    @property
+    def name(self) -> str:
+        return "mysql" if self.variant == deploy.REPLICATED else "mysql-ephemeral"
+
+    def deploy(self, deadline_seconds: float = 600) -> tuple[PodTimeline, float]:
+        objects = deploy.render(self.variant, deploy.manifest_params(self.images))
+        for obj in objects:
+            if obj["kind"] == "StatefulSet":
+                obj["spec"]["replicas"] = self.replicas
+        deploy.apply(self.cluster, self.namespace, objects)
+        return self.wait_ready(deadline_seconds)
+
+    def wait_ready(self, deadline_seconds: float = 300) -> tuple[PodTimeline, float]:
+        return deploy.wait_statefulset_ready(self.cluster, self.namespace, self.name, self.replicas, deadline_seconds)
+
+    def pod(self, ordinal: int) -> str:
+        return f"{self.name}-{ordinal}"
+
+    @contextmanager
+    def endpoint(self, ordinal: int) -> Iterator[Endpoint]:
+        """A loopback endpoint for pod `<name>-<ordinal>` (named by its stable DNS name)."""
+        with PortForward(self.cluster, self.namespace, self.pod(ordinal), 3306) as pf:
+            endpoint = Endpoint(port=pf.local_port, name=f"{self.pod(ordinal)}.{self.name}")
+            wait_until_serving(endpoint)
+            yield endpoint
+
+    def sql_in_cluster(self, sql: str, host: str, from_ordinal: int = 0) -> str:
+        """Run `mysql -h <host>` from inside pod `<name>-<from_ordinal>` (its mysql container) and return
+        the tab-separated output. Used for Service names that only resolve inside the cluster."""
+        try:
+            return stream(self.cluster.core.connect_get_namespaced_pod_exec, self.pod(from_ordinal), self.namespace,
+                          container="mysql", command=["mysql", "-h", host, "-N", "-B", "-e", sql],
+                          stderr=True, stdin=False, stdout=True, tty=False, _request_timeout=30)
+        except Exception as e:
+            raise from_api_exception(e, f"exec mysql -h {host} in {self.pod(from_ordinal)}") from e
+
+    def pvc_of(self, ordinal: int) -> tuple[str, str]:
+        """(claim name, bound volume) of pod `<name>-<ordinal>`'s data volume."""
+        claim = f"data-{self.pod(ordinal)}"
+        try:
+            pvc = self.cluster.core.read_namespaced_persistent_volume_claim(claim, self.namespace, _request_timeout=10)
+        except Exception as e:
+            raise from_api_exception(e, f"reading PVC {claim}") from e
+        if not pvc.spec.volume_name:
+            raise ClusterError(f"PVC {claim} is not bound")
+        return claim, pvc.spec.volume_name
