@@ -69,3 +69,7 @@ def from_api_exception(e: Exception, what: str) -> ClusterError:
     if status is None or status == 429 or (isinstance(status, int) and status >= 500):
         return TransientClusterError(message)
     return ClusterError(message)
+
+
+class CleanupError(HarnessError):
+    """A fault could not be healed. Reported apart from a failed hypothesis: the cluster may need a hand."""

@@ -31,6 +31,15 @@ class RuntimeContainer:
 class NodeAccess(Protocol):
     def exec(self, node: str, *cmd: str, timeout: float = 30) -> str: ...
 
+    def kubelet_stop(self, node: str) -> None: ...
+
+    def kubelet_start(self, node: str) -> None: ...
+
+    def kubelet_active(self, node: str) -> bool: ...
+
+    def runtime_containers(self, node: str, timeout: float = 30, all_states: bool = False) -> list[RuntimeContainer]:
+        ...
+
 
 def parse_crictl_ps(node: str, output: str) -> list[RuntimeContainer]:
     """Parse `crictl ps -a -o json` (protojson of ListContainersResponse: camelCase keys, int64 as strings)."""
@@ -77,5 +86,6 @@ class KindNodeAccess:
         except FaultError:
             return False
 
-    def runtime_containers(self, node: str) -> list[RuntimeContainer]:
-        return parse_crictl_ps(node, self.exec(node, "crictl", "ps", "-a", "-o", "json"))
+    def runtime_containers(self, node: str, timeout: float = 30, all_states: bool = False) -> list[RuntimeContainer]:
+        args = ["crictl", "ps", "-o", "json"] + (["-a"] if all_states else [])
+        return parse_crictl_ps(node, self.exec(node, *args, timeout=timeout))

@@ -70,6 +70,16 @@ def image_exists(ref: str) -> bool:
     return subprocess.run(["docker", "image", "inspect", ref], capture_output=True).returncode == 0
 
 
+def prune_superseded(tag: str) -> None:
+    """Remove older content-hashed tags of the same repository; images still used by a container stay."""
+    repo = tag.rsplit(":", 1)[0]
+    out = subprocess.run(["docker", "images", repo, "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True,
+                         text=True).stdout.split()
+    for old in out:
+        if old != tag:
+            subprocess.run(["docker", "rmi", old], capture_output=True)
+
+
 def try_pull(ref: str) -> bool:
     result = subprocess.run(["docker", "pull", ref], capture_output=True, text=True)
     if result.returncode != 0:
@@ -220,6 +230,7 @@ def local_image(name: str, base: str, files: dict[str, Path], dockerfile_tail: s
                 lines.append(f"COPY f{i} {dest}")
             docker_build(tag, ctx, "\n".join(lines) + "\n" + dockerfile_tail + "\n")
         timings.record(f"image {name}", started)
+        prune_superseded(tag)
     return tag
 
 
@@ -364,6 +375,7 @@ def build_node_image(timings: Timings) -> str:
     finally:
         subprocess.run(["docker", "rmi", f"{tag}-files"], capture_output=True)
     timings.record("node image", started)
+    prune_superseded(tag)
     return tag
 
 

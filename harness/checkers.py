@@ -1,0 +1,189 @@
+"""Checkers: pure functions from a recorded history to a verdict with evidence. They never touch the cluster,
+so they are unit-tested on recorded histories (tests/data) as well as hand-made ones.
+
+A checker that finds nothing to look at fails: no runtime samples, no pod of the identity, no fault mark
+are all "nothing was checked", never a pass.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.history import Event, of_kind
+
+
+@dataclass(frozen=True)
+class Verdict:
+    checker: str
+    ok: bool
+    summary: str
+    evidence: tuple[dict[str, Any], ...] = ()
+    figures: dict[str, float] = field(default_factory=dict)
+
+    def explain(self) -> str:
+        lines = [f"{self.checker}: {'PASS' if self.ok else 'FAIL'}: {self.summary}"]
+        lines += [f"  evidence: {e}" for e in self.evidence[:10]]
+        if self.figures:
+            lines.append("  figures: " + ", ".join(f"{k}={v:.1f}" for k, v in self.figures.items()))
+        return "\n".join(lines)
+
+
+def _ordinal_pod(name: str, statefulset: str) -> bool:
+    return re.fullmatch(rf"{re.escape(statefulset)}-\d+", name) is not None
+
+
+def split_brain(events: Sequence[Event], statefulset: str, staleness: float = 3.0) -> Verdict:
+    """At most one running container per StatefulSet identity (pod name + container name) across all
+    nodes, judged on the runtime samples. A node's sample counts while it is at most `staleness` seconds old."""
+    latest: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+    samples = 0
+    nodes_seen: set[str] = set()
+    violations: dict[tuple[str, str], dict[str, Any]] = {}
+    for ev in of_kind(events, "runtime"):
+        nodes_seen.add(ev["node"])
+        if not ev.get("ok"):
+            latest.pop(ev["node"], None)  # unreachable: we do not know what runs there
+            continue
+        samples += 1
+        latest[ev["node"]] = (ev["mono"], ev["containers"])
+        running: dict[tuple[str, str], set[tuple[str, str, str]]] = {}
+        for node, (at, containers) in latest.items():
+            if ev["mono"] - at > staleness:
+                continue
+            for c in containers:
+                if c["state"] == "CONTAINER_RUNNING" and _ordinal_pod(c["pod"], statefulset):
+                    running.setdefault((c["pod"], c["name"]), set()).add((node, c["id"], c["pod_uid"]))
+        for identity, copies in running.items():
+            if len({cid for _, cid, _ in copies}) > 1:
+                v = violations.setdefault(identity, {"pod": identity[0], "container": identity[1], "first": ev["wall"],
+                                                     "copies": set()})
+                v["last"] = ev["wall"]
+                v["copies"] |= copies
+    if samples == 0:
+        return Verdict("split-brain", False, f"no runtime samples of {statefulset}: nothing was checked",
+                       figures={"samples": 0})
+    evidence = tuple({**v, "copies": sorted(({"node": n, "container": cid, "pod_uid": uid}
+                                             for n, cid, uid in v["copies"]), key=lambda d: (d["node"], d["container"])),
+                      "nodes": sorted({n for n, _, _ in v["copies"]}),
+                      "duration": v["last"] - v["first"]} for v in violations.values())
+    if violations:
+        worst = max(evidence, key=lambda e: e["duration"])
+        return Verdict("split-brain", False,
+                       f"{worst['pod']}/{worst['container']} ran twice at once on {', '.join(worst['nodes'])} "
+                       f"for {worst['duration']:.1f}s", evidence, {"samples": samples})
+    return Verdict("split-brain", True, f"at most one copy of each {statefulset} identity in {samples} samples "
+                   f"from {len(nodes_seen)} nodes", figures={"samples": samples, "nodes": len(nodes_seen)})
+
+
+def replacement_while_old_exists(events: Sequence[Event], statefulset: str) -> Verdict:
+    """No new pod (new UID) for an identity is observed while the old pod object has not been observed
+    deleted. Watch order is the API server's order, so this is what the controller was shown."""
+    live: dict[str, str] = {}
+    seen_pods = 0
+    violations = []
+    for ev in of_kind(events, "pod"):
+        if not _ordinal_pod(ev["name"], statefulset):
+            continue
+        seen_pods += 1
+        if ev["type"] == "DELETED":
+            if live.get(ev["name"]) == ev["uid"]:
+                del live[ev["name"]]
+            continue
+        old = live.get(ev["name"])
+        if old is not None and old != ev["uid"]:
+            violations.append({"pod": ev["name"], "old_uid": old, "new_uid": ev["uid"], "at": ev["wall"],
+                               "node": ev["node"]})
+        live[ev["name"]] = ev["uid"]
+    if seen_pods == 0:
+        return Verdict("no-replacement-while-old-exists", False, f"no pod of {statefulset} observed")
+    if violations:
+        return Verdict("no-replacement-while-old-exists", False,
+                       f"{len(violations)} replacement(s) appeared before the old pod object was gone",
+                       tuple(violations))
+    return Verdict("no-replacement-while-old-exists", True,
+                   f"every {statefulset} replacement appeared only after its predecessor was deleted")
+
+
+def _fault_marks(events: Iterable[Event], fault_type: str, phase: str) -> list[Event]:
+    return [e for e in of_kind(events, "fault") if e["phase"] == phase and e["fault"]["type"] == fault_type]
+
+
+def node_detection(events: Sequence[Event], node: str, fault_type: str, grace_period: float, monitor_period: float,
+                   slack: float = 5.0) -> Verdict:
+    """After the fault was injected, the node leaves Ready=True within grace period + one monitor period
+    (+ slack for API latency); after the heal it is Ready again. Figures: time to detect, time to recover."""
+    injected = _fault_marks(events, fault_type, "inject")
+    if not injected:
+        return Verdict("node-detection", False, f"no {fault_type} fault was injected: nothing was checked")
+    t0 = injected[0]["mono"]
+    healed = _fault_marks(events, fault_type, "healed")
+    node_events = [e for e in of_kind(events, "node") if e["name"] == node]
+    detected = next((e for e in node_events if e["mono"] >= t0 and e["ready"] != "True"), None)
+    window = grace_period + monitor_period + slack
+    figures: dict[str, float] = {"window": window}
+    if detected is None:
+        return Verdict("node-detection", False, f"{node} never left Ready=True after {fault_type}",
+                       figures=figures)
+    figures["time_to_detect"] = detected["mono"] - t0
+    evidence: list[dict[str, Any]] = [{"node": node, "ready": detected["ready"], "at": detected["wall"],
+                                       "after": round(figures["time_to_detect"], 1)}]
+    if healed:
+        t1 = healed[0]["mono"]
+        recovered = next((e for e in node_events if e["mono"] >= t1 and e["ready"] == "True"), None)
+        if recovered is not None:
+            figures["time_to_recover"] = recovered["mono"] - t1
+            evidence.append({"node": node, "ready": "True", "at": recovered["wall"],
+                             "after_heal": round(figures["time_to_recover"], 1)})
+    ok = figures["time_to_detect"] <= window and (not healed or "time_to_recover" in figures)
+    summary = (f"{node} Ready={detected['ready']} {figures['time_to_detect']:.1f}s after {fault_type} "
+               f"(window {window:.0f}s = grace {grace_period:.0f}s + monitor {monitor_period:.0f}s + {slack:.0f}s)")
+    if healed and "time_to_recover" not in figures:
+        summary += "; never Ready again after the heal"
+    return Verdict("node-detection", ok, summary, tuple(evidence), figures)
+
+
+def ordered_ready(events: Sequence[Event], statefulset: str, replicas: int) -> Verdict:
+    """OrderedReady: pod n is first observed only after pod n-1 was observed Ready."""
+    first_seen: dict[str, float] = {}
+    first_ready: dict[str, float] = {}
+    for ev in of_kind(events, "pod"):
+        if ev["type"] == "DELETED" or not _ordinal_pod(ev["name"], statefulset):
+            continue
+        first_seen.setdefault(ev["name"], ev["mono"])
+        if ev["ready"]:
+            first_ready.setdefault(ev["name"], ev["mono"])
+    violations = []
+    for n in range(1, replicas):
+        prev, cur = f"{statefulset}-{n - 1}", f"{statefulset}-{n}"
+        if cur not in first_seen or prev not in first_ready:
+            violations.append({"pod": cur, "problem": "never observed (or predecessor never Ready)"})
+        elif first_seen[cur] < first_ready[prev]:
+            violations.append({"pod": cur, "created_before_ready_of": prev,
+                               "by": round(first_ready[prev] - first_seen[cur], 2)})
+    if violations:
+        return Verdict("ordered-ready", False, f"{len(violations)} pod(s) started out of order", tuple(violations))
+    return Verdict("ordered-ready", True, f"{statefulset}-0..{replicas - 1} each started after its predecessor "
+                   f"was Ready")
+
+
+def same_pvc_per_identity(events: Sequence[Event], statefulset: str) -> Verdict:
+    """Every incarnation of an identity mounts the same claims, and those claims keep their UID and volume."""
+    claims: dict[str, set[tuple[str, ...]]] = {}
+    pvcs: dict[str, set[tuple[str, str]]] = {}
+    for ev in of_kind(events, "pod"):
+        if ev["type"] != "DELETED" and _ordinal_pod(ev["name"], statefulset):
+            claims.setdefault(ev["name"], set()).add(tuple(sorted(ev["pvcs"])))
+    for ev in of_kind(events, "pvc"):
+        if ev["volume"]:
+            pvcs.setdefault(ev["name"], set()).add((ev["uid"], ev["volume"]))
+    if not claims:
+        return Verdict("same-pvc-per-identity", False, f"no pod of {statefulset} observed")
+    problems = [{"pod": p, "claims": sorted(c)} for p, c in claims.items() if len(c) > 1]
+    problems += [{"pvc": n, "bindings": sorted(b)} for n, b in pvcs.items() if len(b) > 1]
+    if problems:
+        return Verdict("same-pvc-per-identity", False, "an identity changed claims or a claim changed volume",
+                       tuple(problems))
+    return Verdict("same-pvc-per-identity", True, f"{len(claims)} identities kept their claims and volumes")

@@ -1,0 +1,361 @@
+"""Faults inject and heal; nothing else. Each is a small object with inject / verify_injected / heal and a
+spec (a plain dict) that the journal stores and `chaos-harness cleanup` rebuilds it from.
+
+`FaultSession.injected(fault)` is the only way faults are applied: it journals the fault before injecting,
+records inject/heal marks in the history, heals on exit (also on SIGINT/SIGTERM) and reports a failed heal
+as CleanupError, apart from whatever the scenario itself found.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, Protocol
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from harness.errors import CleanupError, FaultError, GuardError, SelectionError, from_api_exception
+from harness.history import History
+from harness.journal import Journal
+from harness.kube import Cluster
+from harness.nodes import KindNodeAccess, NodeAccess
+
+CHAOS_COMMENT = "chaos-harness"
+
+
+@dataclass(frozen=True)
+class FaultContext:
+    cluster: Cluster
+    nodes: NodeAccess
+
+
+class Fault(Protocol):
+    type: ClassVar[str]
+
+    def inject(self, ctx: FaultContext) -> None: ...
+
+    def verify_injected(self, ctx: FaultContext) -> str: ...
+
+    def heal(self, ctx: FaultContext) -> None: ...
+
+
+def spec_of(fault: Fault) -> dict[str, Any]:
+    return {"type": fault.type, **asdict(fault)}  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class KubeletStop:
+    """systemctl stop kubelet on a node: its containers keep running, the API stops hearing from it."""
+
+    type: ClassVar[str] = "kubelet-stop"
+    node: str
+
+    def inject(self, ctx: FaultContext) -> None:
+        ctx.nodes.kubelet_stop(self.node)
+
+    def verify_injected(self, ctx: FaultContext) -> str:
+        if ctx.nodes.kubelet_active(self.node):
+            raise FaultError(f"kubelet on {self.node} is still active after systemctl stop")
+        return f"systemctl is-active kubelet on {self.node}: inactive"
+
+    def heal(self, ctx: FaultContext) -> None:
+        ctx.nodes.kubelet_start(self.node)
+
+
+@dataclass(frozen=True)
+class PodDelete:
+    """Delete a pod through the API: gracefully, or forced (grace period 0, the object goes at once)."""
+
+    type: ClassVar[str] = "pod-delete"
+    namespace: str
+    pod: str
+    force: bool = False
+    uid: str = ""  # filled by select(): the pod the fault is about, not a later one of the same name
+
+    def inject(self, ctx: FaultContext) -> None:
+        try:
+            # The grace period goes in the body: when a body is sent, its options win over query parameters.
+            ctx.cluster.core.delete_namespaced_pod(
+                self.pod, self.namespace,
+                body=client.V1DeleteOptions(grace_period_seconds=0 if self.force else None,
+                                            preconditions=client.V1Preconditions(uid=self.uid) if self.uid else None),
+                _request_timeout=15)
+        except ApiException as e:
+            raise from_api_exception(e, f"deleting pod {self.namespace}/{self.pod}") from e
+
+    def verify_injected(self, ctx: FaultContext) -> str:
+        try:
+            pod = ctx.cluster.core.read_namespaced_pod(self.pod, self.namespace, _request_timeout=10)
+        except ApiException as e:
+            if e.status == 404:
+                return f"pod {self.namespace}/{self.pod} is gone from the API"
+            raise from_api_exception(e, f"reading pod {self.pod}") from e
+        if self.uid and pod.metadata.uid != self.uid:
+            return f"pod {self.pod} uid {self.uid} is gone (a new pod {pod.metadata.uid} has the name)"
+        if pod.metadata.deletion_timestamp is not None:
+            return f"pod {self.pod} is terminating since {pod.metadata.deletion_timestamp}"
+        raise FaultError(f"pod {self.namespace}/{self.pod} is neither gone nor terminating after delete")
+
+    def heal(self, ctx: FaultContext) -> None:
+        """Nothing to undo: the pod's controller re-creates it; the scenario checks how."""
+
+
+@dataclass(frozen=True)
+class ContainerKill:
+    """Stop one container at the runtime level (crictl stop -t 0), behind the API's back."""
+
+    type: ClassVar[str] = "container-kill"
+    node: str
+    container_id: str
+
+    def inject(self, ctx: FaultContext) -> None:
+        ctx.nodes.exec(self.node, "crictl", "stop", "--timeout", "0", self.container_id)
+
+    def verify_injected(self, ctx: FaultContext) -> str:
+        running = {c.container_id for c in ctx.nodes.runtime_containers(self.node)}
+        if self.container_id in running:
+            raise FaultError(f"container {self.container_id[:13]} still running on {self.node}")
+        return f"container {self.container_id[:13]} not running on {self.node}"
+
+    def heal(self, ctx: FaultContext) -> None:
+        """Nothing to undo: the kubelet restarts the container."""
+
+
+def _docker(*args: str, timeout: float = 30) -> str:
+    try:
+        result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    except (FileNotFoundError, subprocess.TimeoutExpired) as e:
+        raise FaultError(f"docker {' '.join(args)}: {e}") from e
+    if result.returncode != 0:
+        raise FaultError(f"docker {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+@dataclass(frozen=True)
+class NodePause:
+    """docker pause a kind node: every process on it freezes (kubelet, runtime, containers). kind only."""
+
+    type: ClassVar[str] = "node-pause"
+    node: str
+
+    def inject(self, ctx: FaultContext) -> None:
+        _docker("pause", self.node)
+
+    def verify_injected(self, ctx: FaultContext) -> str:
+        if _docker("inspect", "-f", "{{.State.Paused}}", self.node) != "true":
+            raise FaultError(f"{self.node} is not paused")
+        return f"docker inspect {self.node}: State.Paused=true"
+
+    def heal(self, ctx: FaultContext) -> None:
+        if _docker("inspect", "-f", "{{.State.Paused}}", self.node) == "true":
+            _docker("unpause", self.node)
+
+
+@dataclass(frozen=True)
+class NetworkPartition:
+    """Drop all traffic between a node and the control plane with iptables inside the kind node.
+    Unsupported on other clusters (the harness does not touch their hosts' firewalls)."""
+
+    type: ClassVar[str] = "network-partition"
+    node: str
+    peer_ip: str
+
+    def _rules(self) -> list[list[str]]:
+        return [["INPUT", "-s", self.peer_ip], ["OUTPUT", "-d", self.peer_ip]]
+
+    def inject(self, ctx: FaultContext) -> None:
+        if not isinstance(ctx.nodes, KindNodeAccess):
+            raise FaultError("network partition is only supported on kind nodes")
+        for chain, flag, ip in self._rules():
+            ctx.nodes.exec(self.node, "iptables", "-I", chain, flag, ip, "-m", "comment", "--comment",
+                           CHAOS_COMMENT, "-j", "DROP")
+
+    def verify_injected(self, ctx: FaultContext) -> str:
+        rules = ctx.nodes.exec(self.node, "iptables", "-S")
+        if rules.count(CHAOS_COMMENT) < 2:
+            raise FaultError(f"partition rules missing on {self.node}")
+        return f"iptables on {self.node} drops traffic to and from {self.peer_ip}"
+
+    def heal(self, ctx: FaultContext) -> None:
+        for chain, flag, ip in self._rules():
+            # -D fails once the rule is gone: repeat until it does, so a double inject is fully undone.
+            for _ in range(10):
+                try:
+                    ctx.nodes.exec(self.node, "iptables", "-D", chain, flag, ip, "-m", "comment", "--comment",
+                                   CHAOS_COMMENT, "-j", "DROP")
+                except FaultError:
+                    break
+
+
+@dataclass(frozen=True)
+class NodeDrain:
+    """Cordon a node and evict its pods through the Eviction API (respecting PodDisruptionBudgets)."""
+
+    type: ClassVar[str] = "node-drain"
+    node: str
+
+    def inject(self, ctx: FaultContext) -> None:
+        core = ctx.cluster.core
+        try:
+            core.patch_node(self.node, {"spec": {"unschedulable": True}}, _request_timeout=10)
+            pods = core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={self.node}", _request_timeout=10)
+            for p in pods.items:
+                if any(o.kind == "DaemonSet" for o in p.metadata.owner_references or []):
+                    continue
+                if p.metadata.annotations and "kubernetes.io/config.mirror" in p.metadata.annotations:
+                    continue
+                core.create_namespaced_pod_eviction(p.metadata.name, p.metadata.namespace, client.V1Eviction(
+                    metadata=client.V1ObjectMeta(name=p.metadata.name, namespace=p.metadata.namespace)))
+        except ApiException as e:
+            raise from_api_exception(e, f"draining {self.node}") from e
+
+    def verify_injected(self, ctx: FaultContext) -> str:
+        node = ctx.cluster.core.read_node(self.node, _request_timeout=10)
+        if not node.spec.unschedulable:
+            raise FaultError(f"{self.node} is not cordoned")
+        return f"{self.node} cordoned, pods evicted"
+
+    def heal(self, ctx: FaultContext) -> None:
+        try:
+            ctx.cluster.core.patch_node(self.node, {"spec": {"unschedulable": False}}, _request_timeout=10)
+        except ApiException as e:
+            raise from_api_exception(e, f"uncordoning {self.node}") from e
+
+
+FAULT_TYPES: dict[str, type] = {cls.type: cls for cls in
+                                (KubeletStop, PodDelete, ContainerKill, NodePause, NetworkPartition, NodeDrain)}
+
+
+def fault_from_spec(spec: dict[str, Any]) -> Fault:
+    params = dict(spec)
+    kind = params.pop("type")
+    if kind not in FAULT_TYPES:
+        raise FaultError(f"unknown fault type {kind!r} in journal; known: {sorted(FAULT_TYPES)}")
+    return FAULT_TYPES[kind](**params)  # type: ignore[no-any-return]
+
+
+# --- selection -----------------------------------------------------------------------------------------------
+
+def node_running_pod(cluster: Cluster, namespace: str, pod: str) -> str:
+    """The node pod X is scheduled on. A pod that does not exist or is not scheduled is a selection error."""
+    try:
+        p = cluster.core.read_namespaced_pod(pod, namespace, _request_timeout=10)
+    except ApiException as e:
+        if e.status == 404:
+            raise SelectionError(f"no pod {namespace}/{pod}: the fault's target selects nothing") from e
+        raise from_api_exception(e, f"reading pod {pod}") from e
+    if not p.spec.node_name:
+        raise SelectionError(f"pod {namespace}/{pod} is not scheduled on any node")
+    return str(p.spec.node_name)
+
+
+def pods_by_label(cluster: Cluster, namespace: str, selector: str) -> list[str]:
+    try:
+        pods = cluster.core.list_namespaced_pod(namespace, label_selector=selector, _request_timeout=10)
+    except ApiException as e:
+        raise from_api_exception(e, f"listing pods {selector}") from e
+    names = sorted(p.metadata.name for p in pods.items)
+    if not names:
+        raise SelectionError(f"label selector {selector!r} in {namespace} matches no pod")
+    return names
+
+
+def pod_delete(cluster: Cluster, namespace: str, pod: str, force: bool = False) -> PodDelete:
+    try:
+        uid = cluster.core.read_namespaced_pod(pod, namespace, _request_timeout=10).metadata.uid
+    except ApiException as e:
+        if e.status == 404:
+            raise SelectionError(f"no pod {namespace}/{pod} to delete") from e
+        raise from_api_exception(e, f"reading pod {pod}") from e
+    return PodDelete(namespace, pod, force, uid)
+
+
+# --- applying faults -----------------------------------------------------------------------------------------
+
+class Interrupted(BaseException):
+    """SIGTERM, turned into an exception so `finally` blocks heal before the process exits."""
+
+
+@contextmanager
+def heal_on_signals() -> Iterator[None]:
+    def raise_interrupted(signum: int, frame: Any) -> None:
+        raise Interrupted(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, raise_interrupted)
+    except ValueError:  # not the main thread: the caller's own handlers apply
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class FaultSession:
+    """Applies faults for one run against one cluster, journaled and recorded."""
+
+    def __init__(self, ctx: FaultContext, journal: Journal, history: History, run_id: str) -> None:
+        self.ctx = ctx
+        self.journal = journal
+        self.history = history
+        self.run_id = run_id
+        self._cluster_uid = ctx.cluster.fingerprint().kube_system_uid
+
+    @contextmanager
+    def injected(self, fault: Fault, settle: Callable[[], str] | None = None) -> Iterator[str]:
+        """Inject `fault` for the duration of the block; yields the evidence that it took effect."""
+        spec = spec_of(fault)
+        entry = self.journal.add(spec, self._cluster_uid, self.ctx.cluster.context, self.run_id)
+        with heal_on_signals():
+            try:
+                self.history.record("fault", phase="inject", fault=spec)
+                fault.inject(self.ctx)
+                evidence = settle() if settle else fault.verify_injected(self.ctx)
+                self.history.record("fault", phase="injected", fault=spec, evidence=evidence)
+                yield evidence
+            finally:
+                self._heal(fault, spec, entry.id)
+
+    def _heal(self, fault: Fault, spec: dict[str, Any], entry_id: str) -> None:
+        try:
+            fault.heal(self.ctx)
+        except Exception as e:
+            self.history.record("fault", phase="heal-failed", fault=spec, error=f"{type(e).__name__}: {e}")
+            raise CleanupError(f"healing {spec} failed: {e}; run 'chaos-harness cleanup'") from e
+        self.history.record("fault", phase="healed", fault=spec)
+        self.journal.remove(entry_id)
+
+
+def heal_journal(ctx: FaultContext, journal: Journal) -> list[str]:
+    """Heal every fault a crashed run left in the journal. Refuses entries from another cluster."""
+    uid = ctx.cluster.fingerprint().kube_system_uid
+    healed, failures = [], []
+    for entry in journal.entries():
+        if entry.cluster_uid != uid:
+            raise GuardError(f"journal entry {entry.id} ({entry.fault['type']}) belongs to cluster {entry.cluster_uid} "
+                             f"(context {entry.context}), not to {ctx.cluster.context} ({uid}); refusing to heal it")
+        try:
+            fault_from_spec(entry.fault).heal(ctx)
+        except Exception as e:
+            failures.append(f"{entry.fault}: {e}")
+            continue
+        journal.remove(entry.id)
+        healed.append(f"{entry.fault['type']} {entry.fault}")
+    if failures:
+        raise CleanupError("could not heal: " + "; ".join(failures))
+    return healed
+
+
+def wait_until(predicate: Callable[[], bool], deadline_seconds: float, interval: float = 0.5) -> bool:
+    end = time.monotonic() + deadline_seconds
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

@@ -1,0 +1,144 @@
+"""The recorder: watches Pods, Nodes, Events and PVCs and samples every node's container runtime, writing
+everything into one History. Start it before the fault, stop it after the checks' last observation."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any
+
+import urllib3
+from kubernetes import watch
+from kubernetes.client.exceptions import ApiException
+
+from harness.history import History
+from harness.kube import Cluster
+from harness.nodes import NodeAccess, RuntimeContainer
+
+log = logging.getLogger("chaos_harness.recorder")
+
+
+def pod_summary(pod: Any) -> dict[str, Any]:
+    statuses = pod.status.container_statuses or []
+    return {
+        "name": pod.metadata.name, "namespace": pod.metadata.namespace, "uid": pod.metadata.uid,
+        "node": pod.spec.node_name, "phase": pod.status.phase,
+        "ready": any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or []),
+        "deleting": pod.metadata.deletion_timestamp is not None,
+        "created": pod.metadata.creation_timestamp.timestamp() if pod.metadata.creation_timestamp else None,
+        "running": [s.name for s in statuses if s.state and s.state.running],
+        "owner": next((f"{o.kind}/{o.name}" for o in pod.metadata.owner_references or []), None),
+        "pvcs": [v.persistent_volume_claim.claim_name for v in pod.spec.volumes or [] if v.persistent_volume_claim],
+        "hostname": pod.spec.hostname, "ip": pod.status.pod_ip, "rv": pod.metadata.resource_version,
+    }
+
+
+def node_summary(node: Any) -> dict[str, Any]:
+    ready = next((c.status for c in node.status.conditions or [] if c.type == "Ready"), None)
+    return {"name": node.metadata.name, "ready": ready,
+            "taints": sorted(f"{t.key}:{t.effect}" for t in node.spec.taints or []),
+            "unschedulable": bool(node.spec.unschedulable), "rv": node.metadata.resource_version}
+
+
+def event_summary(ev: Any) -> dict[str, Any]:
+    return {"reason": ev.reason, "message": ev.message, "event_type": ev.type,
+            "object": f"{ev.involved_object.kind}/{ev.involved_object.name}", "count": ev.count}
+
+
+def pvc_summary(pvc: Any) -> dict[str, Any]:
+    return {"name": pvc.metadata.name, "uid": pvc.metadata.uid, "phase": pvc.status.phase,
+            "volume": pvc.spec.volume_name, "deleting": pvc.metadata.deletion_timestamp is not None}
+
+
+def runtime_summary(c: RuntimeContainer) -> dict[str, Any]:
+    return {"id": c.container_id, "name": c.name, "pod": c.pod_name, "namespace": c.pod_namespace,
+            "pod_uid": c.pod_uid, "state": c.state, "created_ns": c.created_at_ns}
+
+
+class Recorder:
+    """Context manager: `with Recorder(...) as rec:` records until the block ends."""
+
+    def __init__(self, cluster: Cluster, history: History, namespace: str, node_access: NodeAccess | None = None,
+                 nodes: Sequence[str] = (), sample_interval: float = 0.5) -> None:
+        self.cluster = cluster
+        self.history = history
+        self.namespace = namespace
+        self.node_access = node_access
+        self.nodes = list(nodes)
+        self.sample_interval = sample_interval
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._synced: dict[str, threading.Event] = {}
+
+    def __enter__(self) -> "Recorder":
+        core = self.cluster.core
+        ns = self.namespace
+        self._watch("pod", lambda **kw: core.list_namespaced_pod(ns, **kw), pod_summary)
+        self._watch("node", core.list_node, node_summary)
+        self._watch("event", lambda **kw: core.list_namespaced_event(ns, **kw), event_summary)
+        self._watch("pvc", lambda **kw: core.list_namespaced_persistent_volume_claim(ns, **kw), pvc_summary)
+        if self.node_access is not None:
+            for node in self.nodes:
+                self._start(f"sample-{node}", self._sample_loop, node)
+        for name, synced in self._synced.items():
+            if not synced.wait(30):
+                log.warning("watch %s did not complete its first list within 30s", name)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=45)
+
+    def _start(self, name: str, target: Callable[..., None], *args: Any) -> None:
+        t = threading.Thread(target=target, args=args, name=f"recorder-{name}", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _watch(self, kind: str, list_fn: Callable[..., Any], summarize: Callable[[Any], dict[str, Any]]) -> None:
+        self._synced[kind] = threading.Event()
+        self._start(kind, self._watch_loop, kind, list_fn, summarize)
+
+    def _watch_loop(self, kind: str, list_fn: Callable[..., Any], summarize: Callable[[Any], dict[str, Any]]) -> None:
+        """List, then watch from the list's resourceVersion; re-list on 410 Gone or a dropped connection."""
+        while not self._stop.is_set():
+            try:
+                listed = list_fn(_request_timeout=10)
+                for obj in listed.items:
+                    self.history.record(kind, type="LISTED", **summarize(obj))
+                self._synced[kind].set()
+                w = watch.Watch()
+                for ev in w.stream(list_fn, resource_version=listed.metadata.resource_version, timeout_seconds=5,
+                                   _request_timeout=15):
+                    if ev["type"] == "ERROR":
+                        break
+                    self.history.record(kind, type=ev["type"], **summarize(ev["object"]))
+                    if self._stop.is_set():
+                        break
+                # timeout_seconds=5 ends quiet watches so the stop flag is seen; the next list re-syncs.
+            except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
+                self.history.record("recorder", what=f"{kind} watch", error=f"{type(e).__name__}: {e}"[:300])
+                self._stop.wait(1)
+            except Exception as e:  # a bug here must not silently end the recording: note it and go on
+                self.history.record("recorder", what=f"{kind} watch", error=f"BUG {type(e).__name__}: {e}"[:300])
+                self._synced[kind].set()
+                self._stop.wait(1)
+
+    def _sample_loop(self, node: str) -> None:
+        assert self.node_access is not None
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                containers = self.node_access.runtime_containers(node, timeout=5)  # type: ignore[call-arg]
+                self.history.record("runtime", node=node, ok=True, containers=[
+                    runtime_summary(c) for c in containers if c.pod_namespace == self.namespace])
+            except Exception as e:  # a paused or unreachable node is an observation too
+                self.history.record("runtime", node=node, ok=False, error=f"{type(e).__name__}: {e}"[:300])
+            self._stop.wait(max(0.0, self.sample_interval - (time.monotonic() - started)))
