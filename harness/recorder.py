@@ -76,10 +76,12 @@ class Recorder:
     def __enter__(self) -> "Recorder":
         core = self.cluster.core
         ns = self.namespace
-        self._watch("pod", lambda **kw: core.list_namespaced_pod(ns, **kw), pod_summary)
-        self._watch("node", core.list_node, node_summary)
-        self._watch("event", lambda **kw: core.list_namespaced_event(ns, **kw), event_summary)
-        self._watch("pvc", lambda **kw: core.list_namespaced_persistent_volume_claim(ns, **kw), pvc_summary)
+        # Bound client methods, not lambdas: the client's Watch reads the return type from the method's docstring
+        # to deserialize objects (a lambda would yield plain dicts).
+        self._watch("pod", pod_summary, core.list_namespaced_pod, ns)
+        self._watch("node", node_summary, core.list_node)
+        self._watch("event", event_summary, core.list_namespaced_event, ns)
+        self._watch("pvc", pvc_summary, core.list_namespaced_persistent_volume_claim, ns)
         if self.node_access is not None:
             for node in self.nodes:
                 self._start(f"sample-{node}", self._sample_loop, node)
@@ -102,33 +104,55 @@ class Recorder:
         t.start()
         self._threads.append(t)
 
-    def _watch(self, kind: str, list_fn: Callable[..., Any], summarize: Callable[[Any], dict[str, Any]]) -> None:
+    def _watch(self, kind: str, summarize: Callable[[Any], dict[str, Any]], list_fn: Callable[..., Any],
+               *args: Any) -> None:
         self._synced[kind] = threading.Event()
-        self._start(kind, self._watch_loop, kind, list_fn, summarize)
+        self._start(kind, self._watch_loop, kind, summarize, list_fn, args)
 
-    def _watch_loop(self, kind: str, list_fn: Callable[..., Any], summarize: Callable[[Any], dict[str, Any]]) -> None:
-        """List, then watch from the list's resourceVersion; re-list on 410 Gone or a dropped connection."""
+    def _watch_loop(self, kind: str, summarize: Callable[[Any], dict[str, Any]], list_fn: Callable[..., Any],
+                    args: tuple[Any, ...]) -> None:
+        """List, then watch from the list's resourceVersion, resuming from the last one seen; re-list only on
+        410 Gone or a broken stream. A re-list reports objects that vanished meanwhile as DELETED (synthetic),
+        so no deletion is lost between two lists."""
+        known: dict[str, dict[str, Any]] = {}
+        rv: str | None = None
         while not self._stop.is_set():
             try:
-                listed = list_fn(_request_timeout=10)
-                for obj in listed.items:
-                    self.history.record(kind, type="LISTED", **summarize(obj))
-                self._synced[kind].set()
+                if rv is None:
+                    listed = list_fn(*args, _request_timeout=10)
+                    current = {o.metadata.uid: summarize(o) for o in listed.items}
+                    for uid, last in known.items():
+                        if uid not in current:
+                            self.history.record(kind, **{**last, "type": "DELETED", "synthetic": True})
+                    for summary in current.values():
+                        self.history.record(kind, type="LISTED", **summary)
+                    known = current
+                    rv = listed.metadata.resource_version
+                    self._synced[kind].set()
                 w = watch.Watch()
-                for ev in w.stream(list_fn, resource_version=listed.metadata.resource_version, timeout_seconds=5,
-                                   _request_timeout=15):
+                # timeout_seconds bounds each watch so the stop flag is seen; the next one resumes from rv.
+                for ev in w.stream(list_fn, *args, resource_version=rv, timeout_seconds=5, _request_timeout=15):
                     if ev["type"] == "ERROR":
+                        rv = None  # 410 Gone (or another stream error): re-list
                         break
-                    self.history.record(kind, type=ev["type"], **summarize(ev["object"]))
+                    obj = ev["object"]
+                    rv = obj.metadata.resource_version
+                    summary = summarize(obj)
+                    self.history.record(kind, type=ev["type"], **summary)
+                    if ev["type"] == "DELETED":
+                        known.pop(obj.metadata.uid, None)
+                    else:
+                        known[obj.metadata.uid] = summary
                     if self._stop.is_set():
                         break
-                # timeout_seconds=5 ends quiet watches so the stop flag is seen; the next list re-syncs.
             except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
                 self.history.record("recorder", what=f"{kind} watch", error=f"{type(e).__name__}: {e}"[:300])
+                rv = None
                 self._stop.wait(1)
             except Exception as e:  # a bug here must not silently end the recording: note it and go on
                 self.history.record("recorder", what=f"{kind} watch", error=f"BUG {type(e).__name__}: {e}"[:300])
                 self._synced[kind].set()
+                rv = None
                 self._stop.wait(1)
 
     def _sample_loop(self, node: str) -> None:

@@ -1,0 +1,114 @@
+"""Checkers on hand-made histories and on histories recorded from the real kind cluster (tests/data)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness import checkers
+from harness.history import load
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def runtime(mono: float, node: str, *containers: tuple[str, str, str], ok: bool = True) -> dict:
+    return {"kind": "runtime", "mono": mono, "wall": 1000 + mono, "node": node, "ok": ok,
+            "containers": [{"id": cid, "name": "app", "pod": pod, "namespace": "ns", "pod_uid": uid,
+                            "state": "CONTAINER_RUNNING", "created_ns": 0} for pod, cid, uid in containers]}
+
+
+def pod(mono: float, name: str, uid: str, type_: str = "MODIFIED", node: str = "n1", ready: bool = True,
+        pvcs: tuple[str, ...] = ()) -> dict:
+    return {"kind": "pod", "mono": mono, "wall": 1000 + mono, "type": type_, "name": name, "uid": uid, "node": node,
+            "ready": ready, "pvcs": list(pvcs)}
+
+
+def test_split_brain_flags_two_copies_on_two_nodes() -> None:
+    events = [runtime(0, "n1", ("web-0", "c1", "u1")), runtime(0.5, "n2"),
+              runtime(1, "n1", ("web-0", "c1", "u1")), runtime(1.5, "n2", ("web-0", "c2", "u2"))]
+    verdict = checkers.split_brain(events, "web")
+    assert not verdict.ok
+    assert verdict.evidence[0]["nodes"] == ["n1", "n2"]
+    assert {c["container"] for c in verdict.evidence[0]["copies"]} == {"c1", "c2"}
+
+
+def test_split_brain_ignores_stale_samples_and_other_workloads() -> None:
+    events = [runtime(0, "n1", ("web-0", "c1", "u1")),
+              runtime(10, "n2", ("web-0", "c2", "u2"), ("other-0", "c3", "u3"))]  # n1's sample is 10 s old
+    assert checkers.split_brain(events, "web").ok
+
+
+def test_split_brain_forgets_unreachable_nodes() -> None:
+    events = [runtime(0, "n1", ("web-0", "c1", "u1")), runtime(0.5, "n1", ok=False),
+              runtime(1, "n2", ("web-0", "c2", "u2"))]
+    assert checkers.split_brain(events, "web").ok
+
+
+def test_split_brain_with_no_samples_is_not_a_pass() -> None:
+    verdict = checkers.split_brain([pod(0, "web-0", "u1")], "web")
+    assert not verdict.ok and "nothing was checked" in verdict.summary
+
+
+def test_replacement_after_deletion_is_fine() -> None:
+    events = [pod(0, "web-0", "u1"), pod(1, "web-0", "u1", "DELETED"), pod(2, "web-0", "u2", "ADDED")]
+    assert checkers.replacement_while_old_exists(events, "web").ok
+
+
+def test_replacement_before_deletion_is_flagged() -> None:
+    events = [pod(0, "web-0", "u1"), pod(2, "web-0", "u2", "ADDED"), pod(3, "web-0", "u1", "DELETED")]
+    verdict = checkers.replacement_while_old_exists(events, "web")
+    assert not verdict.ok and verdict.evidence[0]["new_uid"] == "u2"
+
+
+def test_ordered_ready() -> None:
+    good = [pod(0, "web-0", "a", "ADDED", ready=False), pod(1, "web-0", "a"), pod(2, "web-1", "b", "ADDED", ready=False)]
+    assert checkers.ordered_ready(good, "web", 2).ok
+    bad = [pod(0, "web-0", "a", "ADDED", ready=False), pod(1, "web-1", "b", "ADDED", ready=False), pod(2, "web-0", "a")]
+    assert not checkers.ordered_ready(bad, "web", 2).ok
+
+
+def test_same_pvc_per_identity() -> None:
+    same = [pod(0, "web-0", "a", pvcs=("data-web-0",)), pod(5, "web-0", "b", pvcs=("data-web-0",)),
+            {"kind": "pvc", "mono": 0, "wall": 0, "name": "data-web-0", "uid": "p1", "volume": "pv1"}]
+    assert checkers.same_pvc_per_identity(same, "web").ok
+    changed = same + [{"kind": "pvc", "mono": 6, "wall": 6, "name": "data-web-0", "uid": "p2", "volume": "pv2"}]
+    assert not checkers.same_pvc_per_identity(changed, "web").ok
+
+
+def fault(mono: float, phase: str) -> dict:
+    return {"kind": "fault", "mono": mono, "wall": 1000 + mono, "phase": phase, "fault": {"type": "kubelet-stop"}}
+
+
+def node(mono: float, ready: str) -> dict:
+    return {"kind": "node", "mono": mono, "wall": 1000 + mono, "name": "n1", "ready": ready}
+
+
+def test_node_detection_within_window_and_recovery() -> None:
+    events = [node(0, "True"), fault(10, "inject"), node(12, "True"), node(28, "Unknown"), fault(40, "healed"),
+              node(42, "True")]
+    verdict = checkers.node_detection(events, "n1", "kubelet-stop", grace_period=16, monitor_period=2)
+    assert verdict.ok
+    assert verdict.figures["time_to_detect"] == 18
+    assert verdict.figures["time_to_recover"] == 2
+
+
+def test_node_detection_too_late_or_never() -> None:
+    late = [fault(0, "inject"), node(60, "Unknown")]
+    assert not checkers.node_detection(late, "n1", "kubelet-stop", 16, 2).ok
+    never = [fault(0, "inject"), node(5, "True")]
+    assert not checkers.node_detection(never, "n1", "kubelet-stop", 16, 2).ok
+    no_fault = [node(5, "Unknown")]
+    assert "nothing was checked" in checkers.node_detection(no_fault, "n1", "kubelet-stop", 16, 2).summary
+
+
+def test_recorded_split_brain_on_kind() -> None:
+    """Recorded by tests/e2e/test_split_brain.py: kubelet stopped on the pod's node, pod force-deleted."""
+    events = load(DATA / "split-brain-kind.jsonl")
+    verdict = checkers.split_brain(events, "web")
+    assert not verdict.ok
+    [violation] = verdict.evidence
+    assert len(violation["nodes"]) == 2 and len(violation["copies"]) == 2
+    assert violation["duration"] > 1
+    # The API never showed two pod objects at once: only the runtime saw the second copy.
+    assert checkers.replacement_while_old_exists(events, "web").ok
+    detection = checkers.node_detection(events, "chaos-worker3", "kubelet-stop", 16, 2)
+    assert detection.ok, detection.explain()
