@@ -1,0 +1,50 @@
+"""`chaos-harness cleanup` heals what a crashed run left behind, and only on the cluster it belongs to."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.journal import Journal
+from harness.kube import Cluster
+from harness.nodes import KindNodeAccess
+from harness.waits import node_condition, watch_until
+
+pytestmark = [pytest.mark.disruptive]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cleanup_heals_a_kubelet_left_stopped_by_a_crashed_run(cluster: Cluster, kind_cluster_name: str,
+                                                               tmp_path: Path) -> None:
+    node = f"{kind_cluster_name}-worker2"
+    access = KindNodeAccess()
+    journal = Journal(tmp_path / "journal.json")
+    # What a run does before it crashes: journal, then inject. Nothing heals it in this process.
+    journal.add({"type": "kubelet-stop", "node": node}, cluster.fingerprint().kube_system_uid, cluster.context, "crashed")
+    try:
+        access.kubelet_stop(node)
+        assert not access.kubelet_active(node)
+        result = run_cli("--kubeconfig", str(cluster.kubeconfig), "--journal", str(journal.path), "cleanup")
+        assert result.returncode == 0, result.stderr
+        assert "healed kubelet-stop" in result.stdout
+        assert access.kubelet_active(node), "cleanup did not start the kubelet again"
+        assert journal.entries() == []
+    finally:
+        access.kubelet_start(node)  # the test's own heal, whatever cleanup did
+    watch_until(cluster.core.list_node, lambda n: node_condition(n) == "True", 120, f"{node} Ready",
+                field_selector=f"metadata.name={node}")
+
+
+def test_cleanup_refuses_a_journal_of_another_cluster(cluster: Cluster, tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.json")
+    journal.add({"type": "kubelet-stop", "node": "chaos-worker"}, "some-other-cluster-uid", "kind-other", "run")
+    result = run_cli("--kubeconfig", str(cluster.kubeconfig), "--journal", str(journal.path), "cleanup")
+    assert result.returncode == 2
+    assert "belongs to cluster some-other-cluster-uid" in result.stderr
+    assert len(journal.entries()) == 1, "a refused entry must stay in the journal"

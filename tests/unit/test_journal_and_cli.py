@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from harness import cli
+from harness.errors import CleanupError, FaultError
+from harness.faults import FaultSession, PodDelete, fault_from_spec, spec_of
+from harness.history import History
+from harness.journal import Journal
+
+
+def test_journal_add_remove_survives_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "journal.json"
+    entry = Journal(path).add({"type": "kubelet-stop", "node": "chaos-worker"}, "uid-1", "kind-chaos", "run-1")
+    [again] = Journal(path).entries()
+    assert again == entry
+    Journal(path).remove(entry.id)
+    assert Journal(path).entries() == []
+
+
+def test_fault_specs_round_trip() -> None:
+    fault = PodDelete("ns", "web-0", force=True, uid="u1")
+    assert fault_from_spec(spec_of(fault)) == fault
+    with pytest.raises(FaultError, match="unknown fault type"):
+        fault_from_spec({"type": "meteor-strike"})
+
+
+@dataclass(frozen=True)
+class Recording:
+    type: ClassVar[str] = "recording"
+    log: list
+    fail_heal: bool = False
+
+    def inject(self, ctx) -> None:
+        self.log.append("inject")
+
+    def verify_injected(self, ctx) -> str:
+        return "recorded"
+
+    def heal(self, ctx) -> None:
+        self.log.append("heal")
+        if self.fail_heal:
+            raise RuntimeError("stuck")
+
+
+class FakeCluster:
+    context = "kind-test"
+
+    def fingerprint(self):
+        class F:
+            kube_system_uid = "uid-1"
+        return F()
+
+
+class Ctx:
+    cluster = FakeCluster()
+    nodes = None
+
+
+def session(tmp_path: Path) -> tuple[FaultSession, Journal, History]:
+    journal, history = Journal(tmp_path / "j.json"), History()
+    return FaultSession(Ctx(), journal, history, "run-1"), journal, history  # type: ignore[arg-type]
+
+
+def test_fault_is_journaled_before_inject_and_healed_when_the_block_raises(tmp_path: Path) -> None:
+    s, journal, history = session(tmp_path)
+    log: list = []
+    with pytest.raises(ZeroDivisionError):
+        with s.injected(Recording(log)):
+            assert len(journal.entries()) == 1, "the fault must be in the journal while it is active"
+            1 / 0
+    assert log == ["inject", "heal"]
+    assert journal.entries() == []
+    assert [e["phase"] for e in history.events("fault")] == ["inject", "injected", "healed"]
+
+
+def test_failed_heal_is_a_cleanup_error_and_stays_in_the_journal(tmp_path: Path) -> None:
+    s, journal, history = session(tmp_path)
+    with pytest.raises(CleanupError):
+        with s.injected(Recording([], fail_heal=True)):
+            pass
+    assert len(journal.entries()) == 1
+    assert history.events("fault")[-1]["phase"] == "heal-failed"
+
+
+def test_cli_cleanup_with_empty_journal(tmp_path: Path, capsys) -> None:
+    assert cli.main(["--journal", str(tmp_path / "j.json"), "cleanup"]) == cli.EXIT_PASS
+    assert "nothing to heal" in capsys.readouterr().out
+
+
+def test_cli_cleanup_refuses_a_bad_kubeconfig_with_exit_2(tmp_path: Path, capsys) -> None:
+    journal = tmp_path / "j.json"
+    Journal(journal).add({"type": "kubelet-stop", "node": "chaos-worker"}, "uid-1", "kind-chaos", "run-1")
+    code = cli.main(["--journal", str(journal), "--kubeconfig", str(tmp_path / "missing"), "cleanup"])
+    assert code == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "kubeconfig" in err
