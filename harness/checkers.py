@@ -187,3 +187,37 @@ def same_pvc_per_identity(events: Sequence[Event], statefulset: str) -> Verdict:
         return Verdict("same-pvc-per-identity", False, "an identity changed claims or a claim changed volume",
                        tuple(problems))
     return Verdict("same-pvc-per-identity", True, f"{len(claims)} identities kept their claims and volumes")
+
+
+def not_recreated_during_fault(events: Sequence[Event], pod: str, fault_type: str) -> Verdict:
+    """While the fault is active the identity keeps its one pod object (no new UID), and that object is
+    observed Terminating (evicted after the unreachable toleration) but not removed."""
+    injected = _fault_marks(events, fault_type, "inject")
+    healed = _fault_marks(events, fault_type, "healed")
+    if not injected:
+        return Verdict("not-recreated-during-fault", False, f"no {fault_type} fault was injected: nothing was checked")
+    start, end = injected[0]["mono"], healed[0]["mono"] if healed else float("inf")
+    during = [e for e in of_kind(events, "pod") if e["name"] == pod and start <= e["mono"] <= end]
+    before = [e for e in of_kind(events, "pod") if e["name"] == pod and e["mono"] < start]
+    if not before:
+        return Verdict("not-recreated-during-fault", False, f"{pod} was not observed before the fault")
+    uid = before[-1]["uid"]
+    others = sorted({e["uid"] for e in during if e["uid"] != uid})
+    terminating = next((e for e in during if e["deleting"]), None)
+    deleted = next((e for e in during if e["type"] == "DELETED"), None)
+    figures = {"fault_seconds": (end - start) if healed else 0.0}
+    evidence: list[dict[str, Any]] = [{"pod": pod, "uid": uid, "node": before[-1]["node"]}]
+    if terminating:
+        figures["terminating_after"] = terminating["mono"] - start
+        evidence.append({"terminating_at": terminating["wall"], "after": round(figures["terminating_after"], 1)})
+    if others or deleted:
+        return Verdict("not-recreated-during-fault", False,
+                       f"{pod} was {'re-created as ' + ', '.join(others) if others else 'removed'} during the fault",
+                       tuple(evidence), figures)
+    if not terminating:
+        return Verdict("not-recreated-during-fault", False,
+                       f"{pod} was never observed Terminating during the fault (eviction did not happen)",
+                       tuple(evidence), figures)
+    return Verdict("not-recreated-during-fault", True,
+                   f"{pod} stayed one object: Terminating {figures['terminating_after']:.0f}s into the fault, "
+                   f"never re-created while the node was unreachable", tuple(evidence), figures)

@@ -142,6 +142,9 @@ def wait_statefulset_ready(cluster: Cluster, namespace: str, name: str, replicas
             pods = cluster.core.list_namespaced_pod(namespace, label_selector=selector, _request_timeout=10).items
         except ApiException as e:
             raise from_api_exception(e, f"listing pods of {namespace}/{name}") from e
+        # A pod being deleted does not count: after a kubelet restart a Terminating pod may report Ready for a
+        # moment before the kubelet kills it.
+        pods = [p for p in pods if p.metadata.deletion_timestamp is None]
         for p in pods:
             timeline.created.setdefault(p.metadata.name, p.metadata.creation_timestamp.timestamp())
             since = _ready_since(p)

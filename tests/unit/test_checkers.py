@@ -112,3 +112,29 @@ def test_recorded_split_brain_on_kind() -> None:
     assert checkers.replacement_while_old_exists(events, "web").ok
     detection = checkers.node_detection(events, "chaos-worker3", "kubelet-stop", 16, 2)
     assert detection.ok, detection.explain()
+
+
+def test_recorded_kubelet_stop_on_mysql_holds_every_promise() -> None:
+    """Recorded by scenarios/s08 on kind (fast profile): kubelet stopped on mysql-0's node for ~77 s."""
+    events = load(DATA / "kubelet-stop-mysql-kind.jsonl")
+    meta = events[0]
+    assert meta["kind"] == "meta" and meta["timing"]["node_monitor_grace_period"] == 16
+    node = next(e for e in events if e["kind"] == "pod" and e["name"] == "mysql-0")["node"]
+    for verdict in (checkers.split_brain(events, "mysql"),
+                    checkers.replacement_while_old_exists(events, "mysql"),
+                    checkers.not_recreated_during_fault(events, "mysql-0", "kubelet-stop"),
+                    checkers.same_pvc_per_identity(events, "mysql"),
+                    checkers.node_detection(events, node, "kubelet-stop", 16, 2)):
+        assert verdict.ok, verdict.explain()
+    writes = [e for e in events if e["kind"] == "write"]
+    assert {e["outcome"] for e in writes} >= {"ok", "fail"}
+
+
+def test_not_recreated_during_fault_flags_a_replacement() -> None:
+    events = [fault(0, "inject"), pod(-1, "web-0", "u1"), pod(5, "web-0", "u1", ready=False),
+              pod(6, "web-0", "u2", "ADDED"), fault(9, "healed")]
+    events.sort(key=lambda e: e["mono"])
+    for e in events:
+        e.setdefault("deleting", False)
+    verdict = checkers.not_recreated_during_fault(events, "web-0", "kubelet-stop")
+    assert not verdict.ok and "re-created as u2" in verdict.summary

@@ -1,0 +1,68 @@
+"""What a scenario gets to work with, and what it gives back. A scenario module reads as:
+HYPOTHESIS (one sentence), then `run(env)`: workload, fault, checks, returning the checkers' verdicts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.checkers import Verdict
+from harness.faults import FaultContext, FaultSession
+from harness.history import History
+from harness.journal import Journal
+from harness.kube import Cluster
+from harness.nodes import KindNodeAccess, NodeAccess
+from harness.recorder import Recorder
+from harness.settings import ClusterTiming, read_timing
+from harness.testbed.images import MySQLImages
+
+
+@dataclass
+class ScenarioEnv:
+    cluster: Cluster
+    namespace: str
+    run_id: str
+    history: History
+    faults: FaultSession
+    nodes: NodeAccess
+    timing: ClusterTiming
+    mysql_images: MySQLImages | None = None
+    figures: dict[str, float] = field(default_factory=dict)
+
+    def node_names(self) -> list[str]:
+        return sorted(n.metadata.name for n in self.cluster.core.list_node(_request_timeout=10).items)
+
+    @contextmanager
+    def recording(self, sample_interval: float = 0.5) -> Iterator[Recorder]:
+        with Recorder(self.cluster, self.history, self.namespace, self.nodes, self.node_names(),
+                      sample_interval) as recorder:
+            yield recorder
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    name: str
+    hypothesis: str
+    verdicts: tuple[Verdict, ...]
+    figures: dict[str, float]
+    history: Path | None
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.verdicts) and all(v.ok for v in self.verdicts)
+
+    def explain(self) -> str:
+        return "\n".join([f"{self.name}: {self.hypothesis}"] + [v.explain() for v in self.verdicts])
+
+
+def make_env(cluster: Cluster, namespace: str, run_id: str, history_path: Path, journal: Journal,
+             mysql_images: MySQLImages | None = None) -> ScenarioEnv:
+    history = History(history_path)
+    nodes = KindNodeAccess()
+    timing = read_timing(cluster)
+    history.record("meta", fingerprint=cluster.fingerprint().as_dict(), timing=timing.as_dict(), run_id=run_id,
+                   namespace=namespace)
+    return ScenarioEnv(cluster, namespace, run_id, history, FaultSession(FaultContext(cluster, nodes), journal,
+                                                                         history, run_id), nodes, timing, mysql_images)

@@ -1,0 +1,70 @@
+"""S8: kubelet stopped on mysql-0's node."""
+
+from __future__ import annotations
+
+import time
+
+from harness import checkers
+from harness.checkers import Verdict
+from harness.faults import KubeletStop, node_running_pod
+from harness.scenario import ScenarioEnv
+from harness.waits import node_condition, watch_until
+from harness.workload.durability import check_durability
+from harness.workload.ledger import Ledger
+from harness.workload.mysql_client import Writer, background_writer, ensure_schema, read_keys
+from harness.workload.mysql_cluster import MySQLWorkload
+
+HYPOTHESIS = ("With mysql-0's kubelet stopped, its Node goes not-Ready within the grace period; mysql-0 is not "
+              "re-created anywhere while the node is unreachable, through and past the unreachable toleration "
+              "(the pod ends Terminating); no second mysql-0 container ever runs; after the kubelet starts, "
+              "everything returns with no acknowledged write lost.")
+
+
+def run(env: ScenarioEnv) -> list[Verdict]:
+    assert env.mysql_images is not None
+    mysql = MySQLWorkload(env.cluster, env.namespace, env.mysql_images)
+    mysql.deploy()
+    node = node_running_pod(env.cluster, env.namespace, "mysql-0")
+    t = env.timing
+    ledger = Ledger(sink=lambda r: env.history.record("write", **r.as_dict()))
+
+    with env.recording(), mysql.endpoint(0) as endpoint:
+        ensure_schema(endpoint)
+        with background_writer(Writer(endpoint, ledger), pause=0.02):
+            time.sleep(2)  # some acknowledged writes before the fault
+            with env.faults.injected(KubeletStop(node)):
+                watch_until(env.cluster.core.list_node, lambda n: node_condition(n) != "True",
+                            t.node_monitor_grace_period + t.node_monitor_period + 30, f"{node} not Ready",
+                            field_selector=f"metadata.name={node}")
+                # Past the unreachable toleration the taint manager evicts mysql-0: it turns Terminating and
+                # stays so, since no kubelet confirms the kill. Watch it happen, then keep watching a while.
+                watch_until(env.cluster.core.list_namespaced_pod, lambda p: p.metadata.deletion_timestamp is not None,
+                            t.unreachable_toleration_seconds + t.node_monitor_grace_period + 60,
+                            "mysql-0 Terminating", namespace=env.namespace, field_selector="metadata.name=mysql-0")
+                time.sleep(min(30.0, t.unreachable_toleration_seconds))  # observe: no second mysql-0 appears
+            started = time.monotonic()
+            _, _ = mysql.wait_ready(300)
+            env.figures["recover_3of3_seconds"] = time.monotonic() - started
+            time.sleep(2)  # acknowledged writes after recovery
+    with mysql.endpoint(0) as endpoint:
+        reads = {"mysql-0": read_keys(endpoint)}
+    for i in (1, 2):
+        with mysql.endpoint(i) as endpoint:
+            end = time.monotonic() + 60
+            keys = read_keys(endpoint)
+            while not reads["mysql-0"] <= keys and time.monotonic() < end:
+                time.sleep(0.5)  # replicas catch up asynchronously
+                keys = read_keys(endpoint)
+            reads[f"mysql-{i}"] = keys
+
+    events = env.history.events()
+    durability = check_durability(ledger, reads)
+    env.figures.update(acknowledged=durability.acknowledged, unknown=durability.unknown, failed=durability.failed)
+    return [
+        checkers.node_detection(events, node, KubeletStop.type, t.node_monitor_grace_period, t.node_monitor_period),
+        checkers.not_recreated_during_fault(events, "mysql-0", KubeletStop.type),
+        checkers.split_brain(events, "mysql"),
+        checkers.replacement_while_old_exists(events, "mysql"),
+        checkers.same_pvc_per_identity(events, "mysql"),
+        Verdict("durability", durability.ok, durability.explain()),
+    ]
