@@ -221,3 +221,70 @@ def not_recreated_during_fault(events: Sequence[Event], pod: str, fault_type: st
     return Verdict("not-recreated-during-fault", True,
                    f"{pod} stayed one object: Terminating {figures['terminating_after']:.0f}s into the fault, "
                    f"never re-created while the node was unreachable", tuple(evidence), figures)
+
+
+def concurrent_copies(events: Sequence[Event], pod_prefix: str, expected: int, staleness: float = 3.0) -> Verdict:
+    """How many containers of a workload (pods named `<pod_prefix>...`) ran at once, across nodes, on the
+    runtime samples. Used to *show* a Deployment's double start; passes when more than `expected` ran."""
+    latest: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+    peak: list[tuple[str, str, str]] = []
+    peak_at = 0.0
+    samples = 0
+    for ev in of_kind(events, "runtime"):
+        if not ev.get("ok"):
+            latest.pop(ev["node"], None)
+            continue
+        samples += 1
+        latest[ev["node"]] = (ev["mono"], ev["containers"])
+        running = [(node, c["pod"], c["id"]) for node, (at, cs) in latest.items() if ev["mono"] - at <= staleness
+                   for c in cs if c["state"] == "CONTAINER_RUNNING" and c["pod"].startswith(pod_prefix)]
+        if len(running) > len(peak):
+            peak, peak_at = running, ev["wall"]
+    if samples == 0:
+        return Verdict("concurrent-copies", False, "no runtime samples: nothing was checked")
+    evidence = tuple({"node": n, "pod": p, "container": cid} for n, p, cid in sorted(peak))
+    ok = len(peak) > expected
+    return Verdict("concurrent-copies", ok,
+                   f"{len(peak)} copies of {pod_prefix}* ran at once (expected {expected}) on "
+                   f"{', '.join(sorted({n for n, _, _ in peak}))}" if peak else f"no {pod_prefix}* container seen",
+                   evidence, {"peak": float(len(peak)), "peak_wall": peak_at, "samples": float(samples)})
+
+
+def hazard_window(events: Sequence[Event], pod: str, node: str, fault_type: str) -> Verdict:
+    """After `fault_type` removed `pod` from the API, how long its old container kept running on `node`
+    (the window in which the API and the node disagree). Reported as a figure; fails only when the old
+    container was never seen gone."""
+    injected = _fault_marks(events, fault_type, "injected")
+    if not injected:
+        return Verdict("hazard-window", False, f"no {fault_type} fault: nothing was checked")
+    t0 = injected[0]["mono"]
+    # The old incarnation only: a re-created pod of the same name may start on the same node later.
+    old_uid = injected[0]["fault"].get("uid")
+    gone_at = None
+    seen_running_after = False
+    for ev in of_kind(events, "runtime"):
+        if ev["node"] != node or not ev.get("ok") or ev["mono"] < t0:
+            continue
+        running = any(c["pod"] == pod and c["state"] == "CONTAINER_RUNNING" and (not old_uid or c["pod_uid"] == old_uid)
+                      for c in ev["containers"])
+        if running:
+            seen_running_after = True
+        elif gone_at is None and seen_running_after:
+            gone_at = ev["mono"]
+    if not seen_running_after:
+        return Verdict("hazard-window", True, f"the old {pod} container was already gone from {node}",
+                       figures={"hazard_seconds": 0.0})
+    if gone_at is None:
+        return Verdict("hazard-window", False, f"the old {pod} container never stopped on {node}")
+    return Verdict("hazard-window", True, f"the old {pod} kept running on {node} for {gone_at - t0:.1f}s after it "
+                   f"left the API", figures={"hazard_seconds": gone_at - t0})
+
+
+def events_mention(events: Sequence[Event], obj: str, *needles: str) -> Verdict:
+    """Some Kubernetes Event about `obj` says why (e.g. FailedScheduling: volume node affinity conflict)."""
+    found = [e for e in of_kind(events, "event") if e["object"] == obj
+             and any(n.lower() in (e.get("message") or "").lower() for n in needles)]
+    if not found:
+        return Verdict("events-explain", False, f"no event on {obj} mentions {list(needles)}")
+    return Verdict("events-explain", True, f"{found[0]['reason']}: {found[0]['message']}",
+                   tuple({"reason": e["reason"], "message": e["message"]} for e in found[:3]))

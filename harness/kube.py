@@ -52,6 +52,12 @@ class Cluster:
     def apps(self) -> client.AppsV1Api:
         return client.AppsV1Api(self.api)
 
+    def streaming_core(self) -> client.CoreV1Api:
+        """A CoreV1Api on its own ApiClient, for exec and port-forward. `kubernetes.stream` swaps the client's
+        `call_api` for a websocket call while it runs, so on a shared client a concurrent list or watch in
+        another thread would be sent down the websocket path (seen: "Missing required parameter `ports`")."""
+        return client.CoreV1Api(client.ApiClient(self.api.configuration))
+
     @property
     def api_discovery(self) -> client.DiscoveryV1Api:
         return client.DiscoveryV1Api(self.api)

@@ -7,6 +7,7 @@ cluster a privileged pod pinned to the node enters the host's namespaces (see Ho
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -150,13 +151,15 @@ class HostPodNodeAccess:
         # Exit status travels on the error channel; wrap the command so it lands on stdout instead.
         wrapped = ["sh", "-c", '"$@"; echo "__rc=$?"', "sh", *command]
         try:
-            out = stream(self.cluster.core.connect_get_namespaced_pod_exec, name, SHELL_NAMESPACE, command=wrapped,
-                         stderr=True, stdin=False, stdout=True, tty=False, _request_timeout=timeout)
+            out = stream(self.cluster.streaming_core().connect_get_namespaced_pod_exec, name, SHELL_NAMESPACE,
+                         command=wrapped, stderr=True, stdin=False, stdout=True, tty=False, _request_timeout=timeout)
         except Exception as e:
             raise FaultError(f"exec on {node} through {SHELL_NAMESPACE}/{name}: {type(e).__name__}: {e}") from e
-        body, _, rc = out.rpartition("__rc=")
-        if rc.strip() != "0":
-            raise FaultError(f"{' '.join(cmd)} on {node} exited {rc.strip() or '?'}: {body.strip()[-300:]}")
+        # stderr is interleaved with stdout, so the marker need not be last: find it, then drop its line.
+        codes = re.findall(r"__rc=(\d+)", out)
+        body = re.sub(r"__rc=\d+\n?", "", out)
+        if not codes or codes[-1] != "0":
+            raise FaultError(f"{' '.join(cmd)} on {node} exited {codes[-1] if codes else '?'}: {body.strip()[-300:]}")
         return body
 
     def kubelet_stop(self, node: str) -> None:

@@ -156,3 +156,16 @@ def wait_statefulset_ready(cluster: Cluster, namespace: str, name: str, replicas
         time.sleep(1)
     raise WaitTimeout(f"{namespace}/{name} {replicas}/{replicas} Ready", deadline_seconds,
                       namespace_diagnostics(cluster, namespace))
+
+
+def helper_image(cluster: Cluster) -> str:
+    """An image on every node with a shell: local-path's helper image, pre-loaded by the stock and the offline
+    node images alike (it is how the provisioner creates volume directories). Small test workloads use it."""
+    try:
+        cm = cluster.core.read_namespaced_config_map("local-path-config", "local-path-storage", _request_timeout=10)
+    except ApiException as e:
+        raise from_api_exception(e, "reading local-path-config for the helper image") from e
+    for line in (cm.data or {}).get("helperPod.yaml", "").splitlines():
+        if line.strip().startswith("image:"):
+            return line.split(":", 1)[1].strip()
+    raise ClusterError("local-path-config names no helper image")

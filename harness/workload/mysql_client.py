@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,6 +43,19 @@ class Endpoint:
 def connect(endpoint: Endpoint, timeout: float = 5, database: str | None = None) -> pymysql.connections.Connection:
     return pymysql.connect(host=endpoint.host, port=endpoint.port, user="root", password="", database=database,
                            connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout, autocommit=True)
+
+
+def connect_with_retries(endpoint: Endpoint, attempts: int = 3) -> pymysql.connections.Connection:
+    """Connecting sends no statement, so it is safe to retry: a port-forward stream that failed to open once
+    must not turn a write into a failure. After `attempts` the error stands (the write is then "fail")."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return connect(endpoint)
+        except (pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError):
+            if attempt == attempts:
+                raise
+            time.sleep(0.3)
+    raise AssertionError("unreachable")
 
 
 @retry(stop=stop_after_delay(120), wait=wait_fixed(1), reraise=True,
@@ -91,7 +105,7 @@ class Writer:
         sent = False
         try:
             if self._conn is None:
-                self._conn = connect(self.endpoint)
+                self._conn = connect_with_retries(self.endpoint)
             with self._conn.cursor() as cur:
                 sent = True
                 cur.execute(f"INSERT INTO {TABLE} (id, value, written_at) VALUES (%s, %s, %s)", (key, value, wall))

@@ -61,7 +61,7 @@ class MySQLWorkload:
         """Run `mysql -h <host>` from inside pod `<name>-<from_ordinal>` (its mysql container) and return
         the tab-separated output. Used for Service names that only resolve inside the cluster."""
         try:
-            return stream(self.cluster.core.connect_get_namespaced_pod_exec, self.pod(from_ordinal), self.namespace,
+            return stream(self.cluster.streaming_core().connect_get_namespaced_pod_exec, self.pod(from_ordinal), self.namespace,
                           container="mysql", command=["mysql", "-h", host, "-N", "-B", "-e", sql],
                           stderr=True, stdin=False, stdout=True, tty=False, _request_timeout=30)
         except Exception as e:

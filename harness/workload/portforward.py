@@ -13,7 +13,6 @@ import socket
 import threading
 from types import TracebackType
 
-from kubernetes.client import CoreV1Api
 from kubernetes.stream import portforward
 
 from harness.errors import ClusterError, NotFound, from_api_exception
@@ -80,7 +79,7 @@ class PortForward:
 
     def _open_stream(self) -> socket.socket:
         try:
-            pf = portforward(CoreV1Api(self.cluster.api).connect_get_namespaced_pod_portforward, self.pod,
+            pf = portforward(self.cluster.streaming_core().connect_get_namespaced_pod_portforward, self.pod,
                              self.namespace, ports=str(self.remote_port), _request_timeout=10)
         except Exception as e:
             raise from_api_exception(e, f"port-forward to {self.namespace}/{self.pod}:{self.remote_port}") from e

@@ -8,14 +8,10 @@ import pytest
 from harness.kube import Cluster
 from harness.nodes import HostPodNodeAccess, KindNodeAccess
 from harness.waits import node_condition, watch_until
+from harness.workload.deploy import helper_image
 
 pytestmark = [pytest.mark.disruptive]
 
-
-def helper_image(cluster: Cluster) -> str:
-    cm = cluster.core.read_namespaced_config_map("local-path-config", "local-path-storage")
-    return next(line.split(":", 1)[1].strip() for line in cm.data["helperPod.yaml"].splitlines()
-                if line.strip().startswith("image:"))
 
 
 def test_host_pod_access_sees_what_docker_exec_sees(cluster: Cluster, kind_cluster_name: str) -> None:

@@ -20,7 +20,7 @@ from harness.nodes import KindNodeAccess
 from harness.recorder import Recorder
 from harness.settings import read_timing
 from harness.waits import node_condition, watch_until
-from harness.workload.deploy import apply, wait_statefulset_ready
+from harness.workload.deploy import apply, helper_image, wait_statefulset_ready
 
 pytestmark = [pytest.mark.disruptive, pytest.mark.slow]
 
@@ -41,11 +41,6 @@ def web_statefulset(image: str) -> list[dict]:
                                         "volumes": [{"name": "data", "emptyDir": {}}]}}}},
     ]
 
-
-def helper_image(cluster: Cluster) -> str:
-    cm = cluster.core.read_namespaced_config_map("local-path-config", "local-path-storage")
-    return next(line.split(":", 1)[1].strip() for line in cm.data["helperPod.yaml"].splitlines()
-                if line.strip().startswith("image:"))
 
 
 def test_force_delete_with_stopped_kubelet_makes_a_real_split_brain(cluster: Cluster, namespace: str, run_id: str,

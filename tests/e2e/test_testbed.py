@@ -13,6 +13,7 @@ from harness.kube import Cluster
 from harness.nodes import KindNodeAccess
 from harness.settings import read_timing
 from harness.waits import node_condition, watch_until
+from harness.workload.deploy import helper_image
 
 pytestmark = [pytest.mark.disruptive]
 
@@ -65,18 +66,9 @@ def _pod(name: str, image: str, claim: str, command: str) -> client.V1Pod:
         ))
 
 
-def storage_helper_image(cluster: Cluster) -> str:
-    """An image present on every node with a shell: local-path's helper, pre-loaded by the stock and the offline
-    node image alike (it is how the provisioner creates volume directories)."""
-    cm = cluster.core.read_namespaced_config_map("local-path-config", "local-path-storage")
-    for line in cm.data["helperPod.yaml"].splitlines():
-        if line.strip().startswith("image:"):
-            return line.split(":", 1)[1].strip()
-    raise AssertionError("local-path-config has no helper image")
-
 
 def test_pvc_on_default_storageclass_keeps_file_across_pod_deletion(cluster: Cluster, namespace: str) -> None:
-    image = storage_helper_image(cluster)
+    image = helper_image(cluster)
     storage = client.StorageV1Api(cluster.api).list_storage_class()
     defaults = [s.metadata.name for s in storage.items
                 if (s.metadata.annotations or {}).get("storageclass.kubernetes.io/is-default-class") == "true"]

@@ -138,3 +138,19 @@ def test_not_recreated_during_fault_flags_a_replacement() -> None:
         e.setdefault("deleting", False)
     verdict = checkers.not_recreated_during_fault(events, "web-0", "kubelet-stop")
     assert not verdict.ok and "re-created as u2" in verdict.summary
+
+
+def test_hazard_window_follows_the_old_incarnation_only() -> None:
+    inject = {"kind": "fault", "mono": 10, "wall": 1010, "phase": "injected",
+              "fault": {"type": "pod-delete", "pod": "web-0", "uid": "u1"}}
+    events = [inject, runtime(11, "n1", ("web-0", "c1", "u1")), runtime(15, "n1", ("web-0", "c1", "u1")),
+              runtime(16, "n1", ("web-0", "c2", "u2"))]  # the old one gone, a new incarnation on the same node
+    verdict = checkers.hazard_window(events, "web-0", "n1", "pod-delete")
+    assert verdict.ok and verdict.figures["hazard_seconds"] == 6
+
+
+def test_concurrent_copies_shows_a_double_start() -> None:
+    events = [runtime(0, "n1", ("web-abc-1", "c1", "u1")), runtime(0.5, "n2", ("web-abc-2", "c2", "u2"))]
+    verdict = checkers.concurrent_copies(events, "web-", expected=1)
+    assert verdict.ok and verdict.figures["peak"] == 2
+    assert not checkers.concurrent_copies(events[:1], "web-", expected=1).ok

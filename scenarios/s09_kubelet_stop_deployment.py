@@ -1,0 +1,53 @@
+"""S9: the S8 fault on a Deployment."""
+
+from __future__ import annotations
+
+import time
+
+from harness import checkers
+from harness.checkers import Verdict
+from harness.faults import KubeletStop, node_running_pod, pods_by_label
+from harness.scenario import ScenarioEnv
+from harness.waits import node_condition, watch_until
+from harness.workload.deploy import apply, helper_image
+
+HYPOTHESIS = ("The same kubelet stop on a Deployment's node: after the unreachable toleration a replacement pod "
+              "with a new name runs on another node while the old container still runs on the stopped node "
+              "(the double start that StatefulSets avoid).")
+
+
+def deployment(image: str) -> dict:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"terminationGracePeriodSeconds": 5, "containers": [{
+                                      "name": "app", "image": image, "imagePullPolicy": "IfNotPresent",
+                                      "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]}]}}}}
+
+
+def run(env: ScenarioEnv) -> list[Verdict]:
+    apply(env.cluster, env.namespace, [deployment(helper_image(env.cluster))])
+    first, _ = watch_until(env.cluster.core.list_namespaced_pod, lambda p: p.status.phase == "Running", 120,
+                           "web pod running", namespace=env.namespace, label_selector="app=web")
+    pod = first.metadata.name
+    node = node_running_pod(env.cluster, env.namespace, pod)
+    t = env.timing
+    with env.recording():
+        with env.faults.injected(KubeletStop(node)):
+            watch_until(env.cluster.core.list_node, lambda n: node_condition(n) != "True",
+                        t.node_monitor_grace_period + t.node_monitor_period + 30, f"{node} not Ready",
+                        field_selector=f"metadata.name={node}")
+            replacement, waited = watch_until(
+                env.cluster.core.list_namespaced_pod,
+                lambda p: p.metadata.name != pod and p.status.phase == "Running", t.unreachable_toleration_seconds + 120,
+                "replacement web pod running elsewhere", namespace=env.namespace, label_selector="app=web")
+            env.figures["replacement_running_after"] = waited
+            time.sleep(3)  # several runtime samples with both copies running
+        watch_until(env.cluster.core.list_node, lambda n: node_condition(n) == "True", 120, f"{node} Ready",
+                    field_selector=f"metadata.name={node}")
+    assert pods_by_label(env.cluster, env.namespace, "app=web")
+    events = env.history.events()
+    return [
+        checkers.node_detection(events, node, KubeletStop.type, t.node_monitor_grace_period, t.node_monitor_period),
+        checkers.concurrent_copies(events, "web-", expected=1),
+    ]

@@ -1,0 +1,73 @@
+"""S10: force delete of mysql-0 while its kubelet is stopped."""
+
+from __future__ import annotations
+
+import time
+
+from harness import checkers
+from harness.checkers import Verdict
+from harness.faults import KubeletStop, node_running_pod, pod_delete
+from harness.scenario import ScenarioEnv
+from harness.waits import node_condition, watch_until
+from harness.workload.durability import check_durability
+from harness.workload.ledger import Ledger
+from harness.workload.mysql_client import Writer, ensure_schema, read_keys
+from harness.workload.mysql_cluster import MySQLWorkload
+
+HYPOTHESIS = ("Force-deleting mysql-0 while its kubelet is stopped makes the StatefulSet re-create mysql-0 at once; "
+              "its node-bound local volume keeps the new pod from starting anywhere else (the events say why); "
+              "after the kubelet restarts it runs with its data. The report shows the hazard window in which "
+              "the old container still ran while the API had forgotten it.")
+
+
+def run(env: ScenarioEnv) -> list[Verdict]:
+    assert env.mysql_images is not None
+    mysql = MySQLWorkload(env.cluster, env.namespace, env.mysql_images)
+    mysql.deploy()
+    node = node_running_pod(env.cluster, env.namespace, "mysql-0")
+    t = env.timing
+    ledger = Ledger(sink=lambda r: env.history.record("write", **r.as_dict()))
+    with mysql.endpoint(0) as endpoint:
+        ensure_schema(endpoint)
+        writer = Writer(endpoint, ledger)
+        for _ in range(100):
+            writer.write_one()
+        writer.close()
+
+    with env.recording():
+        old_uid = env.cluster.core.read_namespaced_pod("mysql-0", env.namespace).metadata.uid
+        with env.faults.injected(KubeletStop(node)):
+            watch_until(env.cluster.core.list_node, lambda n: node_condition(n) != "True",
+                        t.node_monitor_grace_period + t.node_monitor_period + 30, f"{node} not Ready",
+                        field_selector=f"metadata.name={node}")
+            with env.faults.injected(pod_delete(env.cluster, env.namespace, "mysql-0", force=True)):
+                pass
+            new, waited = watch_until(env.cluster.core.list_namespaced_pod, lambda p: p.metadata.uid != old_uid, 60,
+                                      "mysql-0 re-created", namespace=env.namespace,
+                                      field_selector="metadata.name=mysql-0")
+            env.figures["recreated_after"] = waited
+            # The new pod cannot go anywhere: its volume is bound to the stopped node. Give the scheduler time
+            # to say so, then check it really did not start.
+            watch_until(env.cluster.core.list_namespaced_event,
+                        lambda e: e.involved_object.name == "mysql-0" and e.reason == "FailedScheduling", 60,
+                        "FailedScheduling for the new mysql-0", namespace=env.namespace)
+            pending = env.cluster.core.read_namespaced_pod("mysql-0", env.namespace)
+            env.figures["new_pod_phase_pending"] = float(pending.status.phase == "Pending")
+        started = time.monotonic()
+        mysql.wait_ready(300)
+        env.figures["ready_after_kubelet_start"] = time.monotonic() - started
+        time.sleep(2)
+    with mysql.endpoint(0) as endpoint:
+        present = read_keys(endpoint)
+
+    events = env.history.events()
+    durability = check_durability(ledger, {"mysql-0": present})
+    return [
+        checkers.split_brain(events, "mysql"),
+        checkers.events_mention(events, "Pod/mysql-0", "volume node affinity", "untolerated taint", "didn't match"),
+        Verdict("new-pod-did-not-start-elsewhere", pending.status.phase == "Pending" and not pending.spec.node_name,
+                f"the re-created mysql-0 was {pending.status.phase} on {pending.spec.node_name or 'no node'} "
+                f"while {node} was unreachable"),
+        checkers.hazard_window(events, "mysql-0", node, "pod-delete"),
+        Verdict("durability", durability.ok, durability.explain()),
+    ]
