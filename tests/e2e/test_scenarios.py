@@ -15,7 +15,7 @@ from harness.testbed.images import MySQLImages
 pytestmark = [pytest.mark.disruptive, pytest.mark.slow]
 
 
-@pytest.mark.parametrize("module", ["s08_kubelet_stop_mysql"])
+@pytest.mark.parametrize("module", ["s08_kubelet_stop_mysql", "s09_kubelet_stop_deployment", "s10_force_delete_mysql"])
 def test_scenario(module: str, cluster: Cluster, namespace: str, run_id: str, mysql_images: MySQLImages,
                   tmp_path: Path) -> None:
     scenario = importlib.import_module(f"scenarios.{module}")
