@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.checkers import Verdict
-from harness.faults import FaultContext, FaultSession
+from harness.faults import FaultContext, FaultSession, node_running_pod
 from harness.history import History
 from harness.journal import Journal
 from harness.kube import Cluster
@@ -17,6 +17,8 @@ from harness.nodes import KindNodeAccess, NodeAccess
 from harness.recorder import Recorder
 from harness.settings import ClusterTiming, read_timing
 from harness.testbed.images import MySQLImages
+from harness.workload.ledger import Ledger
+from harness.workload.mysql_cluster import MySQLWorkload
 
 
 @dataclass
@@ -30,6 +32,17 @@ class ScenarioEnv:
     timing: ClusterTiming
     mysql_images: MySQLImages | None = None
     figures: dict[str, float] = field(default_factory=dict)
+
+    def ledger(self) -> Ledger:
+        """A write ledger whose every record also goes into the run's history."""
+        return Ledger(sink=lambda r: self.history.record("write", **r.as_dict()))
+
+    def deploy_mysql(self) -> tuple[MySQLWorkload, str]:
+        """The replicated MySQL StatefulSet, 3/3 Ready; returns it and the node mysql-0 runs on."""
+        assert self.mysql_images is not None, "this scenario needs the mysql_images fixture"
+        mysql = MySQLWorkload(self.cluster, self.namespace, self.mysql_images)
+        mysql.deploy()
+        return mysql, node_running_pod(self.cluster, self.namespace, "mysql-0")
 
     def node_names(self) -> list[str]:
         return sorted(n.metadata.name for n in self.cluster.core.list_node(_request_timeout=10).items)

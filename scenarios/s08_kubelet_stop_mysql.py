@@ -6,13 +6,11 @@ import time
 
 from harness import checkers
 from harness.checkers import Verdict
-from harness.faults import KubeletStop, node_running_pod
+from harness.faults import KubeletStop
 from harness.scenario import ScenarioEnv
 from harness.waits import node_condition, watch_until
 from harness.workload.durability import check_durability
-from harness.workload.ledger import Ledger
 from harness.workload.mysql_client import Writer, background_writer, ensure_schema, read_keys
-from harness.workload.mysql_cluster import MySQLWorkload
 
 HYPOTHESIS = ("With mysql-0's kubelet stopped, its Node goes not-Ready within the grace period; mysql-0 is not "
               "re-created anywhere while the node is unreachable, through and past the unreachable toleration "
@@ -21,12 +19,9 @@ HYPOTHESIS = ("With mysql-0's kubelet stopped, its Node goes not-Ready within th
 
 
 def run(env: ScenarioEnv) -> list[Verdict]:
-    assert env.mysql_images is not None
-    mysql = MySQLWorkload(env.cluster, env.namespace, env.mysql_images)
-    mysql.deploy()
-    node = node_running_pod(env.cluster, env.namespace, "mysql-0")
+    mysql, node = env.deploy_mysql()
     t = env.timing
-    ledger = Ledger(sink=lambda r: env.history.record("write", **r.as_dict()))
+    ledger = env.ledger()
 
     with env.recording(), mysql.endpoint(0) as endpoint:
         ensure_schema(endpoint)

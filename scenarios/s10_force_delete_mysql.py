@@ -6,13 +6,11 @@ import time
 
 from harness import checkers
 from harness.checkers import Verdict
-from harness.faults import KubeletStop, node_running_pod, pod_delete
+from harness.faults import KubeletStop, pod_delete
 from harness.scenario import ScenarioEnv
 from harness.waits import node_condition, watch_until
 from harness.workload.durability import check_durability
-from harness.workload.ledger import Ledger
 from harness.workload.mysql_client import Writer, ensure_schema, read_keys
-from harness.workload.mysql_cluster import MySQLWorkload
 
 HYPOTHESIS = ("Force-deleting mysql-0 while its kubelet is stopped makes the StatefulSet re-create mysql-0 at once; "
               "its node-bound local volume keeps the new pod from starting anywhere else (the events say why); "
@@ -21,12 +19,9 @@ HYPOTHESIS = ("Force-deleting mysql-0 while its kubelet is stopped makes the Sta
 
 
 def run(env: ScenarioEnv) -> list[Verdict]:
-    assert env.mysql_images is not None
-    mysql = MySQLWorkload(env.cluster, env.namespace, env.mysql_images)
-    mysql.deploy()
-    node = node_running_pod(env.cluster, env.namespace, "mysql-0")
+    mysql, node = env.deploy_mysql()
     t = env.timing
-    ledger = Ledger(sink=lambda r: env.history.record("write", **r.as_dict()))
+    ledger = env.ledger()
     with mysql.endpoint(0) as endpoint:
         ensure_schema(endpoint)
         writer = Writer(endpoint, ledger)

@@ -147,28 +147,20 @@ def kubernetes_binaries(timings: Timings) -> Path:
                            timings)
 
 
-def etcd_binaries(timings: Timings) -> Path:
-    return cached_binaries(
-        "etcd", versions.ETCD_MODULE,
-        lambda out: go_build_module("go.etcd.io/etcd/server/v3", versions.ETCD_MODULE, "go.etcd.io/etcd/server/v3",
-                                    out / "etcd"),
-        timings)
+def module_binary(name: str, module: str, version: str, package: str | None = None) -> Callable[[Timings], Path]:
+    """A builder for one binary of a published Go module, cached per version under `name`."""
+
+    def build(timings: Timings) -> Path:
+        return cached_binaries(name, version,
+                               lambda out: go_build_module(module, version, package or module, out / name), timings)
+
+    return build
 
 
-def coredns_binaries(timings: Timings) -> Path:
-    return cached_binaries(
-        "coredns", versions.COREDNS,
-        lambda out: go_build_module("github.com/coredns/coredns", versions.COREDNS, "github.com/coredns/coredns",
-                                    out / "coredns"),
-        timings)
-
-
-def local_path_binaries(timings: Timings) -> Path:
-    module = "github.com/rancher/local-path-provisioner"
-    return cached_binaries(
-        "local-path-provisioner", versions.LOCAL_PATH_PROVISIONER,
-        lambda out: go_build_module(module, versions.LOCAL_PATH_PROVISIONER, module, out / "local-path-provisioner"),
-        timings)
+etcd_binaries = module_binary("etcd", "go.etcd.io/etcd/server/v3", versions.ETCD_MODULE)
+coredns_binaries = module_binary("coredns", "github.com/coredns/coredns", versions.COREDNS)
+local_path_binaries = module_binary("local-path-provisioner", "github.com/rancher/local-path-provisioner",
+                                    versions.LOCAL_PATH_PROVISIONER)
 
 
 def crictl_binaries(timings: Timings) -> Path:
