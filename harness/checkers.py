@@ -288,3 +288,86 @@ def events_mention(events: Sequence[Event], obj: str, *needles: str) -> Verdict:
         return Verdict("events-explain", False, f"no event on {obj} mentions {list(needles)}")
     return Verdict("events-explain", True, f"{found[0]['reason']}: {found[0]['message']}",
                    tuple({"reason": e["reason"], "message": e["message"]} for e in found[:3]))
+
+
+def _ordinal(name: str) -> int:
+    return int(name.rsplit("-", 1)[1])
+
+
+def reverse_order_termination(events: Sequence[Event], statefulset: str) -> Verdict:
+    """Scale-down / delete: pods go in reverse ordinal order, one at a time — pod n-1 starts terminating
+    only after pod n is gone."""
+    started: dict[str, float] = {}
+    gone: dict[str, float] = {}
+    for ev in of_kind(events, "pod"):
+        if not _ordinal_pod(ev["name"], statefulset):
+            continue
+        if ev.get("deleting") or ev["type"] == "DELETED":
+            started.setdefault(ev["name"], ev["mono"])
+        if ev["type"] == "DELETED":
+            gone.setdefault(ev["name"], ev["mono"])
+    if not gone:
+        return Verdict("reverse-order-termination", False, f"no {statefulset} pod was deleted: nothing was checked")
+    order = sorted(started, key=lambda n: started[n])
+    problems = []
+    for earlier, later in zip(order, order[1:]):
+        if _ordinal(later) > _ordinal(earlier):
+            problems.append({"problem": "not in reverse order", "first": earlier, "then": later})
+        elif earlier not in gone or started[later] < gone[earlier]:
+            problems.append({"problem": "not one at a time", "still_there": earlier, "started": later})
+    if problems:
+        return Verdict("reverse-order-termination", False, f"{len(problems)} ordering problem(s)", tuple(problems))
+    return Verdict("reverse-order-termination", True, f"terminated one at a time in order {', '.join(order)}")
+
+
+def rolling_update(events: Sequence[Event], statefulset: str, replicas: int, partition: int,
+                   old_revision: str, new_revision: str) -> Verdict:
+    """RollingUpdate: ordinals >= partition move to the new revision in reverse ordinal order, one at a time
+    (the next only after the previous is Ready on the new revision); ordinals < partition keep the old one."""
+    ready_new: dict[str, float] = {}
+    first_new: dict[str, float] = {}
+    last_revision: dict[str, str] = {}
+    for ev in of_kind(events, "pod"):
+        if ev["type"] == "DELETED" or not _ordinal_pod(ev["name"], statefulset):
+            continue
+        last_revision[ev["name"]] = ev.get("revision") or ""
+        if ev.get("revision") == new_revision:
+            first_new.setdefault(ev["name"], ev["mono"])
+            if ev["ready"]:
+                ready_new.setdefault(ev["name"], ev["mono"])
+    problems: list[dict[str, Any]] = []
+    for n in range(replicas):
+        name = f"{statefulset}-{n}"
+        want = new_revision if n >= partition else old_revision
+        if last_revision.get(name) != want:
+            problems.append({"pod": name, "revision": last_revision.get(name), "expected": want})
+    updated = [f"{statefulset}-{n}" for n in range(replicas - 1, partition - 1, -1)]
+    for prev, nxt in zip(updated, updated[1:]):
+        if nxt in first_new and (prev not in ready_new or first_new[nxt] < ready_new[prev]):
+            problems.append({"pod": nxt, "updated_before_ready": prev})
+    if problems:
+        return Verdict("rolling-update", False, f"{len(problems)} rolling-update problem(s)", tuple(problems))
+    return Verdict("rolling-update", True, f"{', '.join(updated) or 'no pod'} updated in reverse order, one at a "
+                   f"time; ordinals below {partition} kept revision {old_revision}")
+
+
+def stable_identity(events: Sequence[Event], statefulset: str, service: str) -> Verdict:
+    """Every incarnation of `<sts>-<n>` has hostname `<sts>-<n>` under the headless Service's subdomain
+    (so `<pod>.<service>` names it); the IP may change."""
+    seen = 0
+    problems = []
+    ips: dict[str, set[str]] = {}
+    for ev in of_kind(events, "pod"):
+        if ev["type"] == "DELETED" or not _ordinal_pod(ev["name"], statefulset):
+            continue
+        seen += 1
+        if ev.get("hostname") != ev["name"] or ev.get("subdomain") != service:
+            problems.append({"pod": ev["name"], "hostname": ev.get("hostname"), "subdomain": ev.get("subdomain")})
+        if ev.get("ip"):
+            ips.setdefault(ev["name"], set()).add(ev["ip"])
+    if not seen:
+        return Verdict("stable-identity", False, f"no pod of {statefulset} observed")
+    if problems:
+        return Verdict("stable-identity", False, "an incarnation had another hostname or subdomain", tuple(problems[:5]))
+    return Verdict("stable-identity", True, f"hostname = pod name under {service} for every incarnation",
+                   figures={"ip_changes": float(sum(len(v) - 1 for v in ips.values()))})

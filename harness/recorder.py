@@ -32,7 +32,8 @@ def pod_summary(pod: Any) -> dict[str, Any]:
         "running": [s.name for s in statuses if s.state and s.state.running],
         "owner": next((f"{o.kind}/{o.name}" for o in pod.metadata.owner_references or []), None),
         "pvcs": [v.persistent_volume_claim.claim_name for v in pod.spec.volumes or [] if v.persistent_volume_claim],
-        "hostname": pod.spec.hostname, "ip": pod.status.pod_ip, "rv": pod.metadata.resource_version,
+        "hostname": pod.spec.hostname, "subdomain": pod.spec.subdomain, "ip": pod.status.pod_ip,
+        "revision": (pod.metadata.labels or {}).get("controller-revision-hash"), "rv": pod.metadata.resource_version,
     }
 
 

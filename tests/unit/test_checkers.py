@@ -154,3 +154,49 @@ def test_concurrent_copies_shows_a_double_start() -> None:
     verdict = checkers.concurrent_copies(events, "web-", expected=1)
     assert verdict.ok and verdict.figures["peak"] == 2
     assert not checkers.concurrent_copies(events[:1], "web-", expected=1).ok
+
+
+def gone(mono: float, name: str, uid: str) -> dict:
+    return {**pod(mono, name, uid, "DELETED"), "deleting": True}
+
+
+def terminating(mono: float, name: str, uid: str) -> dict:
+    return {**pod(mono, name, uid), "deleting": True}
+
+
+def test_reverse_order_termination() -> None:
+    good = [terminating(1, "web-2", "c"), gone(2, "web-2", "c"), terminating(3, "web-1", "b"), gone(4, "web-1", "b")]
+    assert checkers.reverse_order_termination(good, "web").ok
+    overlapping = [terminating(1, "web-2", "c"), terminating(1.5, "web-1", "b"), gone(2, "web-2", "c"),
+                   gone(4, "web-1", "b")]
+    assert not checkers.reverse_order_termination(overlapping, "web").ok
+    wrong_order = [terminating(1, "web-1", "b"), gone(2, "web-1", "b"), terminating(3, "web-2", "c"),
+                   gone(4, "web-2", "c")]
+    assert not checkers.reverse_order_termination(wrong_order, "web").ok
+    assert not checkers.reverse_order_termination([pod(0, "web-0", "a")], "web").ok
+
+
+def rev(mono: float, name: str, revision: str, ready: bool = True) -> dict:
+    return {**pod(mono, name, name + revision, ready=ready), "revision": revision}
+
+
+def test_rolling_update_with_partition() -> None:
+    events = [rev(0, "web-0", "r1"), rev(0, "web-1", "r1"), rev(0, "web-2", "r1"),
+              rev(1, "web-2", "r2", ready=False), rev(2, "web-2", "r2"), rev(3, "web-1", "r2", ready=False),
+              rev(4, "web-1", "r2")]
+    assert checkers.rolling_update(events, "web", 3, partition=1, old_revision="r1", new_revision="r2").ok
+    # web-0 updated although the partition protects it:
+    assert not checkers.rolling_update(events + [rev(5, "web-0", "r2")], "web", 3, 1, "r1", "r2").ok
+    # web-1 started updating before web-2 was Ready:
+    eager = [rev(0, "web-1", "r1"), rev(0, "web-2", "r1"), rev(1, "web-2", "r2", ready=False),
+             rev(1.5, "web-1", "r2", ready=False), rev(2, "web-2", "r2"), rev(3, "web-1", "r2")]
+    assert not checkers.rolling_update(eager, "web", 3, 1, "r1", "r2").ok
+
+
+def test_stable_identity() -> None:
+    ok = [{**pod(0, "web-0", "a"), "hostname": "web-0", "subdomain": "web", "ip": "10.0.0.1"},
+          {**pod(5, "web-0", "b"), "hostname": "web-0", "subdomain": "web", "ip": "10.0.0.9"}]
+    verdict = checkers.stable_identity(ok, "web", "web")
+    assert verdict.ok and verdict.figures["ip_changes"] == 1
+    bad = ok + [{**pod(6, "web-1", "c"), "hostname": "web-x", "subdomain": "web", "ip": None}]
+    assert not checkers.stable_identity(bad, "web", "web").ok
