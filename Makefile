@@ -1,5 +1,5 @@
 # chaos-harness: everything a fresh machine needs is set up by these targets.
-#   make run    cluster up, the resilience suite (histories and JUnit in reports/; HTML report: issue 6)
+#   make run    cluster up, the resilience suite (results and histories in reports/<run-id>/; HTML: issue 6)
 #   make test   the test suite (unit tests + end-to-end tests on the live kind cluster)
 SHELL := /bin/bash
 PYTHON_BOOTSTRAP ?= python3
@@ -44,10 +44,10 @@ unit: venv
 test: cluster
 	scripts/test.sh
 
-# The resilience suite (scenarios/) on the live cluster; histories under reports/histories/, JUnit in reports/.
+# The resilience suite (scenarios/) on the live cluster: results.json and histories in reports/<run-id>/.
 run: cluster
-	$(PY) -m pytest --require-cluster -p no:cacheprovider --junitxml=reports/scenarios.xml -s tests/e2e/test_scenarios.py
 	$(PY) -m harness.testbed status
+	$(PY) -m harness.cli run
 
 logs: venv
 	$(PY) -m harness.testbed logs reports/kind-logs-$$(date -u +%Y%m%dT%H%M%SZ)

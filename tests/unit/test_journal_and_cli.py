@@ -99,3 +99,16 @@ def test_cli_cleanup_refuses_a_bad_kubeconfig_with_exit_2(tmp_path: Path, capsys
     assert code == cli.EXIT_USAGE
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "kubeconfig" in err
+
+
+def test_cli_lists_every_scenario_with_its_hypothesis(capsys) -> None:
+    assert cli.main(["list"]) == cli.EXIT_PASS
+    out = capsys.readouterr().out
+    assert "s08_kubelet_stop_mysql: With mysql-0's kubelet stopped" in out
+    assert len(out.splitlines()) == len(cli.scenario_modules()) >= 3
+
+
+def test_cli_run_unknown_scenario_is_a_one_line_usage_error(capsys) -> None:
+    assert cli.main(["run", "s99_meteor"]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown scenario s99_meteor" in err and "chaos-harness list" in err

@@ -1,0 +1,59 @@
+"""The node-level faults on the live cluster: each really takes effect (the Node leaves Ready within the
+window derived from the cluster's settings) and is healed (journal empty, Node Ready again)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness import checkers
+from harness.faults import FaultContext, FaultSession, NetworkPartition, NodeDrain, NodePause
+from harness.history import History
+from harness.journal import Journal
+from harness.kube import Cluster
+from harness.nodes import KindNodeAccess
+from harness.recorder import Recorder
+from harness.settings import read_timing
+from harness.waits import node_condition, watch_until
+
+pytestmark = [pytest.mark.disruptive]
+
+
+def control_plane_ip(cluster: Cluster, kind_cluster_name: str) -> str:
+    node = cluster.core.read_node(f"{kind_cluster_name}-control-plane")
+    return next(a.address for a in node.status.addresses if a.type == "InternalIP")
+
+
+@pytest.mark.parametrize("make_fault", ["pause", "partition"])
+def test_node_fault_makes_node_unready_and_heals(make_fault: str, cluster: Cluster, kind_cluster_name: str,
+                                                 namespace: str, tmp_path: Path) -> None:
+    node = f"{kind_cluster_name}-worker3"
+    fault = NodePause(node) if make_fault == "pause" else NetworkPartition(node, control_plane_ip(cluster,
+                                                                                               kind_cluster_name))
+    timing = read_timing(cluster)
+    history, journal, access = History(), Journal(tmp_path / "journal.json"), KindNodeAccess()
+    session = FaultSession(FaultContext(cluster, access), journal, history, "faults")
+    with Recorder(cluster, history, namespace):
+        with session.injected(fault) as evidence:
+            print(f"{fault.type}: {evidence}")
+            assert len(journal.entries()) == 1
+            watch_until(cluster.core.list_node, lambda n: node_condition(n) != "True",
+                        timing.node_monitor_grace_period + timing.node_monitor_period + 30, f"{node} not Ready",
+                        field_selector=f"metadata.name={node}")
+        watch_until(cluster.core.list_node, lambda n: node_condition(n) == "True", 120, f"{node} Ready again",
+                    field_selector=f"metadata.name={node}")
+    assert journal.entries() == []
+    verdict = checkers.node_detection(history.events(), node, fault.type, timing.node_monitor_grace_period,
+                                      timing.node_monitor_period)
+    print(verdict.explain())
+    assert verdict.ok, verdict.explain()
+
+
+def test_node_drain_cordons_and_heal_uncordons(cluster: Cluster, kind_cluster_name: str, tmp_path: Path) -> None:
+    node = f"{kind_cluster_name}-worker3"
+    session = FaultSession(FaultContext(cluster, KindNodeAccess()), Journal(tmp_path / "j.json"), History(), "drain")
+    with session.injected(NodeDrain(node)) as evidence:
+        assert "cordoned" in evidence
+        assert cluster.core.read_node(node).spec.unschedulable
+    assert not cluster.core.read_node(node).spec.unschedulable
