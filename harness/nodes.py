@@ -115,6 +115,18 @@ class HostPodNodeAccess:
         self.image = image
         self.max_stop_seconds = max_stop_seconds
         self._heal_timers: dict[str, str] = {}
+        self._shells: set[str] = set()
+
+    def close(self) -> None:
+        """Remove the node-shell pods this access created (they are privileged: do not leave them behind)."""
+        for node in sorted(self._shells):
+            try:
+                self.cluster.core.delete_namespaced_pod(self._pod_name(node), SHELL_NAMESPACE, grace_period_seconds=0,
+                                                        _request_timeout=10)
+            except ApiException as e:
+                if e.status != 404:
+                    raise from_api_exception(e, f"deleting node shell on {node}") from e
+        self._shells.clear()
 
     def _pod_name(self, node: str) -> str:
         return f"node-shell-{node}"[:63]
@@ -141,6 +153,7 @@ class HostPodNodeAccess:
         except ApiException as e:
             if e.status != 409:
                 raise from_api_exception(e, f"creating node shell on {node}") from e
+        self._shells.add(node)
         watch_until(core.list_namespaced_pod, lambda p: p.status.phase == "Running", deadline_seconds,
                     f"node shell on {node} running", namespace=SHELL_NAMESPACE, field_selector=f"metadata.name={name}")
         return name

@@ -18,11 +18,14 @@ def test_host_pod_access_sees_what_docker_exec_sees(cluster: Cluster, kind_clust
     node = f"{kind_cluster_name}-worker3"
     host_pod = HostPodNodeAccess(cluster, helper_image(cluster))
     kind = KindNodeAccess()
-    assert host_pod.kubelet_active(node)
-    via_pod = {c.container_id for c in host_pod.runtime_containers(node)}
-    via_docker = {c.container_id for c in kind.runtime_containers(node)}
-    assert via_pod and via_pod == via_docker, "the two node accesses disagree on the running containers"
-    assert host_pod.exec(node, "cat", "/etc/hostname").strip() == node
+    try:
+        assert host_pod.kubelet_active(node)
+        via_pod = {c.container_id for c in host_pod.runtime_containers(node)}
+        via_docker = {c.container_id for c in kind.runtime_containers(node)}
+        assert via_pod and via_pod == via_docker, "the two node accesses disagree on the running containers"
+        assert host_pod.exec(node, "cat", "/etc/hostname").strip() == node
+    finally:
+        host_pod.close()
 
 
 def test_host_pod_kubelet_stop_is_healed_by_its_armed_timer(cluster: Cluster, kind_cluster_name: str) -> None:
@@ -36,5 +39,6 @@ def test_host_pod_kubelet_stop_is_healed_by_its_armed_timer(cluster: Cluster, ki
         assert kind.kubelet_active(node)
     finally:
         kind.kubelet_start(node)
+        host_pod.close()
     watch_until(cluster.core.list_node, lambda n: node_condition(n) == "True", 120, f"{node} Ready",
                 field_selector=f"metadata.name={node}")
