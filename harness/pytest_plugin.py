@@ -55,6 +55,13 @@ def cluster_required(config: pytest.Config) -> bool:
     return bool(config.getoption("--require-cluster")) or os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def unavailable(config: pytest.Config, message: str) -> None:
+    """A missing cluster or engine: a failure in CI (or with --require-cluster), a skip with the reason elsewhere."""
+    if cluster_required(config):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
 def default_kubeconfig(config: pytest.Config) -> Path:
     given = config.getoption("--kubeconfig")
     if given:
@@ -106,9 +113,6 @@ def cluster(pytestconfig: pytest.Config, kind_cluster_name: str) -> Iterator[Clu
         c = connect(kubeconfig, context, allowed)
         c.fingerprint()  # proves the API answers
     except HarnessError as e:
-        message = f"cluster unreachable ({e}); bring it up with 'make cluster'"
-        if cluster_required(pytestconfig):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable(pytestconfig, f"cluster unreachable ({e}); bring it up with 'make cluster'")
     yield c
     c.api.close()

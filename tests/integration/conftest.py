@@ -13,7 +13,7 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 from testcontainers.core.container import DockerContainer  # noqa: E402
 
-from harness.pytest_plugin import cluster_required  # noqa: E402
+from harness.pytest_plugin import unavailable  # noqa: E402
 from harness.testbed import images  # noqa: E402
 from harness.testbed.shell import BuildError  # noqa: E402
 from harness.workload.mysql_client import Endpoint, wait_until_serving  # noqa: E402
@@ -23,10 +23,7 @@ from harness.workload.mysql_client import Endpoint, wait_until_serving  # noqa: 
 def mysql_image(pytestconfig: pytest.Config) -> str:
     """The local MySQL-compatible image: the tutorial's mysql:5.7 when it can be pulled, else the MariaDB build."""
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
-        message = "no docker engine answers; start one with scripts/ensure-docker.sh"
-        if cluster_required(pytestconfig):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable(pytestconfig, "no docker engine answers; start one with scripts/ensure-docker.sh")
     try:
         return images.mysql_images().mysql
     except BuildError as e:
