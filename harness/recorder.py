@@ -155,6 +155,13 @@ class Recorder:
                 self._synced[kind].set()
                 rv = None
                 self._stop.wait(1)
+        # A change made just before stop() may not have reached this watch yet: close with one final list, so
+        # the history ends with the state the caller last saw (e.g. the node Ready again after a heal).
+        try:
+            for obj in list_fn(*args, _request_timeout=10).items:
+                self.history.record(kind, type="FINAL", **summarize(obj))
+        except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
+            self.history.record("recorder", what=f"{kind} final list", error=f"{type(e).__name__}: {e}"[:300])
 
     def _sample_loop(self, node: str) -> None:
         assert self.node_access is not None
