@@ -168,7 +168,7 @@ class Recorder:
         while not self._stop.is_set():
             started = time.monotonic()
             try:
-                containers = self.node_access.runtime_containers(node, timeout=5)  # type: ignore[call-arg]
+                containers = self.node_access.runtime_containers(node, timeout=5)
                 self.history.record("runtime", node=node, ok=True, containers=[
                     runtime_summary(c) for c in containers if c.pod_namespace == self.namespace])
             except Exception as e:  # a paused or unreachable node is an observation too
