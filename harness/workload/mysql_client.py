@@ -58,6 +58,12 @@ def connect_with_retries(endpoint: Endpoint, attempts: int = 3) -> pymysql.conne
     raise AssertionError("unreachable")
 
 
+# Reads and schema set-up are idempotent, so a dropped or stalled port-forward stream is simply retried.
+retry_idempotent = retry(stop=stop_after_delay(60), wait=wait_fixed(1), reraise=True,
+                         retry=retry_if_exception_type((pymysql.err.OperationalError, pymysql.err.InterfaceError,
+                                                        OSError)))
+
+
 @retry(stop=stop_after_delay(120), wait=wait_fixed(1), reraise=True,
        retry=retry_if_exception_type((pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError)))
 def wait_until_serving(endpoint: Endpoint) -> None:
@@ -65,6 +71,7 @@ def wait_until_serving(endpoint: Endpoint) -> None:
         cur.execute("SELECT 1")
 
 
+@retry_idempotent
 def ensure_schema(endpoint: Endpoint) -> None:
     with connect(endpoint) as conn, conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE IF NOT EXISTS {SCHEMA}")
@@ -139,6 +146,7 @@ class Writer:
             self._conn = None
 
 
+@retry_idempotent
 def read_keys(endpoint: Endpoint) -> set[int]:
     """Every key the server holds (empty if the table does not exist: a fresh server after data loss)."""
     with connect(endpoint) as conn, conn.cursor() as cur:
@@ -150,6 +158,7 @@ def read_keys(endpoint: Endpoint) -> set[int]:
         return {row[0] for row in cur.fetchall()}
 
 
+@retry_idempotent
 def server_id(endpoint: Endpoint) -> int:
     with connect(endpoint) as conn, conn.cursor() as cur:
         cur.execute("SELECT @@server_id")
