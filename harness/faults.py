@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -351,11 +350,3 @@ def heal_journal(ctx: FaultContext, journal: Journal) -> list[str]:
         raise CleanupError("could not heal: " + "; ".join(failures))
     return healed
 
-
-def wait_until(predicate: Callable[[], bool], deadline_seconds: float, interval: float = 0.5) -> bool:
-    end = time.monotonic() + deadline_seconds
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()

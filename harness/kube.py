@@ -58,9 +58,6 @@ class Cluster:
         another thread would be sent down the websocket path (seen: "Missing required parameter `ports`")."""
         return client.CoreV1Api(client.ApiClient(self.api.configuration))
 
-    @property
-    def api_discovery(self) -> client.DiscoveryV1Api:
-        return client.DiscoveryV1Api(self.api)
 
     def fingerprint(self) -> Fingerprint:
         try:

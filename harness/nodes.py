@@ -70,6 +70,12 @@ def parse_crictl_ps(node: str, output: str) -> list[RuntimeContainer]:
     return containers
 
 
+def list_runtime_containers(access: NodeAccess, node: str, timeout: float, all_states: bool) -> list[RuntimeContainer]:
+    """`crictl ps` on the node through whichever access reaches it."""
+    args = ["crictl", "ps", "-o", "json"] + (["-a"] if all_states else [])
+    return parse_crictl_ps(node, access.exec(node, *args, timeout=timeout))
+
+
 class KindNodeAccess:
     """kind nodes are containers on the local docker engine."""
 
@@ -97,8 +103,7 @@ class KindNodeAccess:
             return False
 
     def runtime_containers(self, node: str, timeout: float = 30, all_states: bool = False) -> list[RuntimeContainer]:
-        args = ["crictl", "ps", "-o", "json"] + (["-a"] if all_states else [])
-        return parse_crictl_ps(node, self.exec(node, *args, timeout=timeout))
+        return list_runtime_containers(self, node, timeout, all_states)
 
 
 SHELL_NAMESPACE = "chaos-harness-system"
@@ -213,5 +218,4 @@ class HostPodNodeAccess:
             return False
 
     def runtime_containers(self, node: str, timeout: float = 30, all_states: bool = False) -> list[RuntimeContainer]:
-        args = ["crictl", "ps", "-o", "json"] + (["-a"] if all_states else [])
-        return parse_crictl_ps(node, self.exec(node, *args, timeout=timeout))
+        return list_runtime_containers(self, node, timeout, all_states)

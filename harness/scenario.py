@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.checkers import Verdict
 from harness.faults import FaultContext, FaultSession, node_running_pod
 from harness.history import History
 from harness.journal import Journal
@@ -52,22 +51,6 @@ class ScenarioEnv:
         with Recorder(self.cluster, self.history, self.namespace, self.nodes, self.node_names(),
                       sample_interval) as recorder:
             yield recorder
-
-
-@dataclass(frozen=True)
-class ScenarioResult:
-    name: str
-    hypothesis: str
-    verdicts: tuple[Verdict, ...]
-    figures: dict[str, float]
-    history: Path | None
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.verdicts) and all(v.ok for v in self.verdicts)
-
-    def explain(self) -> str:
-        return "\n".join([f"{self.name}: {self.hypothesis}"] + [v.explain() for v in self.verdicts])
 
 
 def make_env(cluster: Cluster, namespace: str, run_id: str, history_path: Path, journal: Journal,

@@ -38,7 +38,7 @@ def run(env: ScenarioEnv) -> list[Verdict]:
                             "mysql-0 Terminating", namespace=env.namespace, field_selector="metadata.name=mysql-0")
                 time.sleep(min(30.0, t.unreachable_toleration_seconds))  # observe: no second mysql-0 appears
             started = time.monotonic()
-            _, _ = mysql.wait_ready(300)
+            mysql.wait_ready(300)
             env.figures["recover_3of3_seconds"] = time.monotonic() - started
             time.sleep(2)  # acknowledged writes after recovery
     with mysql.endpoint(0) as endpoint:

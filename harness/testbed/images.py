@@ -464,7 +464,3 @@ def node_image(timings: Timings | None = None) -> str:
     timings = timings or Timings()
     return resolve(versions.STOCK_NODE_IMAGE, lambda: build_node_image(timings), "node image")
 
-
-def project_kubectl(timings: Timings | None = None) -> Path:
-    """A kubectl at the pinned version (the one built for the node image) for people debugging the cluster."""
-    return kubernetes_binaries(timings or Timings()) / "kubectl"

@@ -15,24 +15,10 @@ from types import TracebackType
 
 from kubernetes.stream import portforward
 
-from harness.errors import ClusterError, NotFound, from_api_exception
+from harness.errors import ClusterError, from_api_exception
 from harness.kube import Cluster
 
 log = logging.getLogger("chaos_harness.portforward")
-
-
-def ready_pod_behind_service(cluster: Cluster, namespace: str, service: str) -> str:
-    """The first ready pod behind a Service (what `kubectl port-forward svc/...` picks)."""
-    try:
-        slices = cluster.api_discovery.list_namespaced_endpoint_slice(
-            namespace, label_selector=f"kubernetes.io/service-name={service}", _request_timeout=10)
-    except Exception as e:
-        raise from_api_exception(e, f"endpoints of service {namespace}/{service}") from e
-    for es in slices.items:
-        for ep in es.endpoints or []:
-            if ep.conditions and ep.conditions.ready and ep.target_ref and ep.target_ref.kind == "Pod":
-                return ep.target_ref.name
-    raise NotFound(f"service {namespace}/{service} has no ready pod to forward to")
 
 
 class PortForward:

@@ -23,7 +23,7 @@ def test_kubelet_stop_makes_node_unknown_within_grace_period(cluster: Cluster, k
     access = KindNodeAccess()
     timing = read_timing(cluster)
     field = f"metadata.name={node}"
-    _, _ = watch_until(cluster.core.list_node, lambda n: node_condition(n) == "True", 60, f"{node} Ready before the fault",
+    watch_until(cluster.core.list_node, lambda n: node_condition(n) == "True", 60, f"{node} Ready before the fault",
                        field_selector=field)
     # The heal is registered before the fault is injected: whatever happens below, the kubelet is started again.
     try:
