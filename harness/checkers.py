@@ -347,8 +347,9 @@ def rolling_update(events: Sequence[Event], statefulset: str, replicas: int, par
             problems.append({"pod": nxt, "updated_before_ready": prev})
     if problems:
         return Verdict("rolling-update", False, f"{len(problems)} rolling-update problem(s)", tuple(problems))
-    return Verdict("rolling-update", True, f"{', '.join(updated) or 'no pod'} updated in reverse order, one at a "
-                   f"time; ordinals below {partition} kept revision {old_revision}")
+    kept = f"; ordinals below {partition} kept revision {old_revision}" if partition else ""
+    return Verdict("rolling-update", True, f"{', '.join(updated) or 'no pod'} moved to {new_revision} in reverse "
+                   f"order, one at a time{kept}")
 
 
 def stable_identity(events: Sequence[Event], statefulset: str, service: str) -> Verdict:
@@ -371,3 +372,110 @@ def stable_identity(events: Sequence[Event], statefulset: str, service: str) -> 
         return Verdict("stable-identity", False, "an incarnation had another hostname or subdomain", tuple(problems[:5]))
     return Verdict("stable-identity", True, f"hostname = pod name under {service} for every incarnation",
                    figures={"ip_changes": float(sum(len(v) - 1 for v in ips.values()))})
+
+
+def parallel_start(events: Sequence[Event], statefulset: str, replicas: int) -> Verdict:
+    """podManagementPolicy Parallel: every pod is created before any of them is Ready (none waited)."""
+    first_seen: dict[str, float] = {}
+    first_ready: dict[str, float] = {}
+    for ev in of_kind(events, "pod"):
+        if ev["type"] == "DELETED" or not _ordinal_pod(ev["name"], statefulset):
+            continue
+        first_seen.setdefault(ev["name"], ev["mono"])
+        if ev["ready"]:
+            first_ready.setdefault(ev["name"], ev["mono"])
+    missing = [f"{statefulset}-{n}" for n in range(replicas) if f"{statefulset}-{n}" not in first_seen]
+    if missing or not first_ready:
+        return Verdict("parallel-start", False, f"not observed: {missing or 'any pod Ready'}")
+    earliest_ready = min(first_ready.values())
+    late = [{"pod": p, "created_after_first_ready_by": round(t - earliest_ready, 2)}
+            for p, t in sorted(first_seen.items()) if t > earliest_ready]
+    spread = max(first_seen.values()) - min(first_seen.values())
+    if late:
+        return Verdict("parallel-start", False, f"{len(late)} pod(s) waited for another to be Ready", tuple(late),
+                       {"creation_spread": spread})
+    return Verdict("parallel-start", True, f"all {replicas} pods created within {spread:.1f}s, before any was Ready",
+                   figures={"creation_spread": spread})
+
+
+def on_delete_update(events: Sequence[Event], statefulset: str, replicas: int, deleted: Iterable[str],
+                     old_revision: str, new_revision: str) -> Verdict:
+    """updateStrategy OnDelete: a pod moves to the new revision only if it was deleted; the others keep the
+    old revision however long the new one exists."""
+    deleted = set(deleted)
+    last: dict[str, str] = {}
+    for ev in of_kind(events, "pod"):
+        if ev["type"] != "DELETED" and _ordinal_pod(ev["name"], statefulset) and not ev["deleting"]:
+            last[ev["name"]] = ev.get("revision") or ""
+    problems = []
+    for n in range(replicas):
+        pod = f"{statefulset}-{n}"
+        want = new_revision if pod in deleted else old_revision
+        if last.get(pod) != want:
+            problems.append({"pod": pod, "revision": last.get(pod), "expected": want, "deleted": pod in deleted})
+    if problems:
+        return Verdict("on-delete-update", False, f"{len(problems)} pod(s) on the wrong revision", tuple(problems))
+    return Verdict("on-delete-update", True, f"only the deleted pod(s) {', '.join(sorted(deleted))} moved to "
+                   f"{new_revision}; the others kept {old_revision}")
+
+
+def claims_kept(events: Sequence[Event], claims: Iterable[str]) -> Verdict:
+    """Each named PVC was observed, never deleted, and kept one UID and one volume throughout."""
+    claims = list(claims)
+    seen: dict[str, set[tuple[str, str]]] = {}
+    deleted = []
+    for ev in of_kind(events, "pvc"):
+        if ev["name"] not in claims:
+            continue
+        seen.setdefault(ev["name"], set()).add((ev["uid"], ev["volume"] or ""))
+        if ev["type"] == "DELETED" or ev["deleting"]:
+            deleted.append({"pvc": ev["name"], "at": ev["wall"]})
+    missing = [c for c in claims if c not in seen]
+    changed = [{"pvc": c, "bindings": sorted(b)} for c, b in seen.items() if len({u for u, _ in b}) > 1
+               or len({v for _, v in b if v}) > 1]
+    if missing or deleted or changed:
+        return Verdict("claims-kept", False, f"missing {missing}, deleted {len(deleted)}, changed {len(changed)}",
+                       tuple(deleted + changed))
+    return Verdict("claims-kept", True, f"{', '.join(claims)} never deleted, same UID and volume throughout",
+                   tuple({"pvc": c, "uid": sorted(b)[0][0], "volume": sorted(b)[-1][1]} for c, b in sorted(seen.items())))
+
+
+def dns_names_pod(events: Sequence[Event], statefulset: str) -> Verdict:
+    """Every recorded in-cluster DNS lookup of `<pod>.<service>...` returned the IP that the pod of that name
+    had at the time (the latest incarnation's IP per the pod watch)."""
+    ip_now: dict[str, str] = {}
+    lookups = 0
+    problems = []
+    for ev in events:
+        if ev["kind"] == "pod" and _ordinal_pod(ev["name"], statefulset) and ev["type"] != "DELETED" and ev.get("ip"):
+            ip_now[ev["name"]] = ev["ip"]
+        elif ev["kind"] == "dns":
+            lookups += 1
+            pod = ev["name"].split(".", 1)[0]
+            if ev["ips"] != [ip_now.get(pod)]:
+                problems.append({"name": ev["name"], "resolved": ev["ips"], "pod_ip": ip_now.get(pod), "at": ev["wall"]})
+    if not lookups:
+        return Verdict("dns-names-pod", False, "no DNS lookup recorded: nothing was checked")
+    if problems:
+        return Verdict("dns-names-pod", False, f"{len(problems)} of {lookups} lookups did not name the pod",
+                       tuple(problems))
+    return Verdict("dns-names-pod", True, f"{lookups} lookups each resolved to the named pod's current IP",
+                   figures={"lookups": float(lookups)})
+
+
+def reads_reach_every_replica(events: Sequence[Event], server_ids: Iterable[int], rows: int) -> Verdict:
+    """Reads through a load-balanced Service (recorded as `read` events with server_id and rows) reached every
+    replica, and each returned all `rows` acknowledged rows."""
+    want = set(server_ids)
+    seen: dict[int, int] = {}
+    for ev in of_kind(events, "read"):
+        seen[ev["server_id"]] = max(seen.get(ev["server_id"], 0), ev["rows"])
+    if not seen:
+        return Verdict("reads-reach-every-replica", False, "no read recorded: nothing was checked")
+    short = {sid: n for sid, n in seen.items() if n < rows}
+    if set(seen) != want or short:
+        return Verdict("reads-reach-every-replica", False,
+                       f"reached server ids {sorted(seen)} (want {sorted(want)}); short of {rows} rows: {short}",
+                       ({"rows_by_server_id": seen},))
+    return Verdict("reads-reach-every-replica", True, f"reads reached server ids {sorted(seen)}, each with all "
+                   f"{rows} rows", ({"rows_by_server_id": seen},))

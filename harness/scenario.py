@@ -3,6 +3,7 @@ HYPOTHESIS (one sentence), then `run(env)`: workload, fault, checks, returning t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,10 +14,12 @@ from harness.history import History
 from harness.journal import Journal
 from harness.kube import Cluster
 from harness.nodes import KindNodeAccess, NodeAccess
+from harness.progress import waiting
 from harness.recorder import Recorder
 from harness.settings import ClusterTiming, read_timing
 from harness.testbed.images import MySQLImages
 from harness.workload.ledger import Ledger
+from harness.workload.mysql_client import Writer, ensure_schema, read_keys
 from harness.workload.mysql_cluster import MySQLWorkload
 
 
@@ -42,6 +45,28 @@ class ScenarioEnv:
         mysql = MySQLWorkload(self.cluster, self.namespace, self.mysql_images)
         mysql.deploy()
         return mysql, node_running_pod(self.cluster, self.namespace, "mysql-0")
+
+    def write_rows(self, mysql: MySQLWorkload, count: int, ordinal: int = 0, ledger: Ledger | None = None) -> Ledger:
+        """`count` acknowledged-or-not inserts into pod `ordinal`, each recorded in the ledger and the history."""
+        ledger = ledger or self.ledger()
+        with mysql.endpoint(ordinal) as endpoint:
+            ensure_schema(endpoint)
+            writer = Writer(endpoint, ledger)
+            for _ in range(count):
+                writer.write_one()
+            writer.close()
+        return ledger
+
+    def read_rows(self, mysql: MySQLWorkload, ordinal: int, expected: set[int] | None = None,
+                  deadline_seconds: float = 60) -> set[int]:
+        """The keys pod `ordinal` holds; with `expected`, wait (bounded) until a replica has caught up."""
+        with mysql.endpoint(ordinal) as endpoint, waiting(f"{mysql.pod(ordinal)} holds the rows", deadline_seconds):
+            end = time.monotonic() + deadline_seconds
+            keys = read_keys(endpoint)
+            while expected is not None and not expected <= keys and time.monotonic() < end:
+                time.sleep(0.5)  # replication is asynchronous: poll the replica until it caught up
+                keys = read_keys(endpoint)
+            return keys
 
     def node_names(self) -> list[str]:
         return sorted(n.metadata.name for n in self.cluster.core.list_node(_request_timeout=10).items)

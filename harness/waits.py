@@ -12,11 +12,18 @@ from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
 from harness.errors import WaitTimeout, from_api_exception
+from harness.progress import waiting
 
 
 def watch_until(list_fn: Callable[..., Any], predicate: Callable[[Any], bool], deadline_seconds: float, what: str,
                 diagnostics: Callable[[], str] | None = None, **list_kwargs: Any) -> tuple[Any, float]:
     """Wait until some object from `list_fn` satisfies `predicate`. Returns (object, seconds waited)."""
+    with waiting(what, deadline_seconds):
+        return _watch_until(list_fn, predicate, deadline_seconds, what, diagnostics, **list_kwargs)
+
+
+def _watch_until(list_fn: Callable[..., Any], predicate: Callable[[Any], bool], deadline_seconds: float, what: str,
+                 diagnostics: Callable[[], str] | None, **list_kwargs: Any) -> tuple[Any, float]:
     started = time.monotonic()
     deadline = started + deadline_seconds
     while True:

@@ -7,15 +7,17 @@ import time
 from harness import checkers
 from harness.checkers import Verdict
 from harness.faults import KubeletStop
+from harness.progress import observe
 from harness.scenario import ScenarioEnv
 from harness.waits import node_condition, watch_until
 from harness.workload.durability import check_durability
-from harness.workload.mysql_client import Writer, background_writer, ensure_schema, read_keys
+from harness.workload.mysql_client import Writer, background_writer, ensure_schema
 
 HYPOTHESIS = ("With mysql-0's kubelet stopped, its Node goes not-Ready within the grace period; mysql-0 is not "
               "re-created anywhere while the node is unreachable, through and past the unreachable toleration "
               "(the pod ends Terminating); no second mysql-0 container ever runs; after the kubelet starts, "
               "everything returns with no acknowledged write lost.")
+USES_MYSQL = True
 
 
 def run(env: ScenarioEnv) -> list[Verdict]:
@@ -26,7 +28,7 @@ def run(env: ScenarioEnv) -> list[Verdict]:
     with env.recording(), mysql.endpoint(0) as endpoint:
         ensure_schema(endpoint)
         with background_writer(Writer(endpoint, ledger), pause=0.02):
-            time.sleep(2)  # some acknowledged writes before the fault
+            observe(2, "acknowledged writes before the fault")
             with env.faults.injected(KubeletStop(node)):
                 watch_until(env.cluster.core.list_node, lambda n: node_condition(n) != "True",
                             t.node_monitor_grace_period + t.node_monitor_period + 30, f"{node} not Ready",
@@ -36,21 +38,14 @@ def run(env: ScenarioEnv) -> list[Verdict]:
                 watch_until(env.cluster.core.list_namespaced_pod, lambda p: p.metadata.deletion_timestamp is not None,
                             t.unreachable_toleration_seconds + t.node_monitor_grace_period + 60,
                             "mysql-0 Terminating", namespace=env.namespace, field_selector="metadata.name=mysql-0")
-                time.sleep(min(30.0, t.unreachable_toleration_seconds))  # observe: no second mysql-0 appears
+                observe(min(30.0, t.unreachable_toleration_seconds), "no second mysql-0 appears")
             started = time.monotonic()
             mysql.wait_ready(300)
             env.figures["recover_3of3_seconds"] = time.monotonic() - started
-            time.sleep(2)  # acknowledged writes after recovery
-    with mysql.endpoint(0) as endpoint:
-        reads = {"mysql-0": read_keys(endpoint)}
+            observe(2, "acknowledged writes after recovery")
+    reads = {"mysql-0": env.read_rows(mysql, 0)}
     for i in (1, 2):
-        with mysql.endpoint(i) as endpoint:
-            end = time.monotonic() + 60
-            keys = read_keys(endpoint)
-            while not reads["mysql-0"] <= keys and time.monotonic() < end:
-                time.sleep(0.5)  # replicas catch up asynchronously
-                keys = read_keys(endpoint)
-            reads[f"mysql-{i}"] = keys
+        reads[f"mysql-{i}"] = env.read_rows(mysql, i, expected=reads["mysql-0"])
 
     events = env.history.events()
     durability = check_durability(ledger, reads)

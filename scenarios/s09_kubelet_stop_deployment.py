@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 from harness import checkers
 from harness.checkers import Verdict
 from harness.faults import KubeletStop, node_running_pod, pods_by_label
+from harness.progress import observe
 from harness.scenario import ScenarioEnv
 from harness.waits import node_condition, watch_until
 from harness.workload.deploy import apply, helper_image
@@ -42,7 +41,7 @@ def run(env: ScenarioEnv) -> list[Verdict]:
                 lambda p: p.metadata.name != pod and p.status.phase == "Running", t.unreachable_toleration_seconds + 120,
                 "replacement web pod running elsewhere", namespace=env.namespace, label_selector="app=web")
             env.figures["replacement_running_after"] = waited
-            time.sleep(3)  # several runtime samples with both copies running
+            observe(3, "several runtime samples with both copies running")
         watch_until(env.cluster.core.list_node, lambda n: node_condition(n) == "True", 120, f"{node} Ready",
                     field_selector=f"metadata.name={node}")
     assert pods_by_label(env.cluster, env.namespace, "app=web")

@@ -7,27 +7,22 @@ import time
 from harness import checkers
 from harness.checkers import Verdict
 from harness.faults import KubeletStop, pod_delete
+from harness.progress import observe
 from harness.scenario import ScenarioEnv
 from harness.waits import node_condition, watch_until
 from harness.workload.durability import check_durability
-from harness.workload.mysql_client import Writer, ensure_schema, read_keys
 
 HYPOTHESIS = ("Force-deleting mysql-0 while its kubelet is stopped makes the StatefulSet re-create mysql-0 at once; "
               "its node-bound local volume keeps the new pod from starting anywhere else (the events say why); "
               "after the kubelet restarts it runs with its data. The report shows the hazard window in which "
               "the old container still ran while the API had forgotten it.")
+USES_MYSQL = True
 
 
 def run(env: ScenarioEnv) -> list[Verdict]:
     mysql, node = env.deploy_mysql()
     t = env.timing
-    ledger = env.ledger()
-    with mysql.endpoint(0) as endpoint:
-        ensure_schema(endpoint)
-        writer = Writer(endpoint, ledger)
-        for _ in range(100):
-            writer.write_one()
-        writer.close()
+    ledger = env.write_rows(mysql, 100)
 
     with env.recording():
         old_uid = env.cluster.core.read_namespaced_pod("mysql-0", env.namespace).metadata.uid
@@ -48,15 +43,13 @@ def run(env: ScenarioEnv) -> list[Verdict]:
                         "FailedScheduling for the new mysql-0", namespace=env.namespace)
             # The hazard, observed: the API has forgotten the old mysql-0 while its container runs on. Keep the
             # node down for a while so the report shows that window and the new pod staying Pending through it.
-            time.sleep(10)
+            observe(10, "the new mysql-0 stays Pending while the old one runs on")
             pending = env.cluster.core.read_namespaced_pod("mysql-0", env.namespace)
             env.figures["new_pod_phase_pending"] = float(pending.status.phase == "Pending")
         started = time.monotonic()
         mysql.wait_ready(300)
         env.figures["ready_after_kubelet_start"] = time.monotonic() - started
-        time.sleep(2)
-    with mysql.endpoint(0) as endpoint:
-        present = read_keys(endpoint)
+    present = env.read_rows(mysql, 0)
 
     events = env.history.events()
     durability = check_durability(ledger, {"mysql-0": present})

@@ -14,6 +14,7 @@ from kubernetes.client.exceptions import ApiException
 
 from harness.errors import ClusterError, WaitTimeout, from_api_exception
 from harness.kube import Cluster
+from harness.progress import waiting
 from harness.testbed.images import MySQLImages
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
@@ -134,6 +135,12 @@ def namespace_diagnostics(cluster: Cluster, namespace: str) -> str:
 def wait_statefulset_ready(cluster: Cluster, namespace: str, name: str, replicas: int,
                            deadline_seconds: float) -> tuple[PodTimeline, float]:
     """Wait until `replicas` pods of the StatefulSet are Ready, recording creation and Ready times."""
+    with waiting(f"{name} {replicas}/{replicas} Ready", deadline_seconds):
+        return _wait_statefulset_ready(cluster, namespace, name, replicas, deadline_seconds)
+
+
+def _wait_statefulset_ready(cluster: Cluster, namespace: str, name: str, replicas: int,
+                            deadline_seconds: float) -> tuple[PodTimeline, float]:
     started = time.monotonic()
     timeline = PodTimeline()
     selector = f"statefulset.kubernetes.io/pod-name in ({','.join(f'{name}-{i}' for i in range(replicas))})"
@@ -169,3 +176,31 @@ def helper_image(cluster: Cluster) -> str:
         if line.strip().startswith("image:"):
             return line.split(":", 1)[1].strip()
     raise ClusterError("local-path-config names no helper image")
+
+
+def exec_in_pod(cluster: Cluster, namespace: str, pod: str, command: list[str], container: str | None = None,
+                timeout: float = 30) -> str:
+    """Run `command` in a pod and return its output (stdout and stderr), through the API server's exec."""
+    from kubernetes.stream import stream
+
+    try:
+        return str(stream(cluster.streaming_core().connect_get_namespaced_pod_exec, pod, namespace,
+                          container=container, command=command, stderr=True, stdin=False, stdout=True, tty=False,
+                          _request_timeout=timeout))
+    except Exception as e:
+        raise from_api_exception(e, f"exec {' '.join(command)[:60]} in {namespace}/{pod}") from e
+
+
+def wait_pods_gone(cluster: Cluster, namespace: str, selector: str, deadline_seconds: float) -> float:
+    """Wait until no pod matches `selector` (not even a Terminating one). Returns seconds waited."""
+    started = time.monotonic()
+    with waiting(f"pods {selector} gone", deadline_seconds):
+        while time.monotonic() - started < deadline_seconds:
+            try:
+                if not cluster.core.list_namespaced_pod(namespace, label_selector=selector, _request_timeout=10).items:
+                    return time.monotonic() - started
+            except ApiException as e:
+                raise from_api_exception(e, f"listing pods {selector}") from e
+            time.sleep(0.5)  # absence has no watch event to wait for once the list is empty; poll with a deadline
+    raise WaitTimeout(f"pods {selector} in {namespace} gone", deadline_seconds,
+                      namespace_diagnostics(cluster, namespace))

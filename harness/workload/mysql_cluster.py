@@ -8,8 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from kubernetes.stream import stream
-
 from harness.errors import ClusterError, from_api_exception
 from harness.kube import Cluster
 from harness.testbed.images import MySQLImages
@@ -60,12 +58,8 @@ class MySQLWorkload:
     def sql_in_cluster(self, sql: str, host: str, from_ordinal: int = 0) -> str:
         """Run `mysql -h <host>` from inside pod `<name>-<from_ordinal>` (its mysql container) and return
         the tab-separated output. Used for Service names that only resolve inside the cluster."""
-        try:
-            return stream(self.cluster.streaming_core().connect_get_namespaced_pod_exec, self.pod(from_ordinal), self.namespace,
-                          container="mysql", command=["mysql", "-h", host, "-N", "-B", "-e", sql],
-                          stderr=True, stdin=False, stdout=True, tty=False, _request_timeout=30)
-        except Exception as e:
-            raise from_api_exception(e, f"exec mysql -h {host} in {self.pod(from_ordinal)}") from e
+        return deploy.exec_in_pod(self.cluster, self.namespace, self.pod(from_ordinal),
+                                  ["mysql", "-h", host, "-N", "-B", "-e", sql], container="mysql")
 
     def pvc_of(self, ordinal: int) -> tuple[str, str]:
         """(claim name, bound volume) of pod `<name>-<ordinal>`'s data volume."""

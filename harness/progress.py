@@ -1,0 +1,88 @@
+"""What the harness is waiting for, and for how long.
+
+Every wait on the cluster (watch_until, a StatefulSet becoming Ready, an observation window) goes through
+`waiting(...)`. That gives two things: the CLI's progress display (what, elapsed vs deadline), and the sum of
+time spent waiting on Kubernetes per scenario, which the results set beside the scenario's wall time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+
+class WaitDisplay(Protocol):
+    def begin(self, what: str, deadline_seconds: float) -> None: ...
+
+    def end(self, what: str, seconds: float, ok: bool) -> None: ...
+
+
+class WaitLog:
+    """Accumulates time spent waiting; one per scenario. Nested waits count once (the outermost)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.count = 0
+        self._depth = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> bool:
+        with self._lock:
+            self._depth += 1
+            return self._depth == 1
+
+    def leave(self, seconds: float, outermost: bool) -> None:
+        with self._lock:
+            self._depth -= 1
+            if outermost:
+                self.seconds += seconds
+                self.count += 1
+
+
+_display: WaitDisplay | None = None
+_log: WaitLog | None = None
+
+
+def set_display(display: WaitDisplay | None) -> None:
+    global _display
+    _display = display
+
+
+@contextmanager
+def wait_log() -> Iterator[WaitLog]:
+    """Collect the waits of everything run inside the block (the scenario runner uses one per scenario)."""
+    global _log
+    previous, _log = _log, WaitLog()
+    try:
+        yield _log
+    finally:
+        _log = previous
+
+
+@contextmanager
+def waiting(what: str, deadline_seconds: float) -> Iterator[None]:
+    log, display = _log, _display
+    outermost = log.enter() if log else False
+    if display and outermost:
+        display.begin(what, deadline_seconds)
+    started = time.monotonic()
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        seconds = time.monotonic() - started
+        if log:
+            log.leave(seconds, outermost)
+        if display and outermost:
+            display.end(what, seconds, ok)
+
+
+def observe(seconds: float, what: str) -> None:
+    """A deliberate observation window (e.g. "no second mysql-0 appears for 30 s"): the one kind of sleep a
+    scenario may do, because watching for the absence of something has no event to wait on."""
+    with waiting(f"observing: {what}", seconds):
+        time.sleep(seconds)

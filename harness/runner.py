@@ -1,0 +1,197 @@
+"""Runs one scenario module and writes what came of it: the one place the CLI and the pytest plugin share.
+
+A run lives in `reports/<run-id>/`: `<scenario>.history.jsonl` per scenario (merged into `history.jsonl`),
+`results.json`, `report.html`, `junit.xml`. Everything is rewritten after each scenario, so an interrupted
+run still leaves a readable report of what it did.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from xml.etree import ElementTree
+
+from harness.checkers import Verdict
+from harness.errors import CleanupError, HarnessError
+from harness.journal import Journal
+from harness.kube import Cluster
+from harness.progress import wait_log
+from harness.scenario import make_env
+from harness.testbed.images import MySQLImages
+
+# Figures that several checkers report under these names; results lift them to the scenario's top level.
+HEADLINE_FIGURES = ("time_to_detect", "time_to_recover")
+
+
+def scenario_modules() -> dict[str, ModuleType]:
+    """Every module in the `scenarios` package with a HYPOTHESIS and a run(env), by module name."""
+    import scenarios
+
+    found = {}
+    for info in sorted(pkgutil.iter_modules(scenarios.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"scenarios.{info.name}")
+        if hasattr(module, "HYPOTHESIS") and hasattr(module, "run"):
+            found[info.name] = module
+    return found
+
+
+def uses_mysql(module: ModuleType) -> bool:
+    """Scenarios on the MySQL workload say so (USES_MYSQL = True): their images are resolved and loaded first."""
+    return bool(getattr(module, "USES_MYSQL", False))
+
+
+@dataclass
+class ScenarioResult:
+    scenario: str
+    hypothesis: str
+    ok: bool
+    started_wall: float
+    seconds: float
+    wait_seconds: float            # time spent waiting on Kubernetes (watches, Ready, observation windows)
+    namespace: str
+    history: str                   # file name in the run directory
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
+    figures: dict[str, float] = field(default_factory=dict)
+    error: str | None = None       # the scenario could not complete (environment, bug): neither pass nor fail
+    cleanup_error: str | None = None  # a fault could not be healed: reported apart from the hypothesis
+
+    @property
+    def status(self) -> str:
+        if self.cleanup_error:
+            return "cleanup-failed"
+        if self.error:
+            return "error"
+        return "pass" if self.ok else "fail"
+
+    def failure_message(self) -> str:
+        """What a failed assertion says: the checker, its evidence and the times."""
+        lines = [f"{self.scenario} {self.status.upper()}: {self.hypothesis}"]
+        if self.cleanup_error:
+            lines.append(f"cleanup failed (fault not healed; run 'chaos-harness cleanup'): {self.cleanup_error}")
+        if self.error:
+            lines.append(f"scenario error: {self.error}")
+        for v in self.verdicts:
+            if not v["ok"]:
+                lines.append(f"checker {v['checker']} failed: {v['summary']}")
+                lines += [f"  evidence: {e}" for e in v["evidence"][:5]]
+                if v["figures"]:
+                    lines.append("  figures: " + ", ".join(f"{k}={x:.1f}" for k, x in v["figures"].items()))
+        lines.append(f"times: {self.seconds:.0f}s wall, {self.wait_seconds:.0f}s waiting on Kubernetes; "
+                     f"history {self.history}")
+        return "\n".join(lines)
+
+
+def verdict_dict(v: Verdict) -> dict[str, Any]:
+    return {"checker": v.checker, "ok": v.ok, "summary": v.summary, "evidence": list(v.evidence),
+            "figures": v.figures}
+
+
+def run_scenario(name: str, module: ModuleType, cluster: Cluster, namespace: str, run_dir: Path, run_id: str,
+                 journal: Journal, mysql_images: MySQLImages | None) -> ScenarioResult:
+    """Run one scenario; never raises for a failed hypothesis, a scenario error or a failed cleanup: all three
+    end up in the result, told apart."""
+    history_file = f"{name}.history.jsonl"
+    (run_dir / history_file).unlink(missing_ok=True)
+    env = make_env(cluster, namespace, run_id, run_dir / history_file, journal, mysql_images)
+    env.history.record("scenario", name=name, hypothesis=module.HYPOTHESIS)
+    started, started_wall = time.monotonic(), time.time()
+    verdicts: list[Verdict] = []
+    error = cleanup_error = None
+    with wait_log() as waits:
+        try:
+            verdicts = module.run(env)
+        except CleanupError as e:
+            cleanup_error = str(e)
+        except HarnessError as e:
+            error = f"{type(e).__name__}: {e}"
+        except Exception as e:  # a bug or an assertion in the scenario: keep the traceback for the report
+            error = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=6)}"
+        finally:
+            env.history.record("scenario-end", name=name)
+            env.history.close()
+    figures = dict(env.figures)
+    for v in verdicts:
+        for key in HEADLINE_FIGURES:
+            if key in v.figures and key not in figures:
+                figures[key] = round(v.figures[key], 2)
+    return ScenarioResult(
+        scenario=name, hypothesis=module.HYPOTHESIS, ok=bool(verdicts) and all(v.ok for v in verdicts) and not error
+        and not cleanup_error, started_wall=started_wall, seconds=round(time.monotonic() - started, 1),
+        wait_seconds=round(waits.seconds, 1), namespace=namespace, history=history_file,
+        verdicts=[verdict_dict(v) for v in verdicts], figures=figures, error=error, cleanup_error=cleanup_error)
+
+
+class RunWriter:
+    """The run directory: results.json, the merged history, JUnit XML and the HTML report, rewritten as
+    scenarios finish; then the index of all runs under the report root."""
+
+    def __init__(self, report_root: Path, run_id: str, cluster: Cluster, profile: str, source: str) -> None:
+        self.root = report_root
+        self.run_id = run_id
+        self.dir = report_root / run_id
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.meta = {"run_id": run_id, "started": time.time(), "source": source, "timing_profile": profile,
+                     "fingerprint": cluster.fingerprint().as_dict(), "timing": _timing(cluster)}
+        self.results: list[ScenarioResult] = []
+
+    @property
+    def report_path(self) -> Path:
+        return self.dir / "report.html"
+
+    def add(self, result: ScenarioResult) -> None:
+        self.results.append(result)
+        self.write()
+
+    def write(self, junit: bool = True) -> None:
+        from harness.report import render_index, render_run
+
+        document = {**self.meta, "finished": time.time(), "results": [asdict(r) for r in self.results]}
+        (self.dir / "results.json").write_text(json.dumps(document, indent=2, default=str))
+        with (self.dir / "history.jsonl").open("w") as merged:
+            for r in self.results:
+                path = self.dir / r.history
+                if path.exists():
+                    for line in path.read_text().splitlines():
+                        merged.write(json.dumps({"scenario": r.scenario, **json.loads(line)}) + "\n")
+        if junit:
+            (self.dir / "junit.xml").write_bytes(junit_xml(self.run_id, self.results))
+        render_run(self.dir)
+        render_index(self.root)
+
+
+def _timing(cluster: Cluster) -> dict[str, float]:
+    from harness.settings import read_timing
+
+    return read_timing(cluster).as_dict()
+
+
+def junit_xml(run_id: str, results: list[ScenarioResult]) -> bytes:
+    """JUnit XML for runs outside pytest (the CLI), so CI systems show scenarios as test cases."""
+    suite = ElementTree.Element("testsuite", name=f"chaos-harness {run_id}", tests=str(len(results)),
+                                failures=str(sum(r.status == "fail" for r in results)),
+                                errors=str(sum(r.status in ("error", "cleanup-failed") for r in results)),
+                                time=f"{sum(r.seconds for r in results):.1f}")
+    for r in results:
+        case = ElementTree.SubElement(suite, "testcase", classname="scenarios", name=r.scenario, time=f"{r.seconds:.1f}")
+        props = ElementTree.SubElement(case, "properties")
+        for key, value in junit_properties(r):
+            ElementTree.SubElement(props, "property", name=key, value=str(value))
+        if r.status == "fail":
+            ElementTree.SubElement(case, "failure", message="hypothesis failed").text = r.failure_message()
+        elif r.status != "pass":
+            ElementTree.SubElement(case, "error", message=r.status).text = r.failure_message()
+    return ElementTree.tostring(suite, encoding="utf-8", xml_declaration=True)
+
+
+def junit_properties(r: ScenarioResult) -> list[tuple[str, Any]]:
+    props: list[tuple[str, Any]] = [("verdict", r.status), ("seconds", r.seconds), ("wait_seconds", r.wait_seconds)]
+    props += [(key, round(r.figures[key], 2)) for key in HEADLINE_FIGURES if key in r.figures]
+    props += [(f"checker.{v['checker']}", "pass" if v["ok"] else "fail") for v in r.verdicts]
+    return props

@@ -1,0 +1,202 @@
+"""The small `web` StatefulSet of the Kubernetes StatefulSet tutorials, for the identity / storage / ordering
+scenarios (S1–S6): a headless Service `web` and pods that append `<time> <hostname> <version>` to their
+volume, so the volume itself remembers every incarnation that mounted it.
+
+It runs the helper image every node already has (see deploy.helper_image), so it needs no registry.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from harness.errors import WaitTimeout, from_api_exception
+from harness.kube import Cluster
+from harness.progress import observe, waiting
+from harness.workload import deploy
+
+NAME = "web"
+LOG = "/data/log"
+
+# Ready once the incarnation has written its line (plus an optional delay, to make ordering visible);
+# exits at once on SIGTERM so deletions are quick and their order is what the controller chose.
+SCRIPT = f"""trap 'exit 0' TERM
+echo "$(date +%s) $(hostname) v$VERSION" >> {LOG}
+sleep "$READY_AFTER"
+touch /tmp/ready
+while true; do sleep 1; done"""
+
+
+@dataclass
+class WebSpec:
+    replicas: int = 3
+    persistent: bool = True                 # volumeClaimTemplates `data`, else an emptyDir
+    pod_management: str = "OrderedReady"    # or Parallel
+    update_strategy: str = "RollingUpdate"  # or OnDelete
+    ready_after: int = 2                    # seconds from start to Ready
+    version: str = "1"
+
+
+def objects(image: str, spec: WebSpec) -> list[dict[str, Any]]:
+    labels = {"app": NAME}
+    container = {
+        "name": "web", "image": image, "imagePullPolicy": "IfNotPresent", "command": ["sh", "-c", SCRIPT],
+        "env": [{"name": "VERSION", "value": spec.version}, {"name": "READY_AFTER", "value": str(spec.ready_after)}],
+        "readinessProbe": {"exec": {"command": ["test", "-f", "/tmp/ready"]}, "periodSeconds": 1},
+        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+    }
+    pod_spec: dict[str, Any] = {"terminationGracePeriodSeconds": 5, "containers": [container]}
+    sts: dict[str, Any] = {
+        "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": NAME},
+        "spec": {"serviceName": NAME, "replicas": spec.replicas, "selector": {"matchLabels": labels},
+                 "podManagementPolicy": spec.pod_management, "updateStrategy": {"type": spec.update_strategy},
+                 "template": {"metadata": {"labels": labels}, "spec": pod_spec}},
+    }
+    if spec.persistent:
+        sts["spec"]["volumeClaimTemplates"] = [{"metadata": {"name": "data"}, "spec": {
+            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "16Mi"}}}}]
+    else:
+        pod_spec["volumes"] = [{"name": "data", "emptyDir": {}}]
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": NAME, "labels": labels},
+               "spec": {"clusterIP": "None", "selector": labels, "ports": [{"name": "web", "port": 80}]}}
+    return [service, sts]
+
+
+class Web:
+    """The `web` StatefulSet in one namespace: deploy, scale, update, and read what its pods wrote."""
+
+    def __init__(self, cluster: Cluster, namespace: str, spec: WebSpec | None = None) -> None:
+        self.cluster = cluster
+        self.namespace = namespace
+        self.spec = spec or WebSpec()
+
+    def deploy(self, wait: bool = True, deadline_seconds: float = 180) -> None:
+        deploy.apply(self.cluster, self.namespace, objects(deploy.helper_image(self.cluster), self.spec))
+        if wait:
+            self.wait_ready(self.spec.replicas, deadline_seconds)
+
+    def create_statefulset_only(self) -> None:
+        """Re-create the StatefulSet (not its Service), e.g. after deleting it."""
+        sts = [o for o in objects(deploy.helper_image(self.cluster), self.spec) if o["kind"] == "StatefulSet"]
+        deploy.apply(self.cluster, self.namespace, sts)
+
+    def wait_ready(self, replicas: int, deadline_seconds: float = 180) -> float:
+        return deploy.wait_statefulset_ready(self.cluster, self.namespace, NAME, replicas, deadline_seconds)[1]
+
+    def _patch(self, body: dict[str, Any], what: str) -> None:
+        try:
+            self.cluster.apps.patch_namespaced_stateful_set(NAME, self.namespace, body, _request_timeout=15)
+        except ApiException as e:
+            raise from_api_exception(e, what) from e
+
+    def scale(self, replicas: int) -> None:
+        self._patch({"spec": {"replicas": replicas}}, f"scaling {NAME} to {replicas}")
+
+    def set_version(self, version: str, partition: int | None = None) -> None:
+        """Change the pod template (a new controller revision), optionally with a rolling-update partition."""
+        body: dict[str, Any] = {"spec": {"template": {"spec": {"containers": [
+            {"name": "web", "env": [{"name": "VERSION", "value": version},
+                                    {"name": "READY_AFTER", "value": str(self.spec.ready_after)}]}]}}}}
+        if partition is not None:
+            body["spec"]["updateStrategy"] = {"type": "RollingUpdate", "rollingUpdate": {"partition": partition}}
+        self._patch(body, f"updating {NAME} to v{version}")
+
+    def set_partition(self, partition: int) -> None:
+        self._patch({"spec": {"updateStrategy": {"rollingUpdate": {"partition": partition}}}},
+                    f"setting {NAME} partition {partition}")
+
+    def revisions(self) -> tuple[str, str]:
+        """(current, update) revision once the controller has seen the latest spec."""
+        with waiting(f"{NAME} controller observed the latest spec", 60):
+            end = time.monotonic() + 60
+            while time.monotonic() < end:
+                sts = self.cluster.apps.read_namespaced_stateful_set(NAME, self.namespace, _request_timeout=10)
+                if (sts.status.observed_generation or 0) >= sts.metadata.generation and sts.status.update_revision:
+                    return sts.status.current_revision, sts.status.update_revision
+                time.sleep(0.5)  # status has no watchable "observed" event of its own; poll with a deadline
+        raise WaitTimeout(f"{NAME} status.observedGeneration", 60)
+
+    def delete_statefulset(self) -> None:
+        """Delete the StatefulSet (its pods go with it; its claims stay, by the default retention policy)."""
+        try:
+            self.cluster.apps.delete_namespaced_stateful_set(NAME, self.namespace, _request_timeout=15)
+        except ApiException as e:
+            raise from_api_exception(e, f"deleting StatefulSet {NAME}") from e
+        deploy.wait_pods_gone(self.cluster, self.namespace, f"app={NAME}", 120)
+
+    def log_of(self, ordinal: int) -> list[str]:
+        """The lines on pod `web-<ordinal>`'s volume: one per incarnation that mounted it."""
+        out = deploy.exec_in_pod(self.cluster, self.namespace, f"{NAME}-{ordinal}", ["cat", LOG])
+        return [line for line in out.splitlines() if line.strip()]
+
+    def pods(self) -> list[Any]:
+        try:
+            return list(self.cluster.core.list_namespaced_pod(self.namespace, label_selector=f"app={NAME}",
+                                                              _request_timeout=10).items)
+        except ApiException as e:
+            raise from_api_exception(e, f"listing {NAME} pods") from e
+
+    def wait_revision(self, ordinals: list[int], revision: str, deadline_seconds: float = 120) -> float:
+        """Wait until pods `web-<n>` for `ordinals` run `revision` and are Ready."""
+        want = {f"{NAME}-{n}" for n in ordinals}
+        started = time.monotonic()
+        with waiting(f"{', '.join(sorted(want))} Ready on revision {revision}", deadline_seconds):
+            while time.monotonic() - started < deadline_seconds:
+                done = {p.metadata.name for p in self.pods() if p.metadata.deletion_timestamp is None
+                        and (p.metadata.labels or {}).get("controller-revision-hash") == revision
+                        and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])}
+                if want <= done:
+                    return time.monotonic() - started
+                time.sleep(0.5)  # several pods' combined state: poll the list with a deadline
+        raise WaitTimeout(f"{sorted(want)} on revision {revision}", deadline_seconds,
+                          deploy.namespace_diagnostics(self.cluster, self.namespace))
+
+    def wait_settled(self, observe_seconds: float = 0.0, deadline_seconds: float = 120) -> None:
+        """Wait until the controller has nothing left to do (all replicas Ready, spec observed), then optionally
+        watch for `observe_seconds` that nothing starts moving again."""
+        started = time.monotonic()
+        with waiting(f"{NAME} settled", deadline_seconds):
+            while True:
+                sts = self.cluster.apps.read_namespaced_stateful_set(NAME, self.namespace, _request_timeout=10)
+                st = sts.status
+                if (st.observed_generation or 0) >= sts.metadata.generation and \
+                        (st.ready_replicas or 0) == sts.spec.replicas == (st.replicas or 0):
+                    break
+                if time.monotonic() - started > deadline_seconds:
+                    raise WaitTimeout(f"{NAME} settled", deadline_seconds)
+                time.sleep(0.5)  # StatefulSet status: poll with a deadline
+        if observe_seconds:
+            observe(observe_seconds, f"{NAME} stays as it is")
+
+    def hostname(self, ordinal: int) -> str:
+        return deploy.exec_in_pod(self.cluster, self.namespace, f"{NAME}-{ordinal}", ["hostname"]).strip()
+
+    def dns_name(self, ordinal: int) -> str:
+        return f"{NAME}-{ordinal}.{NAME}.{self.namespace}.svc.cluster.local"
+
+    def lookup(self, ordinal: int, from_ordinal: int = 0, deadline_seconds: float = 30) -> dict[str, Any]:
+        """Resolve web-<ordinal>'s DNS name from inside web-<from_ordinal> until it names the pod's current IP
+        (DNS follows the endpoints a moment after Ready) or the deadline passes. Returns the lookup's record."""
+        name = self.dns_name(ordinal)
+        started = time.monotonic()
+        attempts = 0
+        with waiting(f"{name} resolves", deadline_seconds):
+            while True:
+                attempts += 1
+                ips = self.resolve(from_ordinal, name)
+                pod_ip = self.cluster.core.read_namespaced_pod(f"{NAME}-{ordinal}", self.namespace,
+                                                               _request_timeout=10).status.pod_ip
+                if ips == [pod_ip] or time.monotonic() - started > deadline_seconds:
+                    return {"name": name, "ips": ips, "attempts": attempts,
+                            "seconds": round(time.monotonic() - started, 2)}
+                time.sleep(1)  # the answer is stale: ask again
+
+    def resolve(self, from_ordinal: int, hostname: str) -> list[str]:
+        """IPv4 addresses `hostname` resolves to inside the cluster, asked from pod `web-<from_ordinal>`."""
+        out = deploy.exec_in_pod(self.cluster, self.namespace, f"{NAME}-{from_ordinal}",
+                                 ["sh", "-c", f"getent hosts {hostname} 2>/dev/null || nslookup {hostname}"])
+        return sorted({w for w in out.split() if w.count(".") == 3 and w.replace(".", "").isdigit()
+                       and not w.startswith("10.96.")})  # 10.96.0.10: nslookup's own DNS server line

@@ -1,0 +1,34 @@
+"""S1: stable network identity."""
+
+from __future__ import annotations
+
+from harness import checkers
+from harness.checkers import Verdict
+from harness.faults import pod_delete
+from harness.scenario import ScenarioEnv
+from harness.workload.web import NAME, Web, WebSpec
+
+HYPOTHESIS = ("Each pod of a StatefulSet has hostname <sts>-<n>, and <pod>.<service>.<ns>.svc.cluster.local "
+              "resolves to it through the headless Service; a re-created pod keeps its name and DNS name "
+              "(its IP may change).")
+
+
+def run(env: ScenarioEnv) -> list[Verdict]:
+    web = Web(env.cluster, env.namespace, WebSpec(replicas=2, persistent=False))
+    with env.recording():
+        web.deploy()
+        for ordinal in (0, 1):
+            env.history.record("dns", **web.lookup(ordinal))
+        with env.faults.injected(pod_delete(env.cluster, env.namespace, f"{NAME}-1")):
+            pass
+        web.wait_ready(2)
+        env.history.record("dns", **web.lookup(1))
+        hostname = web.hostname(1)
+    events = env.history.events()
+    return [
+        checkers.stable_identity(events, NAME, NAME),
+        checkers.dns_names_pod(events, NAME),
+        Verdict("hostname-after-recreation", hostname == f"{NAME}-1",
+                f"`hostname` in the re-created pod says {hostname!r}", ({"pod": f"{NAME}-1", "hostname": hostname},)),
+        checkers.replacement_while_old_exists(events, NAME),
+    ]

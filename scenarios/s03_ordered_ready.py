@@ -1,0 +1,19 @@
+"""S3: OrderedReady start."""
+
+from __future__ import annotations
+
+from harness import checkers
+from harness.checkers import Verdict
+from harness.scenario import ScenarioEnv
+from harness.workload.web import NAME, Web, WebSpec
+
+HYPOTHESIS = ("With podManagementPolicy OrderedReady, pods are created 0..N-1, each Running and Ready before "
+              "the next one is created.")
+
+
+def run(env: ScenarioEnv) -> list[Verdict]:
+    # Each pod takes 3 s to turn Ready, so a controller that did not wait would show overlapping starts.
+    web = Web(env.cluster, env.namespace, WebSpec(replicas=3, persistent=False, ready_after=3))
+    with env.recording():
+        web.deploy()
+    return [checkers.ordered_ready(env.history.events(), NAME, 3)]

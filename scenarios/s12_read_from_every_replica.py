@@ -1,0 +1,45 @@
+"""S12: replication, seen through the mysql-read Service."""
+
+from __future__ import annotations
+
+import time
+
+from harness import checkers
+from harness.checkers import Verdict
+from harness.errors import HarnessError
+from harness.progress import waiting
+from harness.scenario import ScenarioEnv
+
+HYPOTHESIS = ("Rows written through mysql-0.mysql (the primary) are read back through the mysql-read Service "
+              "from every replica (server ids 100, 101, 102), each with all acknowledged rows.")
+USES_MYSQL = True
+
+ROWS = 300
+
+
+def run(env: ScenarioEnv) -> list[Verdict]:
+    mysql, _ = env.deploy_mysql()
+    with env.recording():
+        ledger = env.write_rows(mysql, ROWS)
+        records = ledger.records()
+        elapsed = records[-1].completed_mono - records[0].invoked_mono
+        latencies = sorted(r.latency for r in records)
+        env.figures.update(writes_per_second=len(records) / elapsed, p50_ms=latencies[len(latencies) // 2] * 1000,
+                           p99_ms=latencies[int(len(latencies) * 0.99) - 1] * 1000)
+        acknowledged = len(ledger.by_outcome("ok"))
+        # mysql-read balances connections over the Ready replicas: ask until every server id has answered
+        # with all rows (replicas apply the primary's log asynchronously).
+        best: dict[int, int] = {}
+        with waiting("mysql-read answered by every replica with all rows", 90):
+            end = time.monotonic() + 90
+            while time.monotonic() < end and not (len(best) == 3 and min(best.values()) >= acknowledged):
+                try:
+                    out = mysql.sql_in_cluster("SELECT @@server_id, COUNT(*) FROM chaos.ledger", "mysql-read").split()
+                    server_id, rows = int(out[0]), int(out[1])
+                except (HarnessError, ValueError, IndexError) as e:
+                    env.history.record("read-error", error=str(e)[:200])  # DNS or exec hiccup: ask again
+                    time.sleep(0.5)
+                    continue
+                env.history.record("read", via="mysql-read", server_id=server_id, rows=rows)
+                best[server_id] = max(best.get(server_id, 0), rows)
+    return [checkers.reads_reach_every_replica(env.history.events(), (100, 101, 102), acknowledged)]
