@@ -6,18 +6,14 @@ Exit codes: 0 pass, 1 hypothesis failed, 2 usage or environment error, 3 cleanup
 from __future__ import annotations
 
 import argparse
-import importlib
-import json
-import pkgutil
 import sys
 import time
 from pathlib import Path
-from types import ModuleType
 
 from harness.errors import CleanupError, GuardError, HarnessError
 from harness.faults import FaultContext, heal_journal
 from harness.journal import Journal, default_journal_path
-from harness.kube import allowed_contexts_from_env, connect
+from harness.kube import Cluster, allowed_contexts_from_env, connect
 from harness.nodes import KindNodeAccess
 
 EXIT_PASS, EXIT_HYPOTHESIS, EXIT_USAGE, EXIT_CLEANUP = 0, 1, 2, 3
@@ -51,26 +47,31 @@ def cmd_journal(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
-def scenario_modules() -> dict[str, ModuleType]:
-    """Every module in the `scenarios` package with a HYPOTHESIS and a run(env)."""
-    import scenarios
-
-    found = {}
-    for info in sorted(pkgutil.iter_modules(scenarios.__path__), key=lambda i: i.name):
-        module = importlib.import_module(f"scenarios.{info.name}")
-        if hasattr(module, "HYPOTHESIS") and hasattr(module, "run"):
-            found[info.name] = module
-    return found
-
-
 def cmd_list(args: argparse.Namespace) -> int:
+    from harness.runner import scenario_modules
+
     for name, module in scenario_modules().items():
         print(f"{name}: {module.HYPOTHESIS}")
     return EXIT_PASS
 
 
+def check_profile(cluster: Cluster, wanted: str | None) -> str:
+    """The cluster's timing profile; a mismatch with the one asked for is an environment error (the profile is
+    baked into the cluster's kubeadm configuration, so it cannot change per run)."""
+    from harness.testbed.cluster import read_profile
+
+    actual = read_profile(cluster) or "unknown"
+    if wanted and actual != wanted:
+        raise UsageError(f"the cluster runs the {actual!r} timing profile, not {wanted!r}; recreate it with "
+                         f"'make cluster-down && make cluster PROFILE={wanted}'")
+    return actual
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.scenario import make_env
+    from harness import progress
+    from harness.display import RichWaitDisplay
+    from harness.report import prune
+    from harness.runner import RunWriter, run_scenario, scenario_modules, uses_mysql
     from harness.testbed import cluster as testbed
     from harness.testbed import images
     from harness.workload.deploy import create_namespace, delete_namespace
@@ -81,48 +82,43 @@ def cmd_run(args: argparse.Namespace) -> int:
     if unknown:
         raise UsageError(f"unknown scenario {', '.join(unknown)}; known: {', '.join(known)} (see 'chaos-harness list')")
     cluster = connect(args.kubeconfig, args.kube_context, allowed_contexts_from_env() + tuple(args.allow_context))
-    fingerprint = cluster.fingerprint()
-    mysql = images.mysql_images()
-    if cluster.context.startswith("kind-"):
-        testbed.load_images(mysql.mysql, mysql.xtrabackup)
+    profile = check_profile(cluster, args.timing_profile)
+    mysql = None
+    if any(uses_mysql(known[name]) for name in chosen):
+        mysql = images.mysql_images()
+        if cluster.context.startswith("kind-"):
+            testbed.load_images(mysql.mysql, mysql.xtrabackup)
     run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    out = args.report_dir / run_id
-    out.mkdir(parents=True, exist_ok=True)
-    results, code = [], EXIT_PASS
-    for name in chosen:
-        module = known[name]
-        namespace = f"chaos-{run_id[-6:]}-{name.split('_')[0]}"
-        create_namespace(cluster, namespace, {"chaos-harness/run-id": run_id})
-        env = make_env(cluster, namespace, run_id, out / f"{name}.history.jsonl", Journal(args.journal), mysql)
-        started = time.monotonic()
-        print(f"== {name}: {module.HYPOTHESIS}", flush=True)
-        error = None
-        try:
-            verdicts = module.run(env)
-        except CleanupError as e:
-            verdicts, error, code = [], f"cleanup failed: {e}", EXIT_CLEANUP
-        except HarnessError as e:
-            verdicts, error = [], f"{type(e).__name__}: {e}"
-        finally:
-            env.history.close()
-            delete_namespace(cluster, namespace, deadline_seconds=300)
-        ok = bool(verdicts) and all(v.ok for v in verdicts) and error is None
-        if not ok and code == EXIT_PASS:
-            code = EXIT_HYPOTHESIS
-        for v in verdicts:
-            print(v.explain())
-        if error:
-            print(f"{name}: {error}")
-        seconds = time.monotonic() - started
-        print(f"== {name}: {'PASS' if ok else 'FAIL'} in {seconds:.0f}s", flush=True)
-        results.append({"scenario": name, "hypothesis": module.HYPOTHESIS, "ok": ok, "error": error,
-                        "seconds": round(seconds, 1), "figures": env.figures,
-                        "verdicts": [{"checker": v.checker, "ok": v.ok, "summary": v.summary,
-                                      "evidence": list(v.evidence), "figures": v.figures} for v in verdicts]})
-    (out / "results.json").write_text(json.dumps({"run_id": run_id, "fingerprint": fingerprint.as_dict(),
-                                                  "timing": env.timing.as_dict(), "results": results},
-                                                 indent=2, default=str))
-    print(f"results: {out / 'results.json'}")
+    writer = RunWriter(args.report_dir, run_id, cluster, profile, "cli")
+    progress.set_display(RichWaitDisplay())
+    code = EXIT_PASS
+    try:
+        for name in chosen:
+            module = known[name]
+            namespace = f"chaos-{run_id[-6:]}-{name.split('_')[0]}"
+            print(f"== {name}: {module.HYPOTHESIS}", flush=True)
+            create_namespace(cluster, namespace, {"chaos-harness/run-id": run_id})
+            try:
+                result = run_scenario(name, module, cluster, namespace, writer.dir, run_id, Journal(args.journal), mysql)
+            finally:
+                delete_namespace(cluster, namespace, deadline_seconds=300)
+            writer.add(result)
+            for v in result.verdicts:
+                print(f"  {'PASS' if v['ok'] else 'FAIL'} {v['checker']}: {v['summary']}")
+            if result.status != "pass":
+                print(result.failure_message())
+            print(f"== {name}: {result.status.upper()} in {result.seconds:.0f}s "
+                  f"({result.wait_seconds:.0f}s waiting on Kubernetes)", flush=True)
+            if result.status == "cleanup-failed":
+                code = EXIT_CLEANUP
+            elif result.status != "pass" and code == EXIT_PASS:
+                code = EXIT_HYPOTHESIS
+    finally:
+        progress.set_display(None)
+    print(f"report: {writer.report_path}\nresults: {writer.dir / 'results.json'}")
+    if args.keep_runs:
+        for gone in prune(args.report_dir, args.keep_runs):
+            print(f"pruned old run {gone}")
     return code
 
 
@@ -140,7 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list the scenarios and their hypotheses")
     run = sub.add_parser("run", help="run scenarios (default: all) against the cluster")
     run.add_argument("scenario", nargs="*", help="scenario module names (see 'list')")
-    run.add_argument("--report-dir", type=Path, default=Path("reports"), help="where results and histories go")
+    run.add_argument("--report-dir", type=Path, default=Path("reports"),
+                     help="where runs go: <report-dir>/<run-id>/report.html, results.json, history.jsonl, junit.xml")
+    run.add_argument("--timing-profile", choices=("fast", "faithful"), default=None,
+                     help="require the cluster to run this timing profile (default: whatever it runs)")
+    run.add_argument("--keep-runs", type=int, default=0, metavar="N",
+                     help="after the run, delete all but the newest N runs under --report-dir (0: keep all)")
     return parser
 
 

@@ -152,7 +152,7 @@ class RunWriter:
     def write(self, junit: bool = True) -> None:
         from harness.report import render_index, render_run
 
-        document = {**self.meta, "finished": time.time(), "results": [asdict(r) for r in self.results]}
+        document = {**self.meta, "finished": time.time(), "results": [{**asdict(r), "status": r.status} for r in self.results]}
         (self.dir / "results.json").write_text(json.dumps(document, indent=2, default=str))
         with (self.dir / "history.jsonl").open("w") as merged:
             for r in self.results:

@@ -10,7 +10,7 @@ from harness.errors import HarnessError
 from harness.progress import waiting
 from harness.scenario import ScenarioEnv
 
-HYPOTHESIS = ("Rows written through mysql-0.mysql (the primary) are read back through the mysql-read Service "
+HYPOTHESIS = ("The replicated MySQL StatefulSet starts in order (each pod Ready before the next); rows written through mysql-0.mysql (the primary) are read back through the mysql-read Service "
               "from every replica (server ids 100, 101, 102), each with all acknowledged rows.")
 USES_MYSQL = True
 
@@ -18,8 +18,8 @@ ROWS = 300
 
 
 def run(env: ScenarioEnv) -> list[Verdict]:
-    mysql, _ = env.deploy_mysql()
     with env.recording():
+        mysql, _ = env.deploy_mysql()
         ledger = env.write_rows(mysql, ROWS)
         records = ledger.records()
         elapsed = records[-1].completed_mono - records[0].invoked_mono
@@ -42,4 +42,6 @@ def run(env: ScenarioEnv) -> list[Verdict]:
                     continue
                 env.history.record("read", via="mysql-read", server_id=server_id, rows=rows)
                 best[server_id] = max(best.get(server_id, 0), rows)
-    return [checkers.reads_reach_every_replica(env.history.events(), (100, 101, 102), acknowledged)]
+    events = env.history.events()
+    return [checkers.ordered_ready(events, "mysql", 3),
+            checkers.reads_reach_every_replica(events, (100, 101, 102), acknowledged)]

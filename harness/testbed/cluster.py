@@ -69,12 +69,21 @@ def cluster_exists(kind: Path) -> bool:
     return CLUSTER_NAME in out.split()
 
 
-def read_stamp(c: Cluster) -> str | None:
+def _stamp_data(c: Cluster) -> dict[str, str]:
     try:
         cm = c.core.read_namespaced_config_map(STAMP_CONFIGMAP, "kube-system", _request_timeout=10)
     except Exception:  # absent, or the API does not answer: either way the cluster cannot be reused as is
-        return None
-    return (cm.data or {}).get("stamp")
+        return {}
+    return dict(cm.data or {})
+
+
+def read_stamp(c: Cluster) -> str | None:
+    return _stamp_data(c).get("stamp")
+
+
+def read_profile(c: Cluster) -> str | None:
+    """The timing profile the test bed was created with; None for a cluster the test bed did not create."""
+    return _stamp_data(c).get("profile")
 
 
 def write_stamp(c: Cluster, spec: ClusterSpec) -> None:
