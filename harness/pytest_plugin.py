@@ -2,23 +2,40 @@
 
 End-to-end tests (marked `e2e`, automatically for tests under an `e2e` directory) need the live kind
 cluster. Where it cannot be reached they fail when CI=true or --require-cluster is given, and are skipped
-with the reason otherwise, so a laptop without docker can still run the unit tests.
+with the reason otherwise, so a laptop without docker can still run the unit tests. With a docker engine
+but no cluster, the plugin brings the test bed up itself and deletes it afterwards (unless --keep-cluster).
+
+Scenario tests use `run_scenario("s08_kubelet_stop_mysql")`: the result joins this session's run under
+--report-dir (report.html, results.json, history.jsonl, junit.xml), its verdict and times become JUnit
+properties, and the report is linked as a pytest-html extra when pytest-html is installed.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from harness.errors import HarnessError
 from harness.kube import Cluster, allowed_contexts_from_env, connect
 from harness.testbed.images import MySQLImages
+
+if TYPE_CHECKING:
+    from harness.faults import FaultSession
+    from harness.recorder import Recorder
+    from harness.runner import RunWriter, ScenarioResult
+    from harness.scenario import ScenarioEnv
+    from harness.workload.mysql_cluster import MySQLWorkload
+
+RUN_KEY = pytest.StashKey["RunWriter"]()
+REPORT_LINK_KEY = pytest.StashKey[str]()
 
 MARKERS = {
     "e2e": "needs the live kind cluster (auto-applied under tests/e2e)",
@@ -38,6 +55,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="leave each test's namespace behind for debugging")
     group.addoption("--require-cluster", action="store_true", default=False,
                     help="fail, never skip, end-to-end tests when the cluster cannot be reached (implied by CI=true)")
+    group.addoption("--keep-cluster", action="store_true", default=False,
+                    help="keep a cluster this session had to create (one that already existed is always kept)")
+    group.addoption("--timing-profile", choices=("fast", "faithful"), default=None,
+                    help="the timing profile the cluster must run (a cluster this session creates gets it); "
+                         "default: whatever the cluster runs, fast when creating")
+    group.addoption("--report-dir", default="reports", help="scenario runs go to <report-dir>/<run-id>/")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -103,16 +126,160 @@ def kind_cluster_name(pytestconfig: pytest.Config) -> str:
     return str(pytestconfig.getoption("--kind-cluster"))
 
 
+def _docker_answers() -> bool:
+    import subprocess
+
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 @pytest.fixture(scope="session")
 def cluster(pytestconfig: pytest.Config, kind_cluster_name: str) -> Iterator[Cluster]:
-    """The live cluster, after the context allowlist check. Fails in CI when unreachable; skips elsewhere."""
+    """The live cluster, after the context allowlist check. Created (the test bed) when docker answers but no
+    cluster does; fails in CI and skips elsewhere when neither is there."""
+    from harness.testbed import cluster as testbed
+
     kubeconfig = default_kubeconfig(pytestconfig)
     context = pytestconfig.getoption("--kube-context") or f"kind-{kind_cluster_name}"
     allowed = allowed_contexts_from_env() + tuple(pytestconfig.getoption("--allow-context"))
+    created = False
     try:
         c = connect(kubeconfig, context, allowed)
         c.fingerprint()  # proves the API answers
     except HarnessError as e:
-        unavailable(pytestconfig, f"cluster unreachable ({e}); bring it up with 'make cluster'")
+        if kind_cluster_name != testbed.CLUSTER_NAME or not _docker_answers():
+            unavailable(pytestconfig, f"cluster unreachable ({e}); bring it up with 'make cluster'")
+        try:
+            testbed.up(pytestconfig.getoption("--timing-profile") or "fast")
+            c = connect(testbed.kubeconfig_path(), context, allowed)
+            created = True
+        except Exception as up_error:
+            unavailable(pytestconfig, f"cluster unreachable ({e}) and creating it failed: {up_error}")
     yield c
     c.api.close()
+    if created and not pytestconfig.getoption("--keep-cluster"):
+        testbed.down()
+
+
+@pytest.fixture(scope="session")
+def timing_profile(cluster: Cluster, pytestconfig: pytest.Config) -> str:
+    """The cluster's timing profile (fast / faithful; 'unknown' for a cluster the test bed did not create).
+    Asking for another one than the cluster runs stops the session: the profile is baked into the cluster."""
+    from harness.testbed.cluster import read_profile
+
+    actual = read_profile(cluster) or "unknown"
+    wanted = pytestconfig.getoption("--timing-profile")
+    if wanted and actual != wanted:
+        pytest.exit(f"the cluster runs the {actual!r} timing profile, not {wanted!r}; recreate it with "
+                    f"'make cluster-down && make cluster PROFILE={wanted}'", returncode=pytest.ExitCode.USAGE_ERROR)
+    return actual
+
+
+@pytest.fixture(autouse=True)
+def _faithful_only(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("faithful_only"):
+        profile = request.getfixturevalue("timing_profile")
+        if profile != "faithful":
+            pytest.skip(f"needs the faithful timing profile (the cluster runs {profile}); "
+                        f"make cluster PROFILE=faithful")
+
+
+@pytest.fixture(scope="session")
+def chaos_run(cluster: Cluster, run_id: str, timing_profile: str, pytestconfig: pytest.Config) -> "RunWriter":
+    """This session's run directory under --report-dir: every scenario run by run_scenario lands in it."""
+    from harness.runner import RunWriter
+
+    writer = RunWriter(Path(pytestconfig.getoption("--report-dir")), run_id, cluster, timing_profile, "pytest")
+    pytestconfig.stash[RUN_KEY] = writer
+    return writer
+
+
+@pytest.fixture
+def run_scenario(cluster: Cluster, namespace: str, run_id: str, chaos_run: "RunWriter",
+                 request: pytest.FixtureRequest) -> Callable[[str], "ScenarioResult"]:
+    """Run a scenario module by name in this test's namespace; returns its result (assert on result.ok with
+    result.failure_message()). Records the verdict and times as JUnit properties and links the report."""
+    from harness.journal import Journal, default_journal_path
+    from harness.runner import junit_properties, run_scenario as run_one, scenario_modules, uses_mysql
+
+    def run(name: str) -> ScenarioResult:
+        modules = scenario_modules()
+        if name not in modules:
+            raise pytest.UsageError(f"unknown scenario {name}; known: {', '.join(modules)}")
+        module = modules[name]
+        images = request.getfixturevalue("mysql_images") if uses_mysql(module) else None
+        # The real journal, so `chaos-harness cleanup` can heal what a killed pytest session left behind.
+        result = run_one(name, module, cluster, namespace, chaos_run.dir, run_id, Journal(default_journal_path()),
+                         images)
+        chaos_run.add(result, junit=False)
+        for key, value in junit_properties(result):
+            request.node.user_properties.append((key, value))
+        link = f"{chaos_run.report_path}#{name}"
+        request.node.user_properties.append(("report", link))
+        request.node.stash[REPORT_LINK_KEY] = link
+        print(f"{name}: {result.status} in {result.seconds:.0f}s ({result.wait_seconds:.0f}s waiting); report {link}")
+        return result
+
+    return run
+
+
+@pytest.fixture
+def chaos_env(cluster: Cluster, namespace: str, run_id: str, chaos_run: "RunWriter",
+              request: pytest.FixtureRequest) -> Iterator["ScenarioEnv"]:
+    """A scenario environment for a hand-written test: `chaos_env.recording()`, `chaos_env.faults.injected(...)`,
+    `chaos_env.history`; its history goes into this session's run directory."""
+    from harness.journal import Journal, default_journal_path
+    from harness.scenario import make_env
+
+    test = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)[:80]
+    env = make_env(cluster, namespace, run_id, chaos_run.dir / f"{test}.history.jsonl",
+                   Journal(default_journal_path()))
+    yield env
+    env.history.close()
+
+
+@pytest.fixture
+def recorder(chaos_env: "ScenarioEnv") -> Iterator["Recorder"]:
+    """The recorder, running for the whole test (pods, nodes, events, PVCs and every node's runtime)."""
+    with chaos_env.recording() as rec:
+        yield rec
+
+
+@pytest.fixture
+def faults(chaos_env: "ScenarioEnv") -> "FaultSession":
+    """Inject faults with `with faults.injected(KubeletStop(node)):`: journaled first, healed on exit."""
+    return chaos_env.faults
+
+
+@pytest.fixture
+def mysql(cluster: Cluster, namespace: str, mysql_images: MySQLImages) -> "MySQLWorkload":
+    """The replicated MySQL StatefulSet deployed in this test's namespace, 3/3 Ready."""
+    from harness.workload.mysql_cluster import MySQLWorkload
+
+    workload = MySQLWorkload(cluster, namespace, mysql_images)
+    workload.deploy()
+    return workload
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    link = item.stash.get(REPORT_LINK_KEY, None)
+    if link and report.when == "call":
+        try:
+            import pytest_html
+        except ImportError:
+            return
+        report.extras = [*getattr(report, "extras", []), pytest_html.extras.url(link, name="chaos-harness report")]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The JUnit XML pytest wrote goes into the run directory beside the report (pytest writes it at session
+    finish, which has run by now)."""
+    writer = config.stash.get(RUN_KEY, None)
+    xml = getattr(config.option, "xmlpath", None)
+    if writer is not None and xml and Path(xml).exists():
+        shutil.copyfile(xml, writer.dir / "junit.xml")

@@ -145,9 +145,10 @@ class RunWriter:
     def report_path(self) -> Path:
         return self.dir / "report.html"
 
-    def add(self, result: ScenarioResult) -> None:
+    def add(self, result: ScenarioResult, junit: bool = True) -> None:
+        """Add a finished scenario and rewrite the run's files. junit=False under pytest, which writes its own."""
         self.results.append(result)
-        self.write()
+        self.write(junit)
 
     def write(self, junit: bool = True) -> None:
         from harness.report import render_index, render_run

@@ -200,3 +200,60 @@ def test_stable_identity() -> None:
     assert verdict.ok and verdict.figures["ip_changes"] == 1
     bad = ok + [{**pod(6, "web-1", "c"), "hostname": "web-x", "subdomain": "web", "ip": None}]
     assert not checkers.stable_identity(bad, "web", "web").ok
+
+
+def test_parallel_start_needs_every_pod_before_the_first_ready() -> None:
+    parallel = [pod(0, "web-0", "a", ready=False), pod(0.1, "web-1", "b", ready=False),
+                pod(0.1, "web-2", "c", ready=False), pod(4, "web-0", "a"), pod(4.1, "web-1", "b")]
+    assert checkers.parallel_start(parallel, "web", 3).ok
+    ordered = [pod(0, "web-0", "a", ready=False), pod(4, "web-0", "a"), pod(4.2, "web-1", "b", ready=False)]
+    verdict = checkers.parallel_start(ordered + [pod(8, "web-2", "c", ready=False)], "web", 3)
+    assert not verdict.ok and verdict.evidence[0]["pod"] == "web-1"
+    assert not checkers.parallel_start(ordered, "web", 3).ok  # web-2 never seen: nothing to judge
+
+
+def test_on_delete_update_moves_only_deleted_pods() -> None:
+    base = [{**rev(0, f"web-{n}", "r1"), "deleting": False} for n in range(3)]
+    deleted_one = base + [{**rev(5, "web-1", "r2"), "deleting": False}]
+    assert checkers.on_delete_update(deleted_one, "web", 3, ["web-1"], "r1", "r2").ok
+    rolled_anyway = deleted_one + [{**rev(6, "web-2", "r2"), "deleting": False}]
+    verdict = checkers.on_delete_update(rolled_anyway, "web", 3, ["web-1"], "r1", "r2")
+    assert not verdict.ok and verdict.evidence[0]["pod"] == "web-2"
+
+
+def pvc(mono: float, name: str, uid: str, type_: str = "MODIFIED", volume: str = "pv-1") -> dict:
+    return {"kind": "pvc", "mono": mono, "wall": 1000 + mono, "type": type_, "name": name, "uid": uid,
+            "volume": volume, "deleting": False, "phase": "Bound"}
+
+
+def test_claims_kept() -> None:
+    assert checkers.claims_kept([pvc(0, "data-web-0", "u1"), pvc(9, "data-web-0", "u1")], ["data-web-0"]).ok
+    assert not checkers.claims_kept([pvc(0, "data-web-0", "u1"), pvc(9, "data-web-0", "u2", volume="pv-2")],
+                                    ["data-web-0"]).ok
+    assert not checkers.claims_kept([pvc(0, "data-web-0", "u1", "DELETED")], ["data-web-0"]).ok
+    assert not checkers.claims_kept([], ["data-web-0"]).ok
+
+
+def dns(mono: float, name: str, *ips: str) -> dict:
+    return {"kind": "dns", "mono": mono, "wall": 1000 + mono, "name": name, "ips": list(ips)}
+
+
+def test_dns_names_pod_follows_the_current_incarnation() -> None:
+    first = {**pod(0, "web-1", "a"), "ip": "10.0.0.1"}
+    second = {**pod(5, "web-1", "b"), "ip": "10.0.0.7"}
+    assert checkers.dns_names_pod([first, dns(1, "web-1.web.ns.svc.cluster.local", "10.0.0.1"), second,
+                                   dns(6, "web-1.web.ns.svc.cluster.local", "10.0.0.7")], "web").ok
+    stale = checkers.dns_names_pod([first, second, dns(6, "web-1.web.ns.svc.cluster.local", "10.0.0.1")], "web")
+    assert not stale.ok and stale.evidence[0]["pod_ip"] == "10.0.0.7"
+    assert not checkers.dns_names_pod([first], "web").ok
+
+
+def read(server_id: int, rows: int) -> dict:
+    return {"kind": "read", "mono": 0, "wall": 1000, "server_id": server_id, "rows": rows}
+
+
+def test_reads_reach_every_replica() -> None:
+    assert checkers.reads_reach_every_replica([read(100, 5), read(101, 5), read(102, 5)], (100, 101, 102), 5).ok
+    assert not checkers.reads_reach_every_replica([read(100, 5), read(101, 5)], (100, 101, 102), 5).ok
+    assert not checkers.reads_reach_every_replica([read(100, 5), read(101, 4), read(102, 5)], (100, 101, 102), 5).ok
+    assert not checkers.reads_reach_every_replica([], (100,), 5).ok

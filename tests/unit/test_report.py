@@ -1,0 +1,105 @@
+"""The report from recorded histories: the timeline draws what happened, the page is self-contained, the
+index shows the trend, and JUnit carries the verdicts."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from xml.etree import ElementTree
+
+from harness import progress
+from harness.history import load
+from harness.report import prune, render_index, render_run, sparkline
+from harness.report.timeline import notable_rows, timeline_svg
+from harness.runner import ScenarioResult, junit_xml
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def result(name: str, ok: bool = True, **figures: float) -> ScenarioResult:
+    return ScenarioResult(scenario=name, hypothesis="h", ok=ok, started_wall=1.0, seconds=10.0, wait_seconds=8.0,
+                          namespace="ns", history=f"{name}.history.jsonl", figures=dict(figures),
+                          verdicts=[{"checker": "split-brain", "ok": ok, "summary": "s", "evidence": [{"node": "n"}],
+                                     "figures": {"samples": 3.0}}])
+
+
+def test_split_brain_history_draws_two_runtime_bars_for_web_0_at_once() -> None:
+    svg = timeline_svg(load(DATA / "split-brain-kind.jsonl"))
+    ElementTree.fromstring(svg)  # well-formed
+    bars = re.findall(r'<rect class="runtime-bar"[^>]*><title>web-0 \(uid (\w+)\) running on ([\w-]+): first seen '
+                      r'[^(]*\(\+([\d.]+)s\), last seen [^(]*\(\+([\d.]+)s\)', svg)
+    assert len({node for _, node, _, _ in bars}) >= 2, "the split brain's two nodes each get a web-0 bar"
+    (_, n1, a1, b1), (_, n2, a2, b2) = bars[:2]
+    assert n1 != n2 and float(a2) < float(b1) and float(a1) < float(b2), "the two bars overlap in time"
+    assert 'class="fault"' in svg and "fault-window" in svg
+
+
+def test_kubelet_stop_history_draws_node_lanes_pods_and_writes() -> None:
+    events = load(DATA / "kubelet-stop-mysql-kind.jsonl")
+    svg = timeline_svg(events)
+    assert svg.count('class="node-state"') >= 5 and "Ready=Unknown" in svg
+    assert 'class="pod-state"' in svg and "Terminating" in svg
+    assert svg.count('class="write"') > 100
+    rows = notable_rows(events)
+    assert any(r["what"] == "fault inject" for r in rows) and any("Ready=Unknown" in r["detail"] for r in rows)
+
+
+def write_run(root: Path, run_id: str, started: float, results: list[ScenarioResult], histories: dict[str, str]) -> Path:
+    run_dir = root / run_id
+    run_dir.mkdir(parents=True)
+    for name, source in histories.items():
+        shutil.copyfile(DATA / source, run_dir / f"{name}.history.jsonl")
+    (run_dir / "results.json").write_text(json.dumps({
+        "run_id": run_id, "started": started, "finished": started + 60, "source": "test", "timing_profile": "fast",
+        "fingerprint": {"context": "kind-chaos", "server_version": "v1.34.0", "nodes": ["a", "b"]},
+        "timing": {"node_monitor_grace_period": 16.0, "node_monitor_period": 2.0,
+                   "unreachable_toleration_seconds": 30.0, "not_ready_toleration_seconds": 30.0},
+        "results": [{**r.__dict__, "status": r.status} for r in results]}))
+    return run_dir
+
+
+def test_run_report_is_self_contained_and_index_shows_trend(tmp_path: Path) -> None:
+    older = write_run(tmp_path, "run-1", 100.0, [result("s08", time_to_detect=14.0)], {"s08": "kubelet-stop-mysql-kind.jsonl"})
+    newer = write_run(tmp_path, "run-2", 200.0, [result("s08", ok=False, time_to_detect=19.5)],
+                      {"s08": "split-brain-kind.jsonl"})
+    for d in (older, newer):
+        html = render_run(d).read_text()
+        assert "<svg" in html and "<script" not in html
+        assert not re.search(r'(src|href)="(https?:)?//', html), "no external requests"
+    assert 'data-status="fail"' in (newer / "report.html").read_text()
+    index = render_index(tmp_path).read_text()
+    runs_table = index[index.index('id="runs"'):]
+    assert runs_table.index("run-2") < runs_table.index("run-1"), "newest first"
+    assert "19.50 s" not in index and "19.5 s" in index and "<polyline" in index
+    assert prune(tmp_path, keep=1) == ["run-1"] and not older.exists() and newer.exists()
+
+
+def test_sparkline_handles_one_point() -> None:
+    assert "<circle" in sparkline([("r", 3.0)])
+
+
+def test_junit_and_failure_message_name_the_checker_evidence_and_times() -> None:
+    failed = result("s08", ok=False, time_to_detect=14.2)
+    xml = ElementTree.fromstring(junit_xml("run", [result("s01"), failed]))
+    assert xml.get("tests") == "2" and xml.get("failures") == "1"
+    props = {p.get("name"): p.get("value") for p in xml.iter("property")}
+    assert props["verdict"] in ("pass", "fail") and props["time_to_detect"] == "14.2"
+    message = failed.failure_message()
+    assert "checker split-brain failed" in message and "evidence: {'node': 'n'}" in message and "10s wall" in message
+
+
+def test_cleanup_failure_is_told_apart_from_a_failed_hypothesis() -> None:
+    r = result("s08")
+    r.cleanup_error, r.ok = "kubelet on chaos-worker still inactive", False
+    assert r.status == "cleanup-failed" and "chaos-harness cleanup" in r.failure_message()
+
+
+def test_wait_log_counts_nested_waits_once() -> None:
+    with progress.wait_log() as log:
+        with progress.waiting("outer", 10):
+            with progress.waiting("inner", 10):
+                pass
+        progress.observe(0.01, "nothing moves")
+    assert log.count == 2 and log.seconds >= 0.01
