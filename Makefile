@@ -1,6 +1,6 @@
 # chaos-harness: everything a fresh machine needs is set up by these targets.
-#   make run    cluster up, the resilience suite (results and histories in reports/<run-id>/; HTML: issue 6)
-#   make test   the test suite (unit tests + end-to-end tests on the live kind cluster)
+#   make run    cluster up, the resilience suite S1-S12; report in reports/<run-id>/report.html
+#   make test   the test suite (unit tests + end-to-end tests on the live kind cluster, the report in Chromium)
 SHELL := /bin/bash
 PYTHON_BOOTSTRAP ?= python3
 VENV := .venv
@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PROFILE ?= fast
 export PATH := $(CURDIR)/.bin:$(PATH)
 
-.PHONY: all venv engine kind image cluster cluster-down status test unit e2e run logs clean
+.PHONY: all venv engine kind image cluster cluster-down status test unit e2e run logs clean browser
 
 all: test
 
@@ -40,14 +40,21 @@ status: venv
 unit: venv
 	$(PY) -m pytest -m "not e2e" tests
 
+# Headless Chromium (Debian's package) for the test that opens the HTML report in a real browser.
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  { echo "browser: installing Debian's chromium"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
+
 # The whole suite on the live cluster; on failure the cluster's logs go to reports/kind-logs-<time>/.
-test: cluster
+test: cluster browser
 	scripts/test.sh
 
-# The resilience suite (scenarios/) on the live cluster: results.json and histories in reports/<run-id>/.
+# The resilience suite (scenarios/) on the live cluster: reports/<run-id>/report.html, results.json,
+# history.jsonl, junit.xml, and reports/index.html across runs. Exit 1 when a hypothesis failed.
+KEEP_RUNS ?= 50
 run: cluster
 	$(PY) -m harness.testbed status
-	$(PY) -m harness.cli run
+	$(PY) -m harness.cli run --timing-profile $(PROFILE) --keep-runs $(KEEP_RUNS)
 
 logs: venv
 	$(PY) -m harness.testbed logs reports/kind-logs-$$(date -u +%Y%m%dT%H%M%SZ)

@@ -54,8 +54,15 @@ def runs(report_root: Path) -> list[dict[str, Any]]:
     found = []
     for path in report_root.glob("*/results.json"):
         try:
-            found.append({**json.loads(path.read_text()), "dir": path.parent.name})
-        except (OSError, json.JSONDecodeError):
+            doc = json.loads(path.read_text())
+            # Runs written by older versions lack some fields: fill them rather than drop the run.
+            found.append({**doc, "dir": path.parent.name, "run_id": doc.get("run_id", path.parent.name),
+                          "started": doc.get("started", path.stat().st_mtime),
+                          "timing_profile": doc.get("timing_profile", "unknown"), "source": doc.get("source", "?"),
+                          "results": [{**r, "figures": r.get("figures") or {},
+                                       "status": r.get("status") or ("pass" if r.get("ok") else "fail")}
+                                      for r in doc.get("results", [])]})
+        except (OSError, json.JSONDecodeError, AttributeError, TypeError):
             continue  # a run being written or a broken file: the index shows the others
     return sorted(found, key=lambda r: r.get("started", 0), reverse=True)
 
