@@ -104,3 +104,11 @@ def test_pvc_on_default_storageclass_keeps_file_across_pod_deletion(cluster: Clu
     assert log == marker, f"the new pod read {log!r} from the PVC, expected the marker {marker!r}"
     pvc = cluster.core.read_namespaced_persistent_volume_claim("data", namespace)
     assert pvc.spec.volume_name == volume, "the PVC was rebound to another volume"
+
+
+@pytest.mark.faithful_only
+def test_faithful_profile_keeps_kubernetes_node_health_defaults(cluster: Cluster) -> None:
+    timing = read_timing(cluster)
+    print(f"faithful timing read from the cluster: {timing.as_dict()}")
+    assert timing.unreachable_toleration_seconds == timing.not_ready_toleration_seconds == 300
+    assert timing.node_monitor_grace_period >= 40
