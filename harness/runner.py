@@ -138,7 +138,8 @@ class RunWriter:
         self.dir = report_root / run_id
         self.dir.mkdir(parents=True, exist_ok=True)
         self.meta = {"run_id": run_id, "started": time.time(), "source": source, "timing_profile": profile,
-                     "fingerprint": cluster.fingerprint().as_dict(), "timing": _timing(cluster)}
+                     "fingerprint": cluster.fingerprint().as_dict(), "timing": _timing(cluster),
+                     "versions": versions(cluster)}
         self.results: list[ScenarioResult] = []
 
     @property
@@ -165,6 +166,22 @@ class RunWriter:
             (self.dir / "junit.xml").write_bytes(junit_xml(self.run_id, self.results))
         render_run(self.dir)
         render_index(self.root)
+
+
+def versions(cluster: Cluster) -> dict[str, str]:
+    """What produced the run: the harness, its Kubernetes client, and the test bed's kind and node image."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from harness.testbed import versions as pinned
+    from harness.testbed.cluster import read_node_image
+
+    found = {"kind": pinned.KIND, "node_image": read_node_image(cluster) or "unknown (not the test bed)"}
+    for package in ("chaos-harness", "kubernetes"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "unknown"
+    return found
 
 
 def _timing(cluster: Cluster) -> dict[str, float]:

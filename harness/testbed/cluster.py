@@ -81,6 +81,10 @@ def read_stamp(c: Cluster) -> str | None:
     return _stamp_data(c).get("stamp")
 
 
+def read_node_image(c: Cluster) -> str | None:
+    return _stamp_data(c).get("nodeImage")
+
+
 def read_profile(c: Cluster) -> str | None:
     """The timing profile the test bed was created with; None for a cluster the test bed did not create."""
     return _stamp_data(c).get("profile")
