@@ -145,8 +145,8 @@ def node_detection(events: Sequence[Event], node: str, fault_type: str, grace_pe
     return Verdict("node-detection", ok, summary, tuple(evidence), figures)
 
 
-def ordered_ready(events: Sequence[Event], statefulset: str, replicas: int) -> Verdict:
-    """OrderedReady: pod n is first observed only after pod n-1 was observed Ready."""
+def _first_seen_and_ready(events: Sequence[Event], statefulset: str) -> tuple[dict[str, float], dict[str, float]]:
+    """Per pod of the StatefulSet: when it was first observed, and when first observed Ready."""
     first_seen: dict[str, float] = {}
     first_ready: dict[str, float] = {}
     for ev in of_kind(events, "pod"):
@@ -155,6 +155,12 @@ def ordered_ready(events: Sequence[Event], statefulset: str, replicas: int) -> V
         first_seen.setdefault(ev["name"], ev["mono"])
         if ev["ready"]:
             first_ready.setdefault(ev["name"], ev["mono"])
+    return first_seen, first_ready
+
+
+def ordered_ready(events: Sequence[Event], statefulset: str, replicas: int) -> Verdict:
+    """OrderedReady: pod n is first observed only after pod n-1 was observed Ready."""
+    first_seen, first_ready = _first_seen_and_ready(events, statefulset)
     violations = []
     for n in range(1, replicas):
         prev, cur = f"{statefulset}-{n - 1}", f"{statefulset}-{n}"
@@ -376,14 +382,7 @@ def stable_identity(events: Sequence[Event], statefulset: str, service: str) -> 
 
 def parallel_start(events: Sequence[Event], statefulset: str, replicas: int) -> Verdict:
     """podManagementPolicy Parallel: every pod is created before any of them is Ready (none waited)."""
-    first_seen: dict[str, float] = {}
-    first_ready: dict[str, float] = {}
-    for ev in of_kind(events, "pod"):
-        if ev["type"] == "DELETED" or not _ordinal_pod(ev["name"], statefulset):
-            continue
-        first_seen.setdefault(ev["name"], ev["mono"])
-        if ev["ready"]:
-            first_ready.setdefault(ev["name"], ev["mono"])
+    first_seen, first_ready = _first_seen_and_ready(events, statefulset)
     missing = [f"{statefulset}-{n}" for n in range(replicas) if f"{statefulset}-{n}" not in first_seen]
     if missing or not first_ready:
         return Verdict("parallel-start", False, f"not observed: {missing or 'any pod Ready'}")
