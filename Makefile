@@ -8,18 +8,26 @@ PY := $(VENV)/bin/python
 PROFILE ?= fast
 export PATH := $(CURDIR)/.bin:$(PATH)
 
-.PHONY: all venv engine kind image cluster cluster-down status test unit e2e run logs clean browser
+.PHONY: all host venv engine kind image cluster cluster-down status test unit e2e run logs clean browser
 
 all: test
 
 $(VENV)/.installed: pyproject.toml
+	scripts/host-packages.sh venv
 	$(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	touch $@
 
 venv: $(VENV)/.installed
 
-engine:
+# Every host package (python3-venv, docker.io, debootstrap; chromium for make test) in one serialized apt step,
+# before anything else starts: parallel build stages never call apt. HOST_NEEDS is widened per target below
+# (GNU make passes a target's variables on to its prerequisites).
+HOST_NEEDS ?= venv build
+host:
+	scripts/host-packages.sh $(HOST_NEEDS)
+
+engine: host
 	scripts/ensure-docker.sh
 
 kind: venv
@@ -41,12 +49,12 @@ unit: venv
 	$(PY) -m pytest -m "not e2e" tests
 
 # Headless Chromium (Debian's package) for the test that opens the HTML report in a real browser.
-browser:
-	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
-	  { echo "browser: installing Debian's chromium"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
+browser: HOST_NEEDS = venv build browser
+browser: host
 
 # The whole suite on the live cluster; on failure the cluster's logs go to reports/kind-logs-<time>/.
-test: cluster browser
+test: HOST_NEEDS = venv build browser
+test: host cluster
 	scripts/test.sh
 
 # The resilience suite (scenarios/) on the live cluster: reports/<run-id>/report.html, results.json,

@@ -21,9 +21,10 @@ fi
 
 if ! command -v dockerd >/dev/null 2>&1; then
   [ "$(id -u)" = 0 ] || fail "no docker engine and not root: install docker (apt-get install docker.io) or start one, then re-run"
-  echo "engine: installing Debian's docker.io"
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io; } >/tmp/chaos-harness-apt.log 2>&1 \
-    || fail "apt-get install docker.io failed (see /tmp/chaos-harness-apt.log); install a docker engine and re-run"
+  # Normally scripts/host-packages.sh (make host) has installed it already; the same serialized apt otherwise.
+  # shellcheck source=lib/apt.sh
+  . "$here/lib/apt.sh"
+  apt_install docker.io || fail "apt-get install docker.io failed; install a docker engine and re-run"
 fi
 [ "$(id -u)" = 0 ] || fail "dockerd is installed but not running and starting it needs root: run 'sudo dockerd &' or start the docker service"
 

@@ -17,12 +17,11 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.testbed import versions
-from harness.testbed.shell import BuildError, run
+from harness.testbed.shell import BuildError, require_tools, run, run_stages
 
 log = logging.getLogger("chaos_harness.images")
 
@@ -243,18 +242,39 @@ def kubeadm_images(kubeadm: Path) -> dict[str, str]:
     return images
 
 
-def build_components(timings: Timings) -> tuple[Path, list[ComponentImage], dict[str, str]]:
-    """Every binary and in-cluster image the node image needs. Returns (k8s bin dir, images, manifest params)."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        # debootstrap is network- and disk-bound: let it overlap the CPU-bound Go builds.
-        tools_future = pool.submit(rootfs_image, "tools", TOOLS_PACKAGES, timings)
-        node_future = pool.submit(rootfs_image, "node", NODE_PACKAGES, timings)
-        k8s = kubernetes_binaries(timings)
-        etcd = etcd_binaries(timings)
-        coredns = coredns_binaries(timings)
-        local_path = local_path_binaries(timings)
-        tools = tools_future.result()
-        node_future.result()
+# Host tools the offline build runs, with the fix for each; checked before any stage starts.
+BUILD_TOOLS = {
+    "docker": "a docker engine: make engine",
+    "debootstrap": "make host, or apt-get install debootstrap",
+    "go": "Go >= 1.24 on PATH",
+    "tar": "apt-get install tar",
+}
+
+
+def build_log_dir() -> Path:
+    return cache_dir() / "logs"
+
+
+def build_components(timings: Timings) -> tuple[Path, list[ComponentImage], dict[str, str], Path]:
+    """Every binary and in-cluster image the node image needs.
+    Returns (k8s bin dir, images, manifest params, crictl bin dir)."""
+    require_tools(BUILD_TOOLS)
+
+    def go_binaries() -> tuple[Path, Path, Path, Path, Path]:
+        # One lane: each Go build already uses every core, so running them side by side gains nothing.
+        return (kubernetes_binaries(timings), etcd_binaries(timings), coredns_binaries(timings),
+                local_path_binaries(timings), crictl_binaries(timings))
+
+    # debootstrap is network- and disk-bound: let it overlap the CPU-bound Go builds. A failed stage stops
+    # the others at once (run_stages), so a bad debootstrap does not wait for ten minutes of Go builds.
+    log.info("build stages: rootfs tools, rootfs node, go binaries (logs in %s)", build_log_dir())
+    done = run_stages({
+        "rootfs tools": lambda: rootfs_image("tools", TOOLS_PACKAGES, timings),
+        "rootfs node": lambda: rootfs_image("node", NODE_PACKAGES, timings),
+        "go binaries": go_binaries,
+    }, build_log_dir())
+    tools = done["rootfs tools"]
+    k8s, etcd, coredns, local_path, crictl = done["go binaries"]
 
     upstream = kubeadm_images(k8s / "kubeadm")
     images: list[ComponentImage] = []
@@ -283,7 +303,7 @@ def build_components(timings: Timings) -> tuple[Path, list[ComponentImage], dict
         "STORAGE_HELPER_IMAGE": helper.node_ref,
         "PAUSE_IMAGE": upstream["pause"],
     }
-    return k8s, images, params
+    return k8s, images, params, crictl
 
 
 def render(template: Path, params: dict[str, str]) -> str:
@@ -324,8 +344,7 @@ STOPSIGNAL SIGRTMIN+3
 
 def build_node_image(timings: Timings) -> str:
     """Build the kind node image offline and return its tag."""
-    k8s, images, params = build_components(timings)
-    crictl = crictl_binaries(timings)
+    k8s, images, params, crictl = build_components(timings)
     node_rootfs = rootfs_image("node", NODE_PACKAGES, timings)
     node_files = IMAGES_DIR / "node" / "files"
     base_files = kind_base_files()
@@ -429,6 +448,7 @@ class MySQLImages:
 def build_mariadb_image(timings: Timings) -> str:
     """One image serving both tutorial roles: MariaDB 10.11 as the server, mariabackup/mbstream under the
     xtrabackup/xbstream names the tutorial's scripts call, ncat for the clone stream."""
+    require_tools({k: v for k, v in BUILD_TOOLS.items() if k != "go"})
     rootfs = rootfs_image("mariadb", MARIADB_PACKAGES, timings)
     here = IMAGES_DIR / "mariadb"
     return local_image("mariadb", rootfs, {

@@ -9,7 +9,8 @@ packages=${3:?usage: build.sh IMAGE_TAG SUITE PACKAGES}
 mirror=${DEBIAN_MIRROR:-$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1)}
 mirror=${mirror:-http://deb.debian.org/debian}
 
-command -v debootstrap >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+# Installed up front by scripts/host-packages.sh (make host): never here, where parallel stages would race apt.
+command -v debootstrap >/dev/null || { echo "rootfs: debootstrap is missing: run 'make host' (or apt-get install debootstrap)" >&2; exit 1; }
 
 dir=$(mktemp -d /var/tmp/chaos-harness-rootfs.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
