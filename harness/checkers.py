@@ -296,6 +296,33 @@ def events_mention(events: Sequence[Event], obj: str, *needles: str) -> Verdict:
                    tuple({"reason": e["reason"], "message": e["message"]} for e in found[:3]))
 
 
+def node_observed_during_fault(events: Sequence[Event], node: str, fault_type: str, max_gap: float = 2.0) -> Verdict:
+    """The faulted node's container runtime stayed visible while the fault lasted: at least one successful
+    runtime sample every `max_gap` seconds from the injection to the heal. Without that, "no second copy"
+    would be unproven exactly where a second copy could run (a node whose kubelet is stopped)."""
+    injected = _fault_marks(events, fault_type, "injected") or _fault_marks(events, fault_type, "inject")
+    if not injected:
+        return Verdict("node-observed-during-fault", False, f"no {fault_type} fault was injected: nothing was checked")
+    t0 = injected[0]["mono"]
+    healed = _fault_marks(events, fault_type, "heal-failed") + _fault_marks(events, fault_type, "healed")
+    t1 = min((e["mono"] for e in healed if e["mono"] >= t0), default=None)
+    if t1 is None:
+        return Verdict("node-observed-during-fault", False, f"{fault_type} on {node} has no heal mark: the window "
+                       f"has no end, nothing was checked")
+    times = [e["mono"] for e in of_kind(events, "runtime")
+             if e["node"] == node and e.get("ok") and t0 <= e["mono"] <= t1]
+    edges = [t0, *times, t1]
+    gaps = [b - a for a, b in zip(edges, edges[1:])]
+    worst = max(gaps)
+    sources = sorted({str(e.get("source", "docker")) for e in of_kind(events, "runtime") if e["node"] == node})
+    figures = {"samples": float(len(times)), "window": t1 - t0, "max_gap": worst}
+    summary = (f"{len(times)} runtime samples of {node} in the {t1 - t0:.0f}s of {fault_type} (through "
+               f"{', '.join(sources) or 'nothing'}; largest gap {worst:.1f}s, allowed {max_gap:.1f}s)")
+    evidence = ({"node": node, "samples": len(times), "window_seconds": round(t1 - t0, 1),
+                 "max_gap_seconds": round(worst, 2), "sources": sources},)
+    return Verdict("node-observed-during-fault", bool(times) and worst <= max_gap, summary, evidence, figures)
+
+
 def _ordinal(name: str) -> int:
     return int(name.rsplit("-", 1)[1])
 

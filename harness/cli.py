@@ -9,14 +9,19 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from harness.access import DEFAULT_TARGET_NODES, NODE_ACCESS_MODES, AccessOptions
 from harness.errors import CleanupError, GuardError, HarnessError
-from harness.faults import FaultContext, heal_journal
-from harness.journal import Journal, default_journal_path
+from harness.faults import heal_journal
+from harness.journal import Journal, JournalEntry, default_journal_path
 from harness.kube import Cluster, allowed_contexts_from_env, connect
-from harness.nodes import KindNodeAccess
+from harness.nodes import KindNodeAccess, NodeAccess
 
 EXIT_PASS, EXIT_HYPOTHESIS, EXIT_USAGE, EXIT_CLEANUP = 0, 1, 2, 3
+
+if TYPE_CHECKING:
+    from harness.testbed.images import MySQLImages
 
 
 class UsageError(Exception):
@@ -28,16 +33,36 @@ def default_kubeconfig() -> Path | None:
     return local if local.exists() else None
 
 
+def connect_from(args: argparse.Namespace) -> Cluster:
+    return connect(args.kubeconfig, args.kube_context, allowed_contexts_from_env() + tuple(args.allow_context))
+
+
+def access_options(args: argparse.Namespace) -> AccessOptions:
+    return AccessOptions(mode=args.node_access, target_selector=args.target_nodes, agent_image=args.agent_image,
+                         deadman_seconds=args.agent_deadman_seconds)
+
+
 def cmd_cleanup(args: argparse.Namespace) -> int:
+    from harness.agent import AgentNodeAccess
+
     journal = Journal(args.journal)
     entries = journal.entries()
     if not entries:
         print(f"cleanup: journal {journal.path} is empty; nothing to heal")
         return EXIT_PASS
-    cluster = connect(args.kubeconfig, args.kube_context, allowed_contexts_from_env() + tuple(args.allow_context))
-    healed = heal_journal(FaultContext(cluster, KindNodeAccess()), journal)
+    cluster = connect_from(args)
+
+    def access_for(entry: JournalEntry) -> NodeAccess:
+        # Heal through the access that injected the fault (entries of older versions: docker).
+        if entry.access.get("name") == "agent":
+            return AgentNodeAccess.attach(cluster, entry.run_id)
+        return KindNodeAccess()
+
+    healed, skipped = heal_journal(cluster, journal, access_for, force=args.force)
     for line in healed:
         print(f"cleanup: healed {line}")
+    for line in skipped:
+        print(f"cleanup: skipped {line}")
     return EXIT_PASS
 
 
@@ -67,13 +92,31 @@ def check_profile(cluster: Cluster, wanted: str | None) -> str:
     return actual
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from harness import progress
-    from harness.display import RichWaitDisplay
-    from harness.report import prune
-    from harness.runner import RunWriter, run_scenario, scenario_modules, uses_mysql
+def resolve_mysql_images(args: argparse.Namespace, cluster: Cluster) -> "MySQLImages":
+    """--mysql-image when given (the cluster pulls it); otherwise pull or build locally and `kind load` it,
+    which needs docker and a kind cluster."""
     from harness.testbed import cluster as testbed
     from harness.testbed import images
+
+    if args.mysql_image:
+        flavour = "mariadb" if "mariadb" in args.mysql_image else "mysql"
+        return images.MySQLImages(args.mysql_image, args.xtrabackup_image or args.mysql_image, flavour)
+    if not cluster.context.startswith("kind-"):
+        raise UsageError("the MySQL scenarios need --mysql-image IMAGE on this cluster (images are loaded "
+                         "locally only into kind clusters)")
+    mysql = images.mysql_images()
+    testbed.load_images(mysql.mysql, mysql.xtrabackup)
+    return mysql
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness import progress
+    from harness.access import node_access
+    from harness.display import RichWaitDisplay
+    from harness.faults import run_registered
+    from harness.report import prune
+    from harness.runner import RunWriter, run_scenario, scenario_modules, uses_mysql
+    from harness.settings import read_timing
     from harness.workload.deploy import create_namespace, delete_namespace
 
     known = scenario_modules()
@@ -81,40 +124,41 @@ def cmd_run(args: argparse.Namespace) -> int:
     unknown = [s for s in chosen if s not in known]
     if unknown:
         raise UsageError(f"unknown scenario {', '.join(unknown)}; known: {', '.join(known)} (see 'chaos-harness list')")
-    cluster = connect(args.kubeconfig, args.kube_context, allowed_contexts_from_env() + tuple(args.allow_context))
+    cluster = connect_from(args)
     profile = check_profile(cluster, args.timing_profile)
-    mysql = None
-    if any(uses_mysql(known[name]) for name in chosen):
-        mysql = images.mysql_images()
-        if cluster.context.startswith("kind-"):
-            testbed.load_images(mysql.mysql, mysql.xtrabackup)
+    timing = read_timing(cluster)
+    mysql = resolve_mysql_images(args, cluster) if any(uses_mysql(known[name]) for name in chosen) else None
     run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    writer = RunWriter(args.report_dir, run_id, cluster, profile, "cli")
-    progress.set_display(RichWaitDisplay())
+    journal = Journal(args.journal)
     code = EXIT_PASS
-    try:
-        for name in chosen:
-            module = known[name]
-            namespace = f"chaos-{run_id[-6:]}-{name.split('_')[0]}"
-            print(f"== {name}: {module.HYPOTHESIS}", flush=True)
-            create_namespace(cluster, namespace, {"chaos-harness/run-id": run_id})
-            try:
-                result = run_scenario(name, module, cluster, namespace, writer.dir, run_id, Journal(args.journal), mysql)
-            finally:
-                delete_namespace(cluster, namespace, deadline_seconds=300)
-            writer.add(result)
-            for v in result.verdicts:
-                print(f"  {'PASS' if v['ok'] else 'FAIL'} {v['checker']}: {v['summary']}")
-            if result.status != "pass":
-                print(result.failure_message())
-            print(f"== {name}: {result.status.upper()} in {result.seconds:.0f}s "
-                  f"({result.wait_seconds:.0f}s waiting on Kubernetes)", flush=True)
-            if result.status == "cleanup-failed":
-                code = EXIT_CLEANUP
-            elif result.status != "pass" and code == EXIT_PASS:
-                code = EXIT_HYPOTHESIS
-    finally:
-        progress.set_display(None)
+    with run_registered(cluster, journal, run_id), \
+            node_access(cluster, access_options(args), run_id) as (access, choice, targets):
+        writer = RunWriter(args.report_dir, run_id, cluster, profile, "cli", timing, f"{choice.mode} ({choice.reason})")
+        progress.set_display(RichWaitDisplay())
+        try:
+            for name in chosen:
+                module = known[name]
+                namespace = f"chaos-{run_id[-6:]}-{name.split('_')[0]}"
+                print(f"== {name}: {module.HYPOTHESIS}", flush=True)
+                create_namespace(cluster, namespace, {"chaos-harness/run-id": run_id})
+                try:
+                    result = run_scenario(name, module, cluster, namespace, writer.dir, run_id, journal, mysql,
+                                          access, targets, timing)
+                finally:
+                    delete_namespace(cluster, namespace, deadline_seconds=300)
+                writer.add(result)
+                for v in result.verdicts:
+                    print(f"  {'PASS' if v['ok'] else 'FAIL'} {v['checker']}: {v['summary']}")
+                if result.status != "pass":
+                    print(result.failure_message())
+                print(f"== {name}: {result.status.upper()} in {result.seconds:.0f}s "
+                      f"({result.wait_seconds:.0f}s waiting on Kubernetes)", flush=True)
+                if result.status == "cleanup-failed":
+                    code = EXIT_CLEANUP
+                elif result.status != "pass" and code == EXIT_PASS:
+                    code = EXIT_HYPOTHESIS
+        finally:
+            progress.set_display(None)
     print(f"report: {writer.report_path}\nresults: {writer.dir / 'results.json'}")
     if args.keep_runs:
         for gone in prune(args.report_dir, args.keep_runs):
@@ -122,19 +166,46 @@ def cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
+def global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    """Options that go before or after the subcommand (`chaos-harness run --kubeconfig X` works too): on the
+    subcommands their defaults are suppressed, so a value given before the subcommand is not overwritten."""
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument("--kubeconfig", type=Path, default=default(default_kubeconfig()),
+                        help="kubeconfig (default: ./.kube/chaos.kubeconfig if present, else the usual one)")
+    parser.add_argument("--kube-context", default=default(None), help="context to use (default: the kubeconfig's current)")
+    parser.add_argument("--allow-context", action="append", default=default([]),
+                        help="also allow this context (glob); contexts outside kind-* must be named")
+    parser.add_argument("--journal", type=Path, default=default(default_journal_path()), help="fault journal file")
+    parser.add_argument("--node-access", choices=NODE_ACCESS_MODES, default=default("auto"),
+                        help="docker exec into kind nodes, the node agent DaemonSet, or auto (docker when every node "
+                             "is a local kind container, else the agent)")
+    parser.add_argument("--target-nodes", default=default(None), metavar="SELECTOR",
+                        help=f"label selector of the nodes faults may touch (default: {DEFAULT_TARGET_NODES})")
+    parser.add_argument("--agent-image", default=default(None), metavar="IMAGE",
+                        help="the node agent's image (default on the test bed: the one pre-loaded on its nodes)")
+    parser.add_argument("--agent-deadman-seconds", type=int, default=default(30), metavar="N",
+                        help="the agent restarts a kubelet the harness stopped once the harness has not renewed "
+                             "its Lease for N seconds (default 30)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chaos-harness", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kubeconfig", type=Path, default=default_kubeconfig(),
-                        help="kubeconfig (default: ./.kube/chaos.kubeconfig if present, else the usual one)")
-    parser.add_argument("--kube-context", default=None, help="context to use (default: the kubeconfig's current)")
-    parser.add_argument("--allow-context", action="append", default=[], help="also allow this context (glob)")
-    parser.add_argument("--journal", type=Path, default=default_journal_path(), help="fault journal file")
+    global_options(parser, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    global_options(common, suppress=True)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("cleanup", help="heal every fault a crashed or interrupted run left in the journal")
-    sub.add_parser("journal", help="list the faults in the journal")
-    sub.add_parser("list", help="list the scenarios and their hypotheses")
-    run = sub.add_parser("run", help="run scenarios (default: all) against the cluster")
+    cleanup = sub.add_parser("cleanup", parents=[common],
+                             help="heal every fault a crashed or interrupted run left in the journal")
+    cleanup.add_argument("--force", action="store_true",
+                         help="also heal entries whose run is still alive (its own exit would heal them)")
+    sub.add_parser("journal", parents=[common], help="list the faults in the journal")
+    sub.add_parser("list", parents=[common], help="list the scenarios and their hypotheses")
+    sub.add_parser("doctor", parents=[common],
+                   help="check the chosen context: API, version, node access, timing, storage, permissions")
+    run = sub.add_parser("run", parents=[common], help="run scenarios (default: all) against the cluster")
     run.add_argument("scenario", nargs="*", help="scenario module names (see 'list')")
     run.add_argument("--report-dir", type=Path, default=Path("reports"),
                      help="where runs go: <report-dir>/<run-id>/report.html, results.json, history.jsonl, junit.xml")
@@ -142,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="require the cluster to run this timing profile (default: whatever it runs)")
     run.add_argument("--keep-runs", type=int, default=0, metavar="N",
                      help="after the run, delete all but the newest N runs under --report-dir (0: keep all)")
+    run.add_argument("--mysql-image", default=None, metavar="IMAGE",
+                     help="the MySQL scenarios' server image, pulled by the cluster (default on kind: the tutorial's "
+                          "mysql:5.7, else an offline MariaDB build, loaded with kind load)")
+    run.add_argument("--xtrabackup-image", default=None, metavar="IMAGE",
+                     help="the clone/backup image (default: --mysql-image)")
     return parser
 
 
@@ -157,6 +233,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_list(args)
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "doctor":
+            from harness.doctor import cmd_doctor
+
+            return cmd_doctor(args, connect_from(args), access_options(args))
     except CleanupError as e:
         print(f"chaos-harness {args.command}: cleanup failed: {e}", file=sys.stderr)
         return EXIT_CLEANUP

@@ -20,9 +20,9 @@ from kubernetes.client.exceptions import ApiException
 
 from harness.errors import CleanupError, FaultError, GuardError, SelectionError, from_api_exception
 from harness.history import History
-from harness.journal import Journal
+from harness.journal import Journal, JournalEntry
 from harness.kube import Cluster
-from harness.nodes import KindNodeAccess, NodeAccess
+from harness.nodes import NodeAccess
 
 CHAOS_COMMENT = "chaos-harness"
 
@@ -31,6 +31,16 @@ CHAOS_COMMENT = "chaos-harness"
 class FaultContext:
     cluster: Cluster
     nodes: NodeAccess
+    # The nodes faults may touch (--target-nodes); None: not restricted (a test's own context).
+    target_nodes: frozenset[str] | None = None
+
+    def access_record(self) -> dict[str, str]:
+        """What the journal keeps so that `cleanup` heals through the same access."""
+        record = {"name": self.nodes.name}
+        namespace = getattr(self.nodes, "namespace", None)
+        if namespace:
+            record["namespace"] = namespace
+        return record
 
 
 class Fault(Protocol):
@@ -143,6 +153,8 @@ class NodePause:
     node: str
 
     def inject(self, ctx: FaultContext) -> None:
+        if "pause" not in ctx.nodes.capabilities:
+            raise FaultError(f"node pause needs the docker node access (kind); this run uses {ctx.nodes.name}")
         _docker("pause", self.node)
 
     def verify_injected(self, ctx: FaultContext) -> str:
@@ -168,8 +180,8 @@ class NetworkPartition:
         return [["INPUT", "-s", self.peer_ip], ["OUTPUT", "-d", self.peer_ip]]
 
     def inject(self, ctx: FaultContext) -> None:
-        if not isinstance(ctx.nodes, KindNodeAccess):
-            raise FaultError("network partition is only supported on kind nodes")
+        if "partition" not in ctx.nodes.capabilities:
+            raise FaultError(f"network partition needs the docker node access (kind); this run uses {ctx.nodes.name}")
         for chain, flag, ip in self._rules():
             ctx.nodes.exec(self.node, "iptables", "-I", chain, flag, ip, "-m", "comment", "--comment",
                            CHAOS_COMMENT, "-j", "DROP")
@@ -226,8 +238,45 @@ class NodeDrain:
             raise from_api_exception(e, f"uncordoning {self.node}") from e
 
 
-FAULT_TYPES: dict[str, type] = {cls.type: cls for cls in
-                                (KubeletStop, PodDelete, ContainerKill, NodePause, NetworkPartition, NodeDrain)}
+RUN_LABEL = "chaos-harness/run-id"
+
+
+@dataclass(frozen=True)
+class RunLeftovers:
+    """Not a fault: what a run creates and must remove, journaled for the run's lifetime so that `cleanup`
+    removes what a killed run left. Healing deletes every namespace labelled with the run id (its scenario
+    namespaces and its node-agent namespace; deleting the agent also releases any kubelet it held)."""
+
+    type: ClassVar[str] = "run-leftovers"
+    run_id: str
+
+    def inject(self, ctx: FaultContext) -> None:
+        """Nothing to inject: the run itself creates the namespaces."""
+
+    def verify_injected(self, ctx: FaultContext) -> str:
+        return f"run {self.run_id} registered"
+
+    def heal(self, ctx: FaultContext) -> None:
+        from harness.workload.deploy import delete_namespace
+
+        try:
+            found = ctx.cluster.core.list_namespace(label_selector=f"{RUN_LABEL}={self.run_id}", _request_timeout=10)
+        except ApiException as e:
+            raise from_api_exception(e, f"listing the namespaces of run {self.run_id}") from e
+        for ns in found.items:
+            delete_namespace(ctx.cluster, ns.metadata.name, deadline_seconds=300)
+
+
+FAULT_TYPES: dict[str, type] = {cls.type: cls for cls in (KubeletStop, PodDelete, ContainerKill, NodePause,
+                                                          NetworkPartition, NodeDrain, RunLeftovers)}
+
+
+@contextmanager
+def run_registered(cluster: Cluster, journal: Journal, run_id: str) -> Iterator[None]:
+    """Journal the run's leftovers for its lifetime; the entry goes once the run has removed them itself."""
+    entry = journal.add(spec_of(RunLeftovers(run_id)), cluster.fingerprint().kube_system_uid, cluster.context, run_id)
+    yield
+    journal.remove(entry.id)
 
 
 def fault_from_spec(spec: dict[str, Any]) -> Fault:
@@ -310,7 +359,13 @@ class FaultSession:
     def injected(self, fault: Fault, settle: Callable[[], str] | None = None) -> Iterator[str]:
         """Inject `fault` for the duration of the block; yields the evidence that it took effect."""
         spec = spec_of(fault)
-        entry = self.journal.add(spec, self._cluster_uid, self.ctx.cluster.context, self.run_id)
+        node = spec.get("node")
+        targets = self.ctx.target_nodes
+        if node and targets is not None and node not in targets:
+            raise GuardError(f"refusing {spec['type']} on {node}: not a target node (--target-nodes selects "
+                             f"{', '.join(sorted(targets))})")
+        entry = self.journal.add(spec, self._cluster_uid, self.ctx.cluster.context, self.run_id,
+                                 access=self.ctx.access_record())
         with heal_on_signals():
             try:
                 self.history.record("fault", phase="inject", fault=spec)
@@ -331,22 +386,33 @@ class FaultSession:
         self.journal.remove(entry_id)
 
 
-def heal_journal(ctx: FaultContext, journal: Journal) -> list[str]:
-    """Heal every fault a crashed run left in the journal. Refuses entries from another cluster."""
-    uid = ctx.cluster.fingerprint().kube_system_uid
-    healed, failures = [], []
-    for entry in journal.entries():
+def heal_journal(cluster: Cluster, journal: Journal, access_for: Callable[[JournalEntry], NodeAccess],
+                 force: bool = False) -> tuple[list[str], list[str]]:
+    """Heal what crashed runs left in the journal, each fault through the node access that injected it
+    (`access_for`); a run's leftovers (namespaces, agent) last. Entries whose writer still runs are skipped
+    (its own `finally` heals them) unless `force`. An entry of another cluster is refused and reported; the
+    others are still healed. Returns (healed, skipped)."""
+    uid = cluster.fingerprint().kube_system_uid
+    healed, skipped, failures, foreign = [], [], [], []
+    entries = sorted(journal.entries(), key=lambda e: e.fault.get("type") == RunLeftovers.type)
+    for entry in entries:
         if entry.cluster_uid != uid:
-            raise GuardError(f"journal entry {entry.id} ({entry.fault['type']}) belongs to cluster {entry.cluster_uid} "
-                             f"(context {entry.context}), not to {ctx.cluster.context} ({uid}); refusing to heal it")
+            foreign.append(f"journal entry {entry.id} ({entry.fault['type']}) belongs to cluster {entry.cluster_uid} "
+                           f"(context {entry.context}), not to {cluster.context} ({uid}); refusing to heal it")
+            continue
+        if not force and entry.owner_alive():
+            skipped.append(f"{entry.fault['type']} of run {entry.run_id}: its process {entry.owner.get('pid')} "
+                           f"still runs (--force heals it anyway)")
+            continue
         try:
-            fault_from_spec(entry.fault).heal(ctx)
+            fault_from_spec(entry.fault).heal(FaultContext(cluster, access_for(entry)))
         except Exception as e:
             failures.append(f"{entry.fault}: {e}")
             continue
         journal.remove(entry.id)
-        healed.append(f"{entry.fault['type']} {entry.fault}")
+        healed.append(f"{entry.fault['type']} {entry.fault} (through {entry.access.get('name', 'docker')})")
     if failures:
-        raise CleanupError("could not heal: " + "; ".join(failures))
-    return healed
-
+        raise CleanupError("could not heal: " + "; ".join(failures + foreign))
+    if foreign:
+        raise GuardError("; ".join(foreign) + (f" (healed meanwhile: {'; '.join(healed)})" if healed else ""))
+    return healed, skipped

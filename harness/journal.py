@@ -6,11 +6,12 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import socket
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,34 @@ class JournalEntry:
     context: str
     run_id: str
     written_at: float
+    access: dict[str, str] = field(default_factory=dict)  # the node access that injected it: cleanup uses it
+    owner: dict[str, Any] = field(default_factory=dict)   # pid, host, boot id of the process that wrote it
+
+    def owner_alive(self) -> bool:
+        """Whether the process that wrote the entry still runs (then its own `finally` heals it)."""
+        if not self.owner or self.owner.get("host") != socket.gethostname() or self.owner.get("boot_id") != boot_id():
+            return False
+        try:
+            os.kill(int(self.owner["pid"]), 0)
+        except (ProcessLookupError, ValueError, KeyError):
+            return False
+        except PermissionError:
+            return True
+        return True
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def this_process() -> dict[str, Any]:
+    return {"pid": os.getpid(), "host": socket.gethostname(), "boot_id": boot_id()}
 
 
 class Journal:
@@ -51,8 +77,10 @@ class Journal:
             tmp.write_text(json.dumps(entries, indent=2))
             os.replace(tmp, self.path)
 
-    def add(self, fault: dict[str, Any], cluster_uid: str, context: str, run_id: str) -> JournalEntry:
-        entry = JournalEntry(uuid.uuid4().hex[:12], fault, cluster_uid, context, run_id, time.time())
+    def add(self, fault: dict[str, Any], cluster_uid: str, context: str, run_id: str,
+            access: dict[str, str] | None = None) -> JournalEntry:
+        entry = JournalEntry(uuid.uuid4().hex[:12], fault, cluster_uid, context, run_id, time.time(), dict(access or {}),
+                             this_process())
         with self._locked() as entries:
             entries.append(entry.as_dict())
         return entry

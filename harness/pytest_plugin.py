@@ -29,6 +29,7 @@ from harness.testbed.images import MySQLImages
 
 if TYPE_CHECKING:
     from harness.faults import FaultSession
+    from harness.nodes import NodeAccess
     from harness.recorder import Recorder
     from harness.runner import RunWriter, ScenarioResult
     from harness.scenario import ScenarioEnv
@@ -61,6 +62,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the timing profile the cluster must run (a cluster this session creates gets it); "
                          "default: whatever the cluster runs, fast when creating")
     group.addoption("--report-dir", default="reports", help="scenario runs go to <report-dir>/<run-id>/")
+    group.addoption("--chaos-node-access", choices=("auto", "docker", "agent"), default="auto",
+                    help="how scenarios reach nodes: docker exec (kind), the node agent, or auto")
+    group.addoption("--chaos-target-nodes", default=None, metavar="SELECTOR",
+                    help="label selector of the nodes faults may touch (default: no control-plane role)")
+    group.addoption("--chaos-agent-image", default=None, metavar="IMAGE", help="the node agent's image")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -196,8 +202,22 @@ def chaos_run(cluster: Cluster, run_id: str, timing_profile: str, pytestconfig: 
     return writer
 
 
+@pytest.fixture(scope="session")
+def node_access(cluster: Cluster, run_id: str, pytestconfig: pytest.Config) -> Iterator[tuple["NodeAccess", list[str]]]:
+    """The session's node access and target nodes, chosen as the CLI chooses them (--chaos-node-access);
+    an agent installed for the session is removed at its end."""
+    from harness.access import AccessOptions, node_access as assemble
+
+    options = AccessOptions(mode=pytestconfig.getoption("--chaos-node-access"),
+                            target_selector=pytestconfig.getoption("--chaos-target-nodes"),
+                            agent_image=pytestconfig.getoption("--chaos-agent-image"))
+    with assemble(cluster, options, run_id) as (access, _choice, targets):
+        yield access, list(targets)
+
+
 @pytest.fixture
 def run_scenario(cluster: Cluster, namespace: str, run_id: str, chaos_run: "RunWriter",
+                 node_access: tuple["NodeAccess", list[str]],
                  request: pytest.FixtureRequest) -> Callable[[str], "ScenarioResult"]:
     """Run a scenario module by name in this test's namespace; returns its result (assert on result.ok with
     result.failure_message()). Records the verdict and times as JUnit properties and links the report."""
@@ -211,8 +231,9 @@ def run_scenario(cluster: Cluster, namespace: str, run_id: str, chaos_run: "RunW
         module = modules[name]
         images = request.getfixturevalue("mysql_images") if uses_mysql(module) else None
         # The real journal, so `chaos-harness cleanup` can heal what a killed pytest session left behind.
+        access, targets = node_access
         result = run_one(name, module, cluster, namespace, chaos_run.dir, run_id, Journal(default_journal_path()),
-                         images)
+                         images, access, targets)
         chaos_run.add(result, junit=False)
         for key, value in junit_properties(result):
             request.node.user_properties.append((key, value))

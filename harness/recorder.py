@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
@@ -84,8 +83,9 @@ class Recorder:
         self._watch("event", event_summary, core.list_namespaced_event, ns)
         self._watch("pvc", pvc_summary, core.list_namespaced_persistent_volume_claim, ns)
         if self.node_access is not None:
-            for node in self.nodes:
-                self._start(f"sample-{node}", self._sample_loop, node)
+            feed = self.node_access.runtime_feed(self.nodes, self.sample_interval)
+            for name, loop in feed.loops().items():
+                self._start(name, loop, self._stop, self._emit_runtime)
         for name, synced in self._synced.items():
             if not synced.wait(30):
                 log.warning("watch %s did not complete its first list within 30s", name)
@@ -163,14 +163,12 @@ class Recorder:
         except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
             self.history.record("recorder", what=f"{kind} final list", error=f"{type(e).__name__}: {e}"[:300])
 
-    def _sample_loop(self, node: str) -> None:
-        assert self.node_access is not None
-        while not self._stop.is_set():
-            started = time.monotonic()
-            try:
-                containers = self.node_access.runtime_containers(node, timeout=5)
-                self.history.record("runtime", node=node, ok=True, containers=[
-                    runtime_summary(c) for c in containers if c.pod_namespace == self.namespace])
-            except Exception as e:  # a paused or unreachable node is an observation too
-                self.history.record("runtime", node=node, ok=False, error=f"{type(e).__name__}: {e}"[:300])
-            self._stop.wait(max(0.0, self.sample_interval - (time.monotonic() - started)))
+    def _emit_runtime(self, node: str, ok: bool, containers: Sequence[RuntimeContainer] | None = None,
+                      error: str | None = None, **extra: Any) -> None:
+        """One runtime sample of `node`, keeping only this recording's namespace (extra: the feed's own
+        fields, such as the agent's sequence number and the node-side sample time)."""
+        if ok:
+            self.history.record("runtime", node=node, ok=True, containers=[
+                runtime_summary(c) for c in containers or () if c.pod_namespace == self.namespace], **extra)
+        else:
+            self.history.record("runtime", node=node, ok=False, error=error, **extra)

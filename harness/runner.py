@@ -12,7 +12,8 @@ import json
 import pkgutil
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -22,8 +23,10 @@ from harness.checkers import Verdict
 from harness.errors import CleanupError, HarnessError
 from harness.journal import Journal
 from harness.kube import Cluster
+from harness.nodes import NodeAccess
 from harness.progress import wait_log
 from harness.scenario import make_env
+from harness.settings import ClusterTiming
 from harness.testbed.images import MySQLImages
 
 # Figures that several checkers report under these names; results lift them to the scenario's top level.
@@ -94,12 +97,13 @@ def verdict_dict(v: Verdict) -> dict[str, Any]:
 
 
 def run_scenario(name: str, module: ModuleType, cluster: Cluster, namespace: str, run_dir: Path, run_id: str,
-                 journal: Journal, mysql_images: MySQLImages | None) -> ScenarioResult:
+                 journal: Journal, mysql_images: MySQLImages | None, nodes: NodeAccess | None = None,
+                 targets: Sequence[str] | None = None, timing: ClusterTiming | None = None) -> ScenarioResult:
     """Run one scenario; never raises for a failed hypothesis, a scenario error or a failed cleanup: all three
     end up in the result, told apart."""
     history_file = f"{name}.history.jsonl"
     (run_dir / history_file).unlink(missing_ok=True)
-    env = make_env(cluster, namespace, run_id, run_dir / history_file, journal, mysql_images)
+    env = make_env(cluster, namespace, run_id, run_dir / history_file, journal, mysql_images, nodes, targets, timing)
     env.history.record("scenario", name=name, hypothesis=module.HYPOTHESIS)
     started, started_wall = time.monotonic(), time.time()
     verdicts: list[Verdict] = []
@@ -116,6 +120,11 @@ def run_scenario(name: str, module: ModuleType, cluster: Cluster, namespace: str
         finally:
             env.history.record("scenario-end", name=name)
             env.history.close()
+    if env.timing.assumed:
+        # Every window a checker derived from the timing inherits its uncertainty: say so next to it.
+        note = {"timing_assumed": list(env.timing.assumed),
+                "why": "the control plane does not show these flags: configured or Kubernetes' defaults"}
+        verdicts = [replace(v, evidence=(*v.evidence, note)) for v in verdicts]
     figures = dict(env.figures)
     for v in verdicts:
         for key in HEADLINE_FIGURES:
@@ -132,14 +141,17 @@ class RunWriter:
     """The run directory: results.json, the merged history, JUnit XML and the HTML report, rewritten as
     scenarios finish; then the index of all runs under the report root."""
 
-    def __init__(self, report_root: Path, run_id: str, cluster: Cluster, profile: str, source: str) -> None:
+    def __init__(self, report_root: Path, run_id: str, cluster: Cluster, profile: str, source: str,
+                 timing: ClusterTiming | None = None, node_access: str | None = None) -> None:
         self.root = report_root
         self.run_id = run_id
         self.dir = report_root / run_id
         self.dir.mkdir(parents=True, exist_ok=True)
         self.meta = {"run_id": run_id, "started": time.time(), "source": source, "timing_profile": profile,
-                     "fingerprint": cluster.fingerprint().as_dict(), "timing": _timing(cluster),
-                     "versions": versions(cluster)}
+                     "fingerprint": cluster.fingerprint().as_dict(),
+                     "timing": (timing.as_dict() if timing else _timing(cluster)), "versions": versions(cluster)}
+        if node_access:
+            self.meta["node_access"] = node_access
         self.results: list[ScenarioResult] = []
 
     @property

@@ -4,7 +4,7 @@ HYPOTHESIS (one sentence), then `run(env)`: workload, fault, checks, returning t
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +34,7 @@ class ScenarioEnv:
     timing: ClusterTiming
     mysql_images: MySQLImages | None = None
     figures: dict[str, float] = field(default_factory=dict)
+    sampled_nodes: Sequence[str] = ()   # whose runtime the recorder samples (default: every node)
 
     def ledger(self) -> Ledger:
         """A write ledger whose every record also goes into the run's history."""
@@ -73,17 +74,21 @@ class ScenarioEnv:
 
     @contextmanager
     def recording(self, sample_interval: float = 0.5) -> Iterator[Recorder]:
-        with Recorder(self.cluster, self.history, self.namespace, self.nodes, self.node_names(),
-                      sample_interval) as recorder:
+        with Recorder(self.cluster, self.history, self.namespace, self.nodes,
+                      list(self.sampled_nodes) or self.node_names(), sample_interval) as recorder:
             yield recorder
 
 
 def make_env(cluster: Cluster, namespace: str, run_id: str, history_path: Path, journal: Journal,
-             mysql_images: MySQLImages | None = None) -> ScenarioEnv:
+             mysql_images: MySQLImages | None = None, nodes: NodeAccess | None = None,
+             targets: Sequence[str] | None = None, timing: ClusterTiming | None = None) -> ScenarioEnv:
+    """A scenario's environment. `nodes` and `targets` come from where the harness is assembled (the CLI's
+    or the plugin's node-access choice); a bare call gets docker exec on every node, as in the test bed."""
     history = History(history_path)
-    nodes = KindNodeAccess()
-    timing = read_timing(cluster)
+    nodes = nodes if nodes is not None else KindNodeAccess()
+    timing = timing or read_timing(cluster)
     history.record("meta", fingerprint=cluster.fingerprint().as_dict(), timing=timing.as_dict(), run_id=run_id,
-                   namespace=namespace)
-    return ScenarioEnv(cluster, namespace, run_id, history, FaultSession(FaultContext(cluster, nodes), journal,
-                                                                         history, run_id), nodes, timing, mysql_images)
+                   namespace=namespace, node_access=nodes.name, target_nodes=list(targets or []))
+    ctx = FaultContext(cluster, nodes, frozenset(targets) if targets else None)
+    return ScenarioEnv(cluster, namespace, run_id, history, FaultSession(ctx, journal, history, run_id), nodes, timing,
+                       mysql_images, sampled_nodes=list(targets or []))

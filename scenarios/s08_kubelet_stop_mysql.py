@@ -54,6 +54,7 @@ def run(env: ScenarioEnv) -> list[Verdict]:
         checkers.node_detection(events, node, KubeletStop.type, t.node_monitor_grace_period, t.node_monitor_period),
         checkers.not_recreated_during_fault(events, "mysql-0", KubeletStop.type),
         checkers.split_brain(events, "mysql"),
+        checkers.node_observed_during_fault(events, node, KubeletStop.type),
         checkers.replacement_while_old_exists(events, "mysql"),
         checkers.same_pvc_per_identity(events, "mysql"),
         Verdict("durability", durability.ok, durability.explain()),

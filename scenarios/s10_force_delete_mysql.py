@@ -55,6 +55,7 @@ def run(env: ScenarioEnv) -> list[Verdict]:
     durability = check_durability(ledger, {"mysql-0": present})
     return [
         checkers.split_brain(events, "mysql"),
+        checkers.node_observed_during_fault(events, node, KubeletStop.type),
         checkers.events_mention(events, "Pod/mysql-0", "volume node affinity", "untolerated taint", "didn't match"),
         Verdict("new-pod-did-not-start-elsewhere", pending.status.phase == "Pending" and not pending.spec.node_name,
                 f"the re-created mysql-0 was {pending.status.phase} on {pending.spec.node_name or 'no node'} "

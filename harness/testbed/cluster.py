@@ -85,15 +85,25 @@ def read_node_image(c: Cluster) -> str | None:
     return _stamp_data(c).get("nodeImage")
 
 
+def read_agent_image(c: Cluster) -> str | None:
+    """The node agent's image the test bed put on its nodes (None for a cluster the test bed did not create)."""
+    return _stamp_data(c).get("agentImage")
+
+
 def read_profile(c: Cluster) -> str | None:
     """The timing profile the test bed was created with; None for a cluster the test bed did not create."""
     return _stamp_data(c).get("profile")
 
 
-def write_stamp(c: Cluster, spec: ClusterSpec) -> None:
-    c.core.create_namespaced_config_map("kube-system", client.V1ConfigMap(
-        metadata=client.V1ObjectMeta(name=STAMP_CONFIGMAP),
-        data={"stamp": spec.stamp, "profile": spec.profile, "nodeImage": spec.node_image}))
+def write_stamp(c: Cluster, spec: ClusterSpec, agent_image: str) -> None:
+    cm = client.V1ConfigMap(metadata=client.V1ObjectMeta(name=STAMP_CONFIGMAP), data={
+        "stamp": spec.stamp, "profile": spec.profile, "nodeImage": spec.node_image, "agentImage": agent_image})
+    try:
+        c.core.create_namespaced_config_map("kube-system", cm, _request_timeout=10)
+    except client.exceptions.ApiException as e:
+        if e.status != 409:
+            raise
+        c.core.replace_namespaced_config_map(STAMP_CONFIGMAP, "kube-system", cm, _request_timeout=10)
 
 
 def _pod_ready(pod: client.V1Pod) -> bool:
@@ -166,6 +176,8 @@ def up(profile: str = "fast", create_deadline: float = 600) -> ClusterSpec:
     kind = kind_binary()
     timings = images.Timings()
     spec = ClusterSpec(profile, REPO_ROOT / "manifests" / "kind" / f"{profile}.yaml", images.node_image(timings))
+    # The offline node image has the agent pre-loaded; on the stock node image it is loaded after creation.
+    agent = images.agent_image(timings)
     for stage, seconds in timings.stages.items():
         log.info("build stage %s: %.1fs", stage, seconds)
 
@@ -176,6 +188,9 @@ def up(profile: str = "fast", create_deadline: float = 600) -> ClusterSpec:
         run([str(kind), "export", "kubeconfig", "--name", CLUSTER_NAME, "--kubeconfig", str(kubeconfig)], capture=True)
         if read_stamp(connect_testbed()) == spec.stamp and healthy_within(60):
             log.info("cluster %s: reusing the healthy cluster (profile %s)", CLUSTER_NAME, profile)
+            if read_agent_image(connect_testbed()) != agent.node_ref:
+                load_images(agent.local_ref)
+                write_stamp(connect_testbed(), spec, agent.node_ref)
             return spec
         log.info("cluster %s: exists but does not match or is unhealthy; re-creating", CLUSTER_NAME)
         down()
@@ -187,7 +202,9 @@ def up(profile: str = "fast", create_deadline: float = 600) -> ClusterSpec:
     created = time.monotonic()
     c = connect_testbed()
     wait_ready(c, create_deadline)
-    write_stamp(c, spec)
+    if spec.node_image == versions.STOCK_NODE_IMAGE:
+        load_images(agent.local_ref)
+    write_stamp(c, spec, agent.node_ref)
     log.info("cluster %s: created in %.1fs, all nodes and system pods Ready after %.1fs", CLUSTER_NAME,
              created - started, time.monotonic() - started)
     return spec

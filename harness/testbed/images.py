@@ -173,6 +173,18 @@ def crictl_binaries(timings: Timings) -> Path:
     return cached_binaries("crictl", digest(src), build, timings)
 
 
+def agent_binaries(timings: Timings) -> Path:
+    """The node agent (images/agent), the same static binary images/agent/Dockerfile builds for users."""
+    src = IMAGES_DIR / "agent"
+
+    def build(out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        run(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out / "chaos-agent"), "."], cwd=src,
+            env={**os.environ, "CGO_ENABLED": "0"})
+
+    return cached_binaries("agent", digest(src), build, timings)
+
+
 # --- images --------------------------------------------------------------------------------------------------
 
 def rootfs_image(name: str, packages: Iterable[str], timings: Timings) -> str:
@@ -232,6 +244,16 @@ def component_image(name: str, base: str, files: dict[str, Path], dockerfile_tai
     return ComponentImage(local_ref=tag, node_ref=node_ref or f"docker.io/{tag}")
 
 
+def agent_image(timings: Timings | None = None) -> ComponentImage:
+    """The node agent's image: the tools base (nsenter) and the agent binary. Pre-loaded in the offline node
+    image; `kind load`ed onto a cluster from the stock node image."""
+    timings = timings or Timings()
+    tools = rootfs_image("tools", TOOLS_PACKAGES, timings)
+    agent = agent_binaries(timings)
+    return component_image("node-agent", tools, {"/usr/local/bin/chaos-agent": agent / "chaos-agent"},
+                           'ENTRYPOINT ["/usr/local/bin/chaos-agent"]', None, timings)
+
+
 def kubeadm_images(kubeadm: Path) -> dict[str, str]:
     """kubeadm's own list of the images it will use, keyed by short name (kube-apiserver, etcd, pause...)."""
     out = run([str(kubeadm), "config", "images", "list", "--kubernetes-version", versions.KUBERNETES], capture=True)
@@ -263,7 +285,7 @@ def build_components(timings: Timings) -> tuple[Path, list[ComponentImage], dict
     def go_binaries() -> tuple[Path, Path, Path, Path, Path]:
         # One lane: each Go build already uses every core, so running them side by side gains nothing.
         return (kubernetes_binaries(timings), etcd_binaries(timings), coredns_binaries(timings),
-                local_path_binaries(timings), crictl_binaries(timings))
+                local_path_binaries(timings), crictl_binaries(timings), agent_binaries(timings))
 
     # debootstrap is network- and disk-bound: let it overlap the CPU-bound Go builds. A failed stage stops
     # the others at once (run_stages), so a bad debootstrap does not wait for ten minutes of Go builds.
@@ -274,7 +296,7 @@ def build_components(timings: Timings) -> tuple[Path, list[ComponentImage], dict
         "go binaries": go_binaries,
     }, build_log_dir())
     tools = done["rootfs tools"]
-    k8s, etcd, coredns, local_path, crictl = done["go binaries"]
+    k8s, etcd, coredns, local_path, crictl, _agent = done["go binaries"]
 
     upstream = kubeadm_images(k8s / "kubeadm")
     images: list[ComponentImage] = []
@@ -296,7 +318,7 @@ def build_components(timings: Timings) -> tuple[Path, list[ComponentImage], dict
         'ENTRYPOINT ["/usr/local/bin/local-path-provisioner"]', None, timings)
     # The storage helper only runs `sh -c mkdir/rm`: the tools base already has that.
     helper = ComponentImage(local_ref=tools, node_ref=f"docker.io/{tools}")
-    images += [cni, provisioner, helper]
+    images += [cni, provisioner, helper, agent_image(timings)]
     params = {
         "CNI_IMAGE": cni.node_ref,
         "STORAGE_PROVISIONER_IMAGE": provisioner.node_ref,

@@ -257,3 +257,44 @@ def test_reads_reach_every_replica() -> None:
     assert not checkers.reads_reach_every_replica([read(100, 5), read(101, 5)], (100, 101, 102), 5).ok
     assert not checkers.reads_reach_every_replica([read(100, 5), read(101, 4), read(102, 5)], (100, 101, 102), 5).ok
     assert not checkers.reads_reach_every_replica([], (100,), 5).ok
+
+
+# --- node-observed-during-fault ----------------------------------------------------------------------------
+
+def _observed_history(sample_times: list[float], heal_at: float = 10.0, node: str = "w1") -> list[dict]:
+    events = [{"kind": "fault", "phase": "injected", "fault": {"type": "kubelet-stop", "node": node}, "mono": 0.0,
+               "wall": 0.0}]
+    events += [{"kind": "runtime", "node": node, "ok": True, "containers": [], "mono": t, "wall": t, "source": "agent"}
+               for t in sample_times]
+    events.append({"kind": "fault", "phase": "healed", "fault": {"type": "kubelet-stop", "node": node},
+                   "mono": heal_at, "wall": heal_at})
+    return events
+
+
+def test_node_observed_passes_with_a_sample_every_second() -> None:
+    from harness.checkers import node_observed_during_fault
+
+    v = node_observed_during_fault(_observed_history([float(t) for t in range(1, 10)]), "w1", "kubelet-stop")
+    assert v.ok, v.explain()
+    assert v.figures["samples"] == 9 and v.evidence[0]["sources"] == ["agent"]
+
+
+def test_node_observed_fails_on_a_gap_in_the_window() -> None:
+    from harness.checkers import node_observed_during_fault
+
+    v = node_observed_during_fault(_observed_history([1.0, 2.0, 7.0, 8.0, 9.0]), "w1", "kubelet-stop")
+    assert not v.ok and v.figures["max_gap"] == 5.0
+
+
+def test_node_observed_fails_with_no_sample_of_that_node() -> None:
+    from harness.checkers import node_observed_during_fault
+
+    v = node_observed_during_fault(_observed_history([1.0, 2.0], node="w2"), "w1", "kubelet-stop")
+    assert not v.ok
+
+
+def test_node_observed_fails_when_no_fault_was_injected() -> None:
+    from harness.checkers import node_observed_during_fault
+
+    v = node_observed_during_fault([], "w1", "kubelet-stop")
+    assert not v.ok and "nothing was checked" in v.summary

@@ -49,11 +49,27 @@ def test_context_outside_allowlist_is_refused_before_any_request(tmp_path) -> No
         connect(path)
 
 
-def test_non_loopback_api_server_is_refused(tmp_path) -> None:
+def test_any_api_server_is_fine_once_its_context_is_allowed(tmp_path) -> None:
+    """Loopback is a rule of this project's test bed, not of users' clusters: no request is made here, the
+    client just points at the server the kubeconfig names (through its proxy-url when it has one)."""
     path = tmp_path / "kubeconfig"
-    path.write_text(KUBECONFIG.format(server="https://10.1.2.3:6443", context="kind-remote"))
-    with pytest.raises(GuardError, match="not on loopback"):
-        connect(path)
+    path.write_text(KUBECONFIG.format(server="https://10.1.2.3:6443", context="staging"))
+    cluster = connect(path, allowed=("kind-*", "staging"))
+    assert cluster.context == "staging" and cluster.api.configuration.host == "https://10.1.2.3:6443"
+
+
+def test_proxy_url_of_the_kubeconfig_is_used(tmp_path) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text(KUBECONFIG.format(server="https://10.1.2.3:6443", context="staging").replace(
+        "cluster: {server:", 'cluster: {proxy-url: "http://127.0.0.1:3128", server:'))
+    cluster = connect(path, allowed=("staging",))
+    assert cluster.api.configuration.proxy == "http://127.0.0.1:3128"
+    assert cluster.streaming_core().api_client.configuration.proxy == "http://127.0.0.1:3128"
+
+
+def test_allowing_every_context_warns(tmp_path, capsys) -> None:
+    check_context_allowed("prod-eu", ("kind-*", "*"))
+    assert "--allow-context '*' allows every kube context" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("status,kind", [(404, NotFound), (409, Conflict), (410, Gone), (500, TransientClusterError),

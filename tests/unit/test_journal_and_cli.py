@@ -60,6 +60,10 @@ class FakeCluster:
 class Ctx:
     cluster = FakeCluster()
     nodes = None
+    target_nodes = None
+
+    def access_record(self) -> dict:
+        return {"name": "test"}
 
 
 def session(tmp_path: Path) -> tuple[FaultSession, Journal, History]:

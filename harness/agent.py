@@ -1,0 +1,420 @@
+"""The node agent: node access for any cluster, without docker and without the kubelet in the path.
+
+A run installs a DaemonSet (images/agent, one privileged pod per node, hostPID) in a namespace of its own,
+`chaos-agent-<run>`, and removes the namespace at its end (`chaos-harness cleanup` removes what a killed run
+left). Two channels go through the API server only, so they keep working while a node's kubelet is stopped:
+
+- samples: each agent writes its node's running containers into the ConfigMap `chaos-agent-<node>` every
+  interval; AgentFeed watches those ConfigMaps for the recorder.
+- kubelet control: the Lease `chaos-agent-<node>` carries the wanted state (annotation
+  chaos-harness.io/kubelet: stopped|running). While a kubelet is held stopped this process renews the Lease
+  every deadman/4 seconds; when renewals stop for `deadman_seconds` (the harness was killed, or lost the API),
+  the agent starts the kubelet itself: the dead man's switch needs nothing of the harness.
+
+Commands (crictl stop, iptables...) go through `exec` into the agent pod (nsenter into the host), which needs
+the node's kubelet like any exec.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import urllib3
+from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
+from kubernetes.stream import stream
+
+from harness.errors import ClusterError, FaultError, NotFound, WaitTimeout, from_api_exception
+from harness.kube import Cluster
+from harness.nodes import Emit, RuntimeContainer
+from harness.waits import node_condition, watch_until
+
+log = logging.getLogger("chaos_harness.agent")
+
+NAME = "chaos-agent"
+APP_LABEL = "app.kubernetes.io/name"
+RUN_LABEL = "chaos-harness/run-id"  # the same label marks a run's scenario namespaces
+SAMPLE_LABEL = "chaos-harness.io/agent-sample"
+STATE_ANNOTATION = "chaos-harness.io/kubelet"
+HEALED_ANNOTATION = "chaos-harness.io/healed-by"
+DEFAULT_DEADMAN_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """How the agent runs. `deadman_seconds` bounds how long a kubelet stays stopped after the harness stops
+    renewing its Lease (killed, or cut off from the API)."""
+
+    image: str
+    deadman_seconds: int = DEFAULT_DEADMAN_SECONDS
+    interval_seconds: float = 1.0
+    runtime_endpoint: str = "unix:///run/containerd/containerd.sock"
+    kubelet_unit: str = "kubelet"
+
+
+def agent_namespace(run_id: str) -> str:
+    return f"chaos-agent-{run_id.lower().replace('_', '-')}"[:63].rstrip("-")
+
+
+def micro_time(t: float | None = None) -> str:
+    """A Lease's MicroTime."""
+    return datetime.fromtimestamp(t if t is not None else time.time(), timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_sample(cm: Any) -> dict[str, Any] | None:
+    raw = (cm.data or {}).get("sample") if cm is not None else None
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def sample_containers(sample: dict[str, Any]) -> list[RuntimeContainer]:
+    return [RuntimeContainer(node=sample["node"], container_id=c["id"], name=c["name"], pod_name=c["pod"],
+                             pod_namespace=c["namespace"], pod_uid=c["pod_uid"], state=c["state"],
+                             created_at_ns=int(c["created_ns"])) for c in sample.get("containers") or []]
+
+
+def _ignore_conflict(call: Callable[[], Any], what: str) -> None:
+    try:
+        call()
+    except ApiException as e:
+        if e.status != 409:
+            raise from_api_exception(e, what) from e
+
+
+class NodeAgent:
+    """The agent DaemonSet of one run: install it on `nodes`, wait until each node has published a sample,
+    remove it (the namespace and everything in it) at the end."""
+
+    def __init__(self, cluster: Cluster, run_id: str, config: AgentConfig, nodes: Sequence[str]) -> None:
+        self.cluster = cluster
+        self.run_id = run_id
+        self.config = config
+        self.nodes = sorted(nodes)
+        self.namespace = agent_namespace(run_id)
+
+    def install(self, deadline_seconds: float = 120) -> float:
+        """Create the namespace, RBAC and DaemonSet; return seconds until every node published a sample."""
+        started = time.monotonic()
+        core, ns = self.cluster.core, self.namespace
+        labels = {APP_LABEL: NAME, RUN_LABEL: self.run_id}
+        meta = lambda name: client.V1ObjectMeta(name=name, labels=labels)  # noqa: E731
+        rbac = client.RbacAuthorizationV1Api(self.cluster.api)
+        _ignore_conflict(lambda: core.create_namespace(client.V1Namespace(metadata=meta(ns)), _request_timeout=15),
+                         f"creating namespace {ns}")
+        _ignore_conflict(lambda: core.create_namespaced_service_account(
+            ns, client.V1ServiceAccount(metadata=meta(NAME)), _request_timeout=15), "creating the agent's account")
+        # Least privilege: its own samples and Leases in its own namespace, nothing else.
+        _ignore_conflict(lambda: rbac.create_namespaced_role(ns, client.V1Role(metadata=meta(NAME), rules=[
+            client.V1PolicyRule(api_groups=[""], resources=["configmaps"], verbs=["get", "create", "patch"]),
+            client.V1PolicyRule(api_groups=["coordination.k8s.io"], resources=["leases"], verbs=["get", "patch"]),
+        ]), _request_timeout=15), "creating the agent's Role")
+        _ignore_conflict(lambda: rbac.create_namespaced_role_binding(ns, client.V1RoleBinding(
+            metadata=meta(NAME), role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name=NAME),
+            subjects=[client.RbacV1Subject(kind="ServiceAccount", name=NAME, namespace=ns)]), _request_timeout=15),
+            "creating the agent's RoleBinding")
+        _ignore_conflict(lambda: client.AppsV1Api(self.cluster.api).create_namespaced_daemon_set(
+            ns, self.daemon_set(labels), _request_timeout=15), "creating the agent DaemonSet")
+        self.wait_published(started + deadline_seconds)
+        return time.monotonic() - started
+
+    def daemon_set(self, labels: dict[str, str]) -> client.V1DaemonSet:
+        c = self.config
+        socket_dir = c.runtime_endpoint.removeprefix("unix://").rsplit("/", 1)[0]
+        env = [client.V1EnvVar(name="NODE_NAME", value_from=client.V1EnvVarSource(
+                   field_ref=client.V1ObjectFieldSelector(field_path="spec.nodeName"))),
+               client.V1EnvVar(name="POD_NAMESPACE", value_from=client.V1EnvVarSource(
+                   field_ref=client.V1ObjectFieldSelector(field_path="metadata.namespace")))]
+        return client.V1DaemonSet(
+            metadata=client.V1ObjectMeta(name=NAME, labels=labels),
+            spec=client.V1DaemonSetSpec(
+                selector=client.V1LabelSelector(match_labels={APP_LABEL: NAME}),
+                template=client.V1PodTemplateSpec(
+                    metadata=client.V1ObjectMeta(labels=labels),
+                    spec=client.V1PodSpec(
+                        service_account_name=NAME, host_pid=True, host_network=True,
+                        dns_policy="ClusterFirstWithHostNet", termination_grace_period_seconds=5,
+                        tolerations=[client.V1Toleration(operator="Exists")],
+                        affinity=client.V1Affinity(node_affinity=client.V1NodeAffinity(
+                            required_during_scheduling_ignored_during_execution=client.V1NodeSelector(
+                                node_selector_terms=[client.V1NodeSelectorTerm(match_fields=[
+                                    client.V1NodeSelectorRequirement(key="metadata.name", operator="In",
+                                                                     values=self.nodes)])]))),
+                        containers=[client.V1Container(
+                            name="agent", image=c.image, image_pull_policy="IfNotPresent", env=env,
+                            args=[f"-interval={c.interval_seconds}s", f"-runtime-endpoint={c.runtime_endpoint}",
+                                  f"-kubelet-unit={c.kubelet_unit}"],
+                            security_context=client.V1SecurityContext(privileged=True),
+                            resources=client.V1ResourceRequirements(requests={"cpu": "10m", "memory": "16Mi"},
+                                                                    limits={"memory": "64Mi"}),
+                            volume_mounts=[client.V1VolumeMount(name="runtime", mount_path=socket_dir)])],
+                        volumes=[client.V1Volume(name="runtime", host_path=client.V1HostPathVolumeSource(
+                            path=socket_dir, type="Directory"))]))))
+
+    def wait_published(self, deadline: float) -> None:
+        """Until every node's ConfigMap holds a sample. A pod that cannot pull its image is named at once."""
+        pending = set(self.nodes)
+        while pending:
+            for cm in self.cluster.core.list_namespaced_config_map(
+                    self.namespace, label_selector=SAMPLE_LABEL, _request_timeout=10).items:
+                sample = parse_sample(cm)
+                if sample:
+                    pending.discard(sample["node"])
+            if not pending:
+                return
+            self._raise_on_pod_trouble()
+            if time.monotonic() > deadline:
+                raise WaitTimeout(f"the node agent publishing from {', '.join(sorted(pending))}", 120,
+                                  self.diagnostics())
+            time.sleep(1)  # several objects of several kinds: a short poll bounded by the deadline
+
+    def _raise_on_pod_trouble(self) -> None:
+        for pod in self.cluster.core.list_namespaced_pod(self.namespace, _request_timeout=10).items:
+            for status in pod.status.container_statuses or []:
+                waiting = status.state.waiting if status.state else None
+                if waiting and waiting.reason in ("ErrImagePull", "ImagePullBackOff", "InvalidImageName"):
+                    raise ClusterError(f"the node agent image {self.config.image} cannot be pulled on "
+                                       f"{pod.spec.node_name} ({waiting.reason}); set it with --agent-image")
+
+    def diagnostics(self) -> str:
+        lines = []
+        try:
+            for pod in self.cluster.core.list_namespaced_pod(self.namespace, _request_timeout=10).items:
+                lines.append(f"agent pod {pod.metadata.name} on {pod.spec.node_name}: {pod.status.phase}")
+        except Exception as e:
+            lines.append(f"(diagnostics incomplete: {e})")
+        return "\n".join(lines)
+
+    def remove(self, deadline_seconds: float = 120) -> None:
+        remove_agent_namespaces(self.cluster, run_id=self.run_id, deadline_seconds=deadline_seconds)
+
+
+def remove_agent_namespaces(cluster: Cluster, run_id: str | None = None, deadline_seconds: float = 120) -> list[str]:
+    """Delete agent namespaces (of one run, or all) and wait until they are gone. Deleting an agent whose
+    kubelet is held stopped heals it too: the agent starts the kubelet when it is told to exit."""
+    selector = f"{APP_LABEL}={NAME}" + (f",{RUN_LABEL}={run_id}" if run_id else "")
+    from harness.workload.deploy import delete_namespace
+
+    names = [n.metadata.name for n in cluster.core.list_namespace(label_selector=selector, _request_timeout=10).items]
+    for name in names:
+        delete_namespace(cluster, name, deadline_seconds)
+    return names
+
+
+class AgentNodeAccess:
+    """NodeAccess through the node agent of one run."""
+
+    name = "agent"
+    capabilities: frozenset[str] = frozenset()
+
+    def __init__(self, cluster: Cluster, agent: NodeAgent) -> None:
+        self.cluster = cluster
+        self.agent = agent
+        self._held: set[str] = set()
+        self._lock = threading.Lock()
+        self._renewer: threading.Thread | None = None
+        self._stop_renewing = threading.Event()
+
+    @classmethod
+    def attach(cls, cluster: Cluster, run_id: str) -> "AgentNodeAccess":
+        """The access of a run that is gone (for `cleanup`): its agent namespace may still exist, or not."""
+        return cls(cluster, NodeAgent(cluster, run_id, AgentConfig(image="(attached)"), []))
+
+    @property
+    def namespace(self) -> str:
+        return self.agent.namespace
+
+    # --- samples -------------------------------------------------------------------------------------------
+
+    def latest_sample(self, node: str) -> dict[str, Any]:
+        try:
+            cm = self.cluster.core.read_namespaced_config_map(f"{NAME}-{node}", self.namespace, _request_timeout=10)
+        except ApiException as e:
+            raise FaultError(f"no sample from the node agent on {node}: {from_api_exception(e, 'reading it')}") from e
+        sample = parse_sample(cm)
+        if not sample:
+            raise FaultError(f"the node agent on {node} has published no sample yet")
+        return sample
+
+    def runtime_containers(self, node: str, timeout: float = 30, all_states: bool = False) -> list[RuntimeContainer]:
+        return sample_containers(self.latest_sample(node))
+
+    def runtime_feed(self, nodes: Sequence[str], interval: float) -> "AgentFeed":
+        return AgentFeed(self.cluster, self.namespace, set(nodes))
+
+    def kubelet_active(self, node: str) -> bool:
+        return self.latest_sample(node).get("kubelet") == "active"
+
+    # --- kubelet control through the Lease -----------------------------------------------------------------
+
+    def _lease_name(self, node: str) -> str:
+        return f"{NAME}-{node}"
+
+    def _set_lease(self, node: str, state: str) -> None:
+        coord = client.CoordinationV1Api(self.cluster.api)
+        body = client.V1Lease(
+            metadata=client.V1ObjectMeta(name=self._lease_name(node), annotations={STATE_ANNOTATION: state},
+                                         labels={APP_LABEL: NAME, RUN_LABEL: self.agent.run_id}),
+            spec=client.V1LeaseSpec(holder_identity=f"chaos-harness/{self.agent.run_id}",
+                                    lease_duration_seconds=self.agent.config.deadman_seconds,
+                                    renew_time=micro_time()))
+        try:
+            coord.create_namespaced_lease(self.namespace, body, _request_timeout=10)
+        except ApiException as e:
+            if e.status != 409:
+                raise from_api_exception(e, f"creating the Lease for {node}") from e
+            patch = {"metadata": {"annotations": {STATE_ANNOTATION: state, HEALED_ANNOTATION: None}},
+                     "spec": {"renewTime": micro_time(), "leaseDurationSeconds": self.agent.config.deadman_seconds}}
+            try:
+                coord.patch_namespaced_lease(self._lease_name(node), self.namespace, patch, _request_timeout=10)
+            except ApiException as e2:
+                raise from_api_exception(e2, f"updating the Lease for {node}") from e2
+
+    def _wait_kubelet(self, node: str, state: str, deadline_seconds: float) -> None:
+        def reached(cm: Any) -> bool:
+            sample = parse_sample(cm)
+            return bool(sample) and sample.get("kubelet") == state
+
+        try:
+            watch_until(self.cluster.core.list_namespaced_config_map, reached, deadline_seconds,
+                        f"kubelet on {node} {state} (node agent)", namespace=self.namespace,
+                        field_selector=f"metadata.name={NAME}-{node}")
+        except WaitTimeout as e:
+            raise FaultError(f"the node agent on {node} did not report the kubelet {state} within "
+                             f"{deadline_seconds:.0f}s") from e
+
+    def kubelet_stop(self, node: str) -> None:
+        # Renewals start before the stop is asked for: the switch is armed the moment the Lease says stopped.
+        with self._lock:
+            self._held.add(node)
+            self._ensure_renewer()
+        self._set_lease(node, "stopped")
+        self._wait_kubelet(node, "inactive", 30)
+
+    def kubelet_start(self, node: str) -> None:
+        with self._lock:
+            self._held.discard(node)
+        try:
+            self._set_lease(node, "running")
+        except NotFound:
+            # The agent namespace is gone: its agent started the kubelet on exit (or its switch fired). The
+            # node's own Ready condition, posted by the kubelet, is the proof.
+            watch_until(self.cluster.core.list_node, lambda n: node_condition(n) == "True",
+                        self.agent.config.deadman_seconds + 120, f"{node} Ready (kubelet back)",
+                        field_selector=f"metadata.name={node}")
+            return
+        self._wait_kubelet(node, "active", 60)
+
+    def _ensure_renewer(self) -> None:
+        if self._renewer and self._renewer.is_alive():
+            return
+        self._stop_renewing.clear()
+        self._renewer = threading.Thread(target=self._renew_loop, name="agent-lease-renewer", daemon=True)
+        self._renewer.start()
+
+    def _renew_loop(self) -> None:
+        coord = client.CoordinationV1Api(self.cluster.api)
+        period = max(1.0, self.agent.config.deadman_seconds / 4)
+        while not self._stop_renewing.wait(period):
+            with self._lock:
+                held = sorted(self._held)
+            for node in held:
+                try:
+                    coord.patch_namespaced_lease(self._lease_name(node), self.namespace,
+                                                 {"spec": {"renewTime": micro_time()}}, _request_timeout=5)
+                except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
+                    log.warning("renewing the Lease of %s: %s", node, e)  # the next period tries again
+
+    # --- commands ------------------------------------------------------------------------------------------
+
+    def _pod_on(self, node: str) -> str:
+        pods = self.cluster.core.list_namespaced_pod(self.namespace, field_selector=f"spec.nodeName={node}",
+                                                     label_selector=f"{APP_LABEL}={NAME}", _request_timeout=10)
+        running = [p.metadata.name for p in pods.items if p.status.phase == "Running"]
+        if not running:
+            raise FaultError(f"no running node agent on {node} in {self.namespace}")
+        return running[0]
+
+    def exec(self, node: str, *cmd: str, timeout: float = 30) -> str:
+        """Run `cmd` in the node's host namespaces through the agent pod (needs the node's kubelet)."""
+        pod = self._pod_on(node)
+        command = ["nsenter", "-t", "1", "-m", "-u", "-i", "-n", "-p", "--", *cmd]
+        try:
+            ws = stream(self.cluster.streaming_core().connect_get_namespaced_pod_exec, pod, self.namespace,
+                        command=command, stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
+            ws.run_forever(timeout=timeout)
+            out, err, code = ws.read_stdout(), ws.read_stderr(), ws.returncode
+            ws.close()
+        except Exception as e:
+            raise FaultError(f"exec on {node} through {self.namespace}/{pod}: {type(e).__name__}: {e}") from e
+        if code is None:
+            raise FaultError(f"{' '.join(cmd)} on {node}: no exit status within {timeout}s")
+        if code != 0:
+            raise FaultError(f"{' '.join(cmd)} on {node} exited {code}: {(err or out).strip()[-300:]}")
+        return out
+
+    def close(self) -> None:
+        self._stop_renewing.set()
+
+
+class AgentFeed:
+    """The recorder's runtime samples from the agents' ConfigMaps: list, then watch, re-list on 410."""
+
+    def __init__(self, cluster: Cluster, namespace: str, nodes: set[str]) -> None:
+        self.cluster = cluster
+        self.namespace = namespace
+        self.nodes = nodes
+
+    def loops(self) -> dict[str, Callable[[threading.Event, Emit], None]]:
+        return {"agent-samples": self._watch}
+
+    def _watch(self, stop: threading.Event, emit: Emit) -> None:
+        core = self.cluster.core
+        last_seq: dict[str, int] = {}
+
+        def take(cm: Any) -> None:
+            sample = parse_sample(cm)
+            if not sample or sample["node"] not in self.nodes or sample["seq"] <= last_seq.get(sample["node"], 0):
+                return
+            last_seq[sample["node"]] = sample["seq"]
+            extra = {"source": "agent", "seq": sample["seq"], "sampled_at": sample["sampled_at"],
+                     "kubelet": sample.get("kubelet")}
+            if sample.get("deadman"):
+                extra["deadman"] = sample["deadman"]
+            if sample.get("ok"):
+                emit(sample["node"], True, containers=sample_containers(sample), **extra)
+            else:
+                emit(sample["node"], False, error=sample.get("error"), **extra)
+
+        rv: str | None = None
+        while not stop.is_set():
+            try:
+                if rv is None:
+                    listed = core.list_namespaced_config_map(self.namespace, label_selector=SAMPLE_LABEL,
+                                                             _request_timeout=10)
+                    for cm in listed.items:
+                        take(cm)
+                    rv = listed.metadata.resource_version
+                for ev in watch.Watch().stream(core.list_namespaced_config_map, self.namespace,
+                                               label_selector=SAMPLE_LABEL, resource_version=rv, timeout_seconds=5,
+                                               _request_timeout=15):
+                    if ev["type"] == "ERROR":
+                        rv = None
+                        break
+                    rv = ev["object"].metadata.resource_version
+                    if ev["type"] != "DELETED":
+                        take(ev["object"])
+                    if stop.is_set():
+                        break
+            except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
+                log.debug("agent sample watch: %s", e)
+                rv = None
+                stop.wait(1)

@@ -1,0 +1,332 @@
+// Command chaos-agent runs on every node a chaos-harness run may look at or fault (a privileged DaemonSet pod
+// with hostPID). It does two things that must keep working while the node's kubelet is stopped, so neither
+// goes through the kubelet (no exec, logs or port-forward):
+//
+//  1. It samples the node's container runtime over CRI every -interval and publishes each sample into the
+//     ConfigMap chaos-agent-<node> (data.sample, JSON) through the API server. The harness's recorder
+//     watches those ConfigMaps, so a node whose kubelet is down stays visible.
+//  2. It stops and starts the kubelet as the Lease chaos-agent-<node> asks (annotation
+//     chaos-harness.io/kubelet: stopped|running), and holds a dead man's switch: while the kubelet is held
+//     stopped, the harness renews the Lease; if the renewTime stops changing for leaseDurationSeconds (timed
+//     on this node's own monotonic clock, so clock skew between harness and node does not matter), or the
+//     Lease cannot be read for that long, the agent starts the kubelet itself and says so in its sample.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+const (
+	saDir           = "/var/run/secrets/kubernetes.io/serviceaccount"
+	annotationState = "chaos-harness.io/kubelet"
+	annotationHeal  = "chaos-harness.io/healed-by"
+	sampleLabel     = "chaos-harness.io/agent-sample"
+)
+
+type container struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Pod       string `json:"pod"`
+	Namespace string `json:"namespace"`
+	PodUID    string `json:"pod_uid"`
+	State     string `json:"state"`
+	CreatedNs int64  `json:"created_ns"`
+}
+
+type sample struct {
+	Node       string      `json:"node"`
+	Seq        int64       `json:"seq"`
+	SampledAt  float64     `json:"sampled_at"`
+	OK         bool        `json:"ok"`
+	Error      string      `json:"error,omitempty"`
+	Containers []container `json:"containers"`
+	Kubelet    string      `json:"kubelet"`
+	Holding    bool        `json:"holding"`
+	Deadman    string      `json:"deadman,omitempty"`
+}
+
+type agent struct {
+	node, namespace, unit string
+	api                   string
+	http                  *http.Client
+	cri                   runtime.RuntimeServiceClient
+	interval              time.Duration
+	seq                   int64
+	// The dead man's switch: the last renewTime seen and when (monotonic) it last changed.
+	lastRenew   string
+	lastChange  time.Time
+	lastLeaseOK time.Time
+	bound       time.Duration // the Lease's leaseDurationSeconds, as last read
+	holding     bool          // the kubelet is stopped because the Lease asks for it
+	deadman     string        // what the switch did, reported in every later sample
+}
+
+func main() {
+	interval := flag.Duration("interval", time.Second, "how often to sample the runtime and read the Lease")
+	endpoint := flag.String("runtime-endpoint", "unix:///run/containerd/containerd.sock", "CRI endpoint")
+	unit := flag.String("kubelet-unit", "kubelet", "the kubelet's systemd unit")
+	flag.Parse()
+	node, namespace := os.Getenv("NODE_NAME"), os.Getenv("POD_NAMESPACE")
+	if node == "" || namespace == "" {
+		log.Fatal("NODE_NAME and POD_NAMESPACE must be set (downward API)")
+	}
+	conn, err := grpc.NewClient(*endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		log.Fatalf("CRI %s: %v", *endpoint, err)
+	}
+	httpClient, err := inClusterHTTP()
+	if err != nil {
+		log.Fatal(err)
+	}
+	a := &agent{
+		node: node, namespace: namespace, unit: *unit, interval: *interval, http: httpClient,
+		api:        "https://" + joinHostPort(os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT")),
+		cri:        runtime.NewRuntimeServiceClient(conn),
+		lastChange: time.Now(), lastLeaseOK: time.Now(),
+	}
+	log.Printf("chaos-agent on %s: sampling every %s, publishing to %s/chaos-agent-%s", node, *interval, namespace, node)
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	ticker := time.NewTicker(*interval)
+	defer ticker.Stop()
+	for {
+		a.tick()
+		select {
+		case <-stop:
+			// Leaving while holding the kubelet down would strand the node: start it on the way out.
+			if a.holding {
+				log.Printf("exiting while holding %s stopped: starting it", a.unit)
+				_ = a.systemctl("start")
+			}
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+func joinHostPort(host, port string) string {
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return host + ":" + port
+}
+
+func inClusterHTTP() (*http.Client, error) {
+	ca, err := os.ReadFile(saDir + "/ca.crt")
+	if err != nil {
+		return nil, fmt.Errorf("service account CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return nil, errors.New("service account CA: no certificate")
+	}
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool}, Proxy: http.ProxyFromEnvironment}}, nil
+}
+
+func (a *agent) tick() {
+	a.seq++
+	s := sample{Node: a.node, Seq: a.seq, SampledAt: float64(time.Now().UnixNano()) / 1e9, OK: true}
+	ctx, cancel := context.WithTimeout(context.Background(), a.interval*3)
+	defer cancel()
+	cs, err := a.containers(ctx)
+	if err != nil {
+		s.OK, s.Error = false, err.Error()
+	}
+	s.Containers = cs
+	a.followLease()
+	s.Kubelet = a.kubeletState()
+	s.Holding, s.Deadman = a.holding, a.deadman
+	if err := a.publish(s); err != nil {
+		log.Printf("publishing sample %d: %v", s.Seq, err)
+	}
+}
+
+func (a *agent) containers(ctx context.Context) ([]container, error) {
+	r, err := a.cri.ListContainers(ctx, &runtime.ListContainersRequest{Filter: &runtime.ContainerFilter{
+		State: &runtime.ContainerStateValue{State: runtime.ContainerState_CONTAINER_RUNNING}}})
+	if err != nil {
+		return []container{}, fmt.Errorf("CRI ListContainers: %w", err)
+	}
+	out := make([]container, 0, len(r.Containers))
+	for _, c := range r.Containers {
+		out = append(out, container{
+			ID: c.Id, Name: c.GetMetadata().GetName(), Pod: c.Labels["io.kubernetes.pod.name"],
+			Namespace: c.Labels["io.kubernetes.pod.namespace"], PodUID: c.Labels["io.kubernetes.pod.uid"],
+			State: c.State.String(), CreatedNs: c.CreatedAt,
+		})
+	}
+	return out, nil
+}
+
+// followLease reads the Lease and moves the kubelet to the state it asks for, or heals on a stale Lease.
+func (a *agent) followLease() {
+	var lease struct {
+		Metadata struct {
+			Annotations map[string]string `json:"annotations"`
+		} `json:"metadata"`
+		Spec struct {
+			RenewTime            string `json:"renewTime"`
+			LeaseDurationSeconds int    `json:"leaseDurationSeconds"`
+		} `json:"spec"`
+	}
+	status, err := a.request("GET", a.leasePath(), "", nil, &lease)
+	now := time.Now()
+	switch {
+	case err == nil:
+		a.lastLeaseOK = now
+		if lease.Spec.RenewTime != a.lastRenew {
+			a.lastRenew, a.lastChange = lease.Spec.RenewTime, now
+		}
+	case status == http.StatusNotFound:
+		a.lastLeaseOK = now
+		if a.holding { // the harness removed its Lease: nothing asks for the kubelet to stay down
+			a.release("the Lease was deleted")
+		}
+		return
+	default:
+		// The API is unreachable (a partition, the harness's cluster down): the switch below still runs.
+		log.Printf("reading the Lease: %v", err)
+	}
+	if err == nil && lease.Spec.LeaseDurationSeconds > 0 {
+		a.bound = time.Duration(lease.Spec.LeaseDurationSeconds) * time.Second
+	}
+	bound := a.bound
+	if bound <= 0 {
+		bound = 30 * time.Second
+	}
+	want := lease.Metadata.Annotations[annotationState]
+	if err != nil {
+		want = map[bool]string{true: "stopped", false: ""}[a.holding]
+	}
+	switch want {
+	case "stopped":
+		silent := now.Sub(a.lastChange)
+		if err != nil && now.Sub(a.lastLeaseOK) > silent {
+			silent = now.Sub(a.lastLeaseOK)
+		}
+		if silent > bound {
+			a.deadman = fmt.Sprintf("kubelet started by the dead man's switch at %s: lease not renewed for %.0fs (bound %.0fs)",
+				now.UTC().Format(time.RFC3339), silent.Seconds(), bound.Seconds())
+			a.release(a.deadman)
+			a.markHealed()
+			return
+		}
+		if a.kubeletState() != "inactive" {
+			if err := a.systemctl("stop"); err != nil {
+				log.Printf("stopping %s: %v", a.unit, err)
+				return
+			}
+			log.Printf("%s stopped as the Lease asks", a.unit)
+		}
+		a.holding = true
+	case "running":
+		a.release("the Lease asks for running")
+	}
+}
+
+func (a *agent) release(why string) {
+	if a.kubeletState() != "active" {
+		if err := a.systemctl("start"); err != nil {
+			log.Printf("starting %s (%s): %v", a.unit, why, err)
+			return
+		}
+		log.Printf("%s started: %s", a.unit, why)
+	}
+	a.holding = false
+}
+
+// markHealed tells the harness (and `chaos-harness cleanup`) that the switch fired; best effort.
+func (a *agent) markHealed() {
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:"running",%q:"deadman"}}}`, annotationState, annotationHeal)
+	if _, err := a.request("PATCH", a.leasePath(), "application/merge-patch+json", []byte(patch), nil); err != nil {
+		log.Printf("marking the Lease healed: %v", err)
+	}
+}
+
+func (a *agent) leasePath() string {
+	return fmt.Sprintf("/apis/coordination.k8s.io/v1/namespaces/%s/leases/chaos-agent-%s", a.namespace, a.node)
+}
+
+func (a *agent) kubeletState() string {
+	out, _ := exec.Command("nsenter", "-t", "1", "-m", "--", "systemctl", "is-active", a.unit).Output()
+	return strings.TrimSpace(string(out))
+}
+
+func (a *agent) systemctl(verb string) error {
+	out, err := exec.Command("nsenter", "-t", "1", "-m", "--", "systemctl", verb, a.unit).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("systemctl %s %s: %v: %s", verb, a.unit, err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+func (a *agent) publish(s sample) error {
+	body, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	path := fmt.Sprintf("/api/v1/namespaces/%s/configmaps/chaos-agent-%s", a.namespace, a.node)
+	patch, _ := json.Marshal(map[string]any{"data": map[string]string{"sample": string(body)}})
+	status, err := a.request("PATCH", path, "application/merge-patch+json", patch, nil)
+	if status != http.StatusNotFound {
+		return err
+	}
+	cm, _ := json.Marshal(map[string]any{
+		"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]any{"name": "chaos-agent-" + a.node,
+			"labels": map[string]string{sampleLabel: "true", "chaos-harness.io/node": a.node}},
+		"data": map[string]string{"sample": string(body)},
+	})
+	_, err = a.request("POST", fmt.Sprintf("/api/v1/namespaces/%s/configmaps", a.namespace), "application/json", cm, nil)
+	return err
+}
+
+// request sends one API request with the service account's current token (re-read: it is rotated).
+func (a *agent) request(method, path, contentType string, body []byte, into any) (int, error) {
+	token, err := os.ReadFile(saDir + "/token")
+	if err != nil {
+		return 0, fmt.Errorf("service account token: %w", err)
+	}
+	req, err := http.NewRequest(method, a.api+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode >= 300 {
+		return resp.StatusCode, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, bytes.TrimSpace(data))
+	}
+	if into != nil {
+		return resp.StatusCode, json.Unmarshal(data, into)
+	}
+	return resp.StatusCode, nil
+}

@@ -1,0 +1,158 @@
+"""The test bed addressed as a user's cluster: a kubeconfig copy whose context is not kind-* (explicitly
+allowed) and a harness process with no docker CLI on its PATH. `--node-access auto` must pick the node agent;
+S8 and S10 pass through it with runtime samples of the kubelet-stopped node throughout the fault; a harness
+SIGKILLed during a kubelet fault leaves a node that heals itself within the dead man's switch, and `cleanup`
+removes the rest. After every run no agent namespace, Lease or run namespace remains."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client
+
+from harness.journal import Journal
+from harness.kube import Cluster
+from harness.nodes import KindNodeAccess
+from harness.testbed.images import MySQLImages
+from harness.waits import node_condition, watch_until
+
+pytestmark = [pytest.mark.disruptive, pytest.mark.slow]
+
+CONTEXT = "staging-chaos"
+
+
+@pytest.fixture(scope="module")
+def user_kubeconfig(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    doc = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+    for ctx in doc["contexts"]:
+        if ctx["name"] == cluster.context:
+            ctx["name"] = CONTEXT
+    doc["current-context"] = CONTEXT
+    path = tmp_path_factory.mktemp("user") / "kubeconfig"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.fixture(scope="module")
+def no_docker_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    empty_bin = tmp_path_factory.mktemp("bin")
+    env = {k: v for k, v in os.environ.items() if k not in ("CHAOS_HARNESS_ALLOWED_CONTEXTS",)}
+    env["PATH"] = str(empty_bin)
+    assert shutil.which("docker", path=env["PATH"]) is None
+    return env
+
+
+def harness(kubeconfig: Path, journal: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "harness.cli", "--kubeconfig", str(kubeconfig), "--allow-context", CONTEXT,
+            "--journal", str(journal), *args]
+
+
+def leftovers(cluster: Cluster) -> list[str]:
+    found = [f"namespace {n.metadata.name}" for n in cluster.core.list_namespace(
+        label_selector="app.kubernetes.io/name=chaos-agent").items]
+    found += [f"lease {lease.metadata.namespace}/{lease.metadata.name}" for lease in
+              client.CoordinationV1Api(cluster.api).list_lease_for_all_namespaces(
+                  label_selector="app.kubernetes.io/name=chaos-agent").items]
+    return found
+
+
+def test_a_context_outside_kind_is_refused_unless_named(user_kubeconfig: Path, no_docker_env: dict[str, str],
+                                                        tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "harness.cli", "--kubeconfig", str(user_kubeconfig),
+                             "--journal", str(tmp_path / "j.json"), "doctor"], env=no_docker_env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and f"--allow-context {CONTEXT}" in result.stderr
+
+
+def test_doctor_on_the_user_cluster(user_kubeconfig: Path, no_docker_env: dict[str, str], tmp_path: Path) -> None:
+    result = subprocess.run(harness(user_kubeconfig, tmp_path / "j.json", "doctor"),
+                            env=no_docker_env, capture_output=True, text=True, timeout=120)
+    print(result.stdout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "agent (auto: no docker CLI on PATH)" in result.stdout
+    assert "doctor: ready" in result.stdout
+
+
+def test_s08_and_s10_through_the_agent_without_docker(cluster: Cluster, user_kubeconfig: Path,
+                                                      no_docker_env: dict[str, str], mysql_images: MySQLImages,
+                                                      tmp_path: Path) -> None:
+    reports = Path("reports") / "foreign-cluster"
+    journal = tmp_path / "journal.json"
+    started = time.monotonic()
+    result = subprocess.run(harness(user_kubeconfig, journal, "run", "s08_kubelet_stop_mysql",
+                                    "s10_force_delete_mysql", "--report-dir", str(reports),
+                                    "--mysql-image", mysql_images.mysql, "--xtrabackup-image", mysql_images.xtrabackup),
+                            env=no_docker_env, capture_output=True, text=True, timeout=1200)
+    print(result.stdout[-6000:], result.stderr[-3000:])
+    print(f"S8 + S10 through the agent: {time.monotonic() - started:.0f}s")
+    assert "node access: agent (auto: no docker CLI on PATH)" in result.stdout
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run_dir = Path(result.stdout.split("results: ")[1].split()[0]).parent
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["node_access"].startswith("agent")
+    for scenario in results["results"]:
+        observed = next(v for v in scenario["verdicts"] if v["checker"] == "node-observed-during-fault")
+        assert observed["ok"], observed
+        assert observed["figures"]["samples"] >= observed["figures"]["window"] / 2, observed
+        assert observed["evidence"][0]["sources"] == ["agent"]
+        print(f"{scenario['scenario']}: {observed['summary']}")
+    assert Journal(journal).entries() == []
+    assert leftovers(cluster) == []
+
+
+def test_sigkill_during_a_kubelet_fault_heals_by_itself(cluster: Cluster, user_kubeconfig: Path,
+                                                        no_docker_env: dict[str, str], tmp_path: Path) -> None:
+    deadman = 15
+    journal = tmp_path / "journal.json"
+    log = (tmp_path / "run.log").open("w")
+    proc = subprocess.Popen(harness(user_kubeconfig, journal, "run", "s09_kubelet_stop_deployment",
+                                    "--report-dir", str(tmp_path / "reports"), "--agent-deadman-seconds", str(deadman)),
+                            env=no_docker_env, stdout=log, stderr=subprocess.STDOUT)
+    docker = KindNodeAccess()
+    node = None
+    try:
+        deadline = time.monotonic() + 240
+        while node is None or docker.kubelet_active(node):
+            assert proc.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the run never stopped a kubelet"
+            stops = [e for e in Journal(journal).entries() if e.fault["type"] == "kubelet-stop"] \
+                if journal.exists() else []
+            node = stops[0].fault["node"] if stops else None
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        killed = time.monotonic()
+        while not docker.kubelet_active(node):
+            assert time.monotonic() - killed < deadman + 15, f"kubelet on {node} still stopped {deadman + 15}s " \
+                                                             f"after the harness was killed"
+            time.sleep(0.5)
+        print(f"harness SIGKILLed with the kubelet of {node} stopped: kubelet active again after "
+              f"{time.monotonic() - killed:.1f}s with no cleanup run (dead man's switch {deadman}s)")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if node:
+            docker.kubelet_start(node)
+    run_ids = {e.run_id for e in Journal(journal).entries()}
+    assert run_ids, "the killed run left no journal entry for cleanup to act on"
+    cleanup = subprocess.run(harness(user_kubeconfig, journal, "cleanup"), env=no_docker_env,
+                             capture_output=True, text=True, timeout=600)
+    print(cleanup.stdout, cleanup.stderr)
+    assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
+    assert Journal(journal).entries() == []
+    assert leftovers(cluster) == []
+    left = [n.metadata.name for n in cluster.core.list_namespace(label_selector="chaos-harness/run-id").items
+            if n.metadata.labels["chaos-harness/run-id"] in run_ids]
+    assert left == [], f"cleanup left the killed run's namespaces: {left}"
+    watch_until(cluster.core.list_node, lambda n: node_condition(n) == "True", 120, f"{node} Ready",
+                field_selector=f"metadata.name={node}")

@@ -1,0 +1,51 @@
+"""The harness side of the node agent, without a cluster: sample parsing, names, the DaemonSet's shape, and
+the permissions doctor checks."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+from harness.agent import AgentConfig, NodeAgent, agent_namespace, micro_time, parse_sample, sample_containers
+from harness.doctor import needed_permissions
+
+SAMPLE = {"node": "w1", "seq": 7, "sampled_at": 1.5, "ok": True, "kubelet": "inactive", "holding": True,
+          "containers": [{"id": "c1", "name": "mysql", "pod": "mysql-0", "namespace": "ns", "pod_uid": "u1",
+                          "state": "CONTAINER_RUNNING", "created_ns": 12}]}
+
+
+def test_samples_parse_into_runtime_containers() -> None:
+    sample = parse_sample(SimpleNamespace(data={"sample": json.dumps(SAMPLE)}))
+    [c] = sample_containers(sample)
+    assert (c.node, c.container_id, c.pod_name, c.pod_namespace, c.state) == ("w1", "c1", "mysql-0", "ns",
+                                                                              "CONTAINER_RUNNING")
+
+
+def test_a_configmap_without_a_sample_or_with_garbage_is_no_sample() -> None:
+    assert parse_sample(SimpleNamespace(data=None)) is None
+    assert parse_sample(SimpleNamespace(data={"sample": "{not json"})) is None
+
+
+def test_names_are_valid_kubernetes_names() -> None:
+    ns = agent_namespace("20261123-150000-ABCD_x" * 4)
+    assert len(ns) <= 63 and ns == ns.lower() and not ns.endswith("-") and "_" not in ns
+    assert micro_time(0).startswith("1970-01-01T00:00:00.000000Z")
+
+
+def test_the_daemon_set_runs_privileged_on_exactly_the_target_nodes() -> None:
+    agent = NodeAgent(None, "r1", AgentConfig("img:1", runtime_endpoint="unix:///var/run/crio/crio.sock"),  # type: ignore[arg-type]
+                      ["w2", "w1"])
+    spec = agent.daemon_set({"a": "b"}).spec.template.spec
+    terms = spec.affinity.node_affinity.required_during_scheduling_ignored_during_execution.node_selector_terms
+    assert terms[0].match_fields[0].values == ["w1", "w2"]
+    assert spec.host_pid and spec.containers[0].security_context.privileged
+    assert spec.containers[0].volume_mounts[0].mount_path == "/var/run/crio"
+    assert "-runtime-endpoint=unix:///var/run/crio/crio.sock" in spec.containers[0].args
+
+
+def test_doctor_checks_every_rule_of_the_harness_role() -> None:
+    needed = needed_permissions()
+    assert ("create", "", "pods", "exec") in needed
+    assert ("patch", "coordination.k8s.io", "leases", None) in needed
+    assert ("patch", "", "nodes", None) in needed
+    assert len(needed) > 40
