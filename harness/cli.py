@@ -143,7 +143,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 create_namespace(cluster, namespace, {"chaos-harness/run-id": run_id})
                 try:
                     result = run_scenario(name, module, cluster, namespace, writer.dir, run_id, journal, mysql,
-                                          access, targets, timing)
+                                          access, targets, timing, args.storage_class)
                 finally:
                     delete_namespace(cluster, namespace, deadline_seconds=300)
                 writer.add(result)
@@ -218,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "mysql:5.7, else an offline MariaDB build, loaded with kind load)")
     run.add_argument("--xtrabackup-image", default=None, metavar="IMAGE",
                      help="the clone/backup image (default: --mysql-image)")
+    run.add_argument("--storage-class", default=None, metavar="NAME",
+                     help="StorageClass of the workloads' claims (default: the cluster's default)")
     return parser
 
 

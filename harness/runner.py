@@ -98,12 +98,14 @@ def verdict_dict(v: Verdict) -> dict[str, Any]:
 
 def run_scenario(name: str, module: ModuleType, cluster: Cluster, namespace: str, run_dir: Path, run_id: str,
                  journal: Journal, mysql_images: MySQLImages | None, nodes: NodeAccess | None = None,
-                 targets: Sequence[str] | None = None, timing: ClusterTiming | None = None) -> ScenarioResult:
+                 targets: Sequence[str] | None = None, timing: ClusterTiming | None = None,
+                 storage_class: str | None = None) -> ScenarioResult:
     """Run one scenario; never raises for a failed hypothesis, a scenario error or a failed cleanup: all three
     end up in the result, told apart."""
     history_file = f"{name}.history.jsonl"
     (run_dir / history_file).unlink(missing_ok=True)
-    env = make_env(cluster, namespace, run_id, run_dir / history_file, journal, mysql_images, nodes, targets, timing)
+    env = make_env(cluster, namespace, run_id, run_dir / history_file, journal, mysql_images, nodes, targets, timing,
+                   storage_class)
     env.history.record("scenario", name=name, hypothesis=module.HYPOTHESIS)
     started, started_wall = time.monotonic(), time.time()
     verdicts: list[Verdict] = []

@@ -35,6 +35,7 @@ class ScenarioEnv:
     mysql_images: MySQLImages | None = None
     figures: dict[str, float] = field(default_factory=dict)
     sampled_nodes: Sequence[str] = ()   # whose runtime the recorder samples (default: every node)
+    storage_class: str | None = None    # claims of the scenario's workloads (None: the cluster's default)
 
     def ledger(self) -> Ledger:
         """A write ledger whose every record also goes into the run's history."""
@@ -43,7 +44,7 @@ class ScenarioEnv:
     def deploy_mysql(self) -> tuple[MySQLWorkload, str]:
         """The replicated MySQL StatefulSet, 3/3 Ready; returns it and the node mysql-0 runs on."""
         assert self.mysql_images is not None, "this scenario needs the mysql_images fixture"
-        mysql = MySQLWorkload(self.cluster, self.namespace, self.mysql_images)
+        mysql = MySQLWorkload(self.cluster, self.namespace, self.mysql_images, storage_class=self.storage_class)
         mysql.deploy()
         return mysql, node_running_pod(self.cluster, self.namespace, "mysql-0")
 
@@ -81,7 +82,8 @@ class ScenarioEnv:
 
 def make_env(cluster: Cluster, namespace: str, run_id: str, history_path: Path, journal: Journal,
              mysql_images: MySQLImages | None = None, nodes: NodeAccess | None = None,
-             targets: Sequence[str] | None = None, timing: ClusterTiming | None = None) -> ScenarioEnv:
+             targets: Sequence[str] | None = None, timing: ClusterTiming | None = None,
+             storage_class: str | None = None) -> ScenarioEnv:
     """A scenario's environment. `nodes` and `targets` come from where the harness is assembled (the CLI's
     or the plugin's node-access choice); a bare call gets docker exec on every node, as in the test bed."""
     history = History(history_path)
@@ -91,4 +93,4 @@ def make_env(cluster: Cluster, namespace: str, run_id: str, history_path: Path, 
                    namespace=namespace, node_access=nodes.name, target_nodes=list(targets or []))
     ctx = FaultContext(cluster, nodes, frozenset(targets) if targets else None)
     return ScenarioEnv(cluster, namespace, run_id, history, FaultSession(ctx, journal, history, run_id), nodes, timing,
-                       mysql_images, sampled_nodes=list(targets or []))
+                       mysql_images, sampled_nodes=list(targets or []), storage_class=storage_class)

@@ -13,7 +13,7 @@ HYPOTHESIS = ("Each pod gets one PVC named data-<sts>-<n>; the PVCs survive pod 
 
 
 def run(env: ScenarioEnv) -> list[Verdict]:
-    web = Web(env.cluster, env.namespace, WebSpec(replicas=2, ready_after=0))
+    web = Web(env.cluster, env.namespace, WebSpec(replicas=2, ready_after=0, storage_class=env.storage_class))
     with env.recording():
         web.deploy()
         with env.faults.injected(pod_delete(env.cluster, env.namespace, f"{NAME}-0")):

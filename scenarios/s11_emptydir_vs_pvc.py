@@ -20,7 +20,8 @@ ROWS = 50
 def run(env: ScenarioEnv) -> list[Verdict]:
     assert env.mysql_images is not None, "S11 needs the mysql_images fixture"
     ephemeral = MySQLWorkload(env.cluster, env.namespace, env.mysql_images, deploy.EPHEMERAL, replicas=1)
-    persistent = MySQLWorkload(env.cluster, env.namespace, env.mysql_images, deploy.REPLICATED, replicas=1)
+    persistent = MySQLWorkload(env.cluster, env.namespace, env.mysql_images, deploy.REPLICATED, replicas=1,
+                               storage_class=env.storage_class)
     ephemeral.deploy()
     persistent.deploy()
     ledgers = {w.name: env.write_rows(w, ROWS) for w in (ephemeral, persistent)}

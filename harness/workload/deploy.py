@@ -44,6 +44,18 @@ def render(variant: str, params: dict[str, str]) -> list[dict[str, Any]]:
     return objects
 
 
+def with_storage_class(objects: list[dict[str, Any]], storage_class: str | None) -> list[dict[str, Any]]:
+    """Every claim the objects make (StatefulSet claim templates, PVCs) on `storage_class`; None keeps the
+    cluster's default StorageClass."""
+    if storage_class:
+        for obj in objects:
+            claims = obj.get("spec", {}).get("volumeClaimTemplates", []) if obj["kind"] == "StatefulSet" else \
+                [obj] if obj["kind"] == "PersistentVolumeClaim" else []
+            for claim in claims:
+                claim["spec"]["storageClassName"] = storage_class
+    return objects
+
+
 def create_namespace(cluster: Cluster, name: str, labels: dict[str, str] | None = None) -> None:
     try:
         cluster.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(

@@ -24,6 +24,7 @@ class MySQLWorkload:
     images: MySQLImages
     variant: str = deploy.REPLICATED
     replicas: int = 0  # 0: the manifest's own count (3 replicated, 1 emptyDir)
+    storage_class: str | None = None  # None: the cluster's default StorageClass
 
     def __post_init__(self) -> None:
         if not self.replicas:
@@ -38,7 +39,7 @@ class MySQLWorkload:
         for obj in objects:
             if obj["kind"] == "StatefulSet":
                 obj["spec"]["replicas"] = self.replicas
-        deploy.apply(self.cluster, self.namespace, objects)
+        deploy.apply(self.cluster, self.namespace, deploy.with_storage_class(objects, self.storage_class))
         return self.wait_ready(deadline_seconds)
 
     def wait_ready(self, deadline_seconds: float = 300) -> tuple[PodTimeline, float]:

@@ -38,6 +38,7 @@ class WebSpec:
     update_strategy: str = "RollingUpdate"  # or OnDelete
     ready_after: int = 2                    # seconds from start to Ready
     version: str = "1"
+    storage_class: str | None = None  # None: the cluster's default StorageClass
 
 
 def objects(image: str, spec: WebSpec) -> list[dict[str, Any]]:
@@ -57,7 +58,8 @@ def objects(image: str, spec: WebSpec) -> list[dict[str, Any]]:
     }
     if spec.persistent:
         sts["spec"]["volumeClaimTemplates"] = [{"metadata": {"name": "data"}, "spec": {
-            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "16Mi"}}}}]
+            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "16Mi"}},
+            **({"storageClassName": spec.storage_class} if spec.storage_class else {})}}]
     else:
         pod_spec["volumes"] = [{"name": "data", "emptyDir": {}}]
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": NAME, "labels": labels},

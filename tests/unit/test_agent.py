@@ -49,3 +49,18 @@ def test_doctor_checks_every_rule_of_the_harness_role() -> None:
     assert ("patch", "coordination.k8s.io", "leases", None) in needed
     assert ("patch", "", "nodes", None) in needed
     assert len(needed) > 40
+
+
+def test_storage_class_is_configuration_and_default_is_the_clusters() -> None:
+    from harness.testbed.images import MySQLImages
+    from harness.workload import deploy
+    from harness.workload.web import WebSpec, objects
+
+    rendered = deploy.render(deploy.REPLICATED, deploy.manifest_params(MySQLImages("m", "x", "mysql")))
+    [sts] = [o for o in deploy.with_storage_class(rendered, "fast-ssd") if o["kind"] == "StatefulSet"]
+    assert {t["spec"]["storageClassName"] for t in sts["spec"]["volumeClaimTemplates"]} == {"fast-ssd"}
+    [default] = [o for o in deploy.render(deploy.REPLICATED, deploy.manifest_params(MySQLImages("m", "x", "mysql")))
+                 if o["kind"] == "StatefulSet"]
+    assert all("storageClassName" not in t["spec"] for t in default["spec"]["volumeClaimTemplates"])
+    web = [o for o in objects("img", WebSpec(storage_class="gold")) if o["kind"] == "StatefulSet"][0]
+    assert web["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "gold"
