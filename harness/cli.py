@@ -67,8 +67,13 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 
 
 def cmd_journal(args: argparse.Namespace) -> int:
-    for e in Journal(args.journal).entries():
-        print(f"{e.id} {e.fault} context={e.context} run={e.run_id}")
+    journal = Journal(args.journal)
+    entries = journal.entries()
+    if not entries:
+        print(f"journal {journal.path} is empty: no fault is waiting to be healed")
+    for e in entries:
+        alive = "its run is still alive" if e.owner_alive() else "its run is gone: 'chaos-harness cleanup' heals it"
+        print(f"{e.id} {e.fault} context={e.context} run={e.run_id} access={e.access.get('name', 'docker')} ({alive})")
     return EXIT_PASS
 
 

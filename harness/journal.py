@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.errors import HarnessError
+
 
 def default_journal_path() -> Path:
     state = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
@@ -59,36 +61,97 @@ def this_process() -> dict[str, Any]:
     return {"pid": os.getpid(), "host": socket.gethostname(), "boot_id": boot_id()}
 
 
+class JournalError(HarnessError):
+    """The journal cannot be read or written (corrupt, a directory, not writable): one line, exit 2."""
+
+
 class Journal:
-    """A JSON file guarded by an advisory lock; each change is written whole and renamed into place."""
+    """A JSON file guarded by an advisory lock on a file of its own (`<journal>.lock`, never the journal
+    itself, whatever the journal is named). A change is written whole to a temporary file, fsync'd, renamed
+    into place, and the directory fsync'd: a fault recorded before injection survives a crash or power loss.
+    Reads take the lock shared and never write."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or default_journal_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
+        if self.path.is_dir():
+            raise JournalError(f"journal {self.path} is a directory; pass a file with --journal")
+
+    def _fail(self, action: str, e: Exception) -> JournalError:
+        return JournalError(f"cannot {action} journal {self.path}: {e.strerror if isinstance(e, OSError) else e}; "
+                            f"fix its permissions or pass another file with --journal")
+
+    def _read(self) -> list[dict[str, Any]]:
+        try:
+            text = self.path.read_text() if self.path.exists() else ""
+        except OSError as e:
+            raise self._fail("read", e) from e
+        if not text.strip():
+            return []
+        try:
+            entries = json.loads(text)
+        except ValueError as e:
+            raise JournalError(f"journal {self.path} is not valid JSON ({e}); move it aside after checking what it "
+                               f"holds (faults listed there may still need healing)") from e
+        if not isinstance(entries, list):
+            raise JournalError(f"journal {self.path} does not hold a list of entries")
+        return entries
 
     @contextmanager
-    def _locked(self) -> Iterator[list[dict[str, Any]]]:
-        lock = self.path.with_suffix(".lock")
-        with lock.open("w") as lf:
-            fcntl.flock(lf, fcntl.LOCK_EX)
-            entries = json.loads(self.path.read_text()) if self.path.exists() and self.path.read_text().strip() else []
+    def _lock(self, exclusive: bool) -> Iterator[None]:
+        try:
+            if exclusive:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            elif not self.path.parent.exists():
+                yield
+                return
+            lf = self._lock_path.open("a")
+        except OSError as e:
+            if not exclusive:  # a read where the lock cannot be created: read unlocked rather than fail
+                yield
+                return
+            raise self._fail("lock", e) from e
+        with lf:
+            fcntl.flock(lf, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+
+    @contextmanager
+    def _changing(self) -> Iterator[list[dict[str, Any]]]:
+        with self._lock(exclusive=True):
+            entries = self._read()
             yield entries
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(entries, indent=2))
-            os.replace(tmp, self.path)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            try:
+                with tmp.open("w") as f:
+                    f.write(json.dumps(entries, indent=2))
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, self.path)
+                dir_fd = os.open(self.path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+            except OSError as e:
+                tmp.unlink(missing_ok=True)
+                raise self._fail("write", e) from e
 
     def add(self, fault: dict[str, Any], cluster_uid: str, context: str, run_id: str,
             access: dict[str, str] | None = None) -> JournalEntry:
         entry = JournalEntry(uuid.uuid4().hex[:12], fault, cluster_uid, context, run_id, time.time(), dict(access or {}),
                              this_process())
-        with self._locked() as entries:
+        with self._changing() as entries:
             entries.append(entry.as_dict())
         return entry
 
     def remove(self, entry_id: str) -> None:
-        with self._locked() as entries:
+        with self._changing() as entries:
             entries[:] = [e for e in entries if e["id"] != entry_id]
 
     def entries(self) -> list[JournalEntry]:
-        with self._locked() as entries:
-            return [JournalEntry(**e) for e in entries]
+        with self._lock(exclusive=False):
+            raw = self._read()
+        try:
+            return [JournalEntry(**e) for e in raw]
+        except TypeError as e:
+            raise JournalError(f"journal {self.path} holds an entry this version cannot read: {e}") from e

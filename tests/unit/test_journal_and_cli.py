@@ -11,7 +11,7 @@ from harness.runner import scenario_modules
 from harness.errors import CleanupError, FaultError
 from harness.faults import FaultSession, PodDelete, fault_from_spec, spec_of
 from harness.history import History
-from harness.journal import Journal
+from harness.journal import Journal, JournalEntry
 
 
 def test_journal_add_remove_survives_reopen(tmp_path: Path) -> None:
@@ -117,3 +117,55 @@ def test_cli_run_unknown_scenario_is_a_one_line_usage_error(capsys) -> None:
     assert cli.main(["run", "s99_meteor"]) == cli.EXIT_USAGE
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown scenario s99_meteor" in err and "chaos-harness list" in err
+
+
+# --- the journal fails safe ----------------------------------------------------------------------------------
+
+def test_a_journal_named_like_a_lock_file_is_not_truncated_by_its_lock(tmp_path: Path) -> None:
+    path = tmp_path / "x.lock"
+    Journal(path).add({"type": "kubelet-stop", "node": "n"}, "uid", "kind-chaos", "r")
+    assert len(Journal(path).entries()) == 1
+    assert len(Journal(path).entries()) == 1, "reading the journal must not empty it"
+
+
+def test_reading_the_journal_never_writes_it(tmp_path: Path) -> None:
+    path = tmp_path / "j.json"
+    Journal(path).add({"type": "kubelet-stop", "node": "n"}, "uid", "kind-chaos", "r")
+    before = path.stat().st_mtime_ns
+    path.chmod(0o444)
+    try:
+        assert len(Journal(path).entries()) == 1
+    finally:
+        path.chmod(0o644)
+    assert path.stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("make,expect", [
+    (lambda p: p.write_text("{not json"), "not valid JSON"),
+    (lambda p: p.mkdir(), "is a directory"),
+    (lambda p: p.write_text('{"a": 1}'), "does not hold a list"),
+])
+def test_a_broken_journal_is_one_line_and_exit_2(tmp_path: Path, capsys, make, expect: str) -> None:
+    path = tmp_path / "j.json"
+    make(path)
+    assert cli.main(["--journal", str(path), "journal"]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expect in err and "Traceback" not in err
+
+
+def test_an_empty_journal_says_so(tmp_path: Path, capsys) -> None:
+    assert cli.main(["--journal", str(tmp_path / "none.json"), "journal"]) == cli.EXIT_PASS
+    assert "is empty" in capsys.readouterr().out
+    assert not (tmp_path / "none.json").exists(), "a read created the journal"
+
+
+def test_global_options_work_after_the_subcommand(tmp_path: Path, capsys) -> None:
+    assert cli.main(["journal", "--journal", str(tmp_path / "after.json")]) == cli.EXIT_PASS
+    assert "after.json is empty" in capsys.readouterr().out
+
+
+def test_entries_record_their_owner_and_a_live_owner_is_alive(tmp_path: Path) -> None:
+    entry = Journal(tmp_path / "j.json").add({"type": "kubelet-stop", "node": "n"}, "uid", "kind-chaos", "r")
+    assert entry.owner_alive()
+    dead = JournalEntry(**{**entry.as_dict(), "owner": {**entry.owner, "pid": 2 ** 22 + 1}})
+    assert not dead.owner_alive()
