@@ -29,7 +29,6 @@ from typing import Any
 import urllib3
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
-from kubernetes.stream import stream
 
 from harness.errors import ClusterError, FaultError, NotFound, WaitTimeout, from_api_exception
 from harness.kube import Cluster
@@ -348,18 +347,9 @@ class AgentNodeAccess:
         pod = self._pod_on(node)
         command = ["nsenter", "-t", "1", "-m", "-u", "-i", "-n", "-p", "--", *cmd]
         try:
-            ws = stream(self.cluster.streaming_core().connect_get_namespaced_pod_exec, pod, self.namespace,
-                        command=command, stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
-            ws.run_forever(timeout=timeout)
-            out, err, code = ws.read_stdout(), ws.read_stderr(), ws.returncode
-            ws.close()
-        except Exception as e:
-            raise FaultError(f"exec on {node} through {self.namespace}/{pod}: {type(e).__name__}: {e}") from e
-        if code is None:
-            raise FaultError(f"{' '.join(cmd)} on {node}: no exit status within {timeout}s")
-        if code != 0:
-            raise FaultError(f"{' '.join(cmd)} on {node} exited {code}: {(err or out).strip()[-300:]}")
-        return out
+            return self.cluster.exec(self.namespace, pod, command, timeout=timeout).check(f"{' '.join(cmd)} on {node}")
+        except ClusterError as e:
+            raise FaultError(f"{e} (through {self.namespace}/{pod})") from e
 
     def close(self) -> None:
         self._stop_renewing.set()

@@ -9,6 +9,7 @@ connection is made.
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -38,6 +39,34 @@ class Fingerprint:
                 "server_version": self.server_version}
 
 
+def exit_status(error_channel: str) -> int:
+    """The exit status from exec's error channel: a metav1.Status, Success, or Failure with an ExitCode cause;
+    any other failure (command not found, the stream cut) is 126 with the status's message kept."""
+    try:
+        status = json.loads(error_channel) if error_channel else {}
+    except ValueError:
+        status = {}
+    if status.get("status") == "Success":
+        return 0
+    for cause in (status.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode":
+            return int(cause.get("message", 1))
+    return 126
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    stdout: str
+    stderr: str
+    code: int | None
+
+    def check(self, what: str) -> str:
+        """stdout, or a ClusterError naming `what`, the exit status and stderr's tail."""
+        if self.code != 0:
+            raise ClusterError(f"{what} exited {self.code}: {(self.stderr or self.stdout).strip()[-300:]}")
+        return self.stdout
+
+
 @dataclass(frozen=True)
 class Cluster:
     """An API client bound to one allowed context."""
@@ -60,6 +89,29 @@ class Cluster:
         another thread would be sent down the websocket path (seen: "Missing required parameter `ports`")."""
         return client.CoreV1Api(client.ApiClient(self.api.configuration))
 
+
+    def exec(self, namespace: str, pod: str, command: Sequence[str], container: str | None = None,
+             timeout: float = 30) -> "ExecResult":
+        """Run `command` in a pod through the API server's exec; the exit status is the exec channel's own
+        (`WSClient.returncode`), stdout and stderr kept apart."""
+        from kubernetes.stream import stream
+
+        try:
+            ws = stream(self.streaming_core().connect_get_namespaced_pod_exec, pod, namespace, container=container,
+                        command=list(command), stderr=True, stdin=False, stdout=True, tty=False,
+                        _preload_content=False, _request_timeout=timeout)
+            try:
+                ws.run_forever(timeout=timeout)
+                finished = not ws.is_open()
+                result = ExecResult(ws.read_stdout() or "", ws.read_stderr() or "",
+                                    exit_status(ws.read_channel(3)) if finished else None)
+            finally:
+                ws.close()
+        except Exception as e:  # websocket, urllib3 and API errors alike
+            raise from_api_exception(e, f"exec {' '.join(command)[:60]} in {namespace}/{pod}") from e
+        if result.code is None:
+            raise ClusterError(f"exec {' '.join(command)[:60]} in {namespace}/{pod}: no exit status within {timeout}s")
+        return result
 
     def fingerprint(self) -> Fingerprint:
         try:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from harness.history import load
 from harness.report.timeline import notable_rows, timeline_svg
@@ -87,7 +87,8 @@ def sparkline(points: list[tuple[str, float]], width: int = 220, height: int = 3
     coords = [(i * step if len(points) > 1 else width / 2,
                height - 4 - (v - low) / ((high - low) or 1) * (height - 8)) for i, v in enumerate(values)]
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
-    dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5"><title>{run}: {v:.2f} s</title></circle>'
+    # Run ids come from directory names: anything may be in them, so they are escaped like all text.
+    dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5"><title>{escape(run)}: {v:.2f} s</title></circle>'
                    for (x, y), (run, v) in zip(coords, points))
     return (f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
             f'<polyline points="{path}" fill="none"/>{dots}</svg>')

@@ -192,15 +192,9 @@ def helper_image(cluster: Cluster) -> str:
 
 def exec_in_pod(cluster: Cluster, namespace: str, pod: str, command: list[str], container: str | None = None,
                 timeout: float = 30) -> str:
-    """Run `command` in a pod and return its output (stdout and stderr), through the API server's exec."""
-    from kubernetes.stream import stream
-
-    try:
-        return str(stream(cluster.streaming_core().connect_get_namespaced_pod_exec, pod, namespace,
-                          container=container, command=command, stderr=True, stdin=False, stdout=True, tty=False,
-                          _request_timeout=timeout))
-    except Exception as e:
-        raise from_api_exception(e, f"exec {' '.join(command)[:60]} in {namespace}/{pod}") from e
+    """Run `command` in a pod and return its stdout; a non-zero exit status is a ClusterError."""
+    return cluster.exec(namespace, pod, command, container, timeout).check(
+        f"{' '.join(command)[:60]} in {namespace}/{pod}")
 
 
 def wait_pods_gone(cluster: Cluster, namespace: str, selector: str, deadline_seconds: float) -> float:

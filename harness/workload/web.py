@@ -198,7 +198,8 @@ class Web:
 
     def resolve(self, from_ordinal: int, hostname: str) -> list[str]:
         """IPv4 addresses `hostname` resolves to inside the cluster, asked from pod `web-<from_ordinal>`."""
-        out = deploy.exec_in_pod(self.cluster, self.namespace, f"{NAME}-{from_ordinal}",
-                                 ["sh", "-c", f"getent hosts {hostname} 2>/dev/null || nslookup {hostname}"])
+        # No answer (the name does not resolve yet) is an empty list, not an error: the caller asks again.
+        out = self.cluster.exec(self.namespace, f"{NAME}-{from_ordinal}",
+                                ["sh", "-c", f"getent hosts {hostname} 2>/dev/null || nslookup {hostname}"]).stdout
         return sorted({w for w in out.split() if w.count(".") == 3 and w.replace(".", "").isdigit()
                        and not w.startswith("10.96.")})  # 10.96.0.10: nslookup's own DNS server line

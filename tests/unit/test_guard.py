@@ -78,3 +78,15 @@ def test_api_errors_map_by_status(status: int, kind: type) -> None:
     mapped = from_api_exception(ApiException(status=status, reason="x"), "doing y")
     assert type(mapped) is kind
     assert "doing y" in str(mapped)
+
+
+@pytest.mark.parametrize("channel,code", [
+    ('{"metadata":{},"status":"Success"}', 0),
+    ('{"status":"Failure","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"3"}]}}', 3),
+    ('{"status":"Failure","message":"exec: \\"nope\\": executable file not found"}', 126),
+    ("", 126),
+])
+def test_exec_exit_status_comes_from_the_error_channel(channel: str, code: int) -> None:
+    from harness.kube import exit_status
+
+    assert exit_status(channel) == code

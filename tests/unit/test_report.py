@@ -103,3 +103,21 @@ def test_wait_log_counts_nested_waits_once() -> None:
                 pass
         progress.observe(0.01, "nothing moves")
     assert log.count == 2 and log.seconds >= 0.01
+
+
+def test_a_hostile_run_id_injects_no_markup_into_the_index(tmp_path: Path) -> None:
+    hostile = '<img src=x onerror=alert(1)>"&'
+    write_run(tmp_path, hostile, 100.0, [result("s08", time_to_detect=14.0)], {"s08": "kubelet-stop-mysql-kind.jsonl"})
+    write_run(tmp_path, "run-2", 200.0, [result("s08", time_to_detect=15.0)], {"s08": "kubelet-stop-mysql-kind.jsonl"})
+    index = render_index(tmp_path).read_text()
+    assert "<img" not in index and "onerror=alert(1)>" not in index
+    assert "&lt;img src=x onerror=alert(1)&gt;" in index
+
+
+def test_assumed_timing_is_marked_in_the_report(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path, "run-a", 100.0, [result("s08")], {"s08": "kubelet-stop-mysql-kind.jsonl"})
+    doc = json.loads((run_dir / "results.json").read_text())
+    doc["timing"]["assumed"] = ["node_monitor_grace_period"]
+    (run_dir / "results.json").write_text(json.dumps(doc))
+    html = render_run(run_dir).read_text()
+    assert html.count("(assumed)") == 1
