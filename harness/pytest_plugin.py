@@ -92,10 +92,11 @@ def unavailable(config: pytest.Config, message: str) -> None:
 
 
 def default_kubeconfig(config: pytest.Config) -> Path:
+    """--kubeconfig, else the test bed's (where `make cluster` writes it)."""
+    from harness.testbed.cluster import kubeconfig_path
+
     given = config.getoption("--kubeconfig")
-    if given:
-        return Path(given)
-    return Path(config.rootpath) / ".kube" / "chaos.kubeconfig"
+    return Path(given) if given else kubeconfig_path()
 
 
 @pytest.fixture(scope="session")
@@ -155,12 +156,25 @@ def cluster(pytestconfig: pytest.Config, kind_cluster_name: str) -> Iterator[Clu
         c = connect(kubeconfig, context, allowed)
         c.fingerprint()  # proves the API answers
     except HarnessError as e:
-        if kind_cluster_name != testbed.CLUSTER_NAME or not _docker_answers():
-            unavailable(pytestconfig, f"cluster unreachable ({e}); bring it up with 'make cluster'")
+        # The test bed is created only when the user named nothing and no `chaos` cluster exists: a typo in
+        # --kubeconfig, a refused context or an API that is down must never recreate (or later delete) a
+        # cluster, nor switch to another kubeconfig than the one given.
+        named = [f"--{o}" for o in ("kubeconfig", "kube-context") if pytestconfig.getoption(f"--{o}")]
+        if kind_cluster_name != testbed.CLUSTER_NAME:
+            named.append("--kind-cluster")
+        if named:
+            unavailable(pytestconfig, f"cluster unreachable ({e}) with {', '.join(named)} as given; "
+                                      f"nothing is created for a cluster you named")
+        if not _docker_answers():
+            unavailable(pytestconfig, f"cluster unreachable ({e}) and no docker engine to create the test bed; "
+                                      f"bring it up with 'make cluster'")
+        if testbed.cluster_exists(testbed.kind_binary()):
+            unavailable(pytestconfig, f"the kind cluster {testbed.CLUSTER_NAME} exists but does not answer ({e}); "
+                                      f"it is left alone: 'make cluster' repairs or recreates it")
         try:
             testbed.up(pytestconfig.getoption("--timing-profile") or "fast")
-            c = connect(testbed.kubeconfig_path(), context, allowed)
             created = True
+            c = connect(kubeconfig, context, allowed)
         except Exception as up_error:
             unavailable(pytestconfig, f"cluster unreachable ({e}) and creating it failed: {up_error}")
     yield c
