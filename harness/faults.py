@@ -194,13 +194,20 @@ class NetworkPartition:
 
     def heal(self, ctx: FaultContext) -> None:
         for chain, flag, ip in self._rules():
-            # -D fails once the rule is gone: repeat until it does, so a double inject is fully undone.
+            rule = [chain, flag, ip, "-m", "comment", "--comment", CHAOS_COMMENT, "-j", "DROP"]
+            # Delete until `iptables -C` says the rule is absent (exit 1), so a double inject is fully undone.
+            # Any other answer (the node unreachable, iptables broken) is a failed heal, never "already gone".
             for _ in range(10):
-                try:
-                    ctx.nodes.exec(self.node, "iptables", "-D", chain, flag, ip, "-m", "comment", "--comment",
-                                   CHAOS_COMMENT, "-j", "DROP")
-                except FaultError:
+                check = ctx.nodes.exec(self.node, "sh", "-c", 'iptables -C "$@" 2>/dev/null; echo "$?"', "sh", *rule)
+                status = check.strip().splitlines()[-1] if check.strip() else "?"
+                if status == "1":
                     break
+                if status != "0":
+                    raise FaultError(f"cannot tell whether the partition rule {' '.join(rule)} is still on "
+                                     f"{self.node} (iptables -C answered {status})")
+                ctx.nodes.exec(self.node, "iptables", "-D", *rule)
+            else:
+                raise FaultError(f"partition rule {' '.join(rule)} still on {self.node} after 10 deletions")
 
 
 @dataclass(frozen=True)

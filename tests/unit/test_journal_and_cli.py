@@ -169,3 +169,37 @@ def test_entries_record_their_owner_and_a_live_owner_is_alive(tmp_path: Path) ->
     assert entry.owner_alive()
     dead = JournalEntry(**{**entry.as_dict(), "owner": {**entry.owner, "pid": 2 ** 22 + 1}})
     assert not dead.owner_alive()
+
+
+class FakeIptables:
+    """A node whose iptables holds `rules` copies of each rule, or cannot be reached at all."""
+
+    name = "docker"
+    capabilities = frozenset({"partition"})
+
+    def __init__(self, copies: int = 1, reachable: bool = True) -> None:
+        self.copies = {"INPUT": copies, "OUTPUT": copies}
+        self.reachable = reachable
+
+    def exec(self, node: str, *cmd: str, timeout: float = 30) -> str:
+        if not self.reachable:
+            raise FaultError(f"docker exec {node}: no such container")
+        if cmd[0] == "sh":
+            return "0\n" if self.copies[cmd[4]] else "1\n"
+        self.copies[cmd[2]] -= 1
+        return ""
+
+
+def test_partition_heal_removes_every_copy_of_its_rules() -> None:
+    from harness.faults import FaultContext, NetworkPartition
+
+    node = FakeIptables(copies=2)
+    NetworkPartition("n", "10.0.0.1").heal(FaultContext(FakeCluster(), node))  # type: ignore[arg-type]
+    assert node.copies == {"INPUT": 0, "OUTPUT": 0}
+
+
+def test_partition_heal_that_cannot_reach_the_node_fails() -> None:
+    from harness.faults import FaultContext, NetworkPartition
+
+    with pytest.raises(FaultError):
+        NetworkPartition("n", "10.0.0.1").heal(FaultContext(FakeCluster(), FakeIptables(reachable=False)))  # type: ignore[arg-type]
