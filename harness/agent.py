@@ -143,10 +143,11 @@ class NodeAgent:
                         dns_policy="ClusterFirstWithHostNet", termination_grace_period_seconds=5,
                         tolerations=[client.V1Toleration(operator="Exists")],
                         affinity=client.V1Affinity(node_affinity=client.V1NodeAffinity(
+                            # A field selector takes one value per term; terms are ORed: one per node.
                             required_during_scheduling_ignored_during_execution=client.V1NodeSelector(
                                 node_selector_terms=[client.V1NodeSelectorTerm(match_fields=[
                                     client.V1NodeSelectorRequirement(key="metadata.name", operator="In",
-                                                                     values=self.nodes)])]))),
+                                                                     values=[node])]) for node in self.nodes]))),
                         containers=[client.V1Container(
                             name="agent", image=c.image, image_pull_policy="IfNotPresent", env=env,
                             args=[f"-interval={c.interval_seconds}s", f"-runtime-endpoint={c.runtime_endpoint}",

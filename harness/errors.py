@@ -3,6 +3,8 @@ here by HTTP status and always chained (`raise ... from e`) so the original stay
 
 from __future__ import annotations
 
+import json
+
 
 class HarnessError(Exception):
     """Base of every error the harness raises on purpose."""
@@ -60,6 +62,9 @@ def from_api_exception(e: Exception, what: str) -> ClusterError:
     status = getattr(e, "status", None)
     reason = getattr(e, "reason", None) or type(e).__name__
     message = f"{what}: {status or ''} {reason}".replace("  ", " ")
+    detail = _status_message(getattr(e, "body", None))
+    if detail:
+        message += f": {detail}"
     if status == 404:
         return NotFound(message)
     if status == 409:
@@ -69,6 +74,16 @@ def from_api_exception(e: Exception, what: str) -> ClusterError:
     if status is None or status == 429 or (isinstance(status, int) and status >= 500):
         return TransientClusterError(message)
     return ClusterError(message)
+
+
+def _status_message(body: object) -> str:
+    """The API server's own explanation (a metav1.Status message), on one line."""
+    if not isinstance(body, (str, bytes)) or not body:
+        return ""
+    try:
+        return " ".join(str(json.loads(body).get("message", "")).split())[:300]
+    except (ValueError, AttributeError):
+        return ""
 
 
 class CleanupError(HarnessError):

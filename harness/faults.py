@@ -417,7 +417,8 @@ def heal_journal(cluster: Cluster, journal: Journal, access_for: Callable[[Journ
             failures.append(f"{entry.fault}: {e}")
             continue
         journal.remove(entry.id)
-        healed.append(f"{entry.fault['type']} {entry.fault} (through {entry.access.get('name', 'docker')})")
+        through = f" (through {entry.access['name']})" if entry.access.get("name") else ""
+        healed.append(f"{entry.fault['type']} {entry.fault}{through}")
     if failures:
         raise CleanupError("could not heal: " + "; ".join(failures + foreign))
     if foreign:

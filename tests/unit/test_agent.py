@@ -37,7 +37,7 @@ def test_the_daemon_set_runs_privileged_on_exactly_the_target_nodes() -> None:
                       ["w2", "w1"])
     spec = agent.daemon_set({"a": "b"}).spec.template.spec
     terms = spec.affinity.node_affinity.required_during_scheduling_ignored_during_execution.node_selector_terms
-    assert terms[0].match_fields[0].values == ["w1", "w2"]
+    assert [t.match_fields[0].values for t in terms] == [["w1"], ["w2"]]  # one value per field-selector term
     assert spec.host_pid and spec.containers[0].security_context.privileged
     assert spec.containers[0].volume_mounts[0].mount_path == "/var/run/crio"
     assert "-runtime-endpoint=unix:///var/run/crio/crio.sock" in spec.containers[0].args

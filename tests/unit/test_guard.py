@@ -90,3 +90,9 @@ def test_exec_exit_status_comes_from_the_error_channel(channel: str, code: int) 
     from harness.kube import exit_status
 
     assert exit_status(channel) == code
+
+
+def test_api_errors_carry_the_api_servers_own_message() -> None:
+    e = ApiException(status=422, reason="Unprocessable Entity")
+    e.body = '{"kind":"Status","message":"DaemonSet.apps \\"x\\" is invalid: spec.template: Required value"}'
+    assert "is invalid: spec.template: Required value" in str(from_api_exception(e, "creating x"))
