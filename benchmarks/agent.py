@@ -32,7 +32,8 @@ def agent_process(docker: KindNodeAccess, node: str) -> tuple[float, int]:
     """(CPU seconds so far, RSS KiB) of chaos-agent on the node."""
     pid = docker.exec(node, "pgrep", "-xo", "chaos-agent").strip()
     stat = docker.exec(node, "cat", f"/proc/{pid}/stat").split(")")[-1].split()
-    ticks = int(stat[11]) + int(stat[12])  # utime + stime, fields 14 and 15
+    # utime + stime + cutime + cstime (fields 14-17): the nsenter/systemctl children it waits for count too.
+    ticks = sum(int(v) for v in stat[11:15])
     rss = next(int(line.split()[1]) for line in docker.exec(node, "cat", f"/proc/{pid}/status").splitlines()
                if line.startswith("VmRSS:"))
     return ticks / 100.0, rss
