@@ -280,9 +280,15 @@ FAULT_TYPES: dict[str, type] = {cls.type: cls for cls in (KubeletStop, PodDelete
 
 @contextmanager
 def run_registered(cluster: Cluster, journal: Journal, run_id: str) -> Iterator[None]:
-    """Journal the run's leftovers for its lifetime; the entry goes once the run has removed them itself."""
+    """Journal the run's leftovers for its lifetime. The entry goes once the run has removed them itself: on a
+    normal end or an error the run handled (its `finally` blocks deleted its namespaces); on a signal or a
+    crash it stays, for `cleanup`."""
     entry = journal.add(spec_of(RunLeftovers(run_id)), cluster.fingerprint().kube_system_uid, cluster.context, run_id)
-    yield
+    try:
+        yield
+    except Exception:
+        journal.remove(entry.id)
+        raise
     journal.remove(entry.id)
 
 

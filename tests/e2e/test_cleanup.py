@@ -25,8 +25,11 @@ def test_cleanup_heals_a_kubelet_left_stopped_by_a_crashed_run(cluster: Cluster,
     node = f"{kind_cluster_name}-worker2"
     access = KindNodeAccess()
     journal = Journal(tmp_path / "journal.json")
-    # What a run does before it crashes: journal, then inject. Nothing heals it in this process.
-    journal.add({"type": "kubelet-stop", "node": node}, cluster.fingerprint().kube_system_uid, cluster.context, "crashed")
+    # What a run does before it crashes: journal (in a process that is gone by now), then inject.
+    subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; from harness.journal import Journal; "
+                    "Journal(Path(sys.argv[1])).add({'type': 'kubelet-stop', 'node': sys.argv[2]}, sys.argv[3], "
+                    "sys.argv[4], 'crashed')", str(journal.path), node, cluster.fingerprint().kube_system_uid,
+                    cluster.context], check=True)
     try:
         access.kubelet_stop(node)
         assert not access.kubelet_active(node)
@@ -48,3 +51,17 @@ def test_cleanup_refuses_a_journal_of_another_cluster(cluster: Cluster, tmp_path
     assert result.returncode == 2
     assert "belongs to cluster some-other-cluster-uid" in result.stderr
     assert len(journal.entries()) == 1, "a refused entry must stay in the journal"
+
+
+def test_cleanup_skips_a_fault_whose_run_is_still_alive(cluster: Cluster, tmp_path: Path) -> None:
+    """This very process journals a fault: it is alive, so its own `finally` heals it; cleanup leaves it
+    (and says so) unless --force."""
+    journal = Journal(tmp_path / "journal.json")
+    journal.add({"type": "run-leftovers", "run_id": "alive-run"}, cluster.fingerprint().kube_system_uid,
+                cluster.context, "alive-run")
+    result = run_cli("--kubeconfig", str(cluster.kubeconfig), "--journal", str(journal.path), "cleanup")
+    assert result.returncode == 0, result.stderr
+    assert "skipped run-leftovers of run alive-run" in result.stdout and len(journal.entries()) == 1
+    forced = run_cli("--kubeconfig", str(cluster.kubeconfig), "--journal", str(journal.path), "cleanup", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert journal.entries() == []

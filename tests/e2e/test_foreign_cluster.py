@@ -65,6 +65,12 @@ def leftovers(cluster: Cluster) -> list[str]:
     return found
 
 
+def cluster_from(kubeconfig: Path) -> Cluster:
+    from harness.kube import connect
+
+    return connect(kubeconfig, CONTEXT, ("kind-*", CONTEXT))
+
+
 def test_a_context_outside_kind_is_refused_unless_named(user_kubeconfig: Path, no_docker_env: dict[str, str],
                                                         tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "harness.cli", "--kubeconfig", str(user_kubeconfig),
@@ -156,3 +162,73 @@ def test_sigkill_during_a_kubelet_fault_heals_by_itself(cluster: Cluster, user_k
     assert left == [], f"cleanup left the killed run's namespaces: {left}"
     watch_until(cluster.core.list_node, lambda n: node_condition(n) == "True", 120, f"{node} Ready",
                 field_selector=f"metadata.name={node}")
+
+
+def test_target_nodes_matching_nothing_is_exit_2(user_kubeconfig: Path, no_docker_env: dict[str, str],
+                                                 tmp_path: Path) -> None:
+    result = subprocess.run(harness(user_kubeconfig, tmp_path / "j.json", "run", "s01_stable_identity",
+                                    "--target-nodes", "chaos-harness/no-such-label=1"),
+                            env=no_docker_env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1 and "matches no node" in result.stderr
+    assert leftovers(cluster_from(user_kubeconfig)) == []
+
+
+def test_an_agent_image_the_nodes_cannot_pull_is_named_with_its_option(cluster: Cluster, user_kubeconfig: Path,
+                                                                       no_docker_env: dict[str, str],
+                                                                       tmp_path: Path) -> None:
+    # A registry on the nodes' own loopback: the pull is refused at once, no traffic leaves the test bed.
+    image = "127.0.0.1:1/chaos-harness/no-such-agent:0"
+    result = subprocess.run(harness(user_kubeconfig, tmp_path / "j.json", "--agent-image", image, "run",
+                                    "s01_stable_identity"), env=no_docker_env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1 and image in result.stderr and "--agent-image" in result.stderr
+    assert leftovers(cluster) == []
+
+
+def test_doctor_as_the_least_privileged_service_account(cluster: Cluster, tmp_path: Path,
+                                                        no_docker_env: dict[str, str]) -> None:
+    """manifests/rbac/harness.yaml is enough for every check doctor makes; an identity without it is told
+    which verb on which resource it lacks."""
+    from kubernetes import utils
+
+    manifest = Path(__file__).resolve().parents[2] / "manifests" / "rbac" / "harness.yaml"
+    docs = [d for d in yaml.safe_load_all(manifest.read_text()) if d]
+    rbac = client.RbacAuthorizationV1Api(cluster.api)
+    try:
+        for doc in docs:
+            try:
+                utils.create_from_dict(cluster.api, doc)
+            except utils.FailToCreateError as e:
+                if any(x.status != 409 for x in e.api_exceptions):
+                    raise
+        cluster.core.create_namespaced_service_account(
+            "chaos-harness", client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="nobody")))
+        for account, expect_code in (("chaos-harness", 0), ("nobody", 2)):
+            token = cluster.core.create_namespaced_service_account_token(
+                account, "chaos-harness", client.AuthenticationV1TokenRequest(
+                    spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=600))).status.token
+            original = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+            kubeconfig = tmp_path / f"{account}.kubeconfig"
+            kubeconfig.write_text(yaml.safe_dump({
+                "apiVersion": "v1", "kind": "Config", "clusters": original["clusters"],
+                "users": [{"name": account, "user": {"token": token}}],
+                "contexts": [{"name": f"sa-{account}", "context": {"cluster": original["clusters"][0]["name"],
+                                                                  "user": account}}],
+                "current-context": f"sa-{account}"}))
+            result = subprocess.run(harness(kubeconfig, tmp_path / "j.json", "--allow-context", f"sa-{account}",
+                                            "doctor"), env=no_docker_env, capture_output=True, text=True, timeout=120)
+            print(f"doctor as {account}: exit {result.returncode}\n{result.stdout}{result.stderr}")
+            assert result.returncode == expect_code, result.stdout + result.stderr
+            if expect_code:
+                assert result.stderr.count("\n") == 1 and "forbidden" in result.stderr
+                assert 'cannot get resource "namespaces"' in result.stderr or "cannot list" in result.stderr
+            else:
+                assert "permissions:          all" in result.stdout
+    finally:
+        rbac.delete_cluster_role_binding("chaos-harness")
+        rbac.delete_cluster_role("chaos-harness")
+        from harness.workload.deploy import delete_namespace
+
+        delete_namespace(cluster, "chaos-harness", 120)
