@@ -1,5 +1,6 @@
-"""The test bed addressed as a user's cluster: a kubeconfig copy whose context is not kind-* (explicitly
-allowed) and a harness process with no docker CLI on its PATH. `--node-access auto` must pick the node agent;
+"""The test bed addressed as a user's cluster: a kubeconfig whose context is not kind-* (explicitly allowed),
+authenticated as the least-privileged ServiceAccount of manifests/rbac/harness.yaml, and a harness process
+with no docker CLI on its PATH. `--node-access auto` must pick the node agent;
 S8 and S10 pass through it with runtime samples of the kubelet-stopped node throughout the fault; a harness
 SIGKILLed during a kubelet fault leaves a node that heals itself within the dead man's switch, and `cleanup`
 removes the rest. After every run no agent namespace, Lease or run namespace remains."""
@@ -13,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,16 +32,44 @@ pytestmark = [pytest.mark.disruptive, pytest.mark.slow]
 CONTEXT = "staging-chaos"
 
 
-@pytest.fixture(scope="module")
-def user_kubeconfig(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    doc = yaml.safe_load(Path(cluster.kubeconfig).read_text())
-    for ctx in doc["contexts"]:
-        if ctx["name"] == cluster.context:
-            ctx["name"] = CONTEXT
-    doc["current-context"] = CONTEXT
-    path = tmp_path_factory.mktemp("user") / "kubeconfig"
-    path.write_text(yaml.safe_dump(doc))
+RBAC_MANIFEST = Path(__file__).resolve().parents[2] / "manifests" / "rbac" / "harness.yaml"
+
+
+def token_kubeconfig(cluster: Cluster, account: str, context: str, path: Path) -> Path:
+    """A kubeconfig for `context` that authenticates as the ServiceAccount chaos-harness/<account>."""
+    token = cluster.core.create_namespaced_service_account_token(
+        account, "chaos-harness", client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600))).status.token
+    original = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "clusters": original["clusters"],
+        "users": [{"name": account, "user": {"token": token}}],
+        "contexts": [{"name": context, "context": {"cluster": original["clusters"][0]["name"], "user": account}}],
+        "current-context": context}))
     return path
+
+
+@pytest.fixture(scope="module")
+def user_kubeconfig(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The user's view of their cluster: context staging-chaos (not kind-*), authenticated as the harness's
+    least-privileged ServiceAccount from manifests/rbac/harness.yaml, so every run below proves that role."""
+    from kubernetes import utils
+
+    from harness.workload.deploy import delete_namespace
+
+    rbac = client.RbacAuthorizationV1Api(cluster.api)
+    try:
+        for doc in (d for d in yaml.safe_load_all(RBAC_MANIFEST.read_text()) if d):
+            try:
+                utils.create_from_dict(cluster.api, doc)
+            except utils.FailToCreateError as e:
+                if any(x.status != 409 for x in e.api_exceptions):
+                    raise
+        yield token_kubeconfig(cluster, "chaos-harness", CONTEXT, tmp_path_factory.mktemp("user") / "kubeconfig")
+    finally:
+        rbac.delete_cluster_role_binding("chaos-harness")
+        rbac.delete_cluster_role("chaos-harness")
+        delete_namespace(cluster, "chaos-harness", 120)
 
 
 @pytest.fixture(scope="module")
@@ -65,12 +95,6 @@ def leftovers(cluster: Cluster) -> list[str]:
     return found
 
 
-def cluster_from(kubeconfig: Path) -> Cluster:
-    from harness.kube import connect
-
-    return connect(kubeconfig, CONTEXT, ("kind-*", CONTEXT))
-
-
 def test_a_context_outside_kind_is_refused_unless_named(user_kubeconfig: Path, no_docker_env: dict[str, str],
                                                         tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "harness.cli", "--kubeconfig", str(user_kubeconfig),
@@ -86,7 +110,7 @@ def test_doctor_on_the_user_cluster(user_kubeconfig: Path, no_docker_env: dict[s
     print(result.stdout)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "agent (auto: no docker CLI on PATH)" in result.stdout
-    assert "doctor: ready" in result.stdout
+    assert "permissions:          all" in result.stdout and "doctor: ready" in result.stdout
 
 
 def test_s08_and_s10_through_the_agent_without_docker(cluster: Cluster, user_kubeconfig: Path,
@@ -164,14 +188,14 @@ def test_sigkill_during_a_kubelet_fault_heals_by_itself(cluster: Cluster, user_k
                 field_selector=f"metadata.name={node}")
 
 
-def test_target_nodes_matching_nothing_is_exit_2(user_kubeconfig: Path, no_docker_env: dict[str, str],
+def test_target_nodes_matching_nothing_is_exit_2(cluster: Cluster, user_kubeconfig: Path, no_docker_env: dict[str, str],
                                                  tmp_path: Path) -> None:
     result = subprocess.run(harness(user_kubeconfig, tmp_path / "j.json", "run", "s01_stable_identity",
                                     "--target-nodes", "chaos-harness/no-such-label=1"),
                             env=no_docker_env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.count("\n") == 1 and "matches no node" in result.stderr
-    assert leftovers(cluster_from(user_kubeconfig)) == []
+    assert leftovers(cluster) == []
 
 
 def test_an_agent_image_the_nodes_cannot_pull_is_named_with_its_option(cluster: Cluster, user_kubeconfig: Path,
@@ -187,48 +211,13 @@ def test_an_agent_image_the_nodes_cannot_pull_is_named_with_its_option(cluster: 
     assert leftovers(cluster) == []
 
 
-def test_doctor_as_the_least_privileged_service_account(cluster: Cluster, tmp_path: Path,
-                                                        no_docker_env: dict[str, str]) -> None:
-    """manifests/rbac/harness.yaml is enough for every check doctor makes; an identity without it is told
-    which verb on which resource it lacks."""
-    from kubernetes import utils
-
-    manifest = Path(__file__).resolve().parents[2] / "manifests" / "rbac" / "harness.yaml"
-    docs = [d for d in yaml.safe_load_all(manifest.read_text()) if d]
-    rbac = client.RbacAuthorizationV1Api(cluster.api)
-    try:
-        for doc in docs:
-            try:
-                utils.create_from_dict(cluster.api, doc)
-            except utils.FailToCreateError as e:
-                if any(x.status != 409 for x in e.api_exceptions):
-                    raise
-        cluster.core.create_namespaced_service_account(
-            "chaos-harness", client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="nobody")))
-        for account, expect_code in (("chaos-harness", 0), ("nobody", 2)):
-            token = cluster.core.create_namespaced_service_account_token(
-                account, "chaos-harness", client.AuthenticationV1TokenRequest(
-                    spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=600))).status.token
-            original = yaml.safe_load(Path(cluster.kubeconfig).read_text())
-            kubeconfig = tmp_path / f"{account}.kubeconfig"
-            kubeconfig.write_text(yaml.safe_dump({
-                "apiVersion": "v1", "kind": "Config", "clusters": original["clusters"],
-                "users": [{"name": account, "user": {"token": token}}],
-                "contexts": [{"name": f"sa-{account}", "context": {"cluster": original["clusters"][0]["name"],
-                                                                  "user": account}}],
-                "current-context": f"sa-{account}"}))
-            result = subprocess.run(harness(kubeconfig, tmp_path / "j.json", "--allow-context", f"sa-{account}",
-                                            "doctor"), env=no_docker_env, capture_output=True, text=True, timeout=120)
-            print(f"doctor as {account}: exit {result.returncode}\n{result.stdout}{result.stderr}")
-            assert result.returncode == expect_code, result.stdout + result.stderr
-            if expect_code:
-                assert result.stderr.count("\n") == 1 and "forbidden" in result.stderr
-                assert 'cannot get resource "namespaces"' in result.stderr or "cannot list" in result.stderr
-            else:
-                assert "permissions:          all" in result.stdout
-    finally:
-        rbac.delete_cluster_role_binding("chaos-harness")
-        rbac.delete_cluster_role("chaos-harness")
-        from harness.workload.deploy import delete_namespace
-
-        delete_namespace(cluster, "chaos-harness", 120)
+def test_an_identity_without_the_role_is_told_what_it_lacks(cluster: Cluster, user_kubeconfig: Path,
+                                                             tmp_path: Path, no_docker_env: dict[str, str]) -> None:
+    cluster.core.create_namespaced_service_account(
+        "chaos-harness", client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="nobody")))
+    kubeconfig = token_kubeconfig(cluster, "nobody", "sa-nobody", tmp_path / "nobody.kubeconfig")
+    result = subprocess.run(harness(kubeconfig, tmp_path / "j.json", "--allow-context", "sa-nobody", "doctor"),
+                            env=no_docker_env, capture_output=True, text=True, timeout=120)
+    print(result.stdout, result.stderr)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and 'cannot get resource "namespaces"' in result.stderr
