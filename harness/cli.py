@@ -6,17 +6,20 @@ Exit codes: 0 pass, 1 hypothesis failed, 2 usage or environment error, 3 cleanup
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.access import DEFAULT_TARGET_NODES, NODE_ACCESS_MODES, AccessOptions
-from harness.errors import CleanupError, GuardError, HarnessError
+from harness.errors import CleanupError, GuardError, HarnessError, Interrupted
 from harness.faults import heal_journal
 from harness.journal import Journal, JournalEntry, default_journal_path
 from harness.kube import Cluster, allowed_contexts_from_env, connect
 from harness.nodes import KindNodeAccess, NodeAccess
+from harness.testbed.shell import BuildError
 
 EXIT_PASS, EXIT_HYPOTHESIS, EXIT_USAGE, EXIT_CLEANUP = 0, 1, 2, 3
 
@@ -228,9 +231,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def interrupted_line(args: argparse.Namespace, name: str, notes: list[str]) -> str:
+    """The one line printed on SIGINT/SIGTERM: what is left, and what finishes it."""
+    try:
+        mine = [e for e in Journal(args.journal).entries()
+                if e.owner.get("pid") == os.getpid() and e.fault.get("type") != "run-leftovers"]
+    except HarnessError:
+        mine = []
+    if mine or notes:
+        left = "; ".join(notes) or f"{len(mine)} fault(s) not healed"
+        return f"chaos-harness {args.command}: interrupted by {name}: {left}; run 'chaos-harness cleanup'"
+    return (f"chaos-harness {args.command}: interrupted by {name}: every injected fault was healed; "
+            f"'chaos-harness cleanup' removes anything else the run left")
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C: every `finally` (heals, namespace and agent removal) runs before the exit.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
     try:
         if args.command == "cleanup":
             return cmd_cleanup(args)
@@ -247,9 +270,17 @@ def main(argv: list[str] | None = None) -> int:
     except CleanupError as e:
         print(f"chaos-harness {args.command}: cleanup failed: {e}", file=sys.stderr)
         return EXIT_CLEANUP
-    except (UsageError, GuardError, HarnessError) as e:
+    except (UsageError, GuardError, HarnessError, BuildError) as e:
         print(f"chaos-harness {args.command}: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt as e:
+        print(interrupted_line(args, "SIGINT", getattr(e, "__notes__", [])), file=sys.stderr)
+        return 128 + signal.SIGINT
+    except Interrupted as e:
+        print(interrupted_line(args, e.args[0], getattr(e, "__notes__", [])), file=sys.stderr)
+        return e.exit_code
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
 

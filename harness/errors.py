@@ -86,5 +86,20 @@ def _status_message(body: object) -> str:
         return ""
 
 
+class Interrupted(BaseException):
+    """SIGTERM (or SIGINT) turned into an exception, so `finally` blocks heal and clean up before the process
+    exits. A BaseException, like KeyboardInterrupt: `except Exception` in a scenario must not swallow it."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
 class CleanupError(HarnessError):
     """A fault could not be healed. Reported apart from a failed hypothesis: the cluster may need a hand."""

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Protocol
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from harness.errors import CleanupError, FaultError, GuardError, SelectionError, from_api_exception
+from harness.errors import CleanupError, FaultError, GuardError, Interrupted, SelectionError, from_api_exception
 from harness.history import History
 from harness.journal import Journal, JournalEntry
 from harness.kube import Cluster
@@ -338,14 +338,10 @@ def pod_delete(cluster: Cluster, namespace: str, pod: str, force: bool = False) 
 
 # --- applying faults -----------------------------------------------------------------------------------------
 
-class Interrupted(BaseException):
-    """SIGTERM, turned into an exception so `finally` blocks heal before the process exits."""
-
-
 @contextmanager
 def heal_on_signals() -> Iterator[None]:
     def raise_interrupted(signum: int, frame: Any) -> None:
-        raise Interrupted(f"signal {signum}")
+        raise Interrupted(signum)
 
     try:
         previous = signal.signal(signal.SIGTERM, raise_interrupted)
@@ -386,8 +382,19 @@ class FaultSession:
                 evidence = settle() if settle else fault.verify_injected(self.ctx)
                 self.history.record("fault", phase="injected", fault=spec, evidence=evidence)
                 yield evidence
-            finally:
+            except Exception:
                 self._heal(fault, spec, entry.id)
+                raise
+            except BaseException as interrupt:
+                # A signal: heal, but never let a failed (or second-signal-interrupted) heal hide the interrupt;
+                # the journal keeps what was not healed, for `chaos-harness cleanup`.
+                try:
+                    self._heal(fault, spec, entry.id)
+                except BaseException as heal_error:
+                    interrupt.add_note(f"{spec['type']} not healed ({heal_error or type(heal_error).__name__}); "
+                                       f"'chaos-harness cleanup' will finish it")
+                raise
+            self._heal(fault, spec, entry.id)
 
     def _heal(self, fault: Fault, spec: dict[str, Any], entry_id: str) -> None:
         try:

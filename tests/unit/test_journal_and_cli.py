@@ -203,3 +203,45 @@ def test_partition_heal_that_cannot_reach_the_node_fails() -> None:
 
     with pytest.raises(FaultError):
         NetworkPartition("n", "10.0.0.1").heal(FaultContext(FakeCluster(), FakeIptables(reachable=False)))  # type: ignore[arg-type]
+
+
+# --- signals -------------------------------------------------------------------------------------------------
+
+def test_an_interrupt_during_a_fault_heals_and_stays_the_interrupt(tmp_path: Path) -> None:
+    from harness.errors import Interrupted
+
+    s, journal, history = session(tmp_path)
+    log: list = []
+    with pytest.raises(Interrupted):
+        with s.injected(Recording(log)):
+            raise Interrupted(15)
+    assert log == ["inject", "heal"] and journal.entries() == []
+
+
+def test_a_failed_heal_during_an_interrupt_never_replaces_the_interrupt(tmp_path: Path) -> None:
+    """Seen before: the heal's CleanupError replaced SIGTERM, the next scenario ran and the process exited 0."""
+    from harness.errors import Interrupted
+
+    s, journal, history = session(tmp_path)
+    with pytest.raises(KeyboardInterrupt) as raised:
+        with s.injected(Recording([], fail_heal=True)):
+            raise KeyboardInterrupt
+    assert "'chaos-harness cleanup' will finish it" in " ".join(raised.value.__notes__)
+    assert len(journal.entries()) == 1, "the unhealed fault must stay journaled"
+    with pytest.raises(Interrupted):
+        with s.injected(Recording([], fail_heal=True)):
+            raise Interrupted(15)
+
+
+def test_sigterm_during_a_cli_command_is_one_line_and_exit_143(tmp_path: Path, capsys, monkeypatch) -> None:
+    import os
+    import signal
+
+    def slow_list(args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not interrupt")
+
+    monkeypatch.setattr(cli, "cmd_list", slow_list)
+    assert cli.main(["--journal", str(tmp_path / "j.json"), "list"]) == 143
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "interrupted by SIGTERM" in err and "Traceback" not in err
