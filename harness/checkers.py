@@ -7,8 +7,9 @@ are all "nothing was checked", never a pass.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ class Verdict:
     summary: str
     evidence: tuple[dict[str, Any], ...] = ()
     figures: dict[str, float] = field(default_factory=dict)
+    error: bool = False  # the checker raised: neither pass nor fail (ok is False so nothing counts it a pass)
 
     def explain(self) -> str:
         lines = [f"{self.checker}: {'PASS' if self.ok else 'FAIL'}: {self.summary}"]
@@ -31,10 +33,25 @@ class Verdict:
         return "\n".join(lines)
 
 
+def isolated(name: str) -> Callable[[Callable[..., Verdict]], Callable[..., Verdict]]:
+    """A checker that raises yields an `error` verdict carrying the exception's message, so the scenario's other
+    checkers still run and report (Jepsen's check-safe)."""
+    def wrap(fn: Callable[..., Verdict]) -> Callable[..., Verdict]:
+        @functools.wraps(fn)
+        def checked(*args: Any, **kwargs: Any) -> Verdict:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as e:
+                return Verdict(name, False, f"checker raised {type(e).__name__}: {e}", error=True)
+        return checked
+    return wrap
+
+
 def _ordinal_pod(name: str, statefulset: str) -> bool:
     return re.fullmatch(rf"{re.escape(statefulset)}-\d+", name) is not None
 
 
+@isolated("split-brain")
 def split_brain(events: Sequence[Event], statefulset: str, staleness: float = 3.0) -> Verdict:
     """At most one running container per StatefulSet identity (pod name + container name) across all
     nodes, judged on the runtime samples. A node's sample counts while it is at most `staleness` seconds old."""
@@ -78,6 +95,7 @@ def split_brain(events: Sequence[Event], statefulset: str, staleness: float = 3.
                    f"from {len(nodes_seen)} nodes", figures={"samples": samples, "nodes": len(nodes_seen)})
 
 
+@isolated("no-replacement-while-old-exists")
 def replacement_while_old_exists(events: Sequence[Event], statefulset: str) -> Verdict:
     """No new pod (new UID) for an identity is observed while the old pod object has not been observed
     deleted. Watch order is the API server's order, so this is what the controller was shown."""
@@ -111,6 +129,7 @@ def _fault_marks(events: Iterable[Event], fault_type: str, phase: str) -> list[E
     return [e for e in of_kind(events, "fault") if e["phase"] == phase and e["fault"]["type"] == fault_type]
 
 
+@isolated("node-detection")
 def node_detection(events: Sequence[Event], node: str, fault_type: str, grace_period: float, monitor_period: float,
                    slack: float = 5.0) -> Verdict:
     """After the fault was injected, the node leaves Ready=True within grace period + one monitor period
@@ -158,6 +177,7 @@ def _first_seen_and_ready(events: Sequence[Event], statefulset: str) -> tuple[di
     return first_seen, first_ready
 
 
+@isolated("ordered-ready")
 def ordered_ready(events: Sequence[Event], statefulset: str, replicas: int) -> Verdict:
     """OrderedReady: pod n is first observed only after pod n-1 was observed Ready."""
     first_seen, first_ready = _first_seen_and_ready(events, statefulset)
@@ -175,6 +195,7 @@ def ordered_ready(events: Sequence[Event], statefulset: str, replicas: int) -> V
                    f"was Ready")
 
 
+@isolated("same-pvc-per-identity")
 def same_pvc_per_identity(events: Sequence[Event], statefulset: str) -> Verdict:
     """Every incarnation of an identity mounts the same claims, and those claims keep their UID and volume."""
     claims: dict[str, set[tuple[str, ...]]] = {}
@@ -195,6 +216,7 @@ def same_pvc_per_identity(events: Sequence[Event], statefulset: str) -> Verdict:
     return Verdict("same-pvc-per-identity", True, f"{len(claims)} identities kept their claims and volumes")
 
 
+@isolated("not-recreated-during-fault")
 def not_recreated_during_fault(events: Sequence[Event], pod: str, fault_type: str) -> Verdict:
     """While the fault is active the identity keeps its one pod object (no new UID), and that object is
     observed Terminating (evicted after the unreachable toleration) but not removed."""
@@ -229,6 +251,7 @@ def not_recreated_during_fault(events: Sequence[Event], pod: str, fault_type: st
                    f"never re-created while the node was unreachable", tuple(evidence), figures)
 
 
+@isolated("concurrent-copies")
 def concurrent_copies(events: Sequence[Event], pod_prefix: str, expected: int, staleness: float = 3.0) -> Verdict:
     """How many containers of a workload (pods named `<pod_prefix>...`) ran at once, across nodes, on the
     runtime samples. Used to *show* a Deployment's double start; passes when more than `expected` ran."""
@@ -256,6 +279,7 @@ def concurrent_copies(events: Sequence[Event], pod_prefix: str, expected: int, s
                    evidence, {"peak": float(len(peak)), "peak_wall": peak_at, "samples": float(samples)})
 
 
+@isolated("hazard-window")
 def hazard_window(events: Sequence[Event], pod: str, node: str, fault_type: str) -> Verdict:
     """After `fault_type` removed `pod` from the API, how long its old container kept running on `node`
     (the window in which the API and the node disagree). Reported as a figure; fails only when the old
@@ -267,17 +291,22 @@ def hazard_window(events: Sequence[Event], pod: str, node: str, fault_type: str)
     # The old incarnation only: a re-created pod of the same name may start on the same node later.
     old_uid = injected[0]["fault"].get("uid")
     gone_at = None
-    seen_running_after = False
+    seen_running_before = seen_running_after = False
     for ev in of_kind(events, "runtime"):
-        if ev["node"] != node or not ev.get("ok") or ev["mono"] < t0:
+        if ev["node"] != node or not ev.get("ok"):
             continue
         running = any(c["pod"] == pod and c["state"] == "CONTAINER_RUNNING" and (not old_uid or c["pod_uid"] == old_uid)
                       for c in ev["containers"])
-        if running:
+        if ev["mono"] < t0:
+            seen_running_before |= running
+        elif running:
             seen_running_after = True
         elif gone_at is None and seen_running_after:
             gone_at = ev["mono"]
     if not seen_running_after:
+        if not seen_running_before:
+            return Verdict("hazard-window", False, f"the old {pod} container was never sampled on {node}: "
+                           f"nothing was checked")
         return Verdict("hazard-window", True, f"the old {pod} container was already gone from {node}",
                        figures={"hazard_seconds": 0.0})
     if gone_at is None:
@@ -286,6 +315,7 @@ def hazard_window(events: Sequence[Event], pod: str, node: str, fault_type: str)
                    f"left the API", figures={"hazard_seconds": gone_at - t0})
 
 
+@isolated("events-explain")
 def events_mention(events: Sequence[Event], obj: str, *needles: str) -> Verdict:
     """Some Kubernetes Event about `obj` says why (e.g. FailedScheduling: volume node affinity conflict)."""
     found = [e for e in of_kind(events, "event") if e["object"] == obj
@@ -296,6 +326,7 @@ def events_mention(events: Sequence[Event], obj: str, *needles: str) -> Verdict:
                    tuple({"reason": e["reason"], "message": e["message"]} for e in found[:3]))
 
 
+@isolated("node-observed-during-fault")
 def node_observed_during_fault(events: Sequence[Event], node: str, fault_type: str, max_gap: float = 2.0) -> Verdict:
     """The faulted node's container runtime stayed visible while the fault lasted: at least one successful
     runtime sample every `max_gap` seconds from the injection to the heal. Without that, "no second copy"
@@ -327,6 +358,7 @@ def _ordinal(name: str) -> int:
     return int(name.rsplit("-", 1)[1])
 
 
+@isolated("reverse-order-termination")
 def reverse_order_termination(events: Sequence[Event], statefulset: str) -> Verdict:
     """Scale-down / delete: pods go in reverse ordinal order, one at a time — pod n-1 starts terminating
     only after pod n is gone."""
@@ -353,6 +385,7 @@ def reverse_order_termination(events: Sequence[Event], statefulset: str) -> Verd
     return Verdict("reverse-order-termination", True, f"terminated one at a time in order {', '.join(order)}")
 
 
+@isolated("rolling-update")
 def rolling_update(events: Sequence[Event], statefulset: str, replicas: int, partition: int,
                    old_revision: str, new_revision: str) -> Verdict:
     """RollingUpdate: ordinals >= partition move to the new revision in reverse ordinal order, one at a time
@@ -385,6 +418,7 @@ def rolling_update(events: Sequence[Event], statefulset: str, replicas: int, par
                    f"order, one at a time{kept}")
 
 
+@isolated("stable-identity")
 def stable_identity(events: Sequence[Event], statefulset: str, service: str) -> Verdict:
     """Every incarnation of `<sts>-<n>` has hostname `<sts>-<n>` under the headless Service's subdomain
     (so `<pod>.<service>` names it); the IP may change."""
@@ -407,6 +441,7 @@ def stable_identity(events: Sequence[Event], statefulset: str, service: str) -> 
                    figures={"ip_changes": float(sum(len(v) - 1 for v in ips.values()))})
 
 
+@isolated("parallel-start")
 def parallel_start(events: Sequence[Event], statefulset: str, replicas: int) -> Verdict:
     """podManagementPolicy Parallel: every pod is created before any of them is Ready (none waited)."""
     first_seen, first_ready = _first_seen_and_ready(events, statefulset)
@@ -424,6 +459,7 @@ def parallel_start(events: Sequence[Event], statefulset: str, replicas: int) -> 
                    figures={"creation_spread": spread})
 
 
+@isolated("on-delete-update")
 def on_delete_update(events: Sequence[Event], statefulset: str, replicas: int, deleted: Iterable[str],
                      old_revision: str, new_revision: str) -> Verdict:
     """updateStrategy OnDelete: a pod moves to the new revision only if it was deleted; the others keep the
@@ -445,6 +481,7 @@ def on_delete_update(events: Sequence[Event], statefulset: str, replicas: int, d
                    f"{new_revision}; the others kept {old_revision}")
 
 
+@isolated("claims-kept")
 def claims_kept(events: Sequence[Event], claims: Iterable[str]) -> Verdict:
     """Each named PVC was observed, never deleted, and kept one UID and one volume throughout."""
     claims = list(claims)
@@ -466,6 +503,7 @@ def claims_kept(events: Sequence[Event], claims: Iterable[str]) -> Verdict:
                    tuple({"pvc": c, "uid": sorted(b)[0][0], "volume": sorted(b)[-1][1]} for c, b in sorted(seen.items())))
 
 
+@isolated("dns-names-pod")
 def dns_names_pod(events: Sequence[Event], statefulset: str) -> Verdict:
     """Every recorded in-cluster DNS lookup of `<pod>.<service>...` returned the IP that the pod of that name
     had at the time (the latest incarnation's IP per the pod watch)."""
@@ -489,6 +527,7 @@ def dns_names_pod(events: Sequence[Event], statefulset: str) -> Verdict:
                    figures={"lookups": float(lookups)})
 
 
+@isolated("reads-reach-every-replica")
 def reads_reach_every_replica(events: Sequence[Event], server_ids: Iterable[int], rows: int) -> Verdict:
     """Reads through a load-balanced Service (recorded as `read` events with server_id and rows) reached every
     replica, and each returned all `rows` acknowledged rows."""

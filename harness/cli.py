@@ -156,7 +156,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     delete_namespace(cluster, namespace, deadline_seconds=300)
                 writer.add(result)
                 for v in result.verdicts:
-                    print(f"  {'PASS' if v['ok'] else 'FAIL'} {v['checker']}: {v['summary']}")
+                    print(f"  {'PASS' if v['ok'] else 'ERROR' if v.get('error') else 'FAIL'} {v['checker']}: {v['summary']}")
                 if result.status != "pass":
                     print(result.failure_message())
                 print(f"== {name}: {result.status.upper()} in {result.seconds:.0f}s "

@@ -71,6 +71,11 @@ class ScenarioResult:
             return "cleanup-failed"
         if self.error:
             return "error"
+        judged = [v for v in self.verdicts if not v.get("error")]
+        if any(not v["ok"] for v in judged):
+            return "fail"
+        if len(judged) < len(self.verdicts):
+            return "error"  # a checker raised and the rest held: neither pass nor fail
         return "pass" if self.ok else "fail"
 
     def failure_message(self) -> str:
@@ -93,7 +98,7 @@ class ScenarioResult:
 
 def verdict_dict(v: Verdict) -> dict[str, Any]:
     return {"checker": v.checker, "ok": v.ok, "summary": v.summary, "evidence": list(v.evidence),
-            "figures": v.figures}
+            "figures": v.figures, "error": v.error}
 
 
 def run_scenario(name: str, module: ModuleType, cluster: Cluster, namespace: str, run_dir: Path, run_id: str,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from harness import checkers
 from harness.history import load
 
@@ -298,3 +300,49 @@ def test_node_observed_fails_when_no_fault_was_injected() -> None:
 
     v = node_observed_during_fault([], "w1", "kubelet-stop")
     assert not v.ok and "nothing was checked" in v.summary
+
+
+# --- every checker fails on an empty selection; a raising checker is an error verdict ------------------------
+
+EMPTY_CASES = {
+    "split_brain": ("web",), "replacement_while_old_exists": ("web",),
+    "node_detection": ("n", "kubelet-stop", 16, 2), "ordered_ready": ("web", 3), "same_pvc_per_identity": ("web",),
+    "not_recreated_during_fault": ("web-0", "kubelet-stop"), "concurrent_copies": ("web-", 1),
+    "hazard_window": ("web-0", "n", "pod-delete"), "events_mention": ("Pod/web-0", "x"),
+    "node_observed_during_fault": ("n", "kubelet-stop"), "reverse_order_termination": ("web",),
+    "rolling_update": ("web", 3, 0, "a", "b"), "stable_identity": ("web", "web"), "parallel_start": ("web", 3),
+    "on_delete_update": ("web", 3, ["web-1"], "a", "b"), "claims_kept": (["data-web-0"],),
+    "dns_names_pod": ("web",), "reads_reach_every_replica": ([100], 3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EMPTY_CASES))
+def test_a_checker_with_nothing_to_check_fails(name: str) -> None:
+    from harness import checkers
+
+    verdict = getattr(checkers, name)([], *EMPTY_CASES[name])
+    assert not verdict.ok and not verdict.error, verdict.explain()
+
+
+def test_every_public_checker_is_covered_by_the_empty_selection_test() -> None:
+    import inspect
+
+    from harness import checkers
+
+    public = {n for n, f in inspect.getmembers(checkers, inspect.isfunction)
+              if f.__module__ == checkers.__name__ and not n.startswith("_") and hasattr(f, "__wrapped__")}
+    assert public == set(EMPTY_CASES)
+
+
+def test_a_checker_that_raises_is_an_error_verdict_and_the_others_still_run() -> None:
+    from harness import checkers
+    from harness.runner import ScenarioResult, verdict_dict
+
+    broken = checkers.split_brain([{"kind": "runtime"}], "web")  # a malformed event: KeyError inside
+    assert broken.error and not broken.ok and "KeyError" in broken.summary
+    held = checkers.node_observed_during_fault([], "n", "kubelet-stop")
+    result = ScenarioResult("s", "h", False, 0, 1, 1, "ns", "h.jsonl",
+                            verdicts=[verdict_dict(broken), {**verdict_dict(held), "ok": True}])
+    assert result.status == "error"
+    result.verdicts.append({**verdict_dict(held)})
+    assert result.status == "fail", "a real failure outweighs an error"
