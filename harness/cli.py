@@ -125,7 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.report import prune
     from harness.runner import RunWriter, run_scenario, scenario_modules, uses_mysql
     from harness.settings import read_timing
-    from harness.workload.deploy import create_namespace, delete_namespace
+    from harness.workload.deploy import NamespaceReaper, create_namespace
 
     known = scenario_modules()
     chosen = args.scenario or list(known)
@@ -143,6 +143,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             node_access(cluster, access_options(args), run_id) as (access, choice, targets):
         writer = RunWriter(args.report_dir, run_id, cluster, profile, "cli", timing, f"{choice.mode} ({choice.reason})")
         progress.set_display(RichWaitDisplay())
+        reaper = NamespaceReaper(cluster)
         try:
             for name in chosen:
                 module = known[name]
@@ -153,7 +154,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     result = run_scenario(name, module, cluster, namespace, writer.dir, run_id, journal, mysql,
                                           access, targets, timing, args.storage_class)
                 finally:
-                    delete_namespace(cluster, namespace, deadline_seconds=300)
+                    reaper.delete(namespace)  # gone in the background while the next scenario runs
                 writer.add(result)
                 for v in result.verdicts:
                     print(f"  {'PASS' if v['ok'] else 'ERROR' if v.get('error') else 'FAIL'} {v['checker']}: {v['summary']}")
@@ -166,7 +167,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 elif result.status != "pass" and code == EXIT_PASS:
                     code = EXIT_HYPOTHESIS
         finally:
-            progress.set_display(None)
+            try:
+                reaper.confirm(300)
+            finally:
+                progress.set_display(None)
     print(f"report: {writer.report_path}\nresults: {writer.dir / 'results.json'}")
     if args.keep_runs:
         for gone in prune(args.report_dir, args.keep_runs):

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from harness.recorder import Recorder
     from harness.runner import RunWriter, ScenarioResult
     from harness.scenario import ScenarioEnv
+    from harness.workload.deploy import NamespaceReaper
     from harness.workload.mysql_cluster import MySQLWorkload
 
 RUN_KEY = pytest.StashKey["RunWriter"]()
@@ -105,17 +106,29 @@ def run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:4]
 
 
+@pytest.fixture(scope="session")
+def namespace_reaper(cluster: Cluster) -> Iterator["NamespaceReaper"]:
+    """Deletes test namespaces in the background; the session ends only once they are all gone."""
+    from harness.workload.deploy import NamespaceReaper
+
+    reaper = NamespaceReaper(cluster)
+    yield reaper
+    reaper.confirm(300)
+
+
 @pytest.fixture
-def namespace(cluster: Cluster, run_id: str, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh namespace per test, derived from the run id; deleted (and waited for) afterwards."""
-    from harness.workload.deploy import create_namespace, delete_namespace
+def namespace(cluster: Cluster, run_id: str, namespace_reaper: "NamespaceReaper",
+              request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace per test, derived from the run id; deleted afterwards (off the test's critical path:
+    the session confirms every deletion before it ends)."""
+    from harness.workload.deploy import create_namespace
 
     test = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:20].strip("-")
     name = f"chaos-{run_id[-4:]}-{test}-{uuid.uuid4().hex[:4]}"
     create_namespace(cluster, name, {"chaos-harness/run-id": run_id})
     yield name
     if not request.config.getoption("--keep-namespaces"):
-        delete_namespace(cluster, name, deadline_seconds=180)
+        namespace_reaper.delete(name)
 
 
 @pytest.fixture(scope="session")

@@ -73,24 +73,60 @@ def apply(cluster: Cluster, namespace: str, objects: list[dict[str, Any]]) -> No
             raise from_api_exception(first, f"creating {obj['kind']}/{obj['metadata']['name']} in {namespace}") from e
 
 
-def delete_namespace(cluster: Cluster, name: str, deadline_seconds: float = 120) -> float:
-    """Delete and wait until the namespace is gone. Returns seconds waited."""
-    started = time.monotonic()
+def _request_namespace_deletion(cluster: Cluster, name: str) -> bool:
+    """Ask for the namespace to go; False when it was already gone."""
     try:
         cluster.core.delete_namespace(name, _request_timeout=30)
     except ApiException as e:
         if e.status == 404:
-            return 0.0
+            return False
         raise from_api_exception(e, f"deleting namespace {name}") from e
-    while time.monotonic() - started < deadline_seconds:
+    return True
+
+
+def _wait_namespace_gone(cluster: Cluster, name: str, deadline: float, deadline_seconds: float) -> None:
+    while time.monotonic() < deadline:
         try:
             cluster.core.read_namespace(name, _request_timeout=10)
         except ApiException as e:
             if e.status == 404:
-                return time.monotonic() - started
+                return
             raise from_api_exception(e, f"reading namespace {name}") from e
-        time.sleep(1)
-    raise WaitTimeout(f"namespace {name} deleted", deadline_seconds)
+        time.sleep(1)  # a namespace goes in one step after its finalizers: a 1 s poll is plenty
+    raise WaitTimeout(f"namespace {name} deleted", deadline_seconds, namespace_diagnostics(cluster, name))
+
+
+def delete_namespace(cluster: Cluster, name: str, deadline_seconds: float = 120) -> float:
+    """Delete and wait until the namespace is gone. Returns seconds waited."""
+    started = time.monotonic()
+    if _request_namespace_deletion(cluster, name):
+        _wait_namespace_gone(cluster, name, started + deadline_seconds, deadline_seconds)
+    return time.monotonic() - started
+
+
+class NamespaceReaper:
+    """Namespace deletion off the critical path: `delete` asks and returns at once (a MySQL namespace takes its
+    pods' 30 s grace period to go); `confirm` waits, bounded, until every one asked for is gone, before the run
+    or session ends."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.pending: list[str] = []
+
+    def delete(self, name: str) -> None:
+        if _request_namespace_deletion(self.cluster, name):
+            self.pending.append(name)
+
+    def confirm(self, deadline_seconds: float = 300) -> float:
+        from harness.progress import waiting
+
+        started = time.monotonic()
+        if self.pending:
+            with waiting(f"namespaces {', '.join(self.pending)} deleted", deadline_seconds):
+                for name in list(self.pending):
+                    _wait_namespace_gone(self.cluster, name, started + deadline_seconds, deadline_seconds)
+                    self.pending.remove(name)
+        return time.monotonic() - started
 
 
 @dataclass
