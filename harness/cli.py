@@ -81,10 +81,18 @@ def cmd_journal(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from harness.runner import scenario_modules
+    import json
 
-    for name, module in scenario_modules().items():
-        print(f"{name}: {module.HYPOTHESIS}")
+    from harness.runner import describe, scenario_modules
+
+    described = [describe(name, module) for name, module in scenario_modules().items()]
+    if args.json:
+        print(json.dumps(described, indent=2))
+        return EXIT_PASS
+    for d in described:
+        print(f"{d['name']}: {d['hypothesis']}")
+        print(f"    {d['short']} · {d['source']} · faults: {', '.join(d['faults']) or 'none'} · needs: "
+              f"{', '.join(d['needs']) or 'nothing but a cluster'} · typically {d['typical_seconds']} s")
     return EXIT_PASS
 
 
@@ -123,15 +131,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.display import RichWaitDisplay
     from harness.faults import run_registered
     from harness.report import prune
-    from harness.runner import RunWriter, run_scenario, scenario_modules, uses_mysql
+    from harness.runner import RunWriter, resolve_scenario, run_scenario, scenario_modules, uses_mysql
     from harness.settings import read_timing
     from harness.workload.deploy import NamespaceReaper, create_namespace
 
     known = scenario_modules()
-    chosen = args.scenario or list(known)
-    unknown = [s for s in chosen if s not in known]
+    chosen, unknown = [], []
+    for typed in args.scenario or list(known):
+        try:
+            chosen.append(resolve_scenario(typed, known))
+        except KeyError:
+            unknown.append(typed)
     if unknown:
-        raise UsageError(f"unknown scenario {', '.join(unknown)}; known: {', '.join(known)} (see 'chaos-harness list')")
+        raise UsageError(f"unknown scenario {', '.join(unknown)}; known: {', '.join(known)} or their short names "
+                         f"s01..s{len(known):02d} (see 'chaos-harness list')")
     cluster = connect_from(args)
     profile = check_profile(cluster, args.timing_profile)
     timing = read_timing(cluster)
@@ -214,11 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup.add_argument("--force", action="store_true",
                          help="also heal entries whose run is still alive (its own exit would heal them)")
     sub.add_parser("journal", parents=[common], help="list the faults in the journal")
-    sub.add_parser("list", parents=[common], help="list the scenarios and their hypotheses")
+    listing = sub.add_parser("list", parents=[common], help="list the scenarios and their hypotheses")
+    listing.add_argument("--json", action="store_true", help="machine-readable: one object per scenario")
     sub.add_parser("doctor", parents=[common],
                    help="check the chosen context: API, version, node access, timing, storage, permissions")
     run = sub.add_parser("run", parents=[common], help="run scenarios (default: all) against the cluster")
-    run.add_argument("scenario", nargs="*", help="scenario module names (see 'list')")
+    run.add_argument("scenario", nargs="*", help="scenario names or short names: s08_kubelet_stop_mysql, s08, S8 "
+                                                  "(see 'list'; default: all)")
     run.add_argument("--report-dir", type=Path, default=Path("reports"),
                      help="where runs go: <report-dir>/<run-id>/report.html, results.json, history.jsonl, junit.xml")
     run.add_argument("--timing-profile", choices=("fast", "faithful"), default=None,

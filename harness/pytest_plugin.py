@@ -249,12 +249,14 @@ def run_scenario(cluster: Cluster, namespace: str, run_id: str, chaos_run: "RunW
     """Run a scenario module by name in this test's namespace; returns its result (assert on result.ok with
     result.failure_message()). Records the verdict and times as JUnit properties and links the report."""
     from harness.journal import Journal, default_journal_path
-    from harness.runner import junit_properties, run_scenario as run_one, scenario_modules, uses_mysql
+    from harness.runner import junit_properties, resolve_scenario, run_scenario as run_one, scenario_modules, uses_mysql
 
-    def run(name: str) -> ScenarioResult:
+    def run(typed: str) -> ScenarioResult:
         modules = scenario_modules()
-        if name not in modules:
-            raise pytest.UsageError(f"unknown scenario {name}; known: {', '.join(modules)}")
+        try:
+            name = resolve_scenario(typed, modules)
+        except KeyError:
+            raise pytest.UsageError(f"unknown scenario {typed}; known: {', '.join(modules)}") from None
         module = modules[name]
         images = request.getfixturevalue("mysql_images") if uses_mysql(module) else None
         # The real journal, so `chaos-harness cleanup` can heal what a killed pytest session left behind.

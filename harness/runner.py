@@ -45,6 +45,30 @@ def scenario_modules() -> dict[str, ModuleType]:
     return found
 
 
+def resolve_scenario(name: str, known: dict[str, ModuleType]) -> str:
+    """A scenario's module name from what a user types: the full name, or its short name as the README and
+    the reports write it (s08, S8, s8, 8). Raises KeyError naming the choices."""
+    if name in known:
+        return name
+    short = name.strip().lower().removeprefix("s")
+    if short.isdigit():
+        matches = [k for k in known if k.split("_", 1)[0] == f"s{int(short):02d}"]
+        if len(matches) == 1:
+            return matches[0]
+    raise KeyError(name)
+
+
+def describe(name: str, module: ModuleType) -> dict[str, Any]:
+    """What `chaos-harness list` shows: source, faults, needs and typical duration."""
+    faults = list(getattr(module, "FAULTS", ()))
+    needs = ["MySQL images"] if uses_mysql(module) else []
+    if "kubelet-stop" in faults:
+        needs.append("2 target nodes (one faulted, one to reschedule on)")
+    return {"name": name, "short": name.split("_", 1)[0].upper().replace("S0", "S"), "source": "built-in",
+            "hypothesis": module.HYPOTHESIS, "faults": faults, "needs": needs,
+            "typical_seconds": getattr(module, "TYPICAL_SECONDS", None)}
+
+
 def uses_mysql(module: ModuleType) -> bool:
     """Scenarios on the MySQL workload say so (USES_MYSQL = True): their images are resolved and loaded first."""
     return bool(getattr(module, "USES_MYSQL", False))

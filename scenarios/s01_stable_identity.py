@@ -11,6 +11,8 @@ from harness.workload.web import NAME, Web, WebSpec
 HYPOTHESIS = ("Each pod of a StatefulSet has hostname <sts>-<n>, and <pod>.<service>.<ns>.svc.cluster.local "
               "resolves to it through the headless Service; a re-created pod keeps its name and DNS name "
               "(its IP may change).")
+FAULTS = ('pod-delete',)
+TYPICAL_SECONDS = 20  # wall time on the fast-profile test bed (2 cores)
 
 
 def run(env: ScenarioEnv) -> list[Verdict]:

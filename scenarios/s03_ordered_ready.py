@@ -9,6 +9,8 @@ from harness.workload.web import NAME, Web, WebSpec
 
 HYPOTHESIS = ("With podManagementPolicy OrderedReady, pods are created 0..N-1, each Running and Ready before "
               "the next one is created.")
+FAULTS = ()
+TYPICAL_SECONDS = 15  # wall time on the fast-profile test bed (2 cores)
 
 
 def run(env: ScenarioEnv) -> list[Verdict]:

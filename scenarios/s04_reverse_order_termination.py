@@ -10,6 +10,8 @@ from harness.workload.web import NAME, Web, WebSpec
 
 HYPOTHESIS = ("Scaling a StatefulSet down, and deleting it the documented way (scale to 0, then delete), removes "
               "pods in reverse ordinal order, one at a time: pod n-1 starts terminating only after pod n is gone.")
+FAULTS = ()
+TYPICAL_SECONDS = 17  # wall time on the fast-profile test bed (2 cores)
 
 
 def run(env: ScenarioEnv) -> list[Verdict]:

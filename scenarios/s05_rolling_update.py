@@ -9,6 +9,8 @@ from harness.workload.web import NAME, Web, WebSpec
 
 HYPOTHESIS = ("RollingUpdate replaces pods in reverse ordinal order, one at a time; with partition k only ordinals "
               ">= k are updated, and lowering the partition to 0 then updates the rest.")
+FAULTS = ()
+TYPICAL_SECONDS = 22  # wall time on the fast-profile test bed (2 cores)
 
 
 def run(env: ScenarioEnv) -> list[Verdict]:

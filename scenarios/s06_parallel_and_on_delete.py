@@ -10,6 +10,8 @@ from harness.workload.web import NAME, Web, WebSpec
 
 HYPOTHESIS = ("With podManagementPolicy Parallel all pods start without waiting for each other; with updateStrategy "
               "OnDelete a template change reaches a pod only when that pod is deleted.")
+FAULTS = ('pod-delete',)
+TYPICAL_SECONDS = 30  # wall time on the fast-profile test bed (2 cores)
 
 
 def run(env: ScenarioEnv) -> list[Verdict]:

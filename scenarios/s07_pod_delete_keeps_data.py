@@ -10,6 +10,8 @@ from harness.workload.durability import check_durability
 
 HYPOTHESIS = ("Deleting mysql-0 brings back a pod of the same name, with the same PVC (same claim, same volume) and "
               "every acknowledged row on it.")
+FAULTS = ('pod-delete',)
+TYPICAL_SECONDS = 79  # wall time on the fast-profile test bed (2 cores)
 USES_MYSQL = True
 
 

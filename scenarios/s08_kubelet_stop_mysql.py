@@ -17,6 +17,8 @@ HYPOTHESIS = ("With mysql-0's kubelet stopped, its Node goes not-Ready within th
               "re-created anywhere while the node is unreachable, through and past the unreachable toleration "
               "(the pod ends Terminating); no second mysql-0 container ever runs; after the kubelet starts, "
               "everything returns with no acknowledged write lost.")
+FAULTS = ('kubelet-stop',)
+TYPICAL_SECONDS = 171  # wall time on the fast-profile test bed (2 cores)
 USES_MYSQL = True
 
 

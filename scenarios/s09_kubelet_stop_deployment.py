@@ -13,6 +13,8 @@ from harness.workload.deploy import apply, helper_image
 HYPOTHESIS = ("The same kubelet stop on a Deployment's node: after the unreachable toleration a replacement pod "
               "with a new name runs on another node while the old container still runs on the stopped node "
               "(the double start that StatefulSets avoid).")
+FAULTS = ('kubelet-stop',)
+TYPICAL_SECONDS = 58  # wall time on the fast-profile test bed (2 cores)
 
 
 def deployment(image: str) -> dict:

@@ -16,6 +16,8 @@ HYPOTHESIS = ("Force-deleting mysql-0 while its kubelet is stopped makes the Sta
               "its node-bound local volume keeps the new pod from starting anywhere else (the events say why); "
               "after the kubelet restarts it runs with its data. The report shows the hazard window in which "
               "the old container still ran while the API had forgotten it.")
+FAULTS = ('kubelet-stop', 'pod-delete')
+TYPICAL_SECONDS = 80  # wall time on the fast-profile test bed (2 cores)
 USES_MYSQL = True
 
 

@@ -110,7 +110,31 @@ def test_cli_lists_every_scenario_with_its_hypothesis(capsys) -> None:
     assert cli.main(["list"]) == cli.EXIT_PASS
     out = capsys.readouterr().out
     assert "s08_kubelet_stop_mysql: With mysql-0's kubelet stopped" in out
-    assert len(out.splitlines()) == len(scenario_modules()) == 12
+    assert "S8 · built-in · faults: kubelet-stop · needs: MySQL images" in out
+    assert len(out.splitlines()) == 2 * len(scenario_modules()) == 24
+
+
+def test_cli_lists_scenarios_as_json(capsys) -> None:
+    import json
+
+    assert cli.main(["list", "--json"]) == cli.EXIT_PASS
+    listed = json.loads(capsys.readouterr().out)
+    assert [d["short"] for d in listed][:3] == ["S1", "S2", "S3"] and len(listed) == 12
+    s10 = next(d for d in listed if d["short"] == "S10")
+    assert s10["faults"] == ["kubelet-stop", "pod-delete"] and s10["typical_seconds"] > 0
+
+
+@pytest.mark.parametrize("typed", ["s08", "S8", "s8", "8", "s08_kubelet_stop_mysql"])
+def test_short_scenario_names_resolve(typed: str) -> None:
+    from harness.runner import resolve_scenario
+
+    assert resolve_scenario(typed, scenario_modules()) == "s08_kubelet_stop_mysql"
+
+
+def test_unknown_short_name_is_a_usage_error_naming_the_short_names(capsys) -> None:
+    assert cli.main(["run", "s13"]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown scenario s13" in err and "s01..s12" in err
 
 
 def test_cli_run_unknown_scenario_is_a_one_line_usage_error(capsys) -> None:
