@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.access import DEFAULT_TARGET_NODES, NODE_ACCESS_MODES, AccessOptions
-from harness.errors import CleanupError, GuardError, HarnessError, Interrupted
+from harness.errors import CleanupError, GuardError, HarnessError, Interrupted, UsageError
 from harness.faults import heal_journal
 from harness.journal import Journal, JournalEntry, default_journal_path
 from harness.kube import Cluster, allowed_contexts_from_env, connect
@@ -27,13 +27,35 @@ if TYPE_CHECKING:
     from harness.testbed.images import MySQLImages
 
 
-class UsageError(Exception):
-    """Bad command-line input: reported in one line with exit code 2."""
-
-
 def default_kubeconfig() -> Path | None:
     local = Path.cwd() / ".kube" / "chaos.kubeconfig"
     return local if local.exists() else None
+
+
+def non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def at_least_five(text: str) -> int:
+    value = int(text)
+    if value < 5:
+        raise argparse.ArgumentTypeError(f"must be at least 5 seconds, not {value}")
+    return value
+
+
+def writable_report_dir(path: Path) -> Path:
+    """Checked before anything else happens: a run that cannot write its report must not start."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise UsageError(f"--report-dir {path} is not a writable directory ({e.strerror}); pass another one") from e
+    return path
 
 
 def connect_from(args: argparse.Namespace) -> Cluster:
@@ -145,7 +167,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if unknown:
         raise UsageError(f"unknown scenario {', '.join(unknown)}; known: {', '.join(known)} or their short names "
                          f"s01..s{len(known):02d} (see 'chaos-harness list')")
+    writable_report_dir(args.report_dir)
     cluster = connect_from(args)
+    cluster.fingerprint()  # the API answers, before anything reads its settings or builds images
     profile = check_profile(cluster, args.timing_profile)
     timing = read_timing(cluster)
     mysql = resolve_mysql_images(args, cluster) if any(uses_mysql(known[name]) for name in chosen) else None
@@ -210,7 +234,7 @@ def global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
                         help=f"label selector of the nodes faults may touch (default: {DEFAULT_TARGET_NODES})")
     parser.add_argument("--agent-image", default=default(None), metavar="IMAGE",
                         help="the node agent's image (default on the test bed: the one pre-loaded on its nodes)")
-    parser.add_argument("--agent-deadman-seconds", type=int, default=default(30), metavar="N",
+    parser.add_argument("--agent-deadman-seconds", type=at_least_five, default=default(30), metavar="N",
                         help="the agent restarts a kubelet the harness stopped once the harness has not renewed "
                              "its Lease for N seconds (default 30)")
 
@@ -238,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where runs go: <report-dir>/<run-id>/report.html, results.json, history.jsonl, junit.xml")
     run.add_argument("--timing-profile", choices=("fast", "faithful"), default=None,
                      help="require the cluster to run this timing profile (default: whatever it runs)")
-    run.add_argument("--keep-runs", type=int, default=0, metavar="N",
+    run.add_argument("--keep-runs", type=non_negative, default=0, metavar="N",
                      help="after the run, delete all but the newest N runs under --report-dir (0: keep all)")
     run.add_argument("--mysql-image", default=None, metavar="IMAGE",
                      help="the MySQL scenarios' server image, pulled by the cluster (default on kind: the tutorial's "

@@ -10,6 +10,10 @@ class HarnessError(Exception):
     """Base of every error the harness raises on purpose."""
 
 
+class UsageError(HarnessError):
+    """Bad input from the user (an option, a name, a path): one line naming the fix, exit 2."""
+
+
 class ClusterError(HarnessError):
     """The cluster could not be reached or answered with an error."""
 

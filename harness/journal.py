@@ -102,12 +102,12 @@ class Journal:
         try:
             if exclusive:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            elif not self.path.parent.exists():
-                yield
-                return
-            lf = self._lock_path.open("a")
+                lf = self._lock_path.open("a")
+            else:
+                # A read never creates anything: no lock file yet means no writer has ever run.
+                lf = self._lock_path.open("r")
         except OSError as e:
-            if not exclusive:  # a read where the lock cannot be created: read unlocked rather than fail
+            if not exclusive:  # no lock file, or not ours to open: read unlocked rather than fail
                 yield
                 return
             raise self._fail("lock", e) from e

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.errors import HarnessError
 
-class BuildError(RuntimeError):
+
+class BuildError(HarnessError):
     """A test-bed command failed; the message carries the command and the tail of its output."""
 
 

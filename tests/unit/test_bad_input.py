@@ -1,0 +1,91 @@
+"""Bad input, as a table: input -> exit code -> the one line -> nothing created. Printed with -s."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness import cli
+
+KUBECONFIG = """
+apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster: {{server: "https://127.0.0.1:1"}}
+users:
+- name: u
+  user: {{token: t}}
+contexts:
+- name: {context}
+  context: {{cluster: c, user: u}}
+current-context: {context}
+"""
+
+
+def case_dir(tmp_path: Path) -> dict[str, Path]:
+    down = tmp_path / "down.kubeconfig"
+    down.write_text(KUBECONFIG.format(context="kind-down"))  # an allowed context whose API does not answer
+    foreign = tmp_path / "foreign.kubeconfig"
+    foreign.write_text(KUBECONFIG.format(context="prod-eu"))
+    broken = tmp_path / "broken.kubeconfig"
+    broken.write_text("this: [is not a kubeconfig")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    bad_journal = tmp_path / "bad-journal.json"
+    bad_journal.write_text("{not json")
+    return {"down": down, "foreign": foreign, "broken": broken, "file": a_file, "bad_journal": bad_journal,
+            "missing": tmp_path / "missing.kubeconfig", "reports": tmp_path / "reports"}
+
+
+CASES = [
+    ("unknown scenario", ["run", "s99"], "unknown scenario s99"),
+    ("missing kubeconfig", ["--kubeconfig", "{missing}", "run", "s01"], "cannot read kubeconfig"),
+    ("malformed kubeconfig", ["--kubeconfig", "{broken}", "run", "s01"], "cannot read kubeconfig"),
+    ("context not allowed", ["--kubeconfig", "{foreign}", "run", "s01"], "refusing kube context 'prod-eu'"),
+    ("API down", ["--kubeconfig", "{down}", "run", "s01"], "reading the fingerprint of context kind-down"),
+    ("API down + --timing-profile", ["--kubeconfig", "{down}", "run", "s01", "--timing-profile", "faithful"],
+     "reading the fingerprint"),
+    ("--report-dir under a file", ["--kubeconfig", "{down}", "run", "s01", "--report-dir", "{file}/reports"],
+     "is not a writable directory"),
+    ("corrupt journal", ["--journal", "{bad_journal}", "journal"], "not valid JSON"),
+    ("doctor, API down", ["--kubeconfig", "{down}", "doctor"], "reading the fingerprint"),
+    ("cleanup, context not allowed", ["--kubeconfig", "{foreign}", "--journal", "{bad_journal}", "cleanup"],
+     "not valid JSON"),
+]
+
+
+@pytest.mark.parametrize("what,argv,expect", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_and_exit_2(what: str, argv: list[str], expect: str, tmp_path: Path, capsys,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CHAOS_HARNESS_ALLOWED_CONTEXTS", raising=False)
+    paths = case_dir(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    argv = [a.format(**paths) for a in argv]
+    code = cli.main(["--journal", str(tmp_path / "journal.json"), *argv])
+    err = capsys.readouterr().err
+    after = sorted(p.name for p in tmp_path.iterdir())
+    print(f"\n| {what} | exit {code} | {err.strip()} | created: {sorted(set(after) - set(before)) or 'nothing'} |")
+    assert code == cli.EXIT_USAGE
+    assert err.count("\n") == 1 and expect in err and "Traceback" not in err
+    assert "recreate" not in err, "an unreachable API is not a profile mismatch"
+    assert set(after) - set(before) <= {"journal.json.lock"}, "bad input must leave nothing behind"
+
+
+@pytest.mark.parametrize("argv", [["run", "--keep-runs", "-1"], ["run", "--timing-profile", "bogus"],
+                                  ["--node-access", "ssh", "run"], ["--agent-deadman-seconds", "1", "run"]])
+def test_bad_option_values_are_refused_by_the_parser_with_exit_2(argv: list[str], capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(argv)
+    assert exited.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_allowing_every_context_warns_then_proceeds(tmp_path: Path, capsys) -> None:
+    paths = case_dir(tmp_path)
+    code = cli.main(["--journal", str(tmp_path / "j.json"), "--kubeconfig", str(paths["foreign"]),
+                     "--allow-context", "*", "doctor"])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_USAGE  # the API at 127.0.0.1:1 does not answer
+    assert "allows every kube context" in err and "reading the fingerprint of context prod-eu" in err
