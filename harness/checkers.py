@@ -51,6 +51,38 @@ def _ordinal_pod(name: str, statefulset: str) -> bool:
     return re.fullmatch(rf"{re.escape(statefulset)}-\d+", name) is not None
 
 
+def facts(events: Iterable[Event]) -> dict[str, Any]:
+    """Everything the scenario noted while acting (`env.note`), later notes winning."""
+    merged: dict[str, Any] = {}
+    for ev in of_kind(events, "fact"):
+        merged.update({k: v for k, v in ev.items() if k not in ("seq", "mono", "wall", "kind")})
+    return merged
+
+
+def recorded_durability(events: Sequence[Event], replicas: Iterable[str], writes_to: str = "") -> tuple[int, Any]:
+    """(writes, DurabilityVerdict) from the history: the "write" events sent to a target starting with
+    `writes_to`, against each replica's last recorded read ("read-keys" events)."""
+    from harness.workload.durability import check_durability
+    from harness.workload.ledger import WriteRecord
+
+    writes = [WriteRecord(**{k: ev[k] for k in WriteRecord.__dataclass_fields__ if k in ev})
+              for ev in of_kind(events, "write") if str(ev.get("target", "")).startswith(writes_to)]
+    wanted = set(replicas)
+    reads = {ev["replica"]: ev["keys"] for ev in of_kind(events, "read-keys") if ev["replica"] in wanted}
+    return len(writes), check_durability(writes, reads)
+
+
+@isolated("durability")
+def durability(events: Sequence[Event], replicas: Iterable[str], writes_to: str = "", name: str = "durability") -> Verdict:
+    """Every acknowledged write is on every replica's last read; unknown outcomes may be present, failed ones
+    must not."""
+    writes, verdict = recorded_durability(events, replicas, writes_to)
+    return Verdict(name, verdict.ok and bool(writes), verdict.explain() if writes else
+                   f"no write to {writes_to or 'the workload'} recorded: nothing was checked",
+                   figures={"acknowledged": float(verdict.acknowledged), "unknown": float(verdict.unknown),
+                            "failed": float(verdict.failed)})
+
+
 @isolated("split-brain")
 def split_brain(events: Sequence[Event], statefulset: str, staleness: float = 3.0) -> Verdict:
     """At most one running container per StatefulSet identity (pod name + container name) across all

@@ -6,6 +6,7 @@ Exit codes: 0 pass, 1 hypothesis failed, 2 usage or environment error, 3 cleanup
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -116,6 +117,36 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"    {d['short']} · {d['source']} · faults: {', '.join(d['faults']) or 'none'} · needs: "
               f"{', '.join(d['needs']) or 'nothing but a cluster'} · typically {d['typical_seconds']} s")
     return EXIT_PASS
+
+
+def normalized(verdicts: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Verdicts as JSON sees them (tuples are lists), for comparing a re-judgement with results.json."""
+    return json.loads(json.dumps([{k: v[k] for k in ("checker", "ok", "summary", "evidence", "figures")}
+                                  for v in verdicts], default=str))
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Re-judge a finished run from its recorded histories alone; no cluster is contacted."""
+    from harness.runner import rejudge
+
+    if not (args.run_dir / "results.json").is_file():
+        raise UsageError(f"{args.run_dir} holds no results.json: pass a run directory (reports/<run-id>)")
+    code = EXIT_PASS
+    for scenario, recorded, now in rejudge(args.run_dir):
+        if not now:
+            print(f"{scenario}: not re-judgeable (no check() in its module)")
+            code = EXIT_HYPOTHESIS
+            continue
+        same = normalized(recorded) == normalized(now)
+        held = all(v["ok"] for v in now)
+        print(f"{scenario}: {'PASS' if held else 'FAIL'} ({len(now)} verdicts, "
+              f"{'same as recorded' if same else 'DIFFERENT from results.json'})")
+        for v in now:
+            if not v["ok"] or not same:
+                print(f"  {'PASS' if v['ok'] else 'FAIL'} {v['checker']}: {v['summary']}")
+        if not (same and held):
+            code = EXIT_HYPOTHESIS
+    return code
 
 
 def check_profile(cluster: Cluster, wanted: str | None) -> str:
@@ -253,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("journal", parents=[common], help="list the faults in the journal")
     listing = sub.add_parser("list", parents=[common], help="list the scenarios and their hypotheses")
     listing.add_argument("--json", action="store_true", help="machine-readable: one object per scenario")
+    check = sub.add_parser("check", parents=[common],
+                           help="re-judge a finished run from its recorded histories (offline: no cluster)")
+    check.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory: reports/<run-id>")
     sub.add_parser("doctor", parents=[common],
                    help="check the chosen context: API, version, node access, timing, storage, permissions")
     run = sub.add_parser("run", parents=[common], help="run scenarios (default: all) against the cluster")
@@ -306,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_list(args)
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "check":
+            return cmd_check(args)
         if args.command == "doctor":
             from harness.doctor import cmd_doctor
 

@@ -125,6 +125,45 @@ def verdict_dict(v: Verdict) -> dict[str, Any]:
             "figures": v.figures, "error": v.error}
 
 
+def with_timing_source(verdicts: list[Verdict], timing: ClusterTiming) -> list[Verdict]:
+    """Every window a checker derived from assumed timing inherits its uncertainty: say so next to it."""
+    if not timing.assumed:
+        return verdicts
+    note = {"timing_assumed": list(timing.assumed),
+            "why": "the control plane does not show these flags: configured or Kubernetes' defaults"}
+    return [replace(v, evidence=(*v.evidence, note)) for v in verdicts]
+
+
+def judge(module: ModuleType, events: list[dict[str, Any]], timing: ClusterTiming) -> list[Verdict]:
+    """The scenario's verdicts from its history. A `check` that raises outside its checkers (which isolate
+    themselves) is one `error` verdict, never a lost run."""
+    try:
+        return list(module.check(events, timing))
+    except Exception as e:
+        return [Verdict("check", False, f"check raised {type(e).__name__}: {e}", error=True)]
+
+
+def rejudge(run_dir: Path) -> list[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]]:
+    """Re-judge a finished run offline: per scenario, (name, recorded verdicts, verdicts now)."""
+    from harness.history import load
+    from harness.settings import ClusterTiming
+
+    document = json.loads((run_dir / "results.json").read_text())
+    timing_fields = {k: v for k, v in document["timing"].items() if k in ClusterTiming.__dataclass_fields__}
+    timing = ClusterTiming(**{**timing_fields, "assumed": tuple(timing_fields.get("assumed", ()))})
+    modules = scenario_modules()
+    judged = []
+    for result in document["results"]:
+        module = modules.get(result["scenario"])
+        if module is None or not hasattr(module, "check"):
+            judged.append((result["scenario"], result["verdicts"], []))
+            continue
+        events = load(run_dir / result["history"])
+        verdicts = [verdict_dict(v) for v in with_timing_source(judge(module, events, timing), timing)]
+        judged.append((result["scenario"], result["verdicts"], verdicts))
+    return judged
+
+
 def run_scenario(name: str, module: ModuleType, cluster: Cluster, namespace: str, run_dir: Path, run_id: str,
                  journal: Journal, mysql_images: MySQLImages | None, nodes: NodeAccess | None = None,
                  targets: Sequence[str] | None = None, timing: ClusterTiming | None = None,
@@ -141,7 +180,10 @@ def run_scenario(name: str, module: ModuleType, cluster: Cluster, namespace: str
     error = cleanup_error = None
     with wait_log() as waits:
         try:
-            verdicts = module.run(env)
+            returned = module.run(env)
+            # Verdicts come from the recorded history alone (so `chaos-harness check` can re-judge the run);
+            # a scenario without `check` still returns its verdicts from run().
+            verdicts = judge(module, env.history.events(), env.timing) if hasattr(module, "check") else returned
         except CleanupError as e:
             cleanup_error = str(e)
         except HarnessError as e:
@@ -151,11 +193,7 @@ def run_scenario(name: str, module: ModuleType, cluster: Cluster, namespace: str
         finally:
             env.history.record("scenario-end", name=name)
             env.history.close()
-    if env.timing.assumed:
-        # Every window a checker derived from the timing inherits its uncertainty: say so next to it.
-        note = {"timing_assumed": list(env.timing.assumed),
-                "why": "the control plane does not show these flags: configured or Kubernetes' defaults"}
-        verdicts = [replace(v, evidence=(*v.evidence, note)) for v in verdicts]
+    verdicts = with_timing_source(verdicts, env.timing)
     figures = dict(env.figures)
     for v in verdicts:
         for key in HEADLINE_FIGURES:

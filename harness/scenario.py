@@ -68,7 +68,14 @@ class ScenarioEnv:
             while expected is not None and not expected <= keys and time.monotonic() < end:
                 time.sleep(0.5)  # replication is asynchronous: poll the replica until it caught up
                 keys = read_keys(endpoint)
-            return keys
+        # The final read is an observation like any other: durability is judged from the history.
+        self.history.record("read-keys", replica=mysql.pod(ordinal), keys=sorted(keys))
+        return keys
+
+    def note(self, **facts: object) -> None:
+        """Record what the scenario learnt while acting (the faulted node, a hostname, a claim), so that its
+        `check` reads it from the history, never from the cluster."""
+        self.history.record("fact", **facts)
 
     def node_names(self) -> list[str]:
         return sorted(n.metadata.name for n in self.cluster.core.list_node(_request_timeout=10).items)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from harness import checkers
 from harness.checkers import Verdict
 from harness.faults import pod_delete
+from harness.history import Event
 from harness.scenario import ScenarioEnv
+from harness.settings import ClusterTiming
 from harness.workload.web import NAME, Web, WebSpec
 
 HYPOTHESIS = ("Each pod of a StatefulSet has hostname <sts>-<n>, and <pod>.<service>.<ns>.svc.cluster.local "
@@ -15,7 +17,7 @@ FAULTS = ('pod-delete',)
 TYPICAL_SECONDS = 20  # wall time on the fast-profile test bed (2 cores)
 
 
-def run(env: ScenarioEnv) -> list[Verdict]:
+def run(env: ScenarioEnv) -> None:
     web = Web(env.cluster, env.namespace, WebSpec(replicas=2, persistent=False))
     with env.recording():
         web.deploy()
@@ -25,8 +27,11 @@ def run(env: ScenarioEnv) -> list[Verdict]:
             pass
         web.wait_ready(2)
         env.history.record("dns", **web.lookup(1))
-        hostname = web.hostname(1)
-    events = env.history.events()
+        env.note(hostname_after_recreation=web.hostname(1))
+
+
+def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:
+    hostname = checkers.facts(events).get("hostname_after_recreation")
     return [
         checkers.stable_identity(events, NAME, NAME),
         checkers.dns_names_pod(events, NAME),

@@ -5,7 +5,9 @@ from __future__ import annotations
 from harness import checkers
 from harness.checkers import Verdict
 from harness.faults import pod_delete
+from harness.history import Event
 from harness.scenario import ScenarioEnv
+from harness.settings import ClusterTiming
 from harness.workload.web import NAME, Web, WebSpec
 
 HYPOTHESIS = ("Each pod gets one PVC named data-<sts>-<n>; the PVCs survive pod deletion and StatefulSet deletion, "
@@ -14,7 +16,7 @@ FAULTS = ('pod-delete',)
 TYPICAL_SECONDS = 25  # wall time on the fast-profile test bed (2 cores)
 
 
-def run(env: ScenarioEnv) -> list[Verdict]:
+def run(env: ScenarioEnv) -> None:
     web = Web(env.cluster, env.namespace, WebSpec(replicas=2, ready_after=0, storage_class=env.storage_class))
     with env.recording():
         web.deploy()
@@ -26,9 +28,11 @@ def run(env: ScenarioEnv) -> list[Verdict]:
         env.history.record("step", what="re-create the StatefulSet")
         web.create_statefulset_only()
         web.wait_ready(2)
-        logs = {f"{NAME}-{n}": web.log_of(n) for n in (0, 1)}
-        env.history.record("volume", logs=logs)
-    events = env.history.events()
+        env.history.record("volume", logs={f"{NAME}-{n}": web.log_of(n) for n in (0, 1)})
+
+
+def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:
+    logs = next(e["logs"] for e in reversed(events) if e["kind"] == "volume")
     # web-0 mounted its volume three times (first start, after its deletion, after the StatefulSet's return),
     # web-1 twice; each incarnation appended one line with its hostname.
     want = {f"{NAME}-0": 3, f"{NAME}-1": 2}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from harness import checkers
 from harness.checkers import Verdict
+from harness.history import Event
 from harness.scenario import ScenarioEnv
+from harness.settings import ClusterTiming
 from harness.workload import deploy
 from harness.workload.web import NAME, Web, WebSpec
 
@@ -14,7 +16,7 @@ FAULTS = ()
 TYPICAL_SECONDS = 17  # wall time on the fast-profile test bed (2 cores)
 
 
-def run(env: ScenarioEnv) -> list[Verdict]:
+def run(env: ScenarioEnv) -> None:
     web = Web(env.cluster, env.namespace, WebSpec(replicas=4, persistent=False, ready_after=0))
     web.deploy()
     with env.recording():
@@ -24,4 +26,7 @@ def run(env: ScenarioEnv) -> list[Verdict]:
         web.scale(0)
         deploy.wait_pods_gone(env.cluster, env.namespace, f"app={NAME}", 120)
         web.delete_statefulset()
-    return [checkers.reverse_order_termination(env.history.events(), NAME)]
+
+
+def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:
+    return [checkers.reverse_order_termination(events, NAME)]

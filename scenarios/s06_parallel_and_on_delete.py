@@ -5,7 +5,9 @@ from __future__ import annotations
 from harness import checkers
 from harness.checkers import Verdict
 from harness.faults import pod_delete
+from harness.history import Event
 from harness.scenario import ScenarioEnv
+from harness.settings import ClusterTiming
 from harness.workload.web import NAME, Web, WebSpec
 
 HYPOTHESIS = ("With podManagementPolicy Parallel all pods start without waiting for each other; with updateStrategy "
@@ -14,7 +16,7 @@ FAULTS = ('pod-delete',)
 TYPICAL_SECONDS = 30  # wall time on the fast-profile test bed (2 cores)
 
 
-def run(env: ScenarioEnv) -> list[Verdict]:
+def run(env: ScenarioEnv) -> None:
     # Each pod takes 4 s to turn Ready: OrderedReady would create them 4 s apart, Parallel at once.
     web = Web(env.cluster, env.namespace, WebSpec(replicas=3, persistent=False, ready_after=4,
                                                   pod_management="Parallel", update_strategy="OnDelete"))
@@ -23,14 +25,18 @@ def run(env: ScenarioEnv) -> list[Verdict]:
         old, _ = web.revisions()
         web.set_version("2")
         _, new = web.revisions()
+        env.note(old_revision=old, new_revision=new)
         # Under RollingUpdate the controller would already be replacing web-2 by now; give it the time a
         # rolling step takes (pod exit + start + Ready) and see that nothing moves.
         web.wait_settled(observe_seconds=web.spec.ready_after + 6)
         with env.faults.injected(pod_delete(env.cluster, env.namespace, f"{NAME}-1")):
             pass
         web.wait_revision([1], new)
-    events = env.history.events()
+
+
+def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:
+    f = checkers.facts(events)
     return [
         checkers.parallel_start(events, NAME, 3),
-        checkers.on_delete_update(events, NAME, 3, [f"{NAME}-1"], old, new),
+        checkers.on_delete_update(events, NAME, 3, [f"{NAME}-1"], f["old_revision"], f["new_revision"]),
     ]

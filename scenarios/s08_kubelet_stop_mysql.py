@@ -8,9 +8,10 @@ from harness import checkers
 from harness.checkers import Verdict
 from harness.faults import KubeletStop
 from harness.progress import observe
+from harness.history import Event
 from harness.scenario import ScenarioEnv
+from harness.settings import ClusterTiming
 from harness.waits import node_condition, watch_until
-from harness.workload.durability import check_durability
 from harness.workload.mysql_client import Writer, background_writer, ensure_schema
 
 HYPOTHESIS = ("With mysql-0's kubelet stopped, its Node goes not-Ready within the grace period; mysql-0 is not "
@@ -22,8 +23,9 @@ TYPICAL_SECONDS = 171  # wall time on the fast-profile test bed (2 cores)
 USES_MYSQL = True
 
 
-def run(env: ScenarioEnv) -> list[Verdict]:
+def run(env: ScenarioEnv) -> None:
     mysql, node = env.deploy_mysql()
+    env.note(node=node)
     t = env.timing
     ledger = env.ledger()
 
@@ -45,13 +47,13 @@ def run(env: ScenarioEnv) -> list[Verdict]:
             mysql.wait_ready(300)
             env.figures["recover_3of3_seconds"] = time.monotonic() - started
             observe(2, "acknowledged writes after recovery")
-    reads = {"mysql-0": env.read_rows(mysql, 0)}
+    primary = env.read_rows(mysql, 0)
     for i in (1, 2):
-        reads[f"mysql-{i}"] = env.read_rows(mysql, i, expected=reads["mysql-0"])
+        env.read_rows(mysql, i, expected=primary)
 
-    events = env.history.events()
-    durability = check_durability(ledger, reads)
-    env.figures.update(acknowledged=durability.acknowledged, unknown=durability.unknown, failed=durability.failed)
+
+def check(events: list[Event], t: ClusterTiming) -> list[Verdict]:
+    node = checkers.facts(events)["node"]
     return [
         checkers.node_detection(events, node, KubeletStop.type, t.node_monitor_grace_period, t.node_monitor_period),
         checkers.not_recreated_during_fault(events, "mysql-0", KubeletStop.type),
@@ -59,5 +61,5 @@ def run(env: ScenarioEnv) -> list[Verdict]:
         checkers.node_observed_during_fault(events, node, KubeletStop.type),
         checkers.replacement_while_old_exists(events, "mysql"),
         checkers.same_pvc_per_identity(events, "mysql"),
-        Verdict("durability", durability.ok, durability.explain()),
+        checkers.durability(events, ["mysql-0", "mysql-1", "mysql-2"]),
     ]

@@ -6,7 +6,9 @@ from harness import checkers
 from harness.checkers import Verdict
 from harness.faults import KubeletStop, node_running_pod, pods_by_label
 from harness.progress import observe
+from harness.history import Event
 from harness.scenario import ScenarioEnv
+from harness.settings import ClusterTiming
 from harness.waits import node_condition, watch_until
 from harness.workload.deploy import apply, helper_image
 
@@ -26,12 +28,13 @@ def deployment(image: str) -> dict:
                                       "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]}]}}}}
 
 
-def run(env: ScenarioEnv) -> list[Verdict]:
+def run(env: ScenarioEnv) -> None:
     apply(env.cluster, env.namespace, [deployment(helper_image(env.cluster))])
     first, _ = watch_until(env.cluster.core.list_namespaced_pod, lambda p: p.status.phase == "Running", 120,
                            "web pod running", namespace=env.namespace, label_selector="app=web")
     pod = first.metadata.name
     node = node_running_pod(env.cluster, env.namespace, pod)
+    env.note(node=node)
     t = env.timing
     with env.recording():
         with env.faults.injected(KubeletStop(node)):
@@ -47,7 +50,10 @@ def run(env: ScenarioEnv) -> list[Verdict]:
         watch_until(env.cluster.core.list_node, lambda n: node_condition(n) == "True", 120, f"{node} Ready",
                     field_selector=f"metadata.name={node}")
     assert pods_by_label(env.cluster, env.namespace, "app=web")
-    events = env.history.events()
+
+
+def check(events: list[Event], t: ClusterTiming) -> list[Verdict]:
+    node = checkers.facts(events)["node"]
     return [
         checkers.node_detection(events, node, KubeletStop.type, t.node_monitor_grace_period, t.node_monitor_period),
         checkers.concurrent_copies(events, "web-", expected=1),

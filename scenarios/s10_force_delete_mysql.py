@@ -8,9 +8,10 @@ from harness import checkers
 from harness.checkers import Verdict
 from harness.faults import KubeletStop, pod_delete
 from harness.progress import observe
+from harness.history import Event
 from harness.scenario import ScenarioEnv
+from harness.settings import ClusterTiming
 from harness.waits import node_condition, watch_until
-from harness.workload.durability import check_durability
 
 HYPOTHESIS = ("Force-deleting mysql-0 while its kubelet is stopped makes the StatefulSet re-create mysql-0 at once; "
               "its node-bound local volume keeps the new pod from starting anywhere else (the events say why); "
@@ -21,10 +22,11 @@ TYPICAL_SECONDS = 80  # wall time on the fast-profile test bed (2 cores)
 USES_MYSQL = True
 
 
-def run(env: ScenarioEnv) -> list[Verdict]:
+def run(env: ScenarioEnv) -> None:
     mysql, node = env.deploy_mysql()
+    env.note(node=node)
     t = env.timing
-    ledger = env.write_rows(mysql, 100)
+    env.write_rows(mysql, 100)
 
     with env.recording():
         old_uid = env.cluster.core.read_namespaced_pod("mysql-0", env.namespace).metadata.uid
@@ -47,21 +49,23 @@ def run(env: ScenarioEnv) -> list[Verdict]:
             # node down for a while so the report shows that window and the new pod staying Pending through it.
             observe(10, "the new mysql-0 stays Pending while the old one runs on")
             pending = env.cluster.core.read_namespaced_pod("mysql-0", env.namespace)
+            env.note(new_pod_phase=pending.status.phase, new_pod_node=pending.spec.node_name or "")
             env.figures["new_pod_phase_pending"] = float(pending.status.phase == "Pending")
         started = time.monotonic()
         mysql.wait_ready(300)
         env.figures["ready_after_kubelet_start"] = time.monotonic() - started
-    present = env.read_rows(mysql, 0)
+    env.read_rows(mysql, 0)
 
-    events = env.history.events()
-    durability = check_durability(ledger, {"mysql-0": present})
+
+def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:
+    f = checkers.facts(events)
+    node, phase, on = f["node"], f.get("new_pod_phase"), f.get("new_pod_node")
     return [
         checkers.split_brain(events, "mysql"),
         checkers.node_observed_during_fault(events, node, KubeletStop.type),
         checkers.events_mention(events, "Pod/mysql-0", "volume node affinity", "untolerated taint", "didn't match"),
-        Verdict("new-pod-did-not-start-elsewhere", pending.status.phase == "Pending" and not pending.spec.node_name,
-                f"the re-created mysql-0 was {pending.status.phase} on {pending.spec.node_name or 'no node'} "
-                f"while {node} was unreachable"),
+        Verdict("new-pod-did-not-start-elsewhere", phase == "Pending" and not on,
+                f"the re-created mysql-0 was {phase} on {on or 'no node'} while {node} was unreachable"),
         checkers.hazard_window(events, "mysql-0", node, "pod-delete"),
-        Verdict("durability", durability.ok, durability.explain()),
+        checkers.durability(events, ["mysql-0"]),
     ]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from harness import checkers
 from harness.checkers import Verdict
 from harness.faults import pod_delete
+from harness.history import Event
 from harness.scenario import ScenarioEnv
+from harness.settings import ClusterTiming
 from harness.workload import deploy
-from harness.workload.durability import check_durability
 from harness.workload.mysql_cluster import MySQLWorkload
 
 HYPOTHESIS = ("Deleting the pod of a one-replica MySQL StatefulSet loses every row when its data lives in an "
@@ -19,27 +20,33 @@ USES_MYSQL = True
 ROWS = 50
 
 
-def run(env: ScenarioEnv) -> list[Verdict]:
+def run(env: ScenarioEnv) -> None:
     assert env.mysql_images is not None, "S11 needs the mysql_images fixture"
     ephemeral = MySQLWorkload(env.cluster, env.namespace, env.mysql_images, deploy.EPHEMERAL, replicas=1)
     persistent = MySQLWorkload(env.cluster, env.namespace, env.mysql_images, deploy.REPLICATED, replicas=1,
                                storage_class=env.storage_class)
     ephemeral.deploy()
     persistent.deploy()
-    ledgers = {w.name: env.write_rows(w, ROWS) for w in (ephemeral, persistent)}
+    for w in (ephemeral, persistent):
+        env.write_rows(w, ROWS)
     with env.recording():
         for w in (ephemeral, persistent):
             with env.faults.injected(pod_delete(env.cluster, env.namespace, w.pod(0))):
                 pass
         for w in (ephemeral, persistent):
             w.wait_ready()
-    kept = {w.name: check_durability(ledgers[w.name], {w.pod(0): env.read_rows(w, 0)}) for w in (ephemeral, persistent)}
-    lost_ephemeral = kept[ephemeral.name].replicas[0].lost
-    events = env.history.events()
+    for w in (ephemeral, persistent):
+        env.read_rows(w, 0)
+
+
+def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:
+    # Writes go to <pod>.<statefulset>: "mysql-ephemeral-0.mysql-ephemeral" and "mysql-0.mysql".
+    written, ephemeral = checkers.recorded_durability(events, ["mysql-ephemeral-0"], "mysql-ephemeral-0.")
+    lost = ephemeral.replicas[0].lost if ephemeral.replicas else ()
     return [
-        Verdict("emptydir-loses-rows", len(lost_ephemeral) == ROWS,
-                f"{ephemeral.pod(0)} came back with {ROWS - len(lost_ephemeral)} of {ROWS} acknowledged rows "
+        Verdict("emptydir-loses-rows", bool(written) and len(lost) == ROWS,
+                f"mysql-ephemeral-0 came back with {ROWS - len(lost)} of {ROWS} acknowledged rows "
                 f"(expected 0: the emptyDir went with the pod)"),
-        Verdict("pvc-keeps-rows", kept[persistent.name].ok, kept[persistent.name].explain()),
+        checkers.durability(events, ["mysql-0"], "mysql-0.", name="pvc-keeps-rows"),
         checkers.same_pvc_per_identity(events, "mysql"),
     ]

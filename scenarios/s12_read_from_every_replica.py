@@ -8,7 +8,9 @@ from harness import checkers
 from harness.checkers import Verdict
 from harness.errors import HarnessError
 from harness.progress import waiting
+from harness.history import Event
 from harness.scenario import ScenarioEnv
+from harness.settings import ClusterTiming
 
 HYPOTHESIS = ("The replicated MySQL StatefulSet starts in order (each pod Ready before the next); rows written through mysql-0.mysql (the primary) are read back through the mysql-read Service "
               "from every replica (server ids 100, 101, 102), each with all acknowledged rows.")
@@ -19,7 +21,7 @@ USES_MYSQL = True
 ROWS = 300
 
 
-def run(env: ScenarioEnv) -> list[Verdict]:
+def run(env: ScenarioEnv) -> None:
     with env.recording():
         mysql, _ = env.deploy_mysql()
         ledger = env.write_rows(mysql, ROWS)
@@ -44,6 +46,9 @@ def run(env: ScenarioEnv) -> list[Verdict]:
                     continue
                 env.history.record("read", via="mysql-read", server_id=server_id, rows=rows)
                 best[server_id] = max(best.get(server_id, 0), rows)
-    events = env.history.events()
+
+
+def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:
+    acknowledged = sum(1 for e in events if e["kind"] == "write" and e["outcome"] == "ok")
     return [checkers.ordered_ready(events, "mysql", 3),
             checkers.reads_reach_every_replica(events, (100, 101, 102), acknowledged)]
