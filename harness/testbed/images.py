@@ -162,27 +162,25 @@ local_path_binaries = module_binary("local-path-provisioner", "github.com/ranche
                                     versions.LOCAL_PATH_PROVISIONER)
 
 
-def crictl_binaries(timings: Timings) -> Path:
-    src = IMAGES_DIR / "crictl"
+def project_binary(name: str, binary: str) -> Callable[[Timings], Path]:
+    """A builder for a static binary of one of the project's own Go modules (images/<name>), cached per hash
+    of its source."""
+    src = IMAGES_DIR / name
 
-    def build(out: Path) -> None:
-        out.mkdir(parents=True, exist_ok=True)
-        run(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out / "crictl"), "."], cwd=src,
-            env={**os.environ, "CGO_ENABLED": "0"})
+    def build(timings: Timings) -> Path:
+        def compile_into(out: Path) -> None:
+            out.mkdir(parents=True, exist_ok=True)
+            run(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out / binary), "."], cwd=src,
+                env={**os.environ, "CGO_ENABLED": "0"})
 
-    return cached_binaries("crictl", digest(src), build, timings)
+        return cached_binaries(name, digest(src), compile_into, timings)
+
+    return build
 
 
-def agent_binaries(timings: Timings) -> Path:
-    """The node agent (images/agent), the same static binary images/agent/Dockerfile builds for users."""
-    src = IMAGES_DIR / "agent"
-
-    def build(out: Path) -> None:
-        out.mkdir(parents=True, exist_ok=True)
-        run(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out / "chaos-agent"), "."], cwd=src,
-            env={**os.environ, "CGO_ENABLED": "0"})
-
-    return cached_binaries("agent", digest(src), build, timings)
+crictl_binaries = project_binary("crictl", "crictl")
+# The node agent: the same static binary images/agent/Dockerfile builds for users.
+agent_binaries = project_binary("agent", "chaos-agent")
 
 
 # --- images --------------------------------------------------------------------------------------------------

@@ -8,27 +8,15 @@ import pytest
 
 from harness import cli
 
-KUBECONFIG = """
-apiVersion: v1
-kind: Config
-clusters:
-- name: c
-  cluster: {{server: "https://127.0.0.1:1"}}
-users:
-- name: u
-  user: {{token: t}}
-contexts:
-- name: {context}
-  context: {{cluster: c, user: u}}
-current-context: {context}
-"""
+from kubeconfigs import KUBECONFIG
+
 
 
 def case_dir(tmp_path: Path) -> dict[str, Path]:
     down = tmp_path / "down.kubeconfig"
-    down.write_text(KUBECONFIG.format(context="kind-down"))  # an allowed context whose API does not answer
+    down.write_text(KUBECONFIG.format(server="https://127.0.0.1:1", context="kind-down"))  # an allowed context whose API does not answer
     foreign = tmp_path / "foreign.kubeconfig"
-    foreign.write_text(KUBECONFIG.format(context="prod-eu"))
+    foreign.write_text(KUBECONFIG.format(server="https://127.0.0.1:1", context="prod-eu"))
     broken = tmp_path / "broken.kubeconfig"
     broken.write_text("this: [is not a kubeconfig")
     a_file = tmp_path / "a-file"

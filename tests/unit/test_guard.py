@@ -4,6 +4,8 @@ from kubernetes.client.exceptions import ApiException
 from harness.errors import ClusterError, Conflict, Gone, GuardError, NotFound, TransientClusterError, from_api_exception
 from harness.kube import check_context_allowed, connect
 
+from kubeconfigs import KUBECONFIG
+
 
 def test_kind_contexts_are_allowed_by_default() -> None:
     check_context_allowed("kind-chaos", ("kind-*",))
@@ -26,20 +28,6 @@ def test_missing_kubeconfig_is_a_cluster_error(tmp_path) -> None:
         connect(tmp_path / "absent", "kind-chaos")
 
 
-KUBECONFIG = """
-apiVersion: v1
-kind: Config
-clusters:
-- name: c
-  cluster: {{server: "{server}"}}
-users:
-- name: u
-  user: {{token: t}}
-contexts:
-- name: {context}
-  context: {{cluster: c, user: u}}
-current-context: {context}
-"""
 
 
 def test_context_outside_allowlist_is_refused_before_any_request(tmp_path) -> None:
