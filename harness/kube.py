@@ -113,7 +113,19 @@ class Cluster:
             raise ClusterError(f"exec {' '.join(command)[:60]} in {namespace}/{pod}: no exit status within {timeout}s")
         return result
 
+    def probe(self, seconds: float = 10) -> str:
+        """The API server's version, or a ClusterError saying it did not answer within `seconds`."""
+        from harness.progress import waiting
+
+        with waiting(f"the API server {self.api.configuration.host} to answer", seconds):
+            try:
+                return str(client.VersionApi(self.api).get_code(_request_timeout=(5, seconds)).git_version)
+            except Exception as e:
+                raise from_api_exception(e, f"the API server {self.api.configuration.host} of context "
+                                            f"{self.context} did not answer") from e
+
     def fingerprint(self) -> Fingerprint:
+        self.probe()
         try:
             ns = self.core.read_namespace("kube-system", _request_timeout=10)
             nodes = self.core.list_node(_request_timeout=10)
@@ -157,7 +169,12 @@ def connect(kubeconfig: Path | None = None, context: str | None = None,
                            f"known: {sorted(c['name'] for c in contexts)}")
     check_context_allowed(name, allowed)
     try:
-        api = config.new_client_from_config(config_file=path, context=name)
+        # new_client_from_config, with one retry per request instead of urllib3's three: an API server that
+        # accepts connections and never answers is reported in seconds, not minutes.
+        configuration = client.Configuration()
+        config.load_kube_config(config_file=path, context=name, client_configuration=configuration)
+        configuration.retries = 1
+        api = client.ApiClient(configuration=configuration)
     except (ConfigException, OSError, ValueError, yaml.YAMLError) as e:
         raise ClusterError(f"cannot build a client for context {name!r}: {e}") from e
     return Cluster(context=name, api=api, kubeconfig=Path(path) if path else None)

@@ -77,3 +77,26 @@ def test_allowing_every_context_warns_then_proceeds(tmp_path: Path, capsys) -> N
     err = capsys.readouterr().err
     assert code == cli.EXIT_USAGE  # the API at 127.0.0.1:1 does not answer
     assert "allows every kube context" in err and "reading the fingerprint of context prod-eu" in err
+
+
+def test_an_api_that_accepts_and_never_answers_is_reported_in_seconds(tmp_path: Path, capsys) -> None:
+    """A listener on loopback that accepts connections and never says a word."""
+    import socket
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    try:
+        kubeconfig = tmp_path / "silent.kubeconfig"
+        kubeconfig.write_text(KUBECONFIG.format(server=f"https://127.0.0.1:{server.getsockname()[1]}",
+                                                context="kind-silent"))
+        started = time.monotonic()
+        code = cli.main(["--journal", str(tmp_path / "j.json"), "--kubeconfig", str(kubeconfig), "doctor"])
+        elapsed = time.monotonic() - started
+    finally:
+        server.close()
+    err = capsys.readouterr().err
+    print(f"\n| API accepts, never answers | exit {code} after {elapsed:.0f}s | {err.strip()} |")
+    assert code == cli.EXIT_USAGE and elapsed < 30
+    assert err.count("\n") == 1 and "did not answer" in err
