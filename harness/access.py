@@ -43,9 +43,9 @@ def docker_unusable(cluster: Cluster) -> str | None:
         nodes = cluster.core.list_node(_request_timeout=10).items
     except Exception as e:
         raise from_api_exception(e, "listing nodes") from e
-    foreign = [n.metadata.name for n in nodes if not (n.spec.provider_id or "").startswith("kind://")]
+    foreign = [n for n in nodes if not (n.spec.provider_id or "").startswith("kind://")]
     if foreign:
-        return f"node {foreign[0]} is not a kind node (providerID {nodes[0].spec.provider_id or 'none'})"
+        return f"node {foreign[0].metadata.name} is not a kind node (providerID {foreign[0].spec.provider_id or 'none'})"
     if shutil.which("docker") is None:
         return "no docker CLI on PATH"
     names = [n.metadata.name for n in nodes]
@@ -107,14 +107,13 @@ class AccessOptions:
 
 
 @contextmanager
-def node_access(cluster: Cluster, options: AccessOptions, run_id: str,
-                announce: bool = True) -> Iterator[tuple[NodeAccess, AccessChoice, Sequence[str]]]:
+def node_access(cluster: Cluster, options: AccessOptions,
+                run_id: str) -> Iterator[tuple[NodeAccess, AccessChoice, Sequence[str]]]:
     """The run's node access, its reason and the target nodes. The agent is installed for the run and
     removed at its end (also when the run fails)."""
     targets = target_nodes(cluster, options.target_selector)
     choice = choose_access(cluster, options.mode)
-    if announce:
-        print(f"node access: {choice.mode} ({choice.reason}); target nodes: {', '.join(targets)}", flush=True)
+    print(f"node access: {choice.mode} ({choice.reason}); target nodes: {', '.join(targets)}", flush=True)
     if choice.mode == "docker":
         access = KindNodeAccess()
         try:
@@ -127,9 +126,8 @@ def node_access(cluster: Cluster, options: AccessOptions, run_id: str,
     agent = NodeAgent(cluster, run_id, config, targets)
     try:
         seconds = agent.install()
-        if announce:
-            print(f"node agent {config.image} publishing from {len(targets)} nodes after {seconds:.0f}s "
-                  f"(namespace {agent.namespace}, dead man's switch {config.deadman_seconds}s)", flush=True)
+        print(f"node agent {config.image} publishing from {len(targets)} nodes after {seconds:.0f}s "
+              f"(namespace {agent.namespace}, dead man's switch {config.deadman_seconds}s)", flush=True)
         agent_access = AgentNodeAccess(cluster, agent)
         try:
             yield agent_access, choice, targets

@@ -31,6 +31,7 @@ from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from harness.errors import ClusterError, FaultError, NotFound, WaitTimeout, from_api_exception
+from harness.faults import RUN_LABEL  # the label of everything a run creates
 from harness.kube import Cluster
 from harness.nodes import Emit, RuntimeContainer
 from harness.waits import node_condition, watch_until
@@ -39,7 +40,6 @@ log = logging.getLogger("chaos_harness.agent")
 
 NAME = "chaos-agent"
 APP_LABEL = "app.kubernetes.io/name"
-RUN_LABEL = "chaos-harness/run-id"  # the same label marks a run's scenario namespaces
 SAMPLE_LABEL = "chaos-harness.io/agent-sample"
 STATE_ANNOTATION = "chaos-harness.io/kubelet"
 HEALED_ANNOTATION = "chaos-harness.io/healed-by"
@@ -56,6 +56,11 @@ class AgentConfig:
     interval_seconds: float = 1.0
     runtime_endpoint: str = "unix:///run/containerd/containerd.sock"
     kubelet_unit: str = "kubelet"
+
+
+def object_name(node: str) -> str:
+    """The name of a node's sample ConfigMap and of its Lease."""
+    return f"{NAME}-{node}"
 
 
 def agent_namespace(run_id: str) -> str:
@@ -194,19 +199,11 @@ class NodeAgent:
         return "\n".join(lines)
 
     def remove(self, deadline_seconds: float = 120) -> None:
-        remove_agent_namespaces(self.cluster, run_id=self.run_id, deadline_seconds=deadline_seconds)
+        """Delete the agent's namespace and wait until it is gone. An agent holding a kubelet stopped starts it
+        when it is told to exit, so this heals too."""
+        from harness.workload.deploy import delete_namespace
 
-
-def remove_agent_namespaces(cluster: Cluster, run_id: str | None = None, deadline_seconds: float = 120) -> list[str]:
-    """Delete agent namespaces (of one run, or all) and wait until they are gone. Deleting an agent whose
-    kubelet is held stopped heals it too: the agent starts the kubelet when it is told to exit."""
-    selector = f"{APP_LABEL}={NAME}" + (f",{RUN_LABEL}={run_id}" if run_id else "")
-    from harness.workload.deploy import delete_namespace
-
-    names = [n.metadata.name for n in cluster.core.list_namespace(label_selector=selector, _request_timeout=10).items]
-    for name in names:
-        delete_namespace(cluster, name, deadline_seconds)
-    return names
+        delete_namespace(self.cluster, self.namespace, deadline_seconds)
 
 
 class AgentNodeAccess:
@@ -236,7 +233,7 @@ class AgentNodeAccess:
 
     def latest_sample(self, node: str) -> dict[str, Any]:
         try:
-            cm = self.cluster.core.read_namespaced_config_map(f"{NAME}-{node}", self.namespace, _request_timeout=10)
+            cm = self.cluster.core.read_namespaced_config_map(object_name(node), self.namespace, _request_timeout=10)
         except ApiException as e:
             raise FaultError(f"no sample from the node agent on {node}: {from_api_exception(e, 'reading it')}") from e
         sample = parse_sample(cm)
@@ -255,13 +252,10 @@ class AgentNodeAccess:
 
     # --- kubelet control through the Lease -----------------------------------------------------------------
 
-    def _lease_name(self, node: str) -> str:
-        return f"{NAME}-{node}"
-
     def _set_lease(self, node: str, state: str) -> None:
         coord = client.CoordinationV1Api(self.cluster.api)
         body = client.V1Lease(
-            metadata=client.V1ObjectMeta(name=self._lease_name(node), annotations={STATE_ANNOTATION: state},
+            metadata=client.V1ObjectMeta(name=object_name(node), annotations={STATE_ANNOTATION: state},
                                          labels={APP_LABEL: NAME, RUN_LABEL: self.agent.run_id}),
             spec=client.V1LeaseSpec(holder_identity=f"chaos-harness/{self.agent.run_id}",
                                     lease_duration_seconds=self.agent.config.deadman_seconds,
@@ -274,7 +268,7 @@ class AgentNodeAccess:
             patch = {"metadata": {"annotations": {STATE_ANNOTATION: state, HEALED_ANNOTATION: None}},
                      "spec": {"renewTime": micro_time(), "leaseDurationSeconds": self.agent.config.deadman_seconds}}
             try:
-                coord.patch_namespaced_lease(self._lease_name(node), self.namespace, patch, _request_timeout=10)
+                coord.patch_namespaced_lease(object_name(node), self.namespace, patch, _request_timeout=10)
             except ApiException as e2:
                 raise from_api_exception(e2, f"updating the Lease for {node}") from e2
 
@@ -286,7 +280,7 @@ class AgentNodeAccess:
         try:
             watch_until(self.cluster.core.list_namespaced_config_map, reached, deadline_seconds,
                         f"kubelet on {node} {state} (node agent)", namespace=self.namespace,
-                        field_selector=f"metadata.name={NAME}-{node}")
+                        field_selector=f"metadata.name={object_name(node)}")
         except WaitTimeout as e:
             raise FaultError(f"the node agent on {node} did not report the kubelet {state} within "
                              f"{deadline_seconds:.0f}s") from e
@@ -328,7 +322,7 @@ class AgentNodeAccess:
                 held = sorted(self._held)
             for node in held:
                 try:
-                    coord.patch_namespaced_lease(self._lease_name(node), self.namespace,
+                    coord.patch_namespaced_lease(object_name(node), self.namespace,
                                                  {"spec": {"renewTime": micro_time()}}, _request_timeout=5)
                 except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
                     log.warning("renewing the Lease of %s: %s", node, e)  # the next period tries again

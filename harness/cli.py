@@ -104,8 +104,6 @@ def cmd_journal(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    import json
-
     from harness.runner import describe, scenario_modules
 
     described = [describe(name, module) for name, module in scenario_modules().items()]
@@ -182,7 +180,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness import progress
     from harness.access import node_access
     from harness.display import RichWaitDisplay
-    from harness.faults import run_registered
+    from harness.faults import RUN_LABEL, run_registered
     from harness.report import prune
     from harness.runner import RunWriter, resolve_scenario, run_scenario, scenario_modules, uses_mysql
     from harness.settings import read_timing
@@ -217,7 +215,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 module = known[name]
                 namespace = f"chaos-{run_id[-6:]}-{name.split('_')[0]}"
                 print(f"== {name}: {module.HYPOTHESIS}", flush=True)
-                create_namespace(cluster, namespace, {"chaos-harness/run-id": run_id})
+                create_namespace(cluster, namespace, {RUN_LABEL: run_id})
                 try:
                     result = run_scenario(name, module, cluster, namespace, writer.dir, run_id, journal, mysql,
                                           access, targets, timing, args.storage_class)

@@ -54,7 +54,7 @@ def default_storage_class(cluster: Cluster) -> str:
         return f"unknown ({from_api_exception(e, 'listing StorageClasses')})"
     default = [c.metadata.name for c in classes if (c.metadata.annotations or {}).get(
         "storageclass.kubernetes.io/is-default-class") == "true"]
-    return ", ".join(default) if default else "none (PVC scenarios need one, or a StorageClass in the run file)"
+    return ", ".join(default) if default else "none (PVC scenarios need one, or --storage-class NAME)"
 
 
 def cmd_doctor(args: argparse.Namespace, cluster: Cluster, options: AccessOptions) -> int:

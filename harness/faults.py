@@ -35,12 +35,9 @@ class FaultContext:
     target_nodes: frozenset[str] | None = None
 
     def access_record(self) -> dict[str, str]:
-        """What the journal keeps so that `cleanup` heals through the same access."""
-        record = {"name": self.nodes.name}
-        namespace = getattr(self.nodes, "namespace", None)
-        if namespace:
-            record["namespace"] = namespace
-        return record
+        """What the journal keeps so that `cleanup` heals through the same access (the agent's namespace
+        follows from the entry's run id)."""
+        return {"name": self.nodes.name}
 
 
 class Fault(Protocol):

@@ -1,6 +1,6 @@
 """Cluster access: one API client per kube context, refused unless the context is on the allowlist.
 
-No process-wide configuration is touched: every client comes from `new_client_from_config` and is passed in,
+No process-wide configuration is touched: every client is built from its own Configuration and passed in,
 so a kubeconfig's `proxy-url` reaches every request the client makes (REST, watch, exec, port-forward).
 Any API server the user allows is fine; the allowlist (kind-* by default) is the safety, checked before any
 connection is made.
@@ -41,7 +41,7 @@ class Fingerprint:
 
 def exit_status(error_channel: str) -> int:
     """The exit status from exec's error channel: a metav1.Status, Success, or Failure with an ExitCode cause;
-    any other failure (command not found, the stream cut) is 126 with the status's message kept."""
+    any other failure (command not found, the stream cut) is 126."""
     try:
         status = json.loads(error_channel) if error_channel else {}
     except ValueError:
@@ -92,8 +92,8 @@ class Cluster:
 
     def exec(self, namespace: str, pod: str, command: Sequence[str], container: str | None = None,
              timeout: float = 30) -> "ExecResult":
-        """Run `command` in a pod through the API server's exec; the exit status is the exec channel's own
-        (`WSClient.returncode`), stdout and stderr kept apart."""
+        """Run `command` in a pod through the API server's exec; the exit status is read from the exec's own
+        error channel (never from the output), stdout and stderr kept apart."""
         from kubernetes.stream import stream
 
         try:

@@ -121,11 +121,12 @@ def namespace(cluster: Cluster, run_id: str, namespace_reaper: "NamespaceReaper"
               request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace per test, derived from the run id; deleted afterwards (off the test's critical path:
     the session confirms every deletion before it ends)."""
+    from harness.faults import RUN_LABEL
     from harness.workload.deploy import create_namespace
 
     test = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:20].strip("-")
     name = f"chaos-{run_id[-4:]}-{test}-{uuid.uuid4().hex[:4]}"
-    create_namespace(cluster, name, {"chaos-harness/run-id": run_id})
+    create_namespace(cluster, name, {RUN_LABEL: run_id})
     yield name
     if not request.config.getoption("--keep-namespaces"):
         namespace_reaper.delete(name)

@@ -146,11 +146,9 @@ def judge(module: ModuleType, events: list[dict[str, Any]], timing: ClusterTimin
 def rejudge(run_dir: Path) -> list[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]]:
     """Re-judge a finished run offline: per scenario, (name, recorded verdicts, verdicts now)."""
     from harness.history import load
-    from harness.settings import ClusterTiming
 
     document = json.loads((run_dir / "results.json").read_text())
-    timing_fields = {k: v for k, v in document["timing"].items() if k in ClusterTiming.__dataclass_fields__}
-    timing = ClusterTiming(**{**timing_fields, "assumed": tuple(timing_fields.get("assumed", ()))})
+    timing = ClusterTiming.from_dict(document["timing"])
     modules = scenario_modules()
     judged = []
     for result in document["results"]:

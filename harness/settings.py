@@ -31,8 +31,11 @@ class ClusterTiming:
     def as_dict(self) -> dict[str, object]:
         return {**{k: v for k, v in self.__dict__.items() if k != "assumed"}, "assumed": list(self.assumed)}
 
-    def source(self, field: str) -> str:
-        return "assumed" if field in self.assumed else "read from the control plane"
+    @classmethod
+    def from_dict(cls, d: dict[str, object]) -> "ClusterTiming":
+        """The inverse of as_dict (results.json keeps the timing a run was judged with)."""
+        fields = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**{**fields, "assumed": tuple(fields.get("assumed") or ())})  # type: ignore[arg-type]
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")

@@ -186,11 +186,12 @@ def up(profile: str = "fast", create_deadline: float = 600) -> ClusterSpec:
     if cluster_exists(kind):
         # Refresh our kubeconfig from kind: the API port changes if the cluster was re-created elsewhere.
         run([str(kind), "export", "kubeconfig", "--name", CLUSTER_NAME, "--kubeconfig", str(kubeconfig)], capture=True)
-        if read_stamp(connect_testbed()) == spec.stamp and healthy_within(60):
+        existing = connect_testbed()
+        if read_stamp(existing) == spec.stamp and healthy_within(60):
             log.info("cluster %s: reusing the healthy cluster (profile %s)", CLUSTER_NAME, profile)
-            if read_agent_image(connect_testbed()) != agent.node_ref:
+            if read_agent_image(existing) != agent.node_ref:
                 load_images(agent.local_ref)
-                write_stamp(connect_testbed(), spec, agent.node_ref)
+                write_stamp(existing, spec, agent.node_ref)
             return spec
         log.info("cluster %s: exists but does not match or is unhealthy; re-creating", CLUSTER_NAME)
         down()
