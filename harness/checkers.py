@@ -59,6 +59,24 @@ def facts(events: Iterable[Event]) -> dict[str, Any]:
     return merged
 
 
+def workload_of(events: Sequence[Event]) -> str:
+    """The StatefulSet a targetable scenario acted on (the user's --target or the bundled `mysql`)."""
+    return str(facts(events).get("workload", "mysql"))
+
+
+def durability_if_probed(events: Sequence[Event], replicas: Iterable[str]) -> list[Verdict]:
+    """The durability verdict when the scenario wrote into its workload; none when a user's target was run
+    without a probe (nothing was written, and the run's facts say so: durability was not part of the claim)."""
+    if facts(events).get("probe") == "none":
+        return []
+    return [durability(events, replicas)]
+
+
+def read_replicas(events: Sequence[Event]) -> list[str]:
+    """The replicas whose keys were read back after the fault, in the order they were read."""
+    return list(dict.fromkeys(ev["replica"] for ev in of_kind(events, "read-keys")))
+
+
 def recorded_durability(events: Sequence[Event], replicas: Iterable[str], writes_to: str = "") -> tuple[int, Any]:
     """(writes, DurabilityVerdict) from the history: the "write" events sent to a target starting with
     `writes_to`, against each replica's last recorded read ("read-keys" events)."""
@@ -69,7 +87,8 @@ def recorded_durability(events: Sequence[Event], replicas: Iterable[str], writes
               for ev in of_kind(events, "write") if str(ev.get("target", "")).startswith(writes_to)]
     wanted = set(replicas)
     reads = {ev["replica"]: ev["keys"] for ev in of_kind(events, "read-keys") if ev["replica"] in wanted}
-    return len(writes), check_durability(writes, reads)
+    # A user's target (written through a probe) holds other data too; the bundled workload starts empty.
+    return len(writes), check_durability(writes, reads, shared_store=facts(events).get("probe") == "yes")
 
 
 @isolated("durability")

@@ -26,6 +26,7 @@ EXIT_PASS, EXIT_HYPOTHESIS, EXIT_USAGE, EXIT_CLEANUP = 0, 1, 2, 3
 
 if TYPE_CHECKING:
     from harness.testbed.images import MySQLImages
+    from harness.workload.target import StatefulSetTarget
 
 
 def default_kubeconfig() -> Path | None:
@@ -106,14 +107,15 @@ def cmd_journal(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from harness.runner import describe, scenario_modules
 
-    described = [describe(name, module) for name, module in scenario_modules().items()]
+    described = [describe(name, module) for name, module in scenario_modules(args.scenarios).items()]
     if args.json:
         print(json.dumps(described, indent=2))
         return EXIT_PASS
     for d in described:
         print(f"{d['name']}: {d['hypothesis']}")
         print(f"    {d['short']} · {d['source']} · faults: {', '.join(d['faults']) or 'none'} · needs: "
-              f"{', '.join(d['needs']) or 'nothing but a cluster'} · typically {d['typical_seconds']} s")
+              f"{', '.join(d['needs']) or 'nothing but a cluster'} · "
+              f"{'typically %s s' % d['typical_seconds'] if d['typical_seconds'] else 'duration not measured yet'}")
     return EXIT_PASS
 
 
@@ -130,7 +132,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not (args.run_dir / "results.json").is_file():
         raise UsageError(f"{args.run_dir} holds no results.json: pass a run directory (reports/<run-id>)")
     code = EXIT_PASS
-    for scenario, recorded, now in rejudge(args.run_dir):
+    for scenario, recorded, now in rejudge(args.run_dir, args.scenarios):
         if not now:
             print(f"{scenario}: not re-judgeable (no check() in its module)")
             code = EXIT_HYPOTHESIS
@@ -176,19 +178,49 @@ def resolve_mysql_images(args: argparse.Namespace, cluster: Cluster) -> "MySQLIm
     return mysql
 
 
+def probe_options(args: argparse.Namespace) -> None:
+    """Probe options make sense only with a target, and one kind at a time: checked before any connection."""
+    given = [o for o, v in (("--probe", args.probe), ("--probe-write", args.probe_write),
+                            ("--probe-read", args.probe_read)) if v]
+    if given and not args.target:
+        raise UsageError(f"{given[0]} needs --target NAMESPACE/NAME (the bundled example has its own writer)")
+    if args.probe and (args.probe_write or args.probe_read):
+        raise UsageError("--probe (a Python hook) and --probe-write/--probe-read (exec commands) exclude each other")
+    if bool(args.probe_write) != bool(args.probe_read):
+        raise UsageError("--probe-write and --probe-read go together: one writes {key}, the other prints the keys")
+
+
+def build_target(args: argparse.Namespace, cluster: Cluster) -> "StatefulSetTarget":
+    from harness.workload.probe import ExecProbe, load_hook
+    from harness.workload.target import parse_target, resolve_target
+
+    target = resolve_target(cluster, parse_target(args.target))
+    if args.probe:
+        target.probe = load_hook(args.probe, target)
+    elif args.probe_write:
+        target.probe = ExecProbe(target, args.probe_write, args.probe_read, args.probe_container)
+    return target
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from harness import progress
     from harness.access import node_access
     from harness.display import RichWaitDisplay
     from harness.faults import RUN_LABEL, run_registered
     from harness.report import prune
-    from harness.runner import RunWriter, resolve_scenario, run_scenario, scenario_modules, uses_mysql
+    from harness.runner import (RunWriter, namespace_for, resolve_scenario, run_scenario, scenario_modules,
+                                targetable, uses_mysql)
+    from harness.workload.target import parse_target
     from harness.settings import read_timing
     from harness.workload.deploy import NamespaceReaper, create_namespace
 
-    known = scenario_modules()
+    known = scenario_modules(args.scenarios)
     chosen, unknown = [], []
-    for typed in args.scenario or list(known):
+    if args.target:
+        parse_target(args.target)  # its form, before anything else
+    probe_options(args)
+    default = [n for n, m in known.items() if targetable(m)] if args.target else list(known)
+    for typed in args.scenario or default:
         try:
             chosen.append(resolve_scenario(typed, known))
         except KeyError:
@@ -196,12 +228,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     if unknown:
         raise UsageError(f"unknown scenario {', '.join(unknown)}; known: {', '.join(known)} or their short names "
                          f"s01..s{len(known):02d} (see 'chaos-harness list')")
+    if args.target and (own := [n for n in chosen if not targetable(known[n])]):
+        raise UsageError(f"{', '.join(own)} deploy{'s' if len(own) == 1 else ''} its own workload and cannot run "
+                         f"on --target; targetable: "
+                         f"{', '.join(n for n, m in known.items() if targetable(m))}")
     writable_report_dir(args.report_dir)
     cluster = connect_from(args)
     cluster.fingerprint()  # the API answers, before anything reads its settings or builds images
     profile = check_profile(cluster, args.timing_profile)
     timing = read_timing(cluster)
-    mysql = resolve_mysql_images(args, cluster) if any(uses_mysql(known[name]) for name in chosen) else None
+    target = build_target(args, cluster) if args.target else None
+    needs_mysql = target is None and any(uses_mysql(known[name]) for name in chosen)
+    mysql = resolve_mysql_images(args, cluster) if needs_mysql else None
     run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     journal = Journal(args.journal)
     code = EXIT_PASS
@@ -213,14 +251,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             for name in chosen:
                 module = known[name]
-                namespace = f"chaos-{run_id[-6:]}-{name.split('_')[0]}"
-                print(f"== {name}: {module.HYPOTHESIS}", flush=True)
-                create_namespace(cluster, namespace, {RUN_LABEL: run_id})
+                namespace = target.namespace if target else namespace_for(run_id, name)
+                print(f"== {name}{f' on {target.namespace}/{target.name}' if target else ''}: {module.HYPOTHESIS}",
+                      flush=True)
+                if not target:  # a user's namespace is never created nor deleted
+                    create_namespace(cluster, namespace, {RUN_LABEL: run_id})
                 try:
                     result = run_scenario(name, module, cluster, namespace, writer.dir, run_id, journal, mysql,
-                                          access, targets, timing, args.storage_class)
+                                          access, targets, timing, args.storage_class, target)
                 finally:
-                    reaper.delete(namespace)  # gone in the background while the next scenario runs
+                    if not target:
+                        reaper.delete(namespace)  # gone in the background while the next scenario runs
                 writer.add(result)
                 for v in result.verdicts:
                     print(f"  {'PASS' if v['ok'] else 'ERROR' if v.get('error') else 'FAIL'} {v['checker']}: {v['summary']}")
@@ -263,6 +304,9 @@ def global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
                         help=f"label selector of the nodes faults may touch (default: {DEFAULT_TARGET_NODES})")
     parser.add_argument("--agent-image", default=default(None), metavar="IMAGE",
                         help="the node agent's image (default on the test bed: the one pre-loaded on its nodes)")
+    parser.add_argument("--scenarios", type=Path, action="append", default=default([]), metavar="DIR",
+                        help="also load the scenario files (*.py) in DIR; same contract as the built-ins "
+                             "(installed packages add theirs through the entry-point group chaos_harness.scenarios)")
     parser.add_argument("--agent-deadman-seconds", type=at_least_five, default=default(30), metavar="N",
                         help="the agent restarts a kubelet the harness stopped once the harness has not renewed "
                              "its Lease for N seconds (default 30)")
@@ -303,6 +347,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the clone/backup image (default: --mysql-image)")
     run.add_argument("--storage-class", default=None, metavar="NAME",
                      help="StorageClass of the workloads' claims (default: the cluster's default)")
+    run.add_argument("--target", default=None, metavar="NS/NAME",
+                     help="run the targetable scenarios (default: all of them) on your StatefulSet NS/NAME, or "
+                          "NS/LABEL=VALUE for the one StatefulSet a selector matches; nothing is deployed, its "
+                          "spec and scale are never changed")
+    run.add_argument("--probe", default=None, metavar="MODULE:OBJECT",
+                     help="durability on the target through a Python hook: write(key) and read() -> keys "
+                          "(or a factory called with the target), or an entry point's name in chaos_harness.probes")
+    run.add_argument("--probe-write", default=None, metavar="CMD",
+                     help="durability through exec in the target's pod 0: a command that writes {key}, "
+                          "e.g. 'sh -c \"echo {key} >> /data/keys && sync\"'")
+    run.add_argument("--probe-read", default=None, metavar="CMD",
+                     help="the command that prints every key the target holds (whitespace-separated integers)")
+    run.add_argument("--probe-container", default=None, metavar="NAME",
+                     help="the container the probe commands run in (default: the pod's first)")
     return parser
 
 

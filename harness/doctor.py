@@ -13,9 +13,10 @@ from kubernetes import client
 from harness.access import AccessOptions, choose_access, resolve_agent_image, target_nodes
 from harness.errors import HarnessError, from_api_exception
 from harness.kube import Cluster
+from harness.resources import MANIFESTS
 from harness.settings import read_timing
 
-RBAC_MANIFEST = Path(__file__).resolve().parents[1] / "manifests" / "rbac" / "harness.yaml"
+RBAC_MANIFEST = MANIFESTS / "rbac" / "harness.yaml"
 
 
 def needed_permissions(manifest: Path = RBAC_MANIFEST) -> list[tuple[str, str, str, str | None]]:

@@ -1,12 +1,13 @@
 """The chaos-harness pytest plugin: cluster options, fixtures and markers.
 
-End-to-end tests (marked `e2e`, automatically for tests under an `e2e` directory) need the live kind
-cluster. Where it cannot be reached they fail when CI=true or --require-cluster is given, and are skipped
-with the reason otherwise, so a laptop without docker can still run the unit tests. With a docker engine
-but no cluster, the plugin brings the test bed up itself and deletes it afterwards (unless --keep-cluster).
+Every option is prefixed `--chaos-` (so it sits beside kubetest's and pytest-kind's), and the plugin applies
+no marker and no autouse fixture to anyone's tests: it declares markers (e2e, disruptive, slow, faithful_only)
+and offers fixtures. Fixtures that need the live cluster fail when CI=true or --chaos-require-cluster is
+given, and skip with the reason otherwise, so a laptop without docker can still run the unit tests. With a docker engine
+but no cluster, the plugin brings the test bed up itself and deletes it afterwards (unless --chaos-keep-cluster).
 
 Scenario tests use `run_scenario("s08_kubelet_stop_mysql")`: the result joins this session's run under
---report-dir (report.html, results.json, history.jsonl, junit.xml), its verdict and times become JUnit
+--chaos-report-dir (report.html, results.json, history.jsonl, junit.xml), its verdict and times become JUnit
 properties, and the report is linked as a pytest-html extra when pytest-html is installed.
 """
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from harness.scenario import ScenarioEnv
     from harness.workload.deploy import NamespaceReaper
     from harness.workload.mysql_cluster import MySQLWorkload
+    from harness.workload.probe import Probe
 
 RUN_KEY = pytest.StashKey["RunWriter"]()
 REPORT_LINK_KEY = pytest.StashKey[str]()
@@ -49,20 +51,20 @@ MARKERS = {
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("chaos-harness")
-    group.addoption("--kubeconfig", default=None, help="kubeconfig of the test cluster (default: .kube/chaos.kubeconfig)")
-    group.addoption("--kube-context", default=None, help="kube context to use (default: kind-chaos)")
-    group.addoption("--allow-context", action="append", default=[], help="also allow this context (glob); default kind-*")
-    group.addoption("--kind-cluster", default="chaos", help="name of the kind cluster (node containers <name>-*)")
-    group.addoption("--keep-namespaces", action="store_true", default=False,
+    group.addoption("--chaos-kubeconfig", default=None, help="kubeconfig of the test cluster (default: .kube/chaos.kubeconfig)")
+    group.addoption("--chaos-kube-context", default=None, help="kube context to use (default: kind-chaos)")
+    group.addoption("--chaos-allow-context", action="append", default=[], help="also allow this context (glob); default kind-*")
+    group.addoption("--chaos-kind-cluster", default="chaos", help="name of the kind cluster (node containers <name>-*)")
+    group.addoption("--chaos-keep-namespaces", action="store_true", default=False,
                     help="leave each test's namespace behind for debugging")
-    group.addoption("--require-cluster", action="store_true", default=False,
+    group.addoption("--chaos-require-cluster", action="store_true", default=False,
                     help="fail, never skip, end-to-end tests when the cluster cannot be reached (implied by CI=true)")
-    group.addoption("--keep-cluster", action="store_true", default=False,
+    group.addoption("--chaos-keep-cluster", action="store_true", default=False,
                     help="keep a cluster this session had to create (one that already existed is always kept)")
-    group.addoption("--timing-profile", choices=("fast", "faithful"), default=None,
+    group.addoption("--chaos-timing-profile", choices=("fast", "faithful"), default=None,
                     help="the timing profile the cluster must run (a cluster this session creates gets it); "
                          "default: whatever the cluster runs, fast when creating")
-    group.addoption("--report-dir", default="reports", help="scenario runs go to <report-dir>/<run-id>/")
+    group.addoption("--chaos-report-dir", default="reports", help="scenario runs go to <report-dir>/<run-id>/")
     group.addoption("--chaos-node-access", choices=("auto", "docker", "agent"), default="auto",
                     help="how scenarios reach nodes: docker exec (kind), the node agent, or auto")
     group.addoption("--chaos-target-nodes", default=None, metavar="SELECTOR",
@@ -71,32 +73,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Markers are declared, never applied: a project that installs the plugin marks its own tests.
     for name, doc in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {doc}")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if "e2e" in Path(str(item.fspath)).parts:
-            item.add_marker(pytest.mark.e2e)
-
-
 def cluster_required(config: pytest.Config) -> bool:
-    return bool(config.getoption("--require-cluster")) or os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    return bool(config.getoption("--chaos-require-cluster")) or os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def unavailable(config: pytest.Config, message: str) -> None:
-    """A missing cluster or engine: a failure in CI (or with --require-cluster), a skip with the reason elsewhere."""
+    """A missing cluster or engine: a failure in CI (or with --chaos-require-cluster), a skip with the reason elsewhere."""
     if cluster_required(config):
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
 
 
 def default_kubeconfig(config: pytest.Config) -> Path:
-    """--kubeconfig, else the test bed's (where `make cluster` writes it)."""
+    """--chaos-kubeconfig, else the test bed's (where `make cluster` writes it)."""
     from harness.testbed.cluster import kubeconfig_path
 
-    given = config.getoption("--kubeconfig")
+    given = config.getoption("--chaos-kubeconfig")
     return Path(given) if given else kubeconfig_path()
 
 
@@ -128,7 +125,7 @@ def namespace(cluster: Cluster, run_id: str, namespace_reaper: "NamespaceReaper"
     name = f"chaos-{run_id[-4:]}-{test}-{uuid.uuid4().hex[:4]}"
     create_namespace(cluster, name, {RUN_LABEL: run_id})
     yield name
-    if not request.config.getoption("--keep-namespaces"):
+    if not request.config.getoption("--chaos-keep-namespaces"):
         namespace_reaper.delete(name)
 
 
@@ -144,7 +141,7 @@ def mysql_images(cluster: Cluster, kind_cluster_name: str) -> MySQLImages:
 
 @pytest.fixture(scope="session")
 def kind_cluster_name(pytestconfig: pytest.Config) -> str:
-    return str(pytestconfig.getoption("--kind-cluster"))
+    return str(pytestconfig.getoption("--chaos-kind-cluster"))
 
 
 def _docker_answers() -> bool:
@@ -163,19 +160,19 @@ def cluster(pytestconfig: pytest.Config, kind_cluster_name: str) -> Iterator[Clu
     from harness.testbed import cluster as testbed
 
     kubeconfig = default_kubeconfig(pytestconfig)
-    context = pytestconfig.getoption("--kube-context") or f"kind-{kind_cluster_name}"
-    allowed = allowed_contexts_from_env() + tuple(pytestconfig.getoption("--allow-context"))
+    context = pytestconfig.getoption("--chaos-kube-context") or f"kind-{kind_cluster_name}"
+    allowed = allowed_contexts_from_env() + tuple(pytestconfig.getoption("--chaos-allow-context"))
     created = False
     try:
         c = connect(kubeconfig, context, allowed)
         c.fingerprint()  # proves the API answers
     except HarnessError as e:
         # The test bed is created only when the user named nothing and no `chaos` cluster exists: a typo in
-        # --kubeconfig, a refused context or an API that is down must never recreate (or later delete) a
+        # --chaos-kubeconfig, a refused context or an API that is down must never recreate (or later delete) a
         # cluster, nor switch to another kubeconfig than the one given.
-        named = [f"--{o}" for o in ("kubeconfig", "kube-context") if pytestconfig.getoption(f"--{o}")]
+        named = [o for o in ("--chaos-kubeconfig", "--chaos-kube-context") if pytestconfig.getoption(o)]
         if kind_cluster_name != testbed.CLUSTER_NAME:
-            named.append("--kind-cluster")
+            named.append("--chaos-kind-cluster")
         if named:
             unavailable(pytestconfig, f"cluster unreachable ({e}) with {', '.join(named)} as given; "
                                       f"nothing is created for a cluster you named")
@@ -186,14 +183,14 @@ def cluster(pytestconfig: pytest.Config, kind_cluster_name: str) -> Iterator[Clu
             unavailable(pytestconfig, f"the kind cluster {testbed.CLUSTER_NAME} exists but does not answer ({e}); "
                                       f"it is left alone: 'make cluster' repairs or recreates it")
         try:
-            testbed.up(pytestconfig.getoption("--timing-profile") or "fast")
+            testbed.up(pytestconfig.getoption("--chaos-timing-profile") or "fast")
             created = True
             c = connect(kubeconfig, context, allowed)
         except Exception as up_error:
             unavailable(pytestconfig, f"cluster unreachable ({e}) and creating it failed: {up_error}")
     yield c
     c.api.close()
-    if created and not pytestconfig.getoption("--keep-cluster"):
+    if created and not pytestconfig.getoption("--chaos-keep-cluster"):
         testbed.down()
 
 
@@ -204,28 +201,19 @@ def timing_profile(cluster: Cluster, pytestconfig: pytest.Config) -> str:
     from harness.testbed.cluster import read_profile
 
     actual = read_profile(cluster) or "unknown"
-    wanted = pytestconfig.getoption("--timing-profile")
+    wanted = pytestconfig.getoption("--chaos-timing-profile")
     if wanted and actual != wanted:
         pytest.exit(f"the cluster runs the {actual!r} timing profile, not {wanted!r}; recreate it with "
                     f"'make cluster-down && make cluster PROFILE={wanted}'", returncode=pytest.ExitCode.USAGE_ERROR)
     return actual
 
 
-@pytest.fixture(autouse=True)
-def _faithful_only(request: pytest.FixtureRequest) -> None:
-    if request.node.get_closest_marker("faithful_only"):
-        profile = request.getfixturevalue("timing_profile")
-        if profile != "faithful":
-            pytest.skip(f"needs the faithful timing profile (the cluster runs {profile}); "
-                        f"make cluster PROFILE=faithful")
-
-
 @pytest.fixture(scope="session")
 def chaos_run(cluster: Cluster, run_id: str, timing_profile: str, pytestconfig: pytest.Config) -> "RunWriter":
-    """This session's run directory under --report-dir: every scenario run by run_scenario lands in it."""
+    """This session's run directory under --chaos-report-dir: every scenario run by run_scenario lands in it."""
     from harness.runner import RunWriter
 
-    writer = RunWriter(Path(pytestconfig.getoption("--report-dir")), run_id, cluster, timing_profile, "pytest")
+    writer = RunWriter(Path(pytestconfig.getoption("--chaos-report-dir")), run_id, cluster, timing_profile, "pytest")
     pytestconfig.stash[RUN_KEY] = writer
     return writer
 
@@ -252,18 +240,32 @@ def run_scenario(cluster: Cluster, namespace: str, run_id: str, chaos_run: "RunW
     from harness.journal import Journal, default_journal_path
     from harness.runner import junit_properties, resolve_scenario, run_scenario as run_one, scenario_modules, uses_mysql
 
-    def run(typed: str) -> ScenarioResult:
+    def run(typed: str, target: str | None = None, probe: "str | Probe | None" = None) -> ScenarioResult:
+        """`target`: NAMESPACE/NAME (or NAMESPACE/LABEL=VALUE) of your own StatefulSet, for the targetable
+        scenarios; `probe`: a Probe object, `module:object`, or an entry point's name in chaos_harness.probes."""
+        from harness.errors import UsageError
+        from harness.runner import targetable
+        from harness.workload.probe import Probe, load_hook
+        from harness.workload.target import parse_target, resolve_target
+
         modules = scenario_modules()
         try:
             name = resolve_scenario(typed, modules)
         except KeyError:
             raise pytest.UsageError(f"unknown scenario {typed}; known: {', '.join(modules)}") from None
         module = modules[name]
-        images = request.getfixturevalue("mysql_images") if uses_mysql(module) else None
+        resolved = None
+        if target:
+            if not targetable(module):
+                raise UsageError(f"{name} deploys its own workload and cannot run on a target")
+            resolved = resolve_target(cluster, parse_target(target))
+            if probe is not None:
+                resolved.probe = probe if isinstance(probe, Probe) else load_hook(probe, resolved)
+        images = request.getfixturevalue("mysql_images") if uses_mysql(module) and not resolved else None
         # The real journal, so `chaos-harness cleanup` can heal what a killed pytest session left behind.
         access, targets = node_access
         result = run_one(name, module, cluster, namespace, chaos_run.dir, run_id, Journal(default_journal_path()),
-                         images, access, targets)
+                         images, access, targets, target=resolved)
         chaos_run.add(result, junit=False)
         for key, value in junit_properties(result):
             request.node.user_properties.append((key, value))

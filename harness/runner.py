@@ -8,19 +8,22 @@ run still leaves a readable report of what it did.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import pkgutil
+import re
 import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
+from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
 
 from harness.checkers import Verdict
-from harness.errors import CleanupError, HarnessError
+from harness.errors import CleanupError, HarnessError, UsageError
 from harness.journal import Journal
 from harness.kube import Cluster
 from harness.nodes import NodeAccess
@@ -29,20 +32,71 @@ from harness.scenario import make_env
 from harness.settings import ClusterTiming
 from harness.testbed.images import MySQLImages
 
+if TYPE_CHECKING:
+    from harness.workload.target import StatefulSetTarget
+
 # Figures that several checkers report under these names; results lift them to the scenario's top level.
 HEADLINE_FIGURES = ("time_to_detect", "time_to_recover")
 
 
-def scenario_modules() -> dict[str, ModuleType]:
-    """Every module in the `scenarios` package with a HYPOTHESIS and a run(env), by module name."""
+SCENARIO_GROUP = "chaos_harness.scenarios"
+
+
+def scenario_modules(dirs: Sequence[Path] = ()) -> dict[str, ModuleType]:
+    """Every scenario by name: the built-in `scenarios` package, then the entry points of the group
+    `chaos_harness.scenarios` (each names a module), then the `*.py` files of each directory in `dirs`
+    (--scenarios DIR). A scenario is a module with a HYPOTHESIS and a run(env); each gets CHAOS_SOURCE (where
+    it came from). A name that two sources define is a UsageError, as is a file that does not import."""
     import scenarios
 
-    found = {}
+    found: dict[str, ModuleType] = {}
+
+    def add(name: str, module: ModuleType, source: str) -> None:
+        if not (hasattr(module, "HYPOTHESIS") and hasattr(module, "run")):
+            raise UsageError(f"scenario {name} ({source}) has no HYPOTHESIS and run(env): not a scenario")
+        if name in found:
+            raise UsageError(f"scenario {name} from {source} clashes with the one from {found[name].CHAOS_SOURCE}; "
+                             f"rename one of them")
+        if not getattr(module, "CHAOS_SOURCE", None):
+            module.CHAOS_SOURCE = source  # type: ignore[attr-defined]
+        found[name] = module
+
     for info in sorted(pkgutil.iter_modules(scenarios.__path__), key=lambda i: i.name):
         module = importlib.import_module(f"scenarios.{info.name}")
         if hasattr(module, "HYPOTHESIS") and hasattr(module, "run"):
-            found[info.name] = module
+            add(info.name, module, "built-in")
+    for ep in sorted(entry_points(group=SCENARIO_GROUP), key=lambda e: e.name):
+        source = f"entry point {ep.name} = {ep.value}" + (f" ({ep.dist.name})" if ep.dist else "")
+        try:
+            module = ep.load()
+        except Exception as e:
+            raise UsageError(f"scenario {source}: cannot load it ({type(e).__name__}: {e})") from e
+        add(ep.name, module, source)
+    for directory in dirs:
+        if not directory.is_dir():
+            raise UsageError(f"--scenarios {directory}: not a directory of scenario files")
+        for path in sorted(directory.glob("*.py")):
+            if not path.name.startswith("_"):
+                module = load_scenario_file(path)
+                if hasattr(module, "HYPOTHESIS") and hasattr(module, "run"):
+                    add(path.stem, module, f"file {path}")
     return found
+
+
+def load_scenario_file(path: Path) -> ModuleType:
+    """Import one scenario file; a syntax error or a failing import is one line naming the file and line."""
+    spec = importlib.util.spec_from_file_location(f"chaos_harness_user_scenarios.{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise UsageError(f"{e.filename or path}:{e.lineno}: syntax error: {e.msg}") from e
+    except Exception as e:
+        tb = traceback.extract_tb(e.__traceback__)
+        line = next((f.lineno for f in reversed(tb) if f.filename == str(path)), None)
+        raise UsageError(f"{path}:{line or '?'}: importing it raised {type(e).__name__}: {e}") from e
+    return module
 
 
 def resolve_scenario(name: str, known: dict[str, ModuleType]) -> str:
@@ -58,15 +112,30 @@ def resolve_scenario(name: str, known: dict[str, ModuleType]) -> str:
     raise KeyError(name)
 
 
+def namespace_for(run_id: str, name: str) -> str:
+    """The scenario's own namespace: the run's last digits and the scenario's first word, as a DNS label."""
+    word = re.sub(r"[^a-z0-9-]+", "-", name.split("_")[0].lower()).strip("-")[:30] or "scenario"
+    return f"chaos-{run_id[-6:]}-{word}"
+
+
 def describe(name: str, module: ModuleType) -> dict[str, Any]:
     """What `chaos-harness list` shows: source, faults, needs and typical duration."""
     faults = list(getattr(module, "FAULTS", ()))
-    needs = ["MySQL images"] if uses_mysql(module) else []
+    needs = []
+    if uses_mysql(module):
+        needs.append("MySQL images, or --target NS/NAME" if targetable(module) else "MySQL images")
     if "kubelet-stop" in faults:
         needs.append("2 target nodes (one faulted, one to reschedule on)")
-    return {"name": name, "short": name.split("_", 1)[0].upper().replace("S0", "S"), "source": "built-in",
+    builtin = getattr(module, "CHAOS_SOURCE", "built-in") == "built-in"
+    return {"name": name, "short": name.split("_", 1)[0].upper().replace("S0", "S") if builtin else name,
+            "source": getattr(module, "CHAOS_SOURCE", "built-in"),
             "hypothesis": module.HYPOTHESIS, "faults": faults, "needs": needs,
-            "typical_seconds": getattr(module, "TYPICAL_SECONDS", None)}
+            "typical_seconds": getattr(module, "TYPICAL_SECONDS", None), "targetable": targetable(module)}
+
+
+def targetable(module: ModuleType) -> bool:
+    """Scenarios that can act on a user's StatefulSet (--target) instead of deploying their own workload."""
+    return bool(getattr(module, "TARGETABLE", False))
 
 
 def uses_mysql(module: ModuleType) -> bool:
@@ -143,13 +212,13 @@ def judge(module: ModuleType, events: list[dict[str, Any]], timing: ClusterTimin
         return [Verdict("check", False, f"check raised {type(e).__name__}: {e}", error=True)]
 
 
-def rejudge(run_dir: Path) -> list[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]]:
+def rejudge(run_dir: Path, dirs: Sequence[Path] = ()) -> list[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]]:
     """Re-judge a finished run offline: per scenario, (name, recorded verdicts, verdicts now)."""
     from harness.history import load
 
     document = json.loads((run_dir / "results.json").read_text())
     timing = ClusterTiming.from_dict(document["timing"])
-    modules = scenario_modules()
+    modules = scenario_modules(dirs)
     judged = []
     for result in document["results"]:
         module = modules.get(result["scenario"])
@@ -165,13 +234,13 @@ def rejudge(run_dir: Path) -> list[tuple[str, list[dict[str, Any]], list[dict[st
 def run_scenario(name: str, module: ModuleType, cluster: Cluster, namespace: str, run_dir: Path, run_id: str,
                  journal: Journal, mysql_images: MySQLImages | None, nodes: NodeAccess | None = None,
                  targets: Sequence[str] | None = None, timing: ClusterTiming | None = None,
-                 storage_class: str | None = None) -> ScenarioResult:
+                 storage_class: str | None = None, target: "StatefulSetTarget | None" = None) -> ScenarioResult:
     """Run one scenario; never raises for a failed hypothesis, a scenario error or a failed cleanup: all three
     end up in the result, told apart."""
     history_file = f"{name}.history.jsonl"
     (run_dir / history_file).unlink(missing_ok=True)
     env = make_env(cluster, namespace, run_id, run_dir / history_file, journal, mysql_images, nodes, targets, timing,
-                   storage_class)
+                   storage_class, target)
     env.history.record("scenario", name=name, hypothesis=module.HYPOTHESIS)
     started, started_wall = time.monotonic(), time.time()
     verdicts: list[Verdict] = []
@@ -200,7 +269,7 @@ def run_scenario(name: str, module: ModuleType, cluster: Cluster, namespace: str
     return ScenarioResult(
         scenario=name, hypothesis=module.HYPOTHESIS, ok=bool(verdicts) and all(v.ok for v in verdicts) and not error
         and not cleanup_error, started_wall=started_wall, seconds=round(time.monotonic() - started, 1),
-        wait_seconds=round(waits.seconds, 1), namespace=namespace, history=history_file,
+        wait_seconds=round(waits.seconds, 1), namespace=env.namespace, history=history_file,
         verdicts=[verdict_dict(v) for v in verdicts], figures=figures, error=error, cleanup_error=cleanup_error)
 
 

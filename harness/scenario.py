@@ -21,6 +21,10 @@ from harness.testbed.images import MySQLImages
 from harness.workload.ledger import Ledger
 from harness.workload.mysql_client import Writer, ensure_schema, read_keys
 from harness.workload.mysql_cluster import MySQLWorkload
+from harness.workload.target import StatefulSetTarget
+
+# What a targetable scenario acts on: the bundled MySQL example, or the user's StatefulSet (--target).
+Workload = MySQLWorkload | StatefulSetTarget
 
 
 @dataclass
@@ -36,6 +40,7 @@ class ScenarioEnv:
     figures: dict[str, float] = field(default_factory=dict)
     sampled_nodes: Sequence[str] = ()   # whose runtime the recorder samples (default: every node)
     storage_class: str | None = None    # claims of the scenario's workloads (None: the cluster's default)
+    target: StatefulSetTarget | None = None  # the user's StatefulSet: targetable scenarios act on it, deploy nothing
 
     def ledger(self) -> Ledger:
         """A write ledger whose every record also goes into the run's history."""
@@ -48,9 +53,28 @@ class ScenarioEnv:
         mysql.deploy()
         return mysql, node_running_pod(self.cluster, self.namespace, "mysql-0")
 
-    def write_rows(self, mysql: MySQLWorkload, count: int, ordinal: int = 0, ledger: Ledger | None = None) -> Ledger:
-        """`count` acknowledged-or-not inserts into pod `ordinal`, each recorded in the ledger and the history."""
+    def workload(self) -> tuple[Workload, str]:
+        """The system under test of a targetable scenario (TARGETABLE = True), Ready, and the node its pod 0
+        runs on: the user's StatefulSet when the run has a target (nothing deployed, nothing changed), else the
+        bundled MySQL example. Its name and whether a probe writes into it go into the history."""
+        if self.target is None:
+            mysql, node = self.deploy_mysql()
+            self.note(workload=mysql.name, service=mysql.name, probe="mysql")
+            return mysql, node
+        self.target.wait_ready(120)
+        self.note(workload=self.target.name, service=self.target.service,
+                  probe="yes" if self.target.probe else "none")
+        return self.target, node_running_pod(self.cluster, self.namespace, self.target.pod(0))
+
+    def write_rows(self, mysql: Workload, count: int, ordinal: int = 0, ledger: Ledger | None = None) -> Ledger:
+        """`count` acknowledged-or-not writes into pod `ordinal` (a target: through its probe, if any), each
+        recorded in the ledger and the history."""
         ledger = ledger or self.ledger()
+        if isinstance(mysql, StatefulSetTarget):
+            with mysql.writer(ledger) as writer:
+                for _ in range(count if writer else 0):
+                    writer.write_one()
+            return ledger
         with mysql.endpoint(ordinal) as endpoint:
             ensure_schema(endpoint)
             writer = Writer(endpoint, ledger)
@@ -59,9 +83,15 @@ class ScenarioEnv:
             writer.close()
         return ledger
 
-    def read_rows(self, mysql: MySQLWorkload, ordinal: int, expected: set[int] | None = None,
+    def read_rows(self, mysql: Workload, ordinal: int, expected: set[int] | None = None,
                   deadline_seconds: float = 60) -> set[int]:
         """The keys pod `ordinal` holds; with `expected`, wait (bounded) until a replica has caught up."""
+        if isinstance(mysql, StatefulSetTarget):
+            if ordinal not in mysql.readable_ordinals:
+                return set()  # no probe: nothing was written, nothing to read
+            keys = mysql.read_keys(ordinal)
+            self.history.record("read-keys", replica=mysql.pod(ordinal), keys=sorted(keys))
+            return keys
         with mysql.endpoint(ordinal) as endpoint, waiting(f"{mysql.pod(ordinal)} holds the rows", deadline_seconds):
             end = time.monotonic() + deadline_seconds
             keys = read_keys(endpoint)
@@ -90,14 +120,16 @@ class ScenarioEnv:
 def make_env(cluster: Cluster, namespace: str, run_id: str, history_path: Path, journal: Journal,
              mysql_images: MySQLImages | None = None, nodes: NodeAccess | None = None,
              targets: Sequence[str] | None = None, timing: ClusterTiming | None = None,
-             storage_class: str | None = None) -> ScenarioEnv:
+             storage_class: str | None = None, target: StatefulSetTarget | None = None) -> ScenarioEnv:
     """A scenario's environment. `nodes` and `targets` come from where the harness is assembled (the CLI's
     or the plugin's node-access choice); a bare call gets docker exec on every node, as in the test bed."""
     history = History(history_path)
+    namespace = target.namespace if target is not None else namespace
     nodes = nodes if nodes is not None else KindNodeAccess()
     timing = timing or read_timing(cluster)
     history.record("meta", fingerprint=cluster.fingerprint().as_dict(), timing=timing.as_dict(), run_id=run_id,
-                   namespace=namespace, node_access=nodes.name, target_nodes=list(targets or []))
+                   namespace=namespace, node_access=nodes.name, target_nodes=list(targets or []),
+                   target=f"{target.namespace}/{target.name}" if target else None)
     ctx = FaultContext(cluster, nodes, frozenset(targets) if targets else None)
     return ScenarioEnv(cluster, namespace, run_id, history, FaultSession(ctx, journal, history, run_id), nodes, timing,
-                       mysql_images, sampled_nodes=list(targets or []), storage_class=storage_class)
+                       mysql_images, sampled_nodes=list(targets or []), storage_class=storage_class, target=target)

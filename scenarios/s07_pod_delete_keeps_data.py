@@ -9,34 +9,35 @@ from harness.history import Event
 from harness.scenario import ScenarioEnv
 from harness.settings import ClusterTiming
 
-HYPOTHESIS = ("Deleting mysql-0 brings back a pod of the same name, with the same PVC (same claim, same volume) and "
-              "every acknowledged row on it.")
+HYPOTHESIS = ("Deleting pod 0 (mysql-0, or the --target's) brings back a pod of the same name, with the same PVC "
+              "(same claim, same volume) and every acknowledged write on it.")
 FAULTS = ('pod-delete',)
 TYPICAL_SECONDS = 79  # wall time on the fast-profile test bed (2 cores)
 USES_MYSQL = True
+TARGETABLE = True  # with --target: the user's StatefulSet's pod 0, durability through the probe
 
 
 def run(env: ScenarioEnv) -> None:
-    mysql, _ = env.deploy_mysql()
-    env.write_rows(mysql, 200)
-    env.note(claim_before=list(mysql.pvc_of(0)))
+    w, _ = env.workload()
+    env.write_rows(w, 200)
+    env.note(claim_before=list(w.pvc_of(0)))
     with env.recording():
-        with env.faults.injected(pod_delete(env.cluster, env.namespace, "mysql-0")):
+        with env.faults.injected(pod_delete(env.cluster, env.namespace, w.pod(0))):
             pass
-        _, waited = mysql.wait_ready(300)
+        _, waited = w.wait_ready(300)
         env.figures["ready_again_after"] = waited
-    env.note(claim_after=list(mysql.pvc_of(0)))
-    env.read_rows(mysql, 0)
+    env.note(claim_after=list(w.pvc_of(0)))
+    env.read_rows(w, 0)
 
 
 def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:
     f = checkers.facts(events)
+    name = checkers.workload_of(events)
     claim_before, claim_after = tuple(f["claim_before"]), tuple(f["claim_after"])
-    return [
-        checkers.stable_identity(events, "mysql", "mysql"),
-        checkers.same_pvc_per_identity(events, "mysql"),
-        Verdict("same-claim-and-volume", claim_before == claim_after,
-                f"mysql-0's claim and volume before {claim_before}, after {claim_after}"),
-        checkers.replacement_while_old_exists(events, "mysql"),
-        checkers.durability(events, ["mysql-0"]),
-    ]
+    verdicts = [checkers.stable_identity(events, name, f.get("service", name))]
+    if any(claim_before):  # a StatefulSet without claim templates has no claim to keep
+        verdicts += [checkers.same_pvc_per_identity(events, name),
+                     Verdict("same-claim-and-volume", claim_before == claim_after,
+                             f"{name}-0's claim and volume before {claim_before}, after {claim_after}")]
+    return verdicts + [checkers.replacement_while_old_exists(events, name),
+                       *checkers.durability_if_probed(events, [f"{name}-0"])]

@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p reports
-.venv/bin/python -m pytest --require-cluster --junitxml=reports/junit.xml \
+.venv/bin/python -m pytest --chaos-require-cluster --junitxml=reports/junit.xml \
   --html=reports/pytest-report.html --self-contained-html "$@" tests
 status=$?
 if [ "$status" -ne 0 ]; then

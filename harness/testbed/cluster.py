@@ -14,6 +14,7 @@ from kubernetes import client
 
 from harness.errors import HarnessError
 from harness.kube import Cluster, connect
+from harness.resources import MANIFESTS
 from harness.settings import read_timing
 from harness.testbed import images, versions
 from harness.testbed.shell import BuildError, run
@@ -175,7 +176,7 @@ def up(profile: str = "fast", create_deadline: float = 600) -> ClusterSpec:
         raise BuildError(f"unknown timing profile {profile!r}: use one of {', '.join(PROFILES)}")
     kind = kind_binary()
     timings = images.Timings()
-    spec = ClusterSpec(profile, REPO_ROOT / "manifests" / "kind" / f"{profile}.yaml", images.node_image(timings))
+    spec = ClusterSpec(profile, MANIFESTS / "kind" / f"{profile}.yaml", images.node_image(timings))
     # The offline node image has the agent pre-loaded; on the stock node image it is loaded after creation.
     agent = images.agent_image(timings)
     for stage, seconds in timings.stages.items():
@@ -197,7 +198,7 @@ def up(profile: str = "fast", create_deadline: float = 600) -> ClusterSpec:
         down()
 
     started = time.monotonic()
-    log.info("cluster %s: creating from %s with %s", CLUSTER_NAME, spec.config.relative_to(REPO_ROOT), spec.node_image)
+    log.info("cluster %s: creating from %s with %s", CLUSTER_NAME, spec.config, spec.node_image)
     run([str(kind), "create", "cluster", "--name", CLUSTER_NAME, "--config", str(spec.config),
          "--image", spec.node_image, "--kubeconfig", str(kubeconfig), "--retain"], capture=True)
     created = time.monotonic()

@@ -20,13 +20,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.resources import IMAGES
 from harness.testbed import versions
 from harness.testbed.shell import BuildError, require_tools, run, run_stages
 
 log = logging.getLogger("chaos_harness.images")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-IMAGES_DIR = REPO_ROOT / "images"
+IMAGES_DIR = IMAGES
 LOCAL_REPO = "chaos-harness"
 
 # Debian packages of the node's root filesystem: what kind's base image installs, with Debian's containerd,

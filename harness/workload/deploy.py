@@ -17,7 +17,7 @@ from harness.kube import Cluster
 from harness.progress import waiting
 from harness.testbed.images import MySQLImages
 
-MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
+from harness.resources import MANIFESTS
 REPLICATED = "mysql"
 EPHEMERAL = "mysql-emptydir"
 

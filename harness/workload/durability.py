@@ -45,9 +45,11 @@ class DurabilityVerdict:
         return "; ".join(parts)
 
 
-def check_durability(ledger: Iterable[WriteRecord], reads: Mapping[str, Iterable[int]]) -> DurabilityVerdict:
+def check_durability(ledger: Iterable[WriteRecord], reads: Mapping[str, Iterable[int]],
+                     shared_store: bool = False) -> DurabilityVerdict:
     """Compare the ledger with the keys each replica holds. A replica with no reads is not silently passed:
-    with no replicas at all the verdict is not ok."""
+    with no replicas at all the verdict is not ok. `shared_store`: the store is a user's, holding data of its
+    own and of earlier runs, so a key is "unexpected" only inside the range of keys this run wrote."""
     records = list(ledger)
     acknowledged = {r.key for r in records if r.outcome == "ok"}
     unknown = {r.key for r in records if r.outcome == "unknown"}
@@ -56,6 +58,8 @@ def check_durability(ledger: Iterable[WriteRecord], reads: Mapping[str, Iterable
     replicas = []
     for replica, keys in sorted(reads.items()):
         present = set(keys)
+        if shared_store:
+            present = {k for k in present if written and min(written) <= k <= max(written)}
         replicas.append(ReplicaDurability(
             replica=replica,
             present=len(present),

@@ -13,7 +13,8 @@ from harness.kube import Cluster
 from harness.testbed.images import MySQLImages
 from harness.workload import deploy
 from harness.workload.deploy import PodTimeline
-from harness.workload.mysql_client import Endpoint, wait_until_serving
+from harness.workload.ledger import Ledger
+from harness.workload.mysql_client import Endpoint, Writer, ensure_schema, read_keys, wait_until_serving
 from harness.workload.portforward import PortForward
 
 
@@ -55,6 +56,25 @@ class MySQLWorkload:
             endpoint = Endpoint(port=pf.local_port, name=f"{self.pod(ordinal)}.{self.name}")
             wait_until_serving(endpoint)
             yield endpoint
+
+    @property
+    def readable_ordinals(self) -> tuple[int, ...]:
+        return tuple(range(self.replicas))
+
+    @contextmanager
+    def writer(self, ledger: Ledger) -> Iterator[Writer]:
+        """A writer into the primary (pod 0), the schema in place."""
+        with self.endpoint(0) as endpoint:
+            ensure_schema(endpoint)
+            writer = Writer(endpoint, ledger)
+            try:
+                yield writer
+            finally:
+                writer.close()
+
+    def read_keys(self, ordinal: int) -> set[int]:
+        with self.endpoint(ordinal) as endpoint:
+            return read_keys(endpoint)
 
     def sql_in_cluster(self, sql: str, host: str, from_ordinal: int = 0) -> str:
         """Run `mysql -h <host>` from inside pod `<name>-<from_ordinal>` (its mysql container) and return

@@ -23,7 +23,10 @@ def case_dir(tmp_path: Path) -> dict[str, Path]:
     a_file.write_text("")
     bad_journal = tmp_path / "bad-journal.json"
     bad_journal.write_text("{not json")
-    return {"down": down, "foreign": foreign, "broken": broken, "file": a_file, "bad_journal": bad_journal,
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    (scenarios / "broken.py").write_text('HYPOTHESIS = "x"\ndef run(env:\n')
+    return {"scenarios": scenarios, "down": down, "foreign": foreign, "broken": broken, "file": a_file, "bad_journal": bad_journal,
             "missing": tmp_path / "missing.kubeconfig", "reports": tmp_path / "reports"}
 
 
@@ -38,6 +41,16 @@ CASES = [
     ("--report-dir under a file", ["--kubeconfig", "{down}", "run", "s01", "--report-dir", "{file}/reports"],
      "is not a writable directory"),
     ("corrupt journal", ["--journal", "{bad_journal}", "journal"], "not valid JSON"),
+    ("--target without a name", ["run", "--target", "shop"], "write NAMESPACE/NAME"),
+    ("--target on a scenario that deploys its own", ["run", "s02", "--target", "shop/db"], "cannot run on --target"),
+    ("--probe-write without --target", ["run", "s07", "--probe-write", "echo {{key}}", "--probe-read", "cat k"],
+     "needs --target"),
+    ("--probe-write without --probe-read", ["run", "--target", "shop/db", "--probe-write", "echo {{key}}"],
+     "go together"),
+    ("--probe with --probe-write", ["run", "--target", "shop/db", "--probe", "m:o", "--probe-write", "echo {{key}}",
+                                    "--probe-read", "cat k"], "exclude each other"),
+    ("scenario file with a syntax error", ["--scenarios", "{scenarios}", "list"], "broken.py:2: syntax error"),
+    ("--scenarios not a directory", ["--scenarios", "{file}", "list"], "not a directory"),
     ("doctor, API down", ["--kubeconfig", "{down}", "doctor"], "did not answer"),
     ("cleanup, context not allowed", ["--kubeconfig", "{foreign}", "--journal", "{bad_journal}", "cleanup"],
      "not valid JSON"),

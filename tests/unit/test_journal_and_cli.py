@@ -109,7 +109,7 @@ def test_cli_cleanup_refuses_a_bad_kubeconfig_with_exit_2(tmp_path: Path, capsys
 def test_cli_lists_every_scenario_with_its_hypothesis(capsys) -> None:
     assert cli.main(["list"]) == cli.EXIT_PASS
     out = capsys.readouterr().out
-    assert "s08_kubelet_stop_mysql: With mysql-0's kubelet stopped" in out
+    assert "s08_kubelet_stop_mysql: With the kubelet of pod 0's node stopped" in out
     assert "S8 · built-in · faults: kubelet-stop · needs: MySQL images" in out
     assert len(out.splitlines()) == 2 * len(scenario_modules()) == 24
 

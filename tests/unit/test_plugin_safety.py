@@ -24,9 +24,9 @@ def no_testbed_up(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 @pytest.mark.parametrize("args,expect", [
-    (["--kubeconfig", "/nonexistent/kubeconfig"], "with --kubeconfig as given"),
-    (["--kube-context", "kind-typo"], "with --kube-context as given"),
-    (["--kind-cluster", "other"], "with --kind-cluster as given"),
+    (["--chaos-kubeconfig", "/nonexistent/kubeconfig"], "with --chaos-kubeconfig as given"),
+    (["--chaos-kube-context", "kind-typo"], "with --chaos-kube-context as given"),
+    (["--chaos-kind-cluster", "other"], "with --chaos-kind-cluster as given"),
 ])
 def test_a_named_cluster_that_does_not_answer_is_never_created(pytester: pytest.Pytester, no_testbed_up: list[str],
                                                                 args: list[str], expect: str) -> None:
@@ -39,6 +39,6 @@ def test_a_named_cluster_that_does_not_answer_is_never_created(pytester: pytest.
 
 def test_a_named_cluster_fails_in_ci_instead_of_skipping(pytester: pytest.Pytester, no_testbed_up: list[str]) -> None:
     pytester.makepyfile(TEST)
-    result = pytester.runpytest_inprocess("--require-cluster", "--kubeconfig", "/nonexistent/kubeconfig")
+    result = pytester.runpytest_inprocess("--chaos-require-cluster", "--chaos-kubeconfig", "/nonexistent/kubeconfig")
     result.assert_outcomes(errors=1)
     assert no_testbed_up == []

@@ -1,0 +1,1 @@
+"""The keystore example: a StatefulSet whose pods append keys to a file on their PVC."""
