@@ -302,6 +302,95 @@ def not_recreated_during_fault(events: Sequence[Event], pod: str, fault_type: st
                    f"never re-created while the node was unreachable", tuple(evidence), figures)
 
 
+def _fault_window(events: Sequence[Event], fault_type: str) -> tuple[float, float] | None:
+    injected = _fault_marks(events, fault_type, "inject")
+    healed = _fault_marks(events, fault_type, "healed")
+    if not injected:
+        return None
+    return injected[0]["mono"], healed[0]["mono"] if healed else float("inf")
+
+
+@isolated("one-incarnation-during-fault")
+def one_incarnation_during_fault(events: Sequence[Event], pod: str, fault_type: str) -> Verdict:
+    """While the fault lasts the identity keeps the pod object it had (same UID, never removed): nothing
+    re-creates it elsewhere. Unlike not_recreated_during_fault it does not ask for eviction (short faults)."""
+    name = "one-incarnation-during-fault"
+    window = _fault_window(events, fault_type)
+    if window is None:
+        return Verdict(name, False, f"no {fault_type} fault was injected: nothing was checked")
+    start, end = window
+    before = [e for e in of_kind(events, "pod") if e["name"] == pod and e["mono"] < start]
+    if not before:
+        return Verdict(name, False, f"{pod} was not observed before the fault")
+    uid = before[-1]["uid"]
+    during = [e for e in of_kind(events, "pod") if e["name"] == pod and start <= e["mono"] <= end]
+    others = sorted({e["uid"] for e in during if e["uid"] != uid})
+    removed = any(e["type"] == "DELETED" for e in during)
+    evidence = ({"pod": pod, "uid": uid, "node": before[-1]["node"], "events_during_fault": len(during)},)
+    if others or removed:
+        return Verdict(name, False, f"{pod} was {'re-created as ' + ', '.join(others) if others else 'removed'} "
+                       f"during {fault_type}", evidence)
+    return Verdict(name, True, f"{pod} kept its one pod object ({uid[:8]}) through {fault_type}", evidence)
+
+
+@isolated("restarted-in-place")
+def restarted_in_place(events: Sequence[Event], pod: str, container: str, fault_type: str) -> Verdict:
+    """After the fault the pod's container restarted in place: the same pod UID throughout, its restart
+    count higher than before the fault, and a new container on the runtime."""
+    name = "restarted-in-place"
+    window = _fault_window(events, fault_type)
+    if window is None:
+        return Verdict(name, False, f"no {fault_type} fault was injected: nothing was checked")
+    start = window[0]
+    seen = [e for e in of_kind(events, "pod") if e["name"] == pod and e["type"] != "DELETED"]
+    before = [e for e in seen if e["mono"] < start]
+    after = [e for e in seen if e["mono"] >= start]
+    if not before or not after:
+        return Verdict(name, False, f"{pod} was not observed both before and after the fault")
+    uids = sorted({e["uid"] for e in seen})
+    count_before = before[-1].get("restarts", {}).get(container, 0)
+    count_after = max(e.get("restarts", {}).get(container, 0) for e in after)
+    ids_before = {c["id"] for ev in of_kind(events, "runtime") if ev["mono"] < start
+                  for c in ev.get("containers", []) if c["pod"] == pod and c["name"] == container}
+    ids_after = {c["id"] for ev in of_kind(events, "runtime") if ev["mono"] >= start
+                 for c in ev.get("containers", []) if c["pod"] == pod and c["name"] == container}
+    evidence = ({"pod": pod, "uids": uids, "restarts_before": count_before, "restarts_after": count_after,
+                 "runtime_containers_after": sorted(i[:13] for i in ids_after - ids_before)},)
+    figures = {"restarts_added": float(count_after - count_before)}
+    if len(uids) != 1:
+        return Verdict(name, False, f"{pod} was re-created (UIDs {', '.join(u[:8] for u in uids)}), not restarted "
+                       f"in place", evidence, figures)
+    if count_after <= count_before:
+        return Verdict(name, False, f"{pod}/{container}'s restart count stayed {count_before}", evidence, figures)
+    if not ids_after - ids_before:
+        return Verdict(name, False, f"no new {container} container of {pod} was seen on the runtime", evidence, figures)
+    return Verdict(name, True, f"{pod}/{container} restarted in place: restarts {count_before} -> {count_after}, "
+                   f"same pod UID, a new container on the runtime", evidence, figures)
+
+
+@isolated("at-most-unavailable")
+def at_most_unavailable(events: Sequence[Event], statefulset: str, allowed: int) -> Verdict:
+    """At no moment were more than `allowed` identities of the StatefulSet unavailable (not Ready, being
+    deleted, or gone), counting identities from when they were first seen Ready."""
+    name = "at-most-unavailable"
+    state: dict[str, bool] = {}
+    worst, worst_at = 0, None
+    for ev in of_kind(events, "pod"):
+        if not _ordinal_pod(ev["name"], statefulset):
+            continue
+        available = ev["type"] != "DELETED" and ev["ready"] and not ev["deleting"]
+        if ev["name"] in state or available:
+            state[ev["name"]] = available
+        down = sorted(p for p, ok in state.items() if not ok)
+        if len(down) > worst:
+            worst, worst_at = len(down), {"wall": ev["wall"], "unavailable": down}
+    if not state:
+        return Verdict(name, False, f"no pod of {statefulset} was observed Ready")
+    evidence = (worst_at,) if worst_at else ()
+    return Verdict(name, worst <= allowed, f"at most {worst} of {len(state)} {statefulset} identities unavailable "
+                   f"at once (allowed {allowed})", evidence, {"max_unavailable": float(worst)})
+
+
 @isolated("concurrent-copies")
 def concurrent_copies(events: Sequence[Event], pod_prefix: str, expected: int, staleness: float = 3.0) -> Verdict:
     """How many containers of a workload (pods named `<pod_prefix>...`) ran at once, across nodes, on the

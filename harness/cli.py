@@ -25,6 +25,8 @@ from harness.testbed.shell import BuildError
 EXIT_PASS, EXIT_HYPOTHESIS, EXIT_USAGE, EXIT_CLEANUP = 0, 1, 2, 3
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from harness.testbed.images import MySQLImages
     from harness.workload.target import StatefulSetTarget
 
@@ -178,28 +180,82 @@ def resolve_mysql_images(args: argparse.Namespace, cluster: Cluster) -> "MySQLIm
     return mysql
 
 
-def probe_options(args: argparse.Namespace) -> None:
+def probe_options(target: dict[str, str | None], where: str = "") -> None:
     """Probe options make sense only with a target, and one kind at a time: checked before any connection."""
-    given = [o for o, v in (("--probe", args.probe), ("--probe-write", args.probe_write),
-                            ("--probe-read", args.probe_read)) if v]
-    if given and not args.target:
-        raise UsageError(f"{given[0]} needs --target NAMESPACE/NAME (the bundled example has its own writer)")
-    if args.probe and (args.probe_write or args.probe_read):
-        raise UsageError("--probe (a Python hook) and --probe-write/--probe-read (exec commands) exclude each other")
-    if bool(args.probe_write) != bool(args.probe_read):
-        raise UsageError("--probe-write and --probe-read go together: one writes {key}, the other prints the keys")
+    given = [o for o in ("probe", "probe_write", "probe_read") if target.get(o)]
+    flag = (lambda o: f"{where}{o}") if where else (lambda o: "--" + o.replace("_", "-"))
+    if given and not target.get("statefulset"):
+        raise UsageError(f"{flag(given[0])} needs --target NAMESPACE/NAME (the bundled example has its own writer)")
+    if target.get("probe") and (target.get("probe_write") or target.get("probe_read")):
+        raise UsageError(f"{flag('probe')} (a Python hook) and {flag('probe_write')}/{flag('probe_read')} (exec "
+                         f"commands) exclude each other")
+    if bool(target.get("probe_write")) != bool(target.get("probe_read")):
+        raise UsageError(f"{flag('probe_write')} and {flag('probe_read')} go together: one writes {{key}}, the other "
+                         f"prints the keys")
 
 
-def build_target(args: argparse.Namespace, cluster: Cluster) -> "StatefulSetTarget":
+def build_target(spec: dict[str, str | None], cluster: Cluster) -> "StatefulSetTarget":
     from harness.workload.probe import ExecProbe, load_hook
     from harness.workload.target import parse_target, resolve_target
 
-    target = resolve_target(cluster, parse_target(args.target))
-    if args.probe:
-        target.probe = load_hook(args.probe, target)
-    elif args.probe_write:
-        target.probe = ExecProbe(target, args.probe_write, args.probe_read, args.probe_container)
+    target = resolve_target(cluster, parse_target(str(spec["statefulset"])))
+    if spec.get("probe"):
+        target.probe = load_hook(str(spec["probe"]), target)
+    elif spec.get("probe_write"):
+        target.probe = ExecProbe(target, str(spec["probe_write"]), str(spec["probe_read"]), spec.get("probe_container"))
     return target
+
+
+def apply_run_file(args: argparse.Namespace) -> list[dict[str, object]]:
+    """The run file's values for every option the command line left at its default; its targets unless
+    --target was given. Returns the target specs of the run (empty: the bundled workload)."""
+    from harness.runfile import load_run_file
+
+    cli_target = [{"statefulset": args.target, "probe": args.probe, "probe_write": args.probe_write,
+                   "probe_read": args.probe_read, "probe_container": args.probe_container}] if args.target else []
+    if not args.config:
+        return cli_target
+    run = load_run_file(args.config)
+    defaults = build_parser().parse_args(["run"])
+    for key, value in run.options.items():
+        if getattr(args, key, None) == getattr(defaults, key, None):
+            setattr(args, key, value)
+    return cli_target or run.targets
+
+
+def plan_run(args: argparse.Namespace, known: dict[str, "ModuleType"],
+             targets: list[dict[str, object]]) -> list[tuple[str, dict[str, object] | None]]:
+    """(scenario, target spec or None) in the order they run; every name and every target's form checked."""
+    from harness.runner import resolve_scenario, targetable
+    from harness.workload.target import parse_target
+
+    def resolve(typed: list[str], default: list[str]) -> list[str]:
+        chosen, unknown = [], []
+        for name in typed or default:
+            try:
+                chosen.append(resolve_scenario(name, known))
+            except KeyError:
+                unknown.append(name)
+        if unknown:
+            raise UsageError(f"unknown scenario {', '.join(unknown)}; known: {', '.join(known)} or their short "
+                             f"names s01..s{len(known):02d} (see 'chaos-harness list')")
+        return chosen
+
+    plan: list[tuple[str, dict[str, object] | None]] = []
+    if not targets:
+        probe_options({"probe": args.probe, "probe_write": args.probe_write, "probe_read": args.probe_read})
+        return [(name, None) for name in resolve(args.scenario, list(known))]
+    for i, spec in enumerate(targets):
+        parse_target(str(spec["statefulset"]))  # its form, before anything else
+        probe_options(spec, "" if args.target else f"targets[{i}].")
+        typed = list(spec.get("scenarios") or []) or (args.scenario if args.target else [])  # type: ignore[arg-type]
+        names = resolve(typed, [n for n, m in known.items() if targetable(m)])
+        if own := [n for n in names if not targetable(known[n])]:
+            raise UsageError(f"{', '.join(own)} deploy{'s' if len(own) == 1 else ''} its own workload and cannot "
+                             f"run on --target; targetable: "
+                             f"{', '.join(n for n, m in known.items() if targetable(m))}")
+        plan += [(name, spec) for name in names]
+    return plan
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -208,49 +264,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.display import RichWaitDisplay
     from harness.faults import RUN_LABEL, run_registered
     from harness.report import prune
-    from harness.runner import (RunWriter, namespace_for, resolve_scenario, run_scenario, scenario_modules,
-                                targetable, uses_mysql)
-    from harness.workload.target import parse_target
+    from harness.runner import RunWriter, namespace_for, run_scenario, scenario_modules, uses_mysql
     from harness.settings import read_timing
     from harness.workload.deploy import NamespaceReaper, create_namespace
 
+    target_specs = apply_run_file(args)
     known = scenario_modules(args.scenarios)
-    chosen, unknown = [], []
-    if args.target:
-        parse_target(args.target)  # its form, before anything else
-    probe_options(args)
-    default = [n for n, m in known.items() if targetable(m)] if args.target else list(known)
-    for typed in args.scenario or default:
-        try:
-            chosen.append(resolve_scenario(typed, known))
-        except KeyError:
-            unknown.append(typed)
-    if unknown:
-        raise UsageError(f"unknown scenario {', '.join(unknown)}; known: {', '.join(known)} or their short names "
-                         f"s01..s{len(known):02d} (see 'chaos-harness list')")
-    if args.target and (own := [n for n in chosen if not targetable(known[n])]):
-        raise UsageError(f"{', '.join(own)} deploy{'s' if len(own) == 1 else ''} its own workload and cannot run "
-                         f"on --target; targetable: "
-                         f"{', '.join(n for n, m in known.items() if targetable(m))}")
+    plan = plan_run(args, known, target_specs)
     writable_report_dir(args.report_dir)
     cluster = connect_from(args)
     cluster.fingerprint()  # the API answers, before anything reads its settings or builds images
     profile = check_profile(cluster, args.timing_profile)
     timing = read_timing(cluster)
-    target = build_target(args, cluster) if args.target else None
-    needs_mysql = target is None and any(uses_mysql(known[name]) for name in chosen)
+    targets = {id(spec): build_target(spec, cluster) for spec in target_specs}  # each checked before any fault
+    needs_mysql = any(spec is None and uses_mysql(known[name]) for name, spec in plan)
     mysql = resolve_mysql_images(args, cluster) if needs_mysql else None
     run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     journal = Journal(args.journal)
     code = EXIT_PASS
     with run_registered(cluster, journal, run_id), \
-            node_access(cluster, access_options(args), run_id) as (access, choice, targets):
+            node_access(cluster, access_options(args), run_id) as (access, choice, target_nodes):
         writer = RunWriter(args.report_dir, run_id, cluster, profile, "cli", timing, f"{choice.mode} ({choice.reason})")
         progress.set_display(RichWaitDisplay())
         reaper = NamespaceReaper(cluster)
         try:
-            for name in chosen:
+            for name, spec in plan:
                 module = known[name]
+                target = targets[id(spec)] if spec is not None else None
                 namespace = target.namespace if target else namespace_for(run_id, name)
                 print(f"== {name}{f' on {target.namespace}/{target.name}' if target else ''}: {module.HYPOTHESIS}",
                       flush=True)
@@ -258,7 +298,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     create_namespace(cluster, namespace, {RUN_LABEL: run_id})
                 try:
                     result = run_scenario(name, module, cluster, namespace, writer.dir, run_id, journal, mysql,
-                                          access, targets, timing, args.storage_class, target)
+                                          access, target_nodes, timing, args.storage_class, target)
                 finally:
                     if not target:
                         reaper.delete(namespace)  # gone in the background while the next scenario runs
@@ -347,6 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the clone/backup image (default: --mysql-image)")
     run.add_argument("--storage-class", default=None, metavar="NAME",
                      help="StorageClass of the workloads' claims (default: the cluster's default)")
+    run.add_argument("--config", type=Path, default=None, metavar="FILE",
+                     help="a run file (TOML): scenarios, targets, profile, report dir, node access...; options on "
+                          "the command line win over it")
     run.add_argument("--target", default=None, metavar="NS/NAME",
                      help="run the targetable scenarios (default: all of them) on your StatefulSet NS/NAME, or "
                           "NS/LABEL=VALUE for the one StatefulSet a selector matches; nothing is deployed, its "

@@ -29,6 +29,7 @@ def pod_summary(pod: Any) -> dict[str, Any]:
         "deleting": pod.metadata.deletion_timestamp is not None,
         "created": pod.metadata.creation_timestamp.timestamp() if pod.metadata.creation_timestamp else None,
         "running": [s.name for s in statuses if s.state and s.state.running],
+        "restarts": {s.name: s.restart_count for s in statuses},
         "owner": next((f"{o.kind}/{o.name}" for o in pod.metadata.owner_references or []), None),
         "pvcs": [v.persistent_volume_claim.claim_name for v in pod.spec.volumes or [] if v.persistent_volume_claim],
         "hostname": pod.spec.hostname, "subdomain": pod.spec.subdomain, "ip": pod.status.pod_ip,

@@ -312,6 +312,8 @@ EMPTY_CASES = {
     "node_observed_during_fault": ("n", "kubelet-stop"), "reverse_order_termination": ("web",),
     "rolling_update": ("web", 3, 0, "a", "b"), "stable_identity": ("web", "web"), "parallel_start": ("web", 3),
     "on_delete_update": ("web", 3, ["web-1"], "a", "b"), "claims_kept": (["data-web-0"],),
+    "one_incarnation_during_fault": ("web-0", "node-pause"),
+    "restarted_in_place": ("web-0", "web", "container-kill"), "at_most_unavailable": ("web", 1),
     "dns_names_pod": ("web",), "reads_reach_every_replica": ([100], 3), "durability": (["mysql-0"],),
 }
 

@@ -1,0 +1,72 @@
+"""S15: pod 0's node cut off from the control plane."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+from harness import checkers
+from harness.checkers import Verdict
+from harness.errors import UsageError
+from harness.faults import NetworkPartition
+from harness.history import Event
+from harness.progress import observe
+from harness.scenario import ScenarioEnv
+from harness.settings import ClusterTiming
+from harness.waits import node_condition, watch_until
+from harness.workload.mysql_client import background_writer
+
+HYPOTHESIS = ("Cutting pod 0's node (mysql-0's, or the --target's pod 0) off the control plane makes the Node "
+              "not-Ready within the grace period; pod 0 is not re-created elsewhere while the node is cut off, and "
+              "the node's runtime shows at most one copy of it throughout; after the partition heals everything "
+              "returns with no acknowledged write lost.")
+FAULTS = ('network-partition',)
+TYPICAL_SECONDS = 70  # wall time on the fast-profile test bed (2 cores)
+USES_MYSQL = True
+TARGETABLE = True
+
+
+def control_plane_ip(env: ScenarioEnv) -> str:
+    nodes = env.cluster.core.list_node(label_selector="node-role.kubernetes.io/control-plane",
+                                       _request_timeout=10).items
+    for node in nodes:
+        for address in node.status.addresses or []:
+            if address.type == "InternalIP":
+                return address.address
+    raise UsageError("no control-plane node with an InternalIP: a partition from the control plane cannot be aimed")
+
+
+def run(env: ScenarioEnv) -> None:
+    w, node = env.workload()
+    peer = control_plane_ip(env)
+    env.note(node=node, pod=w.pod(0), peer=peer)
+    t = env.timing
+    ledger = env.ledger()
+    with env.recording(), w.writer(ledger) as writer:
+        with background_writer(writer, pause=0.02) if writer else nullcontext():
+            observe(2, "acknowledged writes before the fault")
+            with env.faults.injected(NetworkPartition(node, peer)):
+                watch_until(env.cluster.core.list_node, lambda n: node_condition(n) != "True",
+                            t.node_monitor_grace_period + t.node_monitor_period + 30, f"{node} not Ready",
+                            field_selector=f"metadata.name={node}")
+                observe(max(1.0, min(10.0, t.unreachable_toleration_seconds / 2)), f"nothing replaces {w.pod(0)}")
+            watch_until(env.cluster.core.list_node, lambda n: node_condition(n) == "True", 120, f"{node} Ready again",
+                        field_selector=f"metadata.name={node}")
+            w.wait_ready(300)
+            observe(2, "acknowledged writes after the partition")
+    primary = env.read_rows(w, 0)
+    for i in w.readable_ordinals[1:]:
+        env.read_rows(w, i, expected=primary)
+
+
+def check(events: list[Event], t: ClusterTiming) -> list[Verdict]:
+    f = checkers.facts(events)
+    name = checkers.workload_of(events)
+    return [
+        checkers.node_detection(events, f["node"], NetworkPartition.type, t.node_monitor_grace_period,
+                                t.node_monitor_period),
+        checkers.one_incarnation_during_fault(events, f["pod"], NetworkPartition.type),
+        checkers.split_brain(events, name),
+        checkers.node_observed_during_fault(events, f["node"], NetworkPartition.type),
+        checkers.replacement_while_old_exists(events, name),
+        *checkers.durability_if_probed(events, checkers.read_replicas(events) or [f"{name}-0"]),
+    ]

@@ -1,0 +1,100 @@
+"""The fault scenarios on a user's own StatefulSet (--target), with the cheapest workload that shows them: the
+keystore example (a shell appending keys to a file on its PVC), durability through exec probe commands.
+Container kill, node pause, network partition and node drain each run once here; `make run` runs them on the
+bundled MySQL example. Bad targets and a probe that raises are tried on the live cluster too."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.kube import Cluster
+from harness.workload import deploy
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "keystore"))
+from keystore_chaos.deploy import objects  # noqa: E402  (the example project's own manifest)
+
+pytestmark = [pytest.mark.disruptive]
+
+PROBE = ["--probe-write", 'sh -c "echo {key} >> /data/keys && sync"', "--probe-read", "cat /data/keys"]
+
+
+def harness(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture
+def keystore(cluster: Cluster, namespace: str) -> str:
+    """The user's StatefulSet, deployed the way the user's project deploys it (2 replicas, 64Mi claims)."""
+    service, statefulset = objects(namespace, deploy.helper_image(cluster), 2)
+    zero = json.loads(json.dumps(statefulset))
+    zero["metadata"]["name"], zero["spec"]["replicas"] = "idle", 0
+    deploy.apply(cluster, namespace, [service, statefulset, zero])
+    deploy.wait_statefulset_ready(cluster, namespace, "keystore", 2, 180)
+    return namespace
+
+
+def test_every_fault_scenario_on_a_users_statefulset(keystore: str, tmp_path: Path) -> None:
+    result = harness("run", "s13", "s14", "s15", "s16", "--target", f"{keystore}/keystore", *PROBE,
+                     "--report-dir", str(tmp_path))
+    [run] = list(tmp_path.glob("2*/results.json"))
+    results = json.loads(run.read_text())["results"]
+    print("\n| scenario | status | seconds | checkers |")
+    for r in results:
+        print(f"| {r['scenario']} | {r['status']} | {r['seconds']} | "
+              f"{', '.join(v['checker'] + ('' if v['ok'] else ' FAILED') for v in r['verdicts'])} |")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert [r["scenario"] for r in results] == ["s13_container_kill", "s14_node_pause", "s15_network_partition",
+                                                "s16_node_drain"]
+    for r in results:
+        verdicts = {v["checker"]: v for v in r["verdicts"]}
+        assert r["namespace"] == keystore and verdicts["durability"]["figures"]["acknowledged"] > 0
+        assert "split-brain" in verdicts and "samples" in verdicts["split-brain"]["summary"]
+    assert result.stdout.count("PASS ") >= 20
+
+
+def test_the_target_is_never_changed(cluster: Cluster, keystore: str, tmp_path: Path) -> None:
+    before = cluster.apps.read_namespaced_stateful_set("keystore", keystore)
+    result = harness("run", "s07", "--target", f"{keystore}/app=keystore", "--report-dir", str(tmp_path))
+    after = cluster.apps.read_namespaced_stateful_set("keystore", keystore)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert (after.metadata.generation, after.spec.replicas) == (before.metadata.generation, before.spec.replicas)
+    [run] = list(tmp_path.glob("2*/results.json"))
+    [r] = json.loads(run.read_text())["results"]
+    assert "durability" not in {v["checker"] for v in r["verdicts"]}, "no probe: durability is not claimed"
+
+
+@pytest.mark.parametrize("target,expect", [
+    ("{ns}/nothing", "no StatefulSet nothing in namespace"),
+    ("{ns}/keystore-0", "keystore-0 is a Pod, not a StatefulSet"),
+    ("{ns}/idle", "has 0 replicas"),
+    ("{ns}/app=nothing", "must match exactly one StatefulSet, it matched none"),
+    ("{ns}/app=keystore", None),  # matches keystore and idle: two
+])
+def test_a_bad_target_is_one_line_and_exit_2(keystore: str, target: str, expect: str | None,
+                                             tmp_path: Path) -> None:
+    result = harness("run", "s07", "--target", target.format(ns=keystore), "--report-dir", str(tmp_path),
+                     timeout=60)
+    print(f"\n| {target} | exit {result.returncode} | {result.stderr.strip()} |")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert (expect or "it matched idle, keystore") in result.stderr
+    assert not list(tmp_path.glob("2*")), "nothing was run"
+
+
+def test_a_probe_that_raises_makes_the_scenario_error(keystore: str, tmp_path: Path) -> None:
+    (tmp_path / "broken_probe.py").write_text(
+        "class Probe:\n    def __init__(self, target): pass\n    def write(self, key): pass\n"
+        "    def read(self): raise RuntimeError('the database refused the read')\n")
+    result = subprocess.run([sys.executable, "-m", "harness.cli", "run", "s07", "--target", f"{keystore}/keystore",
+                             "--probe", "broken_probe:Probe", "--report-dir", str(tmp_path / "reports")],
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                            env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)})
+    [run] = list((tmp_path / "reports").glob("2*/results.json"))
+    [r] = json.loads(run.read_text())["results"]
+    assert r["status"] == "error" and "the database refused the read" in r["error"]
+    assert result.returncode == 1 and "ERROR" in result.stdout

@@ -1,0 +1,78 @@
+"""The run file (TOML): every key it knows reaches the run, the command line wins, and anything else is one
+line naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness import cli
+
+GOOD = '''
+scenarios = ["s01", "S8"]
+report_dir = "out"
+timing_profile = "faithful"
+keep_runs = 5
+node_access = "agent"
+target_nodes = "pool=chaos"
+allow_context = ["staging"]
+scenario_dirs = ["mine"]
+
+[[targets]]
+statefulset = "shop/db"
+scenarios = ["s07"]
+probe_write = "sh -c 'echo {key} >> /k'"
+probe_read = "cat /k"
+'''
+
+
+def args_for(tmp_path: Path, text: str, *argv: str):
+    run_file = tmp_path / "run.toml"
+    run_file.write_text(text)
+    args = cli.build_parser().parse_args(["run", "--config", str(run_file), *argv])
+    return args, cli.apply_run_file(args)
+
+
+def test_every_key_reaches_the_run(tmp_path: Path) -> None:
+    args, targets = args_for(tmp_path, GOOD)
+    assert args.scenario == ["s01", "S8"] and args.report_dir == tmp_path / "out"  # relative to the file
+    assert (args.timing_profile, args.keep_runs, args.node_access, args.target_nodes) == ("faithful", 5, "agent",
+                                                                                         "pool=chaos")
+    assert args.allow_context == ["staging"] and args.scenarios == [tmp_path / "mine"]
+    assert targets == [{"statefulset": "shop/db", "scenarios": ["s07"], "probe_write": "sh -c 'echo {key} >> /k'",
+                        "probe_read": "cat /k"}]
+
+
+def test_the_command_line_wins(tmp_path: Path) -> None:
+    args, targets = args_for(tmp_path, GOOD, "--node-access", "docker", "--report-dir", "here", "--target", "a/b")
+    assert args.node_access == "docker" and args.report_dir == Path("here")
+    assert [t["statefulset"] for t in targets] == ["a/b"]
+
+
+@pytest.mark.parametrize("text,expect", [
+    ('scenarioz = ["s01"]', "unknown key 'scenarioz'"),
+    ("keep_runs = \"five\"", "keep_runs must be an integer, not a string"),
+    ('node_access = "ssh"', "node_access = 'ssh': use one of auto, docker, agent"),
+    ('scenarios = "s01"', "scenarios must be an array"),
+    ('[[targets]]\nscenarios = ["s07"]', "targets[0] needs statefulset"),
+    ('[[targets]]\nstatefulset = "a/b"\nprobe = 1', "targets[0].probe must be a string"),
+    ('[[targets]]\nstatefulset = "a/b"\nprobes = "x"', "unknown key targets[0].probes"),
+    ('[[targets]]\nstatefulset = "a/b"\nprobe_write = "echo {key}"', "targets[0].probe_write and "
+                                                                      "targets[0].probe_read go together"),
+    ('[[targets]]\nstatefulset = "a/b"\nscenarios = ["s02"]', "cannot run on --target"),
+    ("this is not toml", "not valid TOML"),
+])
+def test_a_bad_run_file_is_one_line_and_exit_2(text: str, expect: str, tmp_path: Path, capsys) -> None:
+    run_file = tmp_path / "run.toml"
+    run_file.write_text(text)
+    code = cli.main(["--journal", str(tmp_path / "j.json"), "run", "--config", str(run_file)])
+    err = capsys.readouterr().err
+    print(f"\n| {text!r} | exit {code} | {err.strip()} |")
+    assert code == cli.EXIT_USAGE and err.count("\n") == 1 and expect in err, err
+    assert not (tmp_path / "reports").exists()
+
+
+def test_a_missing_run_file(tmp_path: Path, capsys) -> None:
+    assert cli.main(["run", "--config", str(tmp_path / "nope.toml")]) == cli.EXIT_USAGE
+    assert "cannot read it" in capsys.readouterr().err
