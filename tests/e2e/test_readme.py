@@ -46,6 +46,16 @@ def test_the_readme_has_runnable_blocks() -> None:
     print("\n" + "\n".join(f"| {b[0]} | {b[1]} | {'not run: ' + b[3] if b[3] else 'run'} |" for b in RUNNABLE))
 
 
+@pytest.mark.parametrize("block", [b for b in blocks() if b[1] == "toml"], ids=lambda b: b[0])
+def test_toml_block_is_a_valid_run_file(block: tuple[str, str, str, str | None], tmp_path: Path) -> None:
+    from harness import cli
+
+    (tmp_path / "run.toml").write_text(block[2])
+    args = cli.build_parser().parse_args(["run", "--config", str(tmp_path / "run.toml")])
+    targets = cli.apply_run_file(args)
+    assert args.scenario and targets
+
+
 def user_env() -> dict[str, str]:
     """The environment a user's shell has: no virtualenv active, nothing of this test session's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "VIRTUAL_ENV"))}
