@@ -259,9 +259,19 @@ def plan_run(args: argparse.Namespace, known: dict[str, "ModuleType"],
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Every wait of the run, image pulls, builds and `kind load` included, shows on the progress display."""
     from harness import progress
-    from harness.access import node_access
     from harness.display import RichWaitDisplay
+
+    previous = progress.set_display(RichWaitDisplay())
+    try:
+        return run_plan(args)
+    finally:
+        progress.set_display(previous)
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    from harness.access import node_access
     from harness.faults import RUN_LABEL, run_registered
     from harness.report import prune
     from harness.runner import RunWriter, namespace_for, run_scenario, scenario_modules, uses_mysql
@@ -285,7 +295,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     with run_registered(cluster, journal, run_id), \
             node_access(cluster, access_options(args), run_id) as (access, choice, target_nodes):
         writer = RunWriter(args.report_dir, run_id, cluster, profile, "cli", timing, f"{choice.mode} ({choice.reason})")
-        progress.set_display(RichWaitDisplay())
         reaper = NamespaceReaper(cluster)
         try:
             for name, spec in plan:
@@ -314,10 +323,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 elif result.status != "pass" and code == EXIT_PASS:
                     code = EXIT_HYPOTHESIS
         finally:
-            try:
-                reaper.confirm(300)
-            finally:
-                progress.set_display(None)
+            reaper.confirm(300)
     print(f"report: {writer.report_path}\nresults: {writer.dir / 'results.json'}")
     if args.keep_runs:
         for gone in prune(args.report_dir, args.keep_runs):

@@ -42,13 +42,43 @@ class WaitLog:
                 self.count += 1
 
 
+class LogDisplay:
+    """Start and end lines through `logging` (the test bed's commands, and pytest: shown with -s or on failure)."""
+
+    def __init__(self, logger_name: str = "chaos_harness.progress") -> None:
+        import logging
+
+        self.log = logging.getLogger(logger_name)
+        self._deadlines: dict[str, float] = {}
+
+    def begin(self, what: str, deadline_seconds: float) -> None:
+        self._deadlines[what] = deadline_seconds
+        self.log.info("waiting for %s (deadline %.0fs)", what, deadline_seconds)
+
+    def end(self, what: str, seconds: float, ok: bool) -> None:
+        self.log.info("  %s %s after %.1fs (deadline %.0fs)", "done" if ok else "gave up", what, seconds,
+                      self._deadlines.pop(what, 0.0))
+
+
+class PrintDisplay:
+    """Start and end lines on stdout, for pytest (captured per test; shown with -s)."""
+
+    def begin(self, what: str, deadline_seconds: float) -> None:
+        print(f"waiting for {what} (deadline {deadline_seconds:.0f}s)", flush=True)
+
+    def end(self, what: str, seconds: float, ok: bool) -> None:
+        print(f"  {'done' if ok else 'gave up'} {what} after {seconds:.1f}s", flush=True)
+
+
 _display: WaitDisplay | None = None
 _log: WaitLog | None = None
 
 
-def set_display(display: WaitDisplay | None) -> None:
+def set_display(display: WaitDisplay | None) -> WaitDisplay | None:
+    """Install `display` for every wait from now on; returns the one it replaces."""
     global _display
-    _display = display
+    previous, _display = _display, display
+    return previous
 
 
 @contextmanager

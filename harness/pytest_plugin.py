@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from harness.workload.probe import Probe
 
 RUN_KEY = pytest.StashKey["RunWriter"]()
+DISPLAY_KEY = pytest.StashKey[object]()
 REPORT_LINK_KEY = pytest.StashKey[str]()
 
 MARKERS = {
@@ -73,9 +74,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from harness import progress
+
     # Markers are declared, never applied: a project that installs the plugin marks its own tests.
     for name, doc in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {doc}")
+    # Every long wait (image pull or build, kind load, cluster creation, Ready, namespace deletion) says what it
+    # waits for: on stdout, so `pytest -s` shows it live and a failing test's captured output keeps it.
+    config.stash[DISPLAY_KEY] = progress.set_display(progress.PrintDisplay())
 
 
 def cluster_required(config: pytest.Config) -> bool:
@@ -332,6 +338,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def pytest_unconfigure(config: pytest.Config) -> None:
     """The JUnit XML pytest wrote goes into the run directory beside the report (pytest writes it at session
     finish, which has run by now)."""
+    from harness import progress
+
+    if DISPLAY_KEY in config.stash:
+        progress.set_display(config.stash[DISPLAY_KEY])  # type: ignore[arg-type]
     writer = config.stash.get(RUN_KEY, None)
     xml = getattr(config.option, "xmlpath", None)
     if writer is not None and xml and Path(xml).exists():

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from harness import progress
 from harness.errors import HarnessError
 from harness.testbed import cluster, images
 from harness.testbed.shell import BuildError
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
+    progress.set_display(progress.LogDisplay())
     started = time.monotonic()
     try:
         if args.command == "up":

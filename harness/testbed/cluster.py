@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from kubernetes import client
 
 from harness.errors import HarnessError
 from harness.kube import Cluster, connect
+from harness.progress import waiting
 from harness.resources import MANIFESTS
 from harness.settings import read_timing
 from harness.testbed import images, versions
@@ -43,18 +45,26 @@ class ClusterSpec:
 def kind_binary() -> Path:
     """kind at the pinned version in the project's .bin/, installed with `go install` (kind's documented way)."""
     bin_dir = Path(os.environ.get("CHAOS_HARNESS_BIN", REPO_ROOT / ".bin"))
+    for kind in (bin_dir / "kind", Path(shutil.which("kind") or bin_dir / "kind")):
+        if kind.exists() and is_pinned_kind(kind):
+            return kind  # a kind already on PATH at the pinned version is used as it is
     kind = bin_dir / "kind"
-    if kind.exists():
-        out = subprocess.run([str(kind), "version"], capture_output=True, text=True).stdout
-        if f"kind {versions.KIND} " in out or out.startswith(f"kind {versions.KIND}"):
-            return kind
     started = time.monotonic()
     log.info("installing kind %s into %s", versions.KIND, bin_dir)
     bin_dir.mkdir(parents=True, exist_ok=True)
-    run(["go", "install", f"sigs.k8s.io/kind@{versions.KIND}"], env={**os.environ, "GOBIN": str(bin_dir),
-                                                                       "CGO_ENABLED": "0"})
+    with waiting(f"go install sigs.k8s.io/kind@{versions.KIND}", 600):
+        run(["go", "install", f"sigs.k8s.io/kind@{versions.KIND}"], env={**os.environ, "GOBIN": str(bin_dir),
+                                                                           "CGO_ENABLED": "0"})
     log.info("kind installed in %.1fs", time.monotonic() - started)
     return kind
+
+
+def is_pinned_kind(kind: Path) -> bool:
+    try:
+        out = subprocess.run([str(kind), "version"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return f"kind {versions.KIND} " in out or out.startswith(f"kind {versions.KIND}")
 
 
 def kubeconfig_path() -> Path:
@@ -131,6 +141,11 @@ def unready(c: Cluster) -> list[str]:
 def wait_ready(c: Cluster, deadline_seconds: float) -> float:
     """Wait until every node and every system pod is Ready; return seconds waited; on timeout raise with
     the nodes, pods and events as diagnostics."""
+    with waiting("every node and system pod Ready", deadline_seconds):
+        return _wait_ready(c, deadline_seconds)
+
+
+def _wait_ready(c: Cluster, deadline_seconds: float) -> float:
     started = time.monotonic()
     missing: list[str] = ["(not checked yet)"]
     while time.monotonic() - started < deadline_seconds:
@@ -199,8 +214,9 @@ def up(profile: str = "fast", create_deadline: float = 600) -> ClusterSpec:
 
     started = time.monotonic()
     log.info("cluster %s: creating from %s with %s", CLUSTER_NAME, spec.config, spec.node_image)
-    run([str(kind), "create", "cluster", "--name", CLUSTER_NAME, "--config", str(spec.config),
-         "--image", spec.node_image, "--kubeconfig", str(kubeconfig), "--retain"], capture=True)
+    with waiting(f"kind create cluster {CLUSTER_NAME} (typically ~30 s)", 600):
+        run([str(kind), "create", "cluster", "--name", CLUSTER_NAME, "--config", str(spec.config),
+             "--image", spec.node_image, "--kubeconfig", str(kubeconfig), "--retain"], capture=True)
     created = time.monotonic()
     c = connect_testbed()
     wait_ready(c, create_deadline)
@@ -242,5 +258,6 @@ def load_images(*refs: str) -> None:
     kind = kind_binary()
     for ref in dict.fromkeys(refs):
         started = time.monotonic()
-        run([str(kind), "load", "docker-image", ref, "--name", CLUSTER_NAME], capture=True, timeout=600)
+        with waiting(f"kind load docker-image {ref} (into every node)", 600):
+            run([str(kind), "load", "docker-image", ref, "--name", CLUSTER_NAME], capture=True, timeout=600)
         log.info("loaded %s into cluster %s in %.1fs", ref, CLUSTER_NAME, time.monotonic() - started)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.progress import waiting
 from harness.resources import IMAGES
 from harness.testbed import versions
 from harness.testbed.shell import BuildError, require_tools, run, run_stages
@@ -93,6 +94,10 @@ def cache_dir() -> Path:
     return root
 
 
+PULL_DEADLINE = 600    # what try_pull allows a pull
+BUILD_DEADLINE = 3600  # a cold offline build of every stage on 2 cores takes ~10 min; the deadline is generous
+
+
 def offline_requested() -> bool:
     return os.environ.get("OFFLINE", "") not in ("", "0", "false", "no")
 
@@ -100,13 +105,18 @@ def offline_requested() -> bool:
 def resolve(stock: str | None, build: Callable[[], str], what: str) -> str:
     """Pull `stock` unless OFFLINE is set; on failure (or no stock image) build offline. Logs which path."""
     if stock and not offline_requested():
-        if image_exists(stock) or try_pull(stock):
+        if image_exists(stock):
+            return stock
+        with waiting(f"{what}: pulling {stock}", PULL_DEADLINE):
+            pulled = try_pull(stock)
+        if pulled:
             log.info("%s: using stock image %s (pulled)", what, stock)
             return stock
         log.info("%s: pulling %s failed; building offline", what, stock)
     else:
         log.info("%s: building offline%s", what, " (OFFLINE=1)" if stock else "")
-    return build()
+    with waiting(f"{what}: offline build (cached layers are reused; a cold build takes ~10 min)", BUILD_DEADLINE):
+        return build()
 
 
 # --- Go binaries ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import logging
 import select
 import socket
 import threading
+from collections.abc import Callable
 from types import TracebackType
 
 from kubernetes.stream import portforward
@@ -19,6 +20,23 @@ from harness.errors import ClusterError, from_api_exception
 from harness.kube import Cluster
 
 log = logging.getLogger("chaos_harness.portforward")
+
+
+def _quiet_proxy_threads(previous: Callable[[threading.ExceptHookArgs], object]
+                         ) -> Callable[[threading.ExceptHookArgs], None]:
+    """The client's port-forward proxy threads end with a traceback on stderr when a faulted pod resets the
+    connection. For a chaos tool that reset is the expected outcome (the writer's ledger records it), so such
+    a thread's exception goes to the debug log instead of the user's terminal; any other thread's is untouched."""
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.thread is not None and args.thread.name.startswith("Kubernetes port forward proxy") and \
+                isinstance(args.exc_value, OSError):
+            log.debug("port-forward proxy thread %s ended: %r", args.thread.name, args.exc_value)
+            return
+        previous(args)
+    return hook
+
+
+threading.excepthook = _quiet_proxy_threads(threading.excepthook)
 
 
 class PortForward:
