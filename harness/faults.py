@@ -351,6 +351,35 @@ def heal_on_signals() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def signals_deferred(already_interrupted: bool) -> Iterator[list[int]]:
+    """While a heal runs, SIGINT and SIGTERM wait for it: the first is recorded and the heal goes on (the
+    caller raises it afterwards); a second one, or the first when the run was already interrupted, stops the
+    heal at once (the journal keeps the fault for `chaos-harness cleanup`)."""
+    received: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        received.append(signum)
+        if already_interrupted or len(received) > 1:
+            raise KeyboardInterrupt() if signum == signal.SIGINT else Interrupted(signum)
+
+    try:
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: the caller's own handlers apply
+        yield received
+        return
+    try:
+        yield received
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def raise_deferred(received: list[int]) -> None:
+    if received:
+        raise KeyboardInterrupt() if received[0] == signal.SIGINT else Interrupted(received[0])
+
+
 class FaultSession:
     """Applies faults for one run against one cluster, journaled and recorded."""
 
@@ -386,21 +415,28 @@ class FaultSession:
                 # A signal: heal, but never let a failed (or second-signal-interrupted) heal hide the interrupt;
                 # the journal keeps what was not healed, for `chaos-harness cleanup`.
                 try:
-                    self._heal(fault, spec, entry.id)
+                    self._heal(fault, spec, entry.id, already_interrupted=True)
                 except BaseException as heal_error:
                     interrupt.add_note(f"{spec['type']} not healed ({heal_error or type(heal_error).__name__}); "
                                        f"'chaos-harness cleanup' will finish it")
                 raise
             self._heal(fault, spec, entry.id)
 
-    def _heal(self, fault: Fault, spec: dict[str, Any], entry_id: str) -> None:
-        try:
-            fault.heal(self.ctx)
-        except Exception as e:
-            self.history.record("fault", phase="heal-failed", fault=spec, error=f"{type(e).__name__}: {e}")
-            raise CleanupError(f"healing {spec} failed: {e}; run 'chaos-harness cleanup'") from e
-        self.history.record("fault", phase="healed", fault=spec)
-        self.journal.remove(entry_id)
+    def _heal(self, fault: Fault, spec: dict[str, Any], entry_id: str, already_interrupted: bool = False) -> None:
+        with signals_deferred(already_interrupted) as received:
+            try:
+                fault.heal(self.ctx)
+            except Exception as e:
+                self.history.record("fault", phase="heal-failed", fault=spec, error=f"{type(e).__name__}: {e}")
+                raise CleanupError(f"healing {spec} failed: {e}; run 'chaos-harness cleanup'") from e
+            except BaseException as interrupt:  # a second signal: the heal stops, the journal keeps the fault
+                self.history.record("fault", phase="heal-interrupted", fault=spec)
+                interrupt.add_note(f"{spec['type']} not healed (a second signal stopped its heal); "
+                                   f"'chaos-harness cleanup' will finish it")
+                raise
+            self.history.record("fault", phase="healed", fault=spec)
+            self.journal.remove(entry_id)
+        raise_deferred(received)  # the signal that waited for the heal now interrupts the run
 
 
 def heal_journal(cluster: Cluster, journal: Journal, access_for: Callable[[JournalEntry], NodeAccess],

@@ -1,5 +1,7 @@
-"""SIGINT and SIGTERM during a kubelet fault: the harness heals what it injected, deletes its namespaces, says
-so in one line and exits 130 / 143. Printed as a table: signal -> exit -> the line -> what was left."""
+"""Signals as a table: SIGINT, SIGTERM, and SIGKILL followed by `chaos-harness cleanup`, each at four phases
+(before injection, during a kubelet fault, during its heal, during the deletion of the run's namespace).
+Afterwards: every kubelet active, every node Ready and schedulable, the journal empty, no namespace of the run
+left; SIGINT/SIGTERM exit 130/143 with one line and no traceback. Printed with -s."""
 
 from __future__ import annotations
 
@@ -18,44 +20,80 @@ from harness.waits import node_condition, watch_until
 
 pytestmark = [pytest.mark.disruptive, pytest.mark.slow]
 
+SCENARIOS = Path(__file__).resolve().parent / "signal_scenarios"
+PHASES = {"before-injection": "PHASE before-injection", "during-fault": "PHASE during-fault",
+          "during-heal": "PHASE during-heal", "namespace-deletion": "waiting for namespaces"}
+SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL+cleanup": signal.SIGKILL}
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_during_a_kubelet_fault_heals_and_cleans_up(cluster: Cluster, tmp_path: Path,
-                                                             signum: signal.Signals) -> None:
+
+def harness(cluster: Cluster, journal: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "harness.cli", "--kubeconfig", str(cluster.kubeconfig), "--journal", str(journal),
+            "--scenarios", str(SCENARIOS), *args]
+
+
+def wait_for_line(proc: subprocess.Popen, marker: str, deadline: float) -> list[str]:
+    """Read the run's merged output until `marker` appears (the phase has started)."""
+    seen: list[str] = []
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line.rstrip())
+        if marker in line:
+            return seen
+    raise AssertionError(f"never reached {marker!r}: {seen[-10:]}")
+
+
+@pytest.mark.parametrize("phase", list(PHASES))
+@pytest.mark.parametrize("sig", list(SIGNALS))
+def test_a_signal_at_any_phase_leaves_nothing_behind(cluster: Cluster, kind_cluster_name: str, tmp_path: Path,
+                                                     sig: str, phase: str) -> None:
+    node = f"{kind_cluster_name}-worker3"
     journal = tmp_path / "journal.json"
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "--kubeconfig", str(cluster.kubeconfig),
-                             "--journal", str(journal), "run", "s09_kubelet_stop_deployment", "--report-dir",
-                             str(tmp_path / "reports")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {**__import__("os").environ, "SIGNAL_NODE": node, "PYTHONUNBUFFERED": "1"}
+    if phase == "namespace-deletion":
+        env["SIGNAL_SLOW_NAMESPACE"] = "1"
+    proc = subprocess.Popen(harness(cluster, journal, "run", "sig_phases", "--report-dir", str(tmp_path / "r")),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     docker = KindNodeAccess()
-    node = run_id = None
+    cleanup = None
     try:
-        deadline = time.monotonic() + 240
-        while node is None or docker.kubelet_active(node):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the run never stopped a kubelet"
-            entries = Journal(journal).entries() if journal.exists() else []
-            node = next((e.fault["node"] for e in entries if e.fault["type"] == "kubelet-stop"), None)
-            run_id = next((e.run_id for e in entries), run_id)
-            time.sleep(0.5)
-        proc.send_signal(signum)
-        out, err = proc.communicate(timeout=300)
+        wait_for_line(proc, PHASES[phase], time.monotonic() + 180)
+        run_id = next(e.run_id for e in Journal(journal).entries())
+        proc.send_signal(SIGNALS[sig])
+        out, _ = proc.communicate(timeout=120)
+        if sig == "SIGKILL+cleanup":
+            cleanup = subprocess.run(harness(cluster, journal, "cleanup"), capture_output=True, text=True,
+                                     timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()
-        if node:
-            kubelet_was_active = docker.kubelet_active(node)
-            docker.kubelet_start(node)  # the test's own heal, whatever the harness did
-    faults_left = [e.fault for e in Journal(journal).entries() if e.fault["type"] != "run-leftovers"]
-    namespaces_left = [n.metadata.name for n in cluster.core.list_namespace(
-        label_selector=f"chaos-harness/run-id={run_id}").items]
-    # stderr also carries the progress lines (what the run waited for); the verdict on the signal is the last.
-    last = err.strip().splitlines()[-1]
-    print(f"\n| {signum.name} during a kubelet fault | exit {proc.returncode} | {last} | kubelet active: "
-          f"{kubelet_was_active}, faults left: {faults_left}, namespaces left: {namespaces_left} |")
-    assert proc.returncode == 128 + signum
-    assert f"interrupted by {signum.name}" in last and "Traceback" not in err
-    assert sum("interrupted by" in line for line in err.splitlines()) == 1
-    assert "every injected fault was healed" in last
-    assert kubelet_was_active and faults_left == [] and namespaces_left == []
+        kubelet_active = docker.kubelet_active(node)
+        docker.kubelet_start(node)  # the test's own heal, whatever the harness did
+    last = (cleanup.stdout.strip() if cleanup else out.strip()).splitlines()[-1] if (cleanup or out.strip()) else ""
+    faults_left = [e.fault["type"] for e in Journal(journal).entries()]
+    gone = wait_namespaces_gone(cluster, run_id)
+    node_obj = cluster.core.read_node(node)
+    print(f"\n| {sig} | {phase} | exit {proc.returncode} | {last[:150]} | kubelet active: {kubelet_active}, "
+          f"journal: {faults_left or 'empty'}, run namespaces gone: {gone}, node schedulable: "
+          f"{not node_obj.spec.unschedulable} |")
+    assert kubelet_active and faults_left == [] and gone and not node_obj.spec.unschedulable
+    if sig == "SIGKILL+cleanup":
+        assert proc.returncode == -signal.SIGKILL and cleanup is not None and cleanup.returncode == 0
+    else:
+        assert proc.returncode == 128 + SIGNALS[sig], out[-2000:]
+        assert f"interrupted by {sig}" in last and "Traceback" not in out
+        assert sum("interrupted by" in line for line in out.splitlines()) == 1
     watch_until(cluster.core.list_node, lambda n: node_condition(n) == "True", 120, f"{node} Ready",
                 field_selector=f"metadata.name={node}")
+
+
+def wait_namespaces_gone(cluster: Cluster, run_id: str, deadline_seconds: float = 90) -> bool:
+    """The run asked for its namespaces' deletion (or cleanup did); they go within their pods' grace period."""
+    end = time.monotonic() + deadline_seconds
+    while time.monotonic() < end:
+        if not cluster.core.list_namespace(label_selector=f"chaos-harness/run-id={run_id}").items:
+            return True
+        time.sleep(1)  # a namespace's absence has no event to wait on once the list is empty
+    return False

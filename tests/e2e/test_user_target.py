@@ -34,6 +34,10 @@ def keystore(cluster: Cluster, namespace: str) -> str:
     service, statefulset = objects(namespace, deploy.helper_image(cluster), 2)
     zero = json.loads(json.dumps(statefulset))
     zero["metadata"]["name"], zero["spec"]["replicas"] = "idle", 0
+    idle = {"app": "idle"}
+    zero["metadata"]["labels"], zero["spec"]["selector"]["matchLabels"] = {**idle, "tier": "data"}, idle
+    zero["spec"]["template"]["metadata"]["labels"] = idle
+    statefulset["metadata"]["labels"] = {**statefulset["metadata"]["labels"], "tier": "data"}
     deploy.apply(cluster, namespace, [service, statefulset, zero])
     deploy.wait_statefulset_ready(cluster, namespace, "keystore", 2, 180)
     return namespace
@@ -74,7 +78,7 @@ def test_the_target_is_never_changed(cluster: Cluster, keystore: str, tmp_path: 
     ("{ns}/keystore-0", "keystore-0 is a Pod, not a StatefulSet"),
     ("{ns}/idle", "has 0 replicas"),
     ("{ns}/app=nothing", "must match exactly one StatefulSet, it matched none"),
-    ("{ns}/app=keystore", None),  # matches keystore and idle: two
+    ("{ns}/tier=data", None),  # matches keystore and idle: two
 ])
 def test_a_bad_target_is_one_line_and_exit_2(keystore: str, target: str, expect: str | None,
                                              tmp_path: Path) -> None:

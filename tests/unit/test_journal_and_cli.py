@@ -269,3 +269,55 @@ def test_sigterm_during_a_cli_command_is_one_line_and_exit_143(tmp_path: Path, c
     assert cli.main(["--journal", str(tmp_path / "j.json"), "list"]) == 143
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "interrupted by SIGTERM" in err and "Traceback" not in err
+
+
+@dataclass(frozen=True)
+class SignalledHeal:
+    """A heal during which the process receives `signals` (as a user pressing Ctrl-C while it runs)."""
+
+    type: ClassVar[str] = "signalled"
+    log: list
+    signals: tuple = ()
+
+    def inject(self, ctx) -> None:
+        self.log.append("inject")
+
+    def verify_injected(self, ctx) -> str:
+        return "ok"
+
+    def heal(self, ctx) -> None:
+        import os
+        import time
+
+        for signum in self.signals:
+            os.kill(os.getpid(), signum)
+            time.sleep(0.05)  # let the handler run
+        self.log.append("healed")
+
+
+def test_a_signal_during_a_heal_waits_for_it_then_interrupts(tmp_path: Path) -> None:
+    import signal
+
+    from harness.errors import Interrupted
+
+    s, journal, history = session(tmp_path)
+    log: list = []
+    with pytest.raises(Interrupted):
+        with s.injected(SignalledHeal(log, (signal.SIGTERM,))):
+            pass
+    assert log == ["inject", "healed"] and journal.entries() == []
+    assert history.events("fault")[-1]["phase"] == "healed"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+
+
+def test_a_second_signal_during_a_heal_stops_it_and_keeps_the_fault(tmp_path: Path) -> None:
+    import signal
+
+    s, journal, history = session(tmp_path)
+    log: list = []
+    with pytest.raises(KeyboardInterrupt) as raised:
+        with s.injected(SignalledHeal(log, (signal.SIGINT, signal.SIGINT))):
+            pass
+    assert log == ["inject"] and len(journal.entries()) == 1
+    assert history.events("fault")[-1]["phase"] == "heal-interrupted"
+    assert any("chaos-harness cleanup' will finish it" in n for n in raised.value.__notes__)

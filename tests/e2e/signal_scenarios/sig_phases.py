@@ -1,0 +1,50 @@
+"""Test-only scenario (loaded with --scenarios) that passes through every phase a signal can land in and says
+which on stdout: before injection, during a kubelet fault, during its heal, and (with a pod that takes its
+grace period to stop) during the deletion of the run's namespace."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from harness.faults import FaultContext, KubeletStop
+from harness.workload import deploy
+
+HYPOTHESIS = "test-only: the phases a signal can interrupt"
+
+
+@dataclass(frozen=True)
+class SlowHealKubeletStop(KubeletStop):
+    """A kubelet stop whose heal takes a few seconds (journaled as a plain kubelet-stop: cleanup heals it)."""
+
+    def heal(self, ctx: FaultContext) -> None:
+        print("PHASE during-heal", flush=True)
+        time.sleep(6)
+        super().heal(ctx)
+
+
+def phase(name: str, seconds: float) -> None:
+    print(f"PHASE {name}", flush=True)
+    time.sleep(seconds)
+
+
+def run(env) -> None:
+    node = os.environ["SIGNAL_NODE"]
+    if os.environ.get("SIGNAL_SLOW_NAMESPACE"):
+        # sh as PID 1 ignores SIGTERM: the pod, and so its namespace, takes its grace period to go.
+        deploy.apply(env.cluster, env.namespace, [{
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "slow-to-stop"},
+            "spec": {"terminationGracePeriodSeconds": 20, "containers": [{
+                "name": "sleep", "image": deploy.helper_image(env.cluster), "imagePullPolicy": "IfNotPresent",
+                "command": ["sh", "-c", "sleep 3600"]}]}}])
+    phase("before-injection", 6)
+    with env.faults.injected(SlowHealKubeletStop(node)):
+        phase("during-fault", 8)
+    env.note(done=True)
+
+
+def check(events, timing):
+    from harness.checkers import Verdict
+
+    return [Verdict("phases", True, "went through every phase")]
