@@ -90,11 +90,12 @@ def test_a_bad_target_is_one_line_and_exit_2(keystore: str, target: str, expect:
     assert not list(tmp_path.glob("2*")), "nothing was run"
 
 
-def test_a_probe_that_raises_makes_the_scenario_error(keystore: str, tmp_path: Path) -> None:
+def test_a_probe_that_raises_makes_the_scenario_error(cluster: Cluster, keystore: str, tmp_path: Path) -> None:
     (tmp_path / "broken_probe.py").write_text(
         "class Probe:\n    def __init__(self, target): pass\n    def write(self, key): pass\n"
         "    def read(self): raise RuntimeError('the database refused the read')\n")
-    result = subprocess.run([sys.executable, "-m", "harness.cli", "run", "s07", "--target", f"{keystore}/keystore",
+    result = subprocess.run([sys.executable, "-m", "harness.cli", "--kubeconfig", str(cluster.kubeconfig),
+                             "run", "s07", "--target", f"{keystore}/keystore",
                              "--probe", "broken_probe:Probe", "--report-dir", str(tmp_path / "reports")],
                             capture_output=True, text=True, timeout=300, cwd=tmp_path,
                             env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)})
