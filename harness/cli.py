@@ -416,15 +416,18 @@ def build_parser() -> argparse.ArgumentParser:
 def interrupted_line(args: argparse.Namespace, name: str, notes: list[str]) -> str:
     """The one line printed on SIGINT/SIGTERM: what is left, and what finishes it."""
     try:
-        mine = [e for e in Journal(args.journal).entries()
-                if e.owner.get("pid") == os.getpid() and e.fault.get("type") != "run-leftovers"]
+        mine = [e for e in Journal(args.journal).entries() if e.owner.get("pid") == os.getpid()]
     except HarnessError:
         mine = []
-    if mine or notes:
-        left = "; ".join(notes) or f"{len(mine)} fault(s) not healed"
+    faults = [e for e in mine if e.fault.get("type") != "run-leftovers"]
+    if faults or notes:
+        left = "; ".join(notes) or f"{len(faults)} fault(s) not healed"
         return f"chaos-harness {args.command}: interrupted by {name}: {left}; run 'chaos-harness cleanup'"
-    return (f"chaos-harness {args.command}: interrupted by {name}: every injected fault was healed; "
-            f"'chaos-harness cleanup' removes anything else the run left")
+    if mine:
+        return (f"chaos-harness {args.command}: interrupted by {name}: every injected fault was healed; "
+                f"'chaos-harness cleanup' removes what else the run left (its namespaces)")
+    return (f"chaos-harness {args.command}: interrupted by {name}: every injected fault was healed and the run's "
+            f"namespaces are being deleted; nothing is left for 'chaos-harness cleanup'")
 
 
 def _raise_interrupted(signum: int, frame: object) -> None:

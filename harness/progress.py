@@ -92,12 +92,16 @@ def wait_log() -> Iterator[WaitLog]:
         _log = previous
 
 
+_nesting = threading.local()  # per thread: only the outermost wait is shown (a StatefulSet Ready inside a deploy)
+
+
 @contextmanager
 def waiting(what: str, deadline_seconds: float) -> Iterator[None]:
     log, display = _log, _display
-    outermost = log.enter() if log else False
-    if display and outermost:
-        display.begin(what, deadline_seconds)
+    outermost_logged = log.enter() if log else False
+    depth = getattr(_nesting, "depth", 0)
+    _nesting.depth = depth + 1
+    announce = _Announcement(display, what, deadline_seconds) if display is not None and depth == 0 else None
     started = time.monotonic()
     ok = False
     try:
@@ -105,10 +109,39 @@ def waiting(what: str, deadline_seconds: float) -> Iterator[None]:
         ok = True
     finally:
         seconds = time.monotonic() - started
+        _nesting.depth = depth
         if log:
-            log.leave(seconds, outermost)
-        if display and outermost:
-            display.end(what, seconds, ok)
+            log.leave(seconds, outermost_logged)
+        if announce:
+            announce.finish(seconds, ok)
+
+
+SHOW_AFTER_SECONDS = 2.0  # waits shorter than this stay silent: only the long ones say what they wait for
+
+
+class _Announcement:
+    """Shows a wait on the display once it has lasted SHOW_AFTER_SECONDS, and its end if it was shown."""
+
+    def __init__(self, display: WaitDisplay, what: str, deadline_seconds: float) -> None:
+        self.display, self.what, self.deadline = display, what, deadline_seconds
+        self._lock = threading.Lock()
+        self._shown = self._done = False
+        self._timer = threading.Timer(SHOW_AFTER_SECONDS, self._show)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _show(self) -> None:
+        with self._lock:
+            if not self._done:
+                self._shown = True
+                self.display.begin(self.what, self.deadline)
+
+    def finish(self, seconds: float, ok: bool) -> None:
+        self._timer.cancel()
+        with self._lock:
+            self._done = True
+            if self._shown:
+                self.display.end(self.what, seconds, ok)
 
 
 def observe(seconds: float, what: str) -> None:
