@@ -26,11 +26,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-import urllib3
 from kubernetes import client, watch
-from kubernetes.client.exceptions import ApiException
 
-from harness.errors import ClusterError, FaultError, NotFound, WaitTimeout, from_api_exception
+from harness.errors import ClusterError, Conflict, FaultError, NotFound, WaitTimeout, api_errors
 from harness.faults import RUN_LABEL  # the label of everything a run creates
 from harness.kube import Cluster
 from harness.nodes import Emit, RuntimeContainer
@@ -88,10 +86,10 @@ def sample_containers(sample: dict[str, Any]) -> list[RuntimeContainer]:
 
 def _ignore_conflict(call: Callable[[], Any], what: str) -> None:
     try:
-        call()
-    except ApiException as e:
-        if e.status != 409:
-            raise from_api_exception(e, what) from e
+        with api_errors(what):
+            call()
+    except Conflict:
+        pass  # already there
 
 
 class NodeAgent:
@@ -233,9 +231,11 @@ class AgentNodeAccess:
 
     def latest_sample(self, node: str) -> dict[str, Any]:
         try:
-            cm = self.cluster.core.read_namespaced_config_map(object_name(node), self.namespace, _request_timeout=10)
-        except ApiException as e:
-            raise FaultError(f"no sample from the node agent on {node}: {from_api_exception(e, 'reading it')}") from e
+            with api_errors("reading it"):
+                cm = self.cluster.core.read_namespaced_config_map(object_name(node), self.namespace,
+                                                                  _request_timeout=10)
+        except ClusterError as e:
+            raise FaultError(f"no sample from the node agent on {node}: {e}") from e
         sample = parse_sample(cm)
         if not sample:
             raise FaultError(f"the node agent on {node} has published no sample yet")
@@ -261,16 +261,13 @@ class AgentNodeAccess:
                                     lease_duration_seconds=self.agent.config.deadman_seconds,
                                     renew_time=micro_time()))
         try:
-            coord.create_namespaced_lease(self.namespace, body, _request_timeout=10)
-        except ApiException as e:
-            if e.status != 409:
-                raise from_api_exception(e, f"creating the Lease for {node}") from e
+            with api_errors(f"creating the Lease for {node}"):
+                coord.create_namespaced_lease(self.namespace, body, _request_timeout=10)
+        except Conflict:
             patch = {"metadata": {"annotations": {STATE_ANNOTATION: state, HEALED_ANNOTATION: None}},
                      "spec": {"renewTime": micro_time(), "leaseDurationSeconds": self.agent.config.deadman_seconds}}
-            try:
+            with api_errors(f"updating the Lease for {node}"):
                 coord.patch_namespaced_lease(object_name(node), self.namespace, patch, _request_timeout=10)
-            except ApiException as e2:
-                raise from_api_exception(e2, f"updating the Lease for {node}") from e2
 
     def _wait_kubelet(self, node: str, state: str, deadline_seconds: float) -> None:
         def reached(cm: Any) -> bool:
@@ -322,9 +319,10 @@ class AgentNodeAccess:
                 held = sorted(self._held)
             for node in held:
                 try:
-                    coord.patch_namespaced_lease(object_name(node), self.namespace,
-                                                 {"spec": {"renewTime": micro_time()}}, _request_timeout=5)
-                except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
+                    with api_errors(f"renewing the Lease of {node}"):
+                        coord.patch_namespaced_lease(object_name(node), self.namespace,
+                                                     {"spec": {"renewTime": micro_time()}}, _request_timeout=5)
+                except ClusterError as e:
                     log.warning("renewing the Lease of %s: %s", node, e)  # the next period tries again
 
     # --- commands ------------------------------------------------------------------------------------------
@@ -382,24 +380,25 @@ class AgentFeed:
         rv: str | None = None
         while not stop.is_set():
             try:
-                if rv is None:
-                    listed = core.list_namespaced_config_map(self.namespace, label_selector=SAMPLE_LABEL,
-                                                             _request_timeout=10)
-                    for cm in listed.items:
-                        take(cm)
-                    rv = listed.metadata.resource_version
-                for ev in watch.Watch().stream(core.list_namespaced_config_map, self.namespace,
-                                               label_selector=SAMPLE_LABEL, resource_version=rv, timeout_seconds=5,
-                                               _request_timeout=15):
-                    if ev["type"] == "ERROR":
-                        rv = None
-                        break
-                    rv = ev["object"].metadata.resource_version
-                    if ev["type"] != "DELETED":
-                        take(ev["object"])
-                    if stop.is_set():
-                        break
-            except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
+                with api_errors("watching the node agent's samples"):
+                    if rv is None:
+                        listed = core.list_namespaced_config_map(self.namespace, label_selector=SAMPLE_LABEL,
+                                                                 _request_timeout=10)
+                        for cm in listed.items:
+                            take(cm)
+                        rv = listed.metadata.resource_version
+                    for ev in watch.Watch().stream(core.list_namespaced_config_map, self.namespace,
+                                                   label_selector=SAMPLE_LABEL, resource_version=rv, timeout_seconds=5,
+                                                   _request_timeout=15):
+                        if ev["type"] == "ERROR":
+                            rv = None
+                            break
+                        rv = ev["object"].metadata.resource_version
+                        if ev["type"] != "DELETED":
+                            take(ev["object"])
+                        if stop.is_set():
+                            break
+            except ClusterError as e:
                 log.debug("agent sample watch: %s", e)
                 rv = None
                 stop.wait(1)

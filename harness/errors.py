@@ -4,6 +4,8 @@ here by HTTP status and always chained (`raise ... from e`) so the original stay
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class HarnessError(Exception):
@@ -78,6 +80,20 @@ def from_api_exception(e: Exception, what: str) -> ClusterError:
     if status is None or status == 429 or (isinstance(status, int) and status >= 500):
         return TransientClusterError(message)
     return ClusterError(message)
+
+
+@contextmanager
+def api_errors(what: str) -> Iterator[None]:
+    """The one place the client's exceptions become the harness's: an ApiException (and the urllib3 or socket
+    error under it) raised in the block leaves it as a ClusterError subclass by status (NotFound, Conflict,
+    Gone, TransientClusterError), naming `what`, with the original chained. Callers catch ours by type."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    try:
+        yield
+    except (ApiException, HTTPError, OSError) as e:
+        raise from_api_exception(e, what) from e
 
 
 def _status_message(body: object) -> str:

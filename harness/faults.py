@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Protocol
 
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
-from harness.errors import CleanupError, FaultError, GuardError, Interrupted, SelectionError, from_api_exception
+from harness.errors import (CleanupError, FaultError, GuardError, Interrupted, NotFound, SelectionError,
+                            api_errors)
 from harness.history import History
 from harness.journal import Journal, JournalEntry
 from harness.kube import Cluster
@@ -84,23 +84,20 @@ class PodDelete:
     uid: str = ""  # filled by select(): the pod the fault is about, not a later one of the same name
 
     def inject(self, ctx: FaultContext) -> None:
-        try:
+        with api_errors(f"deleting pod {self.namespace}/{self.pod}"):
             # The grace period goes in the body: when a body is sent, its options win over query parameters.
             ctx.cluster.core.delete_namespaced_pod(
                 self.pod, self.namespace,
                 body=client.V1DeleteOptions(grace_period_seconds=0 if self.force else None,
                                             preconditions=client.V1Preconditions(uid=self.uid) if self.uid else None),
                 _request_timeout=15)
-        except ApiException as e:
-            raise from_api_exception(e, f"deleting pod {self.namespace}/{self.pod}") from e
 
     def verify_injected(self, ctx: FaultContext) -> str:
         try:
-            pod = ctx.cluster.core.read_namespaced_pod(self.pod, self.namespace, _request_timeout=10)
-        except ApiException as e:
-            if e.status == 404:
-                return f"pod {self.namespace}/{self.pod} is gone from the API"
-            raise from_api_exception(e, f"reading pod {self.pod}") from e
+            with api_errors(f"reading pod {self.pod}"):
+                pod = ctx.cluster.core.read_namespaced_pod(self.pod, self.namespace, _request_timeout=10)
+        except NotFound:
+            return f"pod {self.namespace}/{self.pod} is gone from the API"
         if self.uid and pod.metadata.uid != self.uid:
             return f"pod {self.pod} uid {self.uid} is gone (a new pod {pod.metadata.uid} has the name)"
         if pod.metadata.deletion_timestamp is not None:
@@ -216,7 +213,7 @@ class NodeDrain:
 
     def inject(self, ctx: FaultContext) -> None:
         core = ctx.cluster.core
-        try:
+        with api_errors(f"draining {self.node}"):
             core.patch_node(self.node, {"spec": {"unschedulable": True}}, _request_timeout=10)
             pods = core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={self.node}", _request_timeout=10)
             for p in pods.items:
@@ -226,8 +223,6 @@ class NodeDrain:
                     continue
                 core.create_namespaced_pod_eviction(p.metadata.name, p.metadata.namespace, client.V1Eviction(
                     metadata=client.V1ObjectMeta(name=p.metadata.name, namespace=p.metadata.namespace)))
-        except ApiException as e:
-            raise from_api_exception(e, f"draining {self.node}") from e
 
     def verify_injected(self, ctx: FaultContext) -> str:
         node = ctx.cluster.core.read_node(self.node, _request_timeout=10)
@@ -236,10 +231,8 @@ class NodeDrain:
         return f"{self.node} cordoned, pods evicted"
 
     def heal(self, ctx: FaultContext) -> None:
-        try:
+        with api_errors(f"uncordoning {self.node}"):
             ctx.cluster.core.patch_node(self.node, {"spec": {"unschedulable": False}}, _request_timeout=10)
-        except ApiException as e:
-            raise from_api_exception(e, f"uncordoning {self.node}") from e
 
 
 RUN_LABEL = "chaos-harness/run-id"
@@ -263,10 +256,8 @@ class RunLeftovers:
     def heal(self, ctx: FaultContext) -> None:
         from harness.workload.deploy import delete_namespace
 
-        try:
+        with api_errors(f"listing the namespaces of run {self.run_id}"):
             found = ctx.cluster.core.list_namespace(label_selector=f"{RUN_LABEL}={self.run_id}", _request_timeout=10)
-        except ApiException as e:
-            raise from_api_exception(e, f"listing the namespaces of run {self.run_id}") from e
         for ns in found.items:
             delete_namespace(ctx.cluster, ns.metadata.name, deadline_seconds=300)
 
@@ -317,21 +308,18 @@ def fault_from_spec(spec: dict[str, Any]) -> Fault:
 def node_running_pod(cluster: Cluster, namespace: str, pod: str) -> str:
     """The node pod X is scheduled on. A pod that does not exist or is not scheduled is a selection error."""
     try:
-        p = cluster.core.read_namespaced_pod(pod, namespace, _request_timeout=10)
-    except ApiException as e:
-        if e.status == 404:
-            raise SelectionError(f"no pod {namespace}/{pod}: the fault's target selects nothing") from e
-        raise from_api_exception(e, f"reading pod {pod}") from e
+        with api_errors(f"reading pod {pod}"):
+            p = cluster.core.read_namespaced_pod(pod, namespace, _request_timeout=10)
+    except NotFound as e:
+        raise SelectionError(f"no pod {namespace}/{pod}: the fault's target selects nothing") from e
     if not p.spec.node_name:
         raise SelectionError(f"pod {namespace}/{pod} is not scheduled on any node")
     return str(p.spec.node_name)
 
 
 def pods_by_label(cluster: Cluster, namespace: str, selector: str) -> list[str]:
-    try:
+    with api_errors(f"listing pods {selector}"):
         pods = cluster.core.list_namespaced_pod(namespace, label_selector=selector, _request_timeout=10)
-    except ApiException as e:
-        raise from_api_exception(e, f"listing pods {selector}") from e
     names = sorted(p.metadata.name for p in pods.items)
     if not names:
         raise SelectionError(f"label selector {selector!r} in {namespace} matches no pod")
@@ -340,11 +328,10 @@ def pods_by_label(cluster: Cluster, namespace: str, selector: str) -> list[str]:
 
 def pod_delete(cluster: Cluster, namespace: str, pod: str, force: bool = False) -> PodDelete:
     try:
-        uid = cluster.core.read_namespaced_pod(pod, namespace, _request_timeout=10).metadata.uid
-    except ApiException as e:
-        if e.status == 404:
-            raise SelectionError(f"no pod {namespace}/{pod} to delete") from e
-        raise from_api_exception(e, f"reading pod {pod}") from e
+        with api_errors(f"reading pod {pod}"):
+            uid = cluster.core.read_namespaced_pod(pod, namespace, _request_timeout=10).metadata.uid
+    except NotFound as e:
+        raise SelectionError(f"no pod {namespace}/{pod} to delete") from e
     return PodDelete(namespace, pod, force, uid)
 
 

@@ -9,10 +9,9 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
-import urllib3
 from kubernetes import watch
-from kubernetes.client.exceptions import ApiException
 
+from harness.errors import ClusterError, api_errors
 from harness.history import History
 from harness.kube import Cluster
 from harness.nodes import NodeAccess, RuntimeContainer
@@ -120,34 +119,9 @@ class Recorder:
         rv: str | None = None
         while not self._stop.is_set():
             try:
-                if rv is None:
-                    listed = list_fn(*args, _request_timeout=10)
-                    current = {o.metadata.uid: summarize(o) for o in listed.items}
-                    for uid, last in known.items():
-                        if uid not in current:
-                            self.history.record(kind, **{**last, "type": "DELETED", "synthetic": True})
-                    for summary in current.values():
-                        self.history.record(kind, type="LISTED", **summary)
-                    known = current
-                    rv = listed.metadata.resource_version
-                    self._synced[kind].set()
-                w = watch.Watch()
-                # timeout_seconds bounds each watch so the stop flag is seen; the next one resumes from rv.
-                for ev in w.stream(list_fn, *args, resource_version=rv, timeout_seconds=5, _request_timeout=15):
-                    if ev["type"] == "ERROR":
-                        rv = None  # 410 Gone (or another stream error): re-list
-                        break
-                    obj = ev["object"]
-                    rv = obj.metadata.resource_version
-                    summary = summarize(obj)
-                    self.history.record(kind, type=ev["type"], **summary)
-                    if ev["type"] == "DELETED":
-                        known.pop(obj.metadata.uid, None)
-                    else:
-                        known[obj.metadata.uid] = summary
-                    if self._stop.is_set():
-                        break
-            except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
+                with api_errors(f"the {kind} watch"):
+                    rv, known = self._list_and_watch(kind, summarize, list_fn, args, rv, known)
+            except ClusterError as e:
                 self.history.record("recorder", what=f"{kind} watch", error=f"{type(e).__name__}: {e}"[:300])
                 rv = None
                 self._stop.wait(1)
@@ -159,10 +133,46 @@ class Recorder:
         # A change made just before stop() may not have reached this watch yet: close with one final list, so
         # the history ends with the state the caller last saw (e.g. the node Ready again after a heal).
         try:
-            for obj in list_fn(*args, _request_timeout=10).items:
-                self.history.record(kind, type="FINAL", **summarize(obj))
-        except (ApiException, urllib3.exceptions.HTTPError, OSError) as e:
+            with api_errors(f"the {kind} final list"):
+                for obj in list_fn(*args, _request_timeout=10).items:
+                    self.history.record(kind, type="FINAL", **summarize(obj))
+        except ClusterError as e:
             self.history.record("recorder", what=f"{kind} final list", error=f"{type(e).__name__}: {e}"[:300])
+
+    def _list_and_watch(self, kind: str, summarize: Callable[[Any], dict[str, Any]], list_fn: Callable[..., Any],
+                        args: tuple[Any, ...], rv: str | None, known: dict[str, dict[str, Any]]
+                        ) -> tuple[str | None, dict[str, dict[str, Any]]]:
+        """One list (when there is no resourceVersion to resume from) and one bounded watch; returns where to
+        resume and the objects known to exist."""
+        if rv is None:
+            listed = list_fn(*args, _request_timeout=10)
+            current = {o.metadata.uid: summarize(o) for o in listed.items}
+            for uid, last in known.items():
+                if uid not in current:
+                    self.history.record(kind, **{**last, "type": "DELETED", "synthetic": True})
+            for summary in current.values():
+                self.history.record(kind, type="LISTED", **summary)
+            known.clear()
+            known.update(current)
+            rv = listed.metadata.resource_version
+            self._synced[kind].set()
+        w = watch.Watch()
+        # timeout_seconds bounds each watch so the stop flag is seen; the next one resumes from rv.
+        for ev in w.stream(list_fn, *args, resource_version=rv, timeout_seconds=5, _request_timeout=15):
+            if ev["type"] == "ERROR":
+                rv = None  # 410 Gone (or another stream error): re-list
+                break
+            obj = ev["object"]
+            rv = obj.metadata.resource_version
+            summary = summarize(obj)
+            self.history.record(kind, type=ev["type"], **summary)
+            if ev["type"] == "DELETED":
+                known.pop(obj.metadata.uid, None)
+            else:
+                known[obj.metadata.uid] = summary
+            if self._stop.is_set():
+                break
+        return rv, known
 
     def _emit_runtime(self, node: str, ok: bool, containers: Sequence[RuntimeContainer] | None = None,
                       error: str | None = None, **extra: Any) -> None:

@@ -7,11 +7,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import urllib3
 from kubernetes import watch
-from kubernetes.client.exceptions import ApiException
 
-from harness.errors import WaitTimeout, from_api_exception
+from harness.errors import Gone, TransientClusterError, WaitTimeout, api_errors
 from harness.progress import waiting
 
 
@@ -30,29 +28,25 @@ def _watch_until(list_fn: Callable[..., Any], predicate: Callable[[Any], bool], 
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise WaitTimeout(what, deadline_seconds, diagnostics() if diagnostics else "")
-        try:
+        with api_errors(f"listing for {what}"):
             listed = list_fn(_request_timeout=min(10, remaining), **list_kwargs)
-        except ApiException as e:
-            raise from_api_exception(e, f"listing for {what}") from e
         for obj in listed.items:
             if predicate(obj):
                 return obj, time.monotonic() - started
         w = watch.Watch()
         try:
-            for event in w.stream(list_fn, resource_version=listed.metadata.resource_version,
-                                  timeout_seconds=max(1, int(min(30, remaining))),
-                                  _request_timeout=min(40, remaining + 5), **list_kwargs):
-                if event["type"] == "ERROR":
-                    break  # typically 410 Gone: re-list
-                if event["type"] != "DELETED" and predicate(event["object"]):
-                    return event["object"], time.monotonic() - started
-                if time.monotonic() >= deadline:
-                    break
-        except ApiException as e:
-            if e.status != 410:
-                raise from_api_exception(e, f"watching for {what}") from e
-        except (urllib3.exceptions.HTTPError, OSError):
-            pass  # the watch connection timed out or dropped: re-list
+            with api_errors(f"watching for {what}"):
+                for event in w.stream(list_fn, resource_version=listed.metadata.resource_version,
+                                      timeout_seconds=max(1, int(min(30, remaining))),
+                                      _request_timeout=min(40, remaining + 5), **list_kwargs):
+                    if event["type"] == "ERROR":
+                        break  # typically 410 Gone: re-list
+                    if event["type"] != "DELETED" and predicate(event["object"]):
+                        return event["object"], time.monotonic() - started
+                    if time.monotonic() >= deadline:
+                        break
+        except (Gone, TransientClusterError):
+            pass  # a resourceVersion too old, or the watch connection timed out or dropped: re-list
         finally:
             w.stop()
 

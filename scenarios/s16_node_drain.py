@@ -5,11 +5,10 @@ from __future__ import annotations
 from contextlib import nullcontext
 
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from harness import checkers
 from harness.checkers import Verdict
-from harness.errors import from_api_exception
+from harness.errors import api_errors
 from harness.faults import NodeDrain
 from harness.history import Event
 from harness.progress import observe
@@ -32,11 +31,9 @@ def budget(env: ScenarioEnv, name: str, labels: dict[str, str]) -> None:
     body = client.V1PodDisruptionBudget(
         metadata=client.V1ObjectMeta(name=name),
         spec=client.V1PodDisruptionBudgetSpec(max_unavailable=1, selector=client.V1LabelSelector(match_labels=labels)))
-    try:
+    with api_errors(f"creating PodDisruptionBudget {name}"):
         client.PolicyV1Api(env.cluster.api).create_namespaced_pod_disruption_budget(env.namespace, body,
                                                                                     _request_timeout=10)
-    except ApiException as e:
-        raise from_api_exception(e, f"creating PodDisruptionBudget {name}") from e
 
 
 def run(env: ScenarioEnv) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from kubernetes import client
 
-from harness.errors import HarnessError
+from harness.errors import Conflict, HarnessError, api_errors
 from harness.kube import Cluster, connect
 from harness.progress import waiting
 from harness.resources import MANIFESTS
@@ -110,11 +110,11 @@ def write_stamp(c: Cluster, spec: ClusterSpec, agent_image: str) -> None:
     cm = client.V1ConfigMap(metadata=client.V1ObjectMeta(name=STAMP_CONFIGMAP), data={
         "stamp": spec.stamp, "profile": spec.profile, "nodeImage": spec.node_image, "agentImage": agent_image})
     try:
-        c.core.create_namespaced_config_map("kube-system", cm, _request_timeout=10)
-    except client.exceptions.ApiException as e:
-        if e.status != 409:
-            raise
-        c.core.replace_namespaced_config_map(STAMP_CONFIGMAP, "kube-system", cm, _request_timeout=10)
+        with api_errors("writing the test bed's stamp"):
+            c.core.create_namespaced_config_map("kube-system", cm, _request_timeout=10)
+    except Conflict:
+        with api_errors("replacing the test bed's stamp"):
+            c.core.replace_namespaced_config_map(STAMP_CONFIGMAP, "kube-system", cm, _request_timeout=10)
 
 
 def _pod_ready(pod: client.V1Pod) -> bool:

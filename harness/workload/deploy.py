@@ -5,14 +5,12 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
 from kubernetes import client, utils
-from kubernetes.client.exceptions import ApiException
 
-from harness.errors import ClusterError, WaitTimeout, from_api_exception
+from harness.errors import ClusterError, NotFound, WaitTimeout, api_errors, from_api_exception
 from harness.kube import Cluster
 from harness.progress import waiting
 from harness.testbed.images import MySQLImages
@@ -57,11 +55,9 @@ def with_storage_class(objects: list[dict[str, Any]], storage_class: str | None)
 
 
 def create_namespace(cluster: Cluster, name: str, labels: dict[str, str] | None = None) -> None:
-    try:
+    with api_errors(f"creating namespace {name}"):
         cluster.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
             name=name, labels={"app.kubernetes.io/managed-by": "chaos-harness", **(labels or {})})))
-    except ApiException as e:
-        raise from_api_exception(e, f"creating namespace {name}") from e
 
 
 def apply(cluster: Cluster, namespace: str, objects: list[dict[str, Any]]) -> None:
@@ -76,22 +72,20 @@ def apply(cluster: Cluster, namespace: str, objects: list[dict[str, Any]]) -> No
 def _request_namespace_deletion(cluster: Cluster, name: str) -> bool:
     """Ask for the namespace to go; False when it was already gone."""
     try:
-        cluster.core.delete_namespace(name, _request_timeout=30)
-    except ApiException as e:
-        if e.status == 404:
-            return False
-        raise from_api_exception(e, f"deleting namespace {name}") from e
+        with api_errors(f"deleting namespace {name}"):
+            cluster.core.delete_namespace(name, _request_timeout=30)
+    except NotFound:
+        return False
     return True
 
 
 def _wait_namespace_gone(cluster: Cluster, name: str, deadline: float, deadline_seconds: float) -> None:
     while time.monotonic() < deadline:
         try:
-            cluster.core.read_namespace(name, _request_timeout=10)
-        except ApiException as e:
-            if e.status == 404:
-                return
-            raise from_api_exception(e, f"reading namespace {name}") from e
+            with api_errors(f"reading namespace {name}"):
+                cluster.core.read_namespace(name, _request_timeout=10)
+        except NotFound:
+            return
         time.sleep(1)  # a namespace goes in one step after its finalizers: a 1 s poll is plenty
     raise WaitTimeout(f"namespace {name} deleted", deadline_seconds, namespace_diagnostics(cluster, name))
 
@@ -170,9 +164,10 @@ def namespace_diagnostics(cluster: Cluster, namespace: str) -> str:
             lines.append(f"pod {p.metadata.name} on {p.spec.node_name}: {p.status.phase} [{states}]")
             for s in statuses:
                 try:
-                    log = cluster.core.read_namespaced_pod_log(p.metadata.name, namespace, container=s.name,
-                                                               tail_lines=8, _request_timeout=10)
-                except ApiException:
+                    with api_errors(f"reading the log of {p.metadata.name}/{s.name}"):
+                        log = cluster.core.read_namespaced_pod_log(p.metadata.name, namespace, container=s.name,
+                                                                   tail_lines=8, _request_timeout=10)
+                except ClusterError:
                     continue
                 lines += [f"  {s.name}| {line}" for line in log.splitlines()]
     except Exception as e:
@@ -193,10 +188,8 @@ def _wait_statefulset_ready(cluster: Cluster, namespace: str, name: str, replica
     timeline = PodTimeline()
     selector = f"statefulset.kubernetes.io/pod-name in ({','.join(f'{name}-{i}' for i in range(replicas))})"
     while time.monotonic() - started < deadline_seconds:
-        try:
+        with api_errors(f"listing pods of {namespace}/{name}"):
             pods = cluster.core.list_namespaced_pod(namespace, label_selector=selector, _request_timeout=10).items
-        except ApiException as e:
-            raise from_api_exception(e, f"listing pods of {namespace}/{name}") from e
         # A pod being deleted does not count: after a kubelet restart a Terminating pod may report Ready for a
         # moment before the kubelet kills it.
         pods = [p for p in pods if p.metadata.deletion_timestamp is None]
@@ -216,10 +209,8 @@ def _wait_statefulset_ready(cluster: Cluster, namespace: str, name: str, replica
 def helper_image(cluster: Cluster) -> str:
     """An image on every node with a shell: local-path's helper image, pre-loaded by the stock and the offline
     node images alike (it is how the provisioner creates volume directories). Small test workloads use it."""
-    try:
+    with api_errors("reading local-path-config for the helper image"):
         cm = cluster.core.read_namespaced_config_map("local-path-config", "local-path-storage", _request_timeout=10)
-    except ApiException as e:
-        raise from_api_exception(e, "reading local-path-config for the helper image") from e
     for line in (cm.data or {}).get("helperPod.yaml", "").splitlines():
         if line.strip().startswith("image:"):
             return line.split(":", 1)[1].strip()
@@ -238,11 +229,9 @@ def wait_pods_gone(cluster: Cluster, namespace: str, selector: str, deadline_sec
     started = time.monotonic()
     with waiting(f"pods {selector} gone", deadline_seconds):
         while time.monotonic() - started < deadline_seconds:
-            try:
+            with api_errors(f"listing pods {selector}"):
                 if not cluster.core.list_namespaced_pod(namespace, label_selector=selector, _request_timeout=10).items:
                     return time.monotonic() - started
-            except ApiException as e:
-                raise from_api_exception(e, f"listing pods {selector}") from e
             time.sleep(0.5)  # absence has no watch event to wait for once the list is empty; poll with a deadline
     raise WaitTimeout(f"pods {selector} in {namespace} gone", deadline_seconds,
                       namespace_diagnostics(cluster, namespace))

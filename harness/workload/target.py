@@ -12,9 +12,8 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
 
-from harness.errors import ClusterError, UsageError, from_api_exception
+from harness.errors import ClusterError, NotFound, UsageError, api_errors
 from harness.kube import Cluster
 from harness.workload import deploy
 from harness.workload.deploy import PodTimeline
@@ -76,10 +75,8 @@ class StatefulSetTarget:
         if not self.claim_templates:
             return "", ""
         claim = f"{self.claim_templates[0]}-{self.pod(ordinal)}"
-        try:
+        with api_errors(f"reading PVC {self.namespace}/{claim}"):
             pvc = self.cluster.core.read_namespaced_persistent_volume_claim(claim, self.namespace, _request_timeout=10)
-        except ApiException as e:
-            raise from_api_exception(e, f"reading PVC {self.namespace}/{claim}") from e
         if not pvc.spec.volume_name:
             raise ClusterError(f"PVC {self.namespace}/{claim} is not bound")
         return claim, pvc.spec.volume_name
@@ -110,29 +107,28 @@ def resolve_target(cluster: Cluster, ref: TargetRef, probe: Probe | None = None)
 
 def _read(cluster: Cluster, ref: TargetRef) -> Any:
     if ref.selector:
-        try:
+        with api_errors(f"listing StatefulSets {ref}"):
             found = cluster.apps.list_namespaced_stateful_set(ref.namespace, label_selector=ref.selector,
                                                               _request_timeout=10).items
-        except ApiException as e:
-            raise from_api_exception(e, f"listing StatefulSets {ref}") from e
         if len(found) != 1:
             names = ", ".join(s.metadata.name for s in found) or "none"
             raise UsageError(f"--target {ref}: the selector must match exactly one StatefulSet, it matched {names}")
         return found[0]
     try:
-        return cluster.apps.read_namespaced_stateful_set(ref.name, ref.namespace, _request_timeout=10)
-    except ApiException as e:
-        if e.status != 404:
-            raise from_api_exception(e, f"reading StatefulSet {ref}") from e
+        with api_errors(f"reading StatefulSet {ref}"):
+            return cluster.apps.read_namespaced_stateful_set(ref.name, ref.namespace, _request_timeout=10)
+    except NotFound:
+        pass
     raise UsageError(f"--target {ref}: {_what_is_there(cluster, ref)}")
 
 
 def _what_is_there(cluster: Cluster, ref: TargetRef) -> str:
     for kind, api, reader in _OTHER_KINDS:
         try:
-            getattr(cluster.apps if api == "apps" else cluster.core, reader)(ref.name, ref.namespace,
-                                                                             _request_timeout=10)
+            with api_errors(f"reading {kind} {ref}"):
+                getattr(cluster.apps if api == "apps" else cluster.core, reader)(ref.name, ref.namespace,
+                                                                                 _request_timeout=10)
             return f"{ref.name} is a {kind}, not a StatefulSet; name a StatefulSet"
-        except ApiException:
+        except ClusterError:
             continue
     return f"no StatefulSet {ref.name} in namespace {ref.namespace} (kubectl get statefulsets -n {ref.namespace})"

@@ -11,9 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
 
-from harness.errors import WaitTimeout, from_api_exception
+from harness.errors import WaitTimeout, api_errors
 from harness.kube import Cluster
 from harness.progress import observe, waiting
 from harness.workload import deploy
@@ -89,10 +88,8 @@ class Web:
         return deploy.wait_statefulset_ready(self.cluster, self.namespace, NAME, replicas, deadline_seconds)[1]
 
     def _patch(self, body: dict[str, Any], what: str) -> None:
-        try:
+        with api_errors(what):
             self.cluster.apps.patch_namespaced_stateful_set(NAME, self.namespace, body, _request_timeout=15)
-        except ApiException as e:
-            raise from_api_exception(e, what) from e
 
     def scale(self, replicas: int) -> None:
         self._patch({"spec": {"replicas": replicas}}, f"scaling {NAME} to {replicas}")
@@ -123,10 +120,8 @@ class Web:
 
     def delete_statefulset(self) -> None:
         """Delete the StatefulSet (its pods go with it; its claims stay, by the default retention policy)."""
-        try:
+        with api_errors(f"deleting StatefulSet {NAME}"):
             self.cluster.apps.delete_namespaced_stateful_set(NAME, self.namespace, _request_timeout=15)
-        except ApiException as e:
-            raise from_api_exception(e, f"deleting StatefulSet {NAME}") from e
         deploy.wait_pods_gone(self.cluster, self.namespace, f"app={NAME}", 120)
 
     def log_of(self, ordinal: int) -> list[str]:
@@ -135,11 +130,9 @@ class Web:
         return [line for line in out.splitlines() if line.strip()]
 
     def pods(self) -> list[Any]:
-        try:
+        with api_errors(f"listing {NAME} pods"):
             return list(self.cluster.core.list_namespaced_pod(self.namespace, label_selector=f"app={NAME}",
                                                               _request_timeout=10).items)
-        except ApiException as e:
-            raise from_api_exception(e, f"listing {NAME} pods") from e
 
     def wait_revision(self, ordinals: list[int], revision: str, deadline_seconds: float = 120) -> float:
         """Wait until pods `web-<n>` for `ordinals` run `revision` and are Ready."""

@@ -84,3 +84,30 @@ def test_api_errors_carry_the_api_servers_own_message() -> None:
     e = ApiException(status=422, reason="Unprocessable Entity")
     e.body = '{"kind":"Status","message":"DaemonSet.apps \\"x\\" is invalid: spec.template: Required value"}'
     assert "is invalid: spec.template: Required value" in str(from_api_exception(e, "creating x"))
+
+
+def test_client_errors_are_translated_in_one_place() -> None:
+    """Only harness/errors.py knows the client's exceptions; everything else catches ours by type."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    offenders = [f"{p.relative_to(root)}:{n}" for p in [*(root / "harness").rglob("*.py"), *(root / "scenarios").glob("*.py")]
+                 if p.name != "errors.py"
+                 for n, line in enumerate(p.read_text().splitlines(), 1)
+                 if re.search(r"except .*ApiException|\.status [!=]= \d{3}", line)]
+    assert offenders == []
+
+
+def test_api_errors_maps_statuses_to_types() -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    from harness.errors import Conflict, Gone, NotFound, TransientClusterError, api_errors
+
+    for status, kind in ((404, NotFound), (409, Conflict), (410, Gone), (503, TransientClusterError)):
+        with pytest.raises(kind, match=f"reading x: {status}"):
+            with api_errors("reading x"):
+                raise ApiException(status=status, reason="r")
+    with pytest.raises(TransientClusterError, match="reading x"):
+        with api_errors("reading x"):
+            raise ConnectionResetError(104, "reset")
