@@ -32,7 +32,7 @@ from harness.errors import ClusterError, Conflict, FaultError, NotFound, WaitTim
 from harness.faults import RUN_LABEL  # the label of everything a run creates
 from harness.kube import Cluster
 from harness.nodes import Emit, RuntimeContainer
-from harness.waits import node_condition, watch_until
+from harness.waits import node_condition, poll_until, watch_until
 
 log = logging.getLogger("chaos_harness.agent")
 
@@ -165,19 +165,21 @@ class NodeAgent:
     def wait_published(self, deadline: float) -> None:
         """Until every node's ConfigMap holds a sample. A pod that cannot pull its image is named at once."""
         pending = set(self.nodes)
-        while pending:
-            for cm in self.cluster.core.list_namespaced_config_map(
-                    self.namespace, label_selector=SAMPLE_LABEL, _request_timeout=10).items:
-                sample = parse_sample(cm)
-                if sample:
-                    pending.discard(sample["node"])
-            if not pending:
-                return
-            self._raise_on_pod_trouble()
-            if time.monotonic() > deadline:
-                raise WaitTimeout(f"the node agent publishing from {', '.join(sorted(pending))}", 120,
-                                  self.diagnostics())
-            time.sleep(1)  # several objects of several kinds: a short poll bounded by the deadline
+
+        def published() -> bool | None:
+            with api_errors("listing the node agent's samples"):
+                for cm in self.cluster.core.list_namespaced_config_map(
+                        self.namespace, label_selector=SAMPLE_LABEL, _request_timeout=10).items:
+                    sample = parse_sample(cm)
+                    if sample:
+                        pending.discard(sample["node"])
+            if pending:
+                self._raise_on_pod_trouble()
+            return not pending or None
+
+        # Several objects of several kinds: a short poll bounded by the deadline.
+        poll_until(published, max(0.0, deadline - time.monotonic()),
+                   f"the node agent publishing from {', '.join(sorted(pending))}", 1, self.diagnostics)
 
     def _raise_on_pod_trouble(self) -> None:
         for pod in self.cluster.core.list_namespaced_pod(self.namespace, _request_timeout=10).items:

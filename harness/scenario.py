@@ -3,7 +3,6 @@ HYPOTHESIS (one sentence), then `run(env)`: workload, fault, checks, returning t
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,9 +13,9 @@ from harness.history import History
 from harness.journal import Journal
 from harness.kube import Cluster
 from harness.nodes import KindNodeAccess, NodeAccess
-from harness.progress import waiting
 from harness.recorder import Recorder
 from harness.settings import ClusterTiming, read_timing
+from harness.waits import poll_until
 from harness.testbed.images import MySQLImages
 from harness.workload.ledger import Ledger
 from harness.workload.mysql_client import Writer, ensure_schema, read_keys
@@ -92,12 +91,18 @@ class ScenarioEnv:
             keys = mysql.read_keys(ordinal)
             self.history.record("read-keys", replica=mysql.pod(ordinal), keys=sorted(keys))
             return keys
-        with mysql.endpoint(ordinal) as endpoint, waiting(f"{mysql.pod(ordinal)} holds the rows", deadline_seconds):
-            end = time.monotonic() + deadline_seconds
-            keys = read_keys(endpoint)
-            while expected is not None and not expected <= keys and time.monotonic() < end:
-                time.sleep(0.5)  # replication is asynchronous: poll the replica until it caught up
-                keys = read_keys(endpoint)
+        with mysql.endpoint(ordinal) as endpoint:
+            last: set[int] = set()
+
+            def caught_up() -> set[int] | None:
+                last.clear()
+                last.update(read_keys(endpoint))
+                return set(last) if expected is None or expected <= last else None
+
+            # Replication is asynchronous: poll the replica until it caught up; past the deadline its last
+            # answer is what the durability checker judges.
+            keys, _ = poll_until(caught_up, deadline_seconds, f"{mysql.pod(ordinal)} holds the rows", 0.5,
+                                 on_timeout=lambda: set(last))
         # The final read is an observation like any other: durability is judged from the history.
         self.history.record("read-keys", replica=mysql.pod(ordinal), keys=sorted(keys))
         return keys

@@ -1,16 +1,61 @@
-"""Waiting on the cluster by watching, with deadlines: list, then watch from the list's resourceVersion,
-re-list on 410 Gone, every request bounded by a timeout."""
+"""The one way the harness waits: with a deadline, shown on the progress display, and diagnostics on timeout.
+
+`watch_until` when one object's change can be watched (list, then watch from the list's resourceVersion,
+re-list on 410 Gone, every request bounded); `poll_until` for what no watch shows (an absence, several objects'
+combined state, an answer from inside a pod). Node helpers derive their deadlines from the cluster's timing.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kubernetes import watch
 
 from harness.errors import Gone, TransientClusterError, WaitTimeout, api_errors
 from harness.progress import waiting
+
+if TYPE_CHECKING:
+    from harness.kube import Cluster
+    from harness.settings import ClusterTiming
+
+T = TypeVar("T")
+
+
+def poll_until(check: Callable[[], T | None], deadline_seconds: float, what: str, interval: float,
+               diagnostics: Callable[[], str] | None = None,
+               on_timeout: Callable[[], T] | None = None) -> tuple[T, float]:
+    """Call `check` every `interval` seconds until it returns something other than None; return that and the
+    seconds waited. Past the deadline: `on_timeout()`'s value when given (a caller that judges a stale answer
+    itself), else WaitTimeout with the diagnostics."""
+    with waiting(what, deadline_seconds):
+        started = time.monotonic()
+        end = started + deadline_seconds
+        while True:
+            result = check()
+            if result is not None:
+                return result, time.monotonic() - started
+            if time.monotonic() + interval > end:
+                if on_timeout is not None:
+                    return on_timeout(), time.monotonic() - started
+                raise WaitTimeout(what, deadline_seconds, diagnostics() if diagnostics else "")
+            time.sleep(interval)
+
+
+def node_not_ready(cluster: "Cluster", node: str, timing: "ClusterTiming") -> float:
+    """Wait until `node` leaves Ready; the deadline is the cluster's own: grace period + monitor period + 30 s."""
+    _, waited = watch_until(cluster.core.list_node, lambda n: node_condition(n) != "True",
+                            timing.node_monitor_grace_period + timing.node_monitor_period + 30, f"{node} not Ready",
+                            field_selector=f"metadata.name={node}")
+    return waited
+
+
+def node_ready(cluster: "Cluster", node: str, deadline_seconds: float = 120) -> float:
+    """Wait until `node` is Ready (again)."""
+    _, waited = watch_until(cluster.core.list_node, lambda n: node_condition(n) == "True", deadline_seconds,
+                            f"{node} Ready again", field_selector=f"metadata.name={node}")
+    return waited
 
 
 def watch_until(list_fn: Callable[..., Any], predicate: Callable[[Any], bool], deadline_seconds: float, what: str,

@@ -12,7 +12,7 @@ from harness.progress import observe
 from harness.history import Event
 from harness.scenario import ScenarioEnv
 from harness.settings import ClusterTiming
-from harness.waits import node_condition, watch_until
+from harness.waits import node_not_ready, watch_until
 from harness.workload.mysql_client import background_writer
 
 HYPOTHESIS = ("With the kubelet of pod 0's node stopped (mysql-0, or the --target's pod 0), the Node goes not-Ready "
@@ -36,9 +36,7 @@ def run(env: ScenarioEnv) -> None:
         with background_writer(writer, pause=0.02) if writer else nullcontext():
             observe(2, "acknowledged writes before the fault")
             with env.faults.injected(KubeletStop(node)):
-                watch_until(env.cluster.core.list_node, lambda n: node_condition(n) != "True",
-                            t.node_monitor_grace_period + t.node_monitor_period + 30, f"{node} not Ready",
-                            field_selector=f"metadata.name={node}")
+                node_not_ready(env.cluster, node, t)
                 # Past the unreachable toleration the taint manager evicts the pod: it turns Terminating and
                 # stays so, since no kubelet confirms the kill. Watch it happen, then keep watching a while.
                 watch_until(env.cluster.core.list_namespaced_pod, lambda p: p.metadata.deletion_timestamp is not None,

@@ -9,7 +9,7 @@ from harness.progress import observe
 from harness.history import Event
 from harness.scenario import ScenarioEnv
 from harness.settings import ClusterTiming
-from harness.waits import node_condition, watch_until
+from harness.waits import node_not_ready, node_ready, watch_until
 from harness.workload.deploy import apply, helper_image
 
 HYPOTHESIS = ("The same kubelet stop on a Deployment's node: after the unreachable toleration a replacement pod "
@@ -38,17 +38,14 @@ def run(env: ScenarioEnv) -> None:
     t = env.timing
     with env.recording():
         with env.faults.injected(KubeletStop(node)):
-            watch_until(env.cluster.core.list_node, lambda n: node_condition(n) != "True",
-                        t.node_monitor_grace_period + t.node_monitor_period + 30, f"{node} not Ready",
-                        field_selector=f"metadata.name={node}")
+            node_not_ready(env.cluster, node, t)
             replacement, waited = watch_until(
                 env.cluster.core.list_namespaced_pod,
                 lambda p: p.metadata.name != pod and p.status.phase == "Running", t.unreachable_toleration_seconds + 120,
                 "replacement web pod running elsewhere", namespace=env.namespace, label_selector="app=web")
             env.figures["replacement_running_after"] = waited
             observe(3, "several runtime samples with both copies running")
-        watch_until(env.cluster.core.list_node, lambda n: node_condition(n) == "True", 120, f"{node} Ready",
-                    field_selector=f"metadata.name={node}")
+        node_ready(env.cluster, node)
     assert pods_by_label(env.cluster, env.namespace, "app=web")
 
 

@@ -11,7 +11,7 @@ from harness.progress import observe
 from harness.history import Event
 from harness.scenario import ScenarioEnv
 from harness.settings import ClusterTiming
-from harness.waits import node_condition, watch_until
+from harness.waits import node_not_ready, watch_until
 
 HYPOTHESIS = ("Force-deleting pod 0 (mysql-0, or the --target's) while its kubelet is stopped makes the StatefulSet "
               "re-create it at once; its node-bound volume keeps the new pod from starting anywhere else (the "
@@ -34,9 +34,7 @@ def run(env: ScenarioEnv) -> None:
     with env.recording():
         old_uid = env.cluster.core.read_namespaced_pod(pod, env.namespace).metadata.uid
         with env.faults.injected(KubeletStop(node)):
-            watch_until(env.cluster.core.list_node, lambda n: node_condition(n) != "True",
-                        t.node_monitor_grace_period + t.node_monitor_period + 30, f"{node} not Ready",
-                        field_selector=f"metadata.name={node}")
+            node_not_ready(env.cluster, node, t)
             with env.faults.injected(pod_delete(env.cluster, env.namespace, pod, force=True)):
                 pass
             new, waited = watch_until(env.cluster.core.list_namespaced_pod, lambda p: p.metadata.uid != old_uid, 60,

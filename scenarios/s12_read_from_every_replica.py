@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
 
 from harness import checkers
 from harness.checkers import Verdict
 from harness.errors import HarnessError
-from harness.progress import waiting
+from harness.waits import poll_until
 from harness.history import Event
 from harness.scenario import ScenarioEnv
 from harness.settings import ClusterTiming
@@ -34,18 +33,21 @@ def run(env: ScenarioEnv) -> None:
         # mysql-read balances connections over the Ready replicas: ask until every server id has answered
         # with all rows (replicas apply the primary's log asynchronously).
         best: dict[int, int] = {}
-        with waiting("mysql-read answered by every replica with all rows", 90):
-            end = time.monotonic() + 90
-            while time.monotonic() < end and not (len(best) == 3 and min(best.values()) >= acknowledged):
-                try:
-                    out = mysql.sql_in_cluster("SELECT @@server_id, COUNT(*) FROM chaos.ledger", "mysql-read").split()
-                    server_id, rows = int(out[0]), int(out[1])
-                except (HarnessError, ValueError, IndexError) as e:
-                    env.history.record("read-error", error=str(e)[:200])  # DNS or exec hiccup: ask again
-                    time.sleep(0.5)
-                    continue
-                env.history.record("read", via="mysql-read", server_id=server_id, rows=rows)
-                best[server_id] = max(best.get(server_id, 0), rows)
+
+        def every_replica_answered() -> bool | None:
+            try:
+                out = mysql.sql_in_cluster("SELECT @@server_id, COUNT(*) FROM chaos.ledger", "mysql-read").split()
+                server_id, rows = int(out[0]), int(out[1])
+            except (HarnessError, ValueError, IndexError) as e:
+                env.history.record("read-error", error=str(e)[:200])  # DNS or exec hiccup: ask again
+                return None
+            env.history.record("read", via="mysql-read", server_id=server_id, rows=rows)
+            best[server_id] = max(best.get(server_id, 0), rows)
+            return (len(best) == 3 and min(best.values()) >= acknowledged) or None
+
+        # What was read by the deadline is the record: the checker judges it.
+        poll_until(every_replica_answered, 90, "mysql-read answered by every replica with all rows", 0.1,
+                   on_timeout=lambda: False)
 
 
 def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:

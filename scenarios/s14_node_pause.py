@@ -11,7 +11,7 @@ from harness.history import Event
 from harness.progress import observe
 from harness.scenario import ScenarioEnv
 from harness.settings import ClusterTiming
-from harness.waits import node_condition, watch_until
+from harness.waits import node_not_ready, node_ready
 from harness.workload.mysql_client import background_writer
 
 HYPOTHESIS = ("Freezing pod 0's node (mysql-0's, or the --target's pod 0) makes the Node not-Ready within the grace "
@@ -32,14 +32,11 @@ def run(env: ScenarioEnv) -> None:
         with background_writer(writer, pause=0.02) if writer else nullcontext():
             observe(2, "acknowledged writes before the fault")
             with env.faults.injected(NodePause(node)):
-                watch_until(env.cluster.core.list_node, lambda n: node_condition(n) != "True",
-                            t.node_monitor_grace_period + t.node_monitor_period + 30, f"{node} not Ready",
-                            field_selector=f"metadata.name={node}")
+                node_not_ready(env.cluster, node, t)
                 # Shorter than the unreachable toleration: the point is what happens while the node is merely
                 # silent (S8 covers eviction past the toleration).
                 observe(max(1.0, min(10.0, t.unreachable_toleration_seconds / 2)), f"nothing replaces {w.pod(0)}")
-            watch_until(env.cluster.core.list_node, lambda n: node_condition(n) == "True", 120, f"{node} Ready again",
-                        field_selector=f"metadata.name={node}")
+            node_ready(env.cluster, node)
             w.wait_ready(300)
             observe(2, "acknowledged writes after the thaw")
     primary = env.read_rows(w, 0)

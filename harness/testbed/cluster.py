@@ -13,14 +13,14 @@ from pathlib import Path
 
 from kubernetes import client
 
-from harness.errors import Conflict, HarnessError, api_errors
+from harness.errors import Conflict, HarnessError, WaitTimeout, api_errors
 from harness.kube import Cluster, connect
 from harness.progress import waiting
 from harness.resources import MANIFESTS
 from harness.settings import read_timing
 from harness.testbed import images, versions
 from harness.testbed.shell import BuildError, run
-from harness.waits import node_condition
+from harness.waits import node_condition, poll_until
 
 log = logging.getLogger("chaos_harness.cluster")
 
@@ -141,24 +141,21 @@ def unready(c: Cluster) -> list[str]:
 def wait_ready(c: Cluster, deadline_seconds: float) -> float:
     """Wait until every node and every system pod is Ready; return seconds waited; on timeout raise with
     the nodes, pods and events as diagnostics."""
-    with waiting("every node and system pod Ready", deadline_seconds):
-        return _wait_ready(c, deadline_seconds)
-
-
-def _wait_ready(c: Cluster, deadline_seconds: float) -> float:
-    started = time.monotonic()
     missing: list[str] = ["(not checked yet)"]
-    while time.monotonic() - started < deadline_seconds:
+
+    def ready() -> bool | None:
         try:
-            missing = unready(c)
+            missing[:] = unready(c)
         except Exception as e:  # API not answering yet counts as not ready
-            missing = [f"API: {type(e).__name__}: {e}"]
-        if not missing:
-            return time.monotonic() - started
+            missing[:] = [f"API: {type(e).__name__}: {e}"]
+        return not missing or None
+
+    try:
         # Readiness spans many objects; a 1 s poll bounded by the deadline is simpler than a watch per kind.
-        time.sleep(1)
-    raise BuildError(f"cluster {CLUSTER_NAME}: not Ready within {deadline_seconds:.0f}s: "
-                     f"{', '.join(missing[:8])}\n{diagnostics(c)}")
+        return poll_until(ready, deadline_seconds, "every node and system pod Ready", 1)[1]
+    except WaitTimeout as e:
+        raise BuildError(f"cluster {CLUSTER_NAME}: not Ready within {deadline_seconds:.0f}s: "
+                         f"{', '.join(missing[:8])}\n{diagnostics(c)}") from e
 
 
 def diagnostics(c: Cluster) -> str:

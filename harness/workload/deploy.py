@@ -10,10 +10,10 @@ from typing import Any
 import yaml
 from kubernetes import client, utils
 
-from harness.errors import ClusterError, NotFound, WaitTimeout, api_errors, from_api_exception
+from harness.errors import ClusterError, NotFound, api_errors, from_api_exception
 from harness.kube import Cluster
-from harness.progress import waiting
 from harness.testbed.images import MySQLImages
+from harness.waits import poll_until
 
 from harness.resources import MANIFESTS
 REPLICATED = "mysql"
@@ -80,14 +80,17 @@ def _request_namespace_deletion(cluster: Cluster, name: str) -> bool:
 
 
 def _wait_namespace_gone(cluster: Cluster, name: str, deadline: float, deadline_seconds: float) -> None:
-    while time.monotonic() < deadline:
+    def gone() -> bool | None:
         try:
             with api_errors(f"reading namespace {name}"):
                 cluster.core.read_namespace(name, _request_timeout=10)
         except NotFound:
-            return
-        time.sleep(1)  # a namespace goes in one step after its finalizers: a 1 s poll is plenty
-    raise WaitTimeout(f"namespace {name} deleted", deadline_seconds, namespace_diagnostics(cluster, name))
+            return True
+        return None
+
+    # A namespace goes in one step after its finalizers: a 1 s poll is plenty.
+    poll_until(gone, max(0.0, deadline - time.monotonic()), f"namespace {name} deleted", 1,
+               lambda: namespace_diagnostics(cluster, name))
 
 
 def delete_namespace(cluster: Cluster, name: str, deadline_seconds: float = 120) -> float:
@@ -178,16 +181,10 @@ def namespace_diagnostics(cluster: Cluster, namespace: str) -> str:
 def wait_statefulset_ready(cluster: Cluster, namespace: str, name: str, replicas: int,
                            deadline_seconds: float) -> tuple[PodTimeline, float]:
     """Wait until `replicas` pods of the StatefulSet are Ready, recording creation and Ready times."""
-    with waiting(f"{name} {replicas}/{replicas} Ready", deadline_seconds):
-        return _wait_statefulset_ready(cluster, namespace, name, replicas, deadline_seconds)
-
-
-def _wait_statefulset_ready(cluster: Cluster, namespace: str, name: str, replicas: int,
-                            deadline_seconds: float) -> tuple[PodTimeline, float]:
-    started = time.monotonic()
     timeline = PodTimeline()
     selector = f"statefulset.kubernetes.io/pod-name in ({','.join(f'{name}-{i}' for i in range(replicas))})"
-    while time.monotonic() - started < deadline_seconds:
+
+    def all_ready() -> PodTimeline | None:
         with api_errors(f"listing pods of {namespace}/{name}"):
             pods = cluster.core.list_namespaced_pod(namespace, label_selector=selector, _request_timeout=10).items
         # A pod being deleted does not count: after a kubelet restart a Terminating pod may report Ready for a
@@ -198,12 +195,11 @@ def _wait_statefulset_ready(cluster: Cluster, namespace: str, name: str, replica
             since = _ready_since(p)
             if since is not None:
                 timeline.ready.setdefault(p.metadata.name, since)
-        if sum(1 for p in pods if _ready_since(p) is not None) == replicas:
-            return timeline, time.monotonic() - started
-        # Pods' Ready transitions carry their own server-side timestamps, so a 1 s poll loses no ordering.
-        time.sleep(1)
-    raise WaitTimeout(f"{namespace}/{name} {replicas}/{replicas} Ready", deadline_seconds,
-                      namespace_diagnostics(cluster, namespace))
+        return timeline if sum(1 for p in pods if _ready_since(p) is not None) == replicas else None
+
+    # Pods' Ready transitions carry their own server-side timestamps, so a 1 s poll loses no ordering.
+    return poll_until(all_ready, deadline_seconds, f"{name} {replicas}/{replicas} Ready", 1,
+                      lambda: namespace_diagnostics(cluster, namespace))
 
 
 def helper_image(cluster: Cluster) -> str:
@@ -226,12 +222,11 @@ def exec_in_pod(cluster: Cluster, namespace: str, pod: str, command: list[str], 
 
 def wait_pods_gone(cluster: Cluster, namespace: str, selector: str, deadline_seconds: float) -> float:
     """Wait until no pod matches `selector` (not even a Terminating one). Returns seconds waited."""
-    started = time.monotonic()
-    with waiting(f"pods {selector} gone", deadline_seconds):
-        while time.monotonic() - started < deadline_seconds:
-            with api_errors(f"listing pods {selector}"):
-                if not cluster.core.list_namespaced_pod(namespace, label_selector=selector, _request_timeout=10).items:
-                    return time.monotonic() - started
-            time.sleep(0.5)  # absence has no watch event to wait for once the list is empty; poll with a deadline
-    raise WaitTimeout(f"pods {selector} in {namespace} gone", deadline_seconds,
-                      namespace_diagnostics(cluster, namespace))
+    def none_left() -> bool | None:
+        with api_errors(f"listing pods {selector}"):
+            return not cluster.core.list_namespaced_pod(namespace, label_selector=selector,
+                                                        _request_timeout=10).items or None
+
+    # Absence has no watch event to wait for once the list is empty: poll with a deadline.
+    return poll_until(none_left, deadline_seconds, f"pods {selector} in {namespace} gone", 0.5,
+                      lambda: namespace_diagnostics(cluster, namespace))[1]

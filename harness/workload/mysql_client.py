@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pymysql
-from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_fixed
 
 from harness.workload.ledger import Ledger, Outcome, WriteRecord, now
 
@@ -45,27 +44,22 @@ def connect(endpoint: Endpoint, timeout: float = 5, database: str | None = None)
                            connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout, autocommit=True)
 
 
+# What a server that is down, restarting or behind a broken port-forward raises: worth another try.
+CONNECT_ERRORS = (pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError)
+
+
 def connect_with_retries(endpoint: Endpoint, attempts: int = 3) -> pymysql.connections.Connection:
     """Connecting sends no statement, so it is safe to retry: a port-forward stream that failed to open once
     must not turn a write into a failure. After `attempts` the error stands (the write is then "fail")."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return connect(endpoint)
-        except (pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError):
-            if attempt == attempts:
-                raise
-            time.sleep(0.3)
-    raise AssertionError("unreachable")
+    return retry(stop=stop_after_attempt(attempts), wait=wait_fixed(0.3), reraise=True,
+                 retry=retry_if_exception_type(CONNECT_ERRORS))(connect)(endpoint)
 
 
-# Reads and schema set-up are idempotent, so a dropped or stalled port-forward stream is simply retried.
 retry_idempotent = retry(stop=stop_after_delay(60), wait=wait_fixed(1), reraise=True,
-                         retry=retry_if_exception_type((pymysql.err.OperationalError, pymysql.err.InterfaceError,
-                                                        OSError)))
+                         retry=retry_if_exception_type(CONNECT_ERRORS))
 
 
-@retry(stop=stop_after_delay(120), wait=wait_fixed(1), reraise=True,
-       retry=retry_if_exception_type((pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError)))
+@retry(stop=stop_after_delay(120), wait=wait_fixed(1), reraise=True, retry=retry_if_exception_type(CONNECT_ERRORS))
 def wait_until_serving(endpoint: Endpoint) -> None:
     with connect(endpoint) as conn, conn.cursor() as cur:
         cur.execute("SELECT 1")

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 
-from harness.errors import WaitTimeout, api_errors
+from harness.errors import api_errors
 from harness.kube import Cluster
-from harness.progress import observe, waiting
+from harness.progress import observe
+from harness.waits import poll_until
 from harness.workload import deploy
 
 NAME = "web"
@@ -109,14 +110,15 @@ class Web:
 
     def revisions(self) -> tuple[str, str]:
         """(current, update) revision once the controller has seen the latest spec."""
-        with waiting(f"{NAME} controller observed the latest spec", 60):
-            end = time.monotonic() + 60
-            while time.monotonic() < end:
+        def observed() -> tuple[str, str] | None:
+            with api_errors(f"reading StatefulSet {NAME}"):
                 sts = self.cluster.apps.read_namespaced_stateful_set(NAME, self.namespace, _request_timeout=10)
-                if (sts.status.observed_generation or 0) >= sts.metadata.generation and sts.status.update_revision:
-                    return sts.status.current_revision, sts.status.update_revision
-                time.sleep(0.5)  # status has no watchable "observed" event of its own; poll with a deadline
-        raise WaitTimeout(f"{NAME} status.observedGeneration", 60)
+            if (sts.status.observed_generation or 0) >= sts.metadata.generation and sts.status.update_revision:
+                return sts.status.current_revision, sts.status.update_revision
+            return None
+
+        # Status has no watchable "observed" event of its own: poll with a deadline.
+        return poll_until(observed, 60, f"{NAME} controller observed the latest spec", 0.5)[0]
 
     def delete_statefulset(self) -> None:
         """Delete the StatefulSet (its pods go with it; its claims stay, by the default retention policy)."""
@@ -137,32 +139,29 @@ class Web:
     def wait_revision(self, ordinals: list[int], revision: str, deadline_seconds: float = 120) -> float:
         """Wait until pods `web-<n>` for `ordinals` run `revision` and are Ready."""
         want = {f"{NAME}-{n}" for n in ordinals}
-        started = time.monotonic()
-        with waiting(f"{', '.join(sorted(want))} Ready on revision {revision}", deadline_seconds):
-            while time.monotonic() - started < deadline_seconds:
-                done = {p.metadata.name for p in self.pods() if p.metadata.deletion_timestamp is None
-                        and (p.metadata.labels or {}).get("controller-revision-hash") == revision
-                        and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])}
-                if want <= done:
-                    return time.monotonic() - started
-                time.sleep(0.5)  # several pods' combined state: poll the list with a deadline
-        raise WaitTimeout(f"{sorted(want)} on revision {revision}", deadline_seconds,
-                          deploy.namespace_diagnostics(self.cluster, self.namespace))
+
+        def all_on_revision() -> bool | None:
+            done = {p.metadata.name for p in self.pods() if p.metadata.deletion_timestamp is None
+                    and (p.metadata.labels or {}).get("controller-revision-hash") == revision
+                    and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])}
+            return want <= done or None
+
+        # Several pods' combined state: poll the list with a deadline.
+        return poll_until(all_on_revision, deadline_seconds, f"{', '.join(sorted(want))} Ready on revision {revision}",
+                          0.5, lambda: deploy.namespace_diagnostics(self.cluster, self.namespace))[1]
 
     def wait_settled(self, observe_seconds: float = 0.0, deadline_seconds: float = 120) -> None:
         """Wait until the controller has nothing left to do (all replicas Ready, spec observed), then optionally
         watch for `observe_seconds` that nothing starts moving again."""
-        started = time.monotonic()
-        with waiting(f"{NAME} settled", deadline_seconds):
-            while True:
+        def settled() -> bool | None:
+            with api_errors(f"reading StatefulSet {NAME}"):
                 sts = self.cluster.apps.read_namespaced_stateful_set(NAME, self.namespace, _request_timeout=10)
-                st = sts.status
-                if (st.observed_generation or 0) >= sts.metadata.generation and \
-                        (st.ready_replicas or 0) == sts.spec.replicas == (st.replicas or 0):
-                    break
-                if time.monotonic() - started > deadline_seconds:
-                    raise WaitTimeout(f"{NAME} settled", deadline_seconds)
-                time.sleep(0.5)  # StatefulSet status: poll with a deadline
+            st = sts.status
+            return ((st.observed_generation or 0) >= sts.metadata.generation
+                    and (st.ready_replicas or 0) == sts.spec.replicas == (st.replicas or 0)) or None
+
+        poll_until(settled, deadline_seconds, f"{NAME} settled", 0.5,
+                   lambda: deploy.namespace_diagnostics(self.cluster, self.namespace))
         if observe_seconds:
             observe(observe_seconds, f"{NAME} stays as it is")
 
@@ -177,17 +176,19 @@ class Web:
         (DNS follows the endpoints a moment after Ready) or the deadline passes. Returns the lookup's record."""
         name = self.dns_name(ordinal)
         started = time.monotonic()
-        attempts = 0
-        with waiting(f"{name} resolves", deadline_seconds):
-            while True:
-                attempts += 1
-                ips = self.resolve(from_ordinal, name)
+        last: dict[str, Any] = {"name": name, "ips": [], "attempts": 0}
+
+        def current() -> dict[str, Any] | None:
+            ips = self.resolve(from_ordinal, name)
+            with api_errors(f"reading pod {NAME}-{ordinal}"):
                 pod_ip = self.cluster.core.read_namespaced_pod(f"{NAME}-{ordinal}", self.namespace,
                                                                _request_timeout=10).status.pod_ip
-                if ips == [pod_ip] or time.monotonic() - started > deadline_seconds:
-                    return {"name": name, "ips": ips, "attempts": attempts,
-                            "seconds": round(time.monotonic() - started, 2)}
-                time.sleep(1)  # the answer is stale: ask again
+            last.update(ips=ips, attempts=last["attempts"] + 1, seconds=round(time.monotonic() - started, 2))
+            return last if ips == [pod_ip] else None
+
+        # A stale answer is asked again each second; past the deadline the last answer is the record (the
+        # checker judges it).
+        return poll_until(current, deadline_seconds, f"{name} resolves", 1, on_timeout=lambda: last)[0]
 
     def resolve(self, from_ordinal: int, hostname: str) -> list[str]:
         """IPv4 addresses `hostname` resolves to inside the cluster, asked from pod `web-<from_ordinal>`."""

@@ -15,7 +15,7 @@ from harness.kube import Cluster
 from harness.nodes import KindNodeAccess
 from harness.recorder import Recorder
 from harness.settings import read_timing
-from harness.waits import node_condition, watch_until
+from harness.waits import node_not_ready, node_ready
 
 pytestmark = [pytest.mark.disruptive]
 
@@ -38,11 +38,8 @@ def test_node_fault_makes_node_unready_and_heals(make_fault: str, cluster: Clust
         with session.injected(fault) as evidence:
             print(f"{fault.type}: {evidence}")
             assert len(journal.entries()) == 1
-            watch_until(cluster.core.list_node, lambda n: node_condition(n) != "True",
-                        timing.node_monitor_grace_period + timing.node_monitor_period + 30, f"{node} not Ready",
-                        field_selector=f"metadata.name={node}")
-        watch_until(cluster.core.list_node, lambda n: node_condition(n) == "True", 120, f"{node} Ready again",
-                    field_selector=f"metadata.name={node}")
+            node_not_ready(cluster, node, timing)
+        node_ready(cluster, node)
     assert journal.entries() == []
     verdict = checkers.node_detection(history.events(), node, fault.type, timing.node_monitor_grace_period,
                                       timing.node_monitor_period)

@@ -19,7 +19,7 @@ from harness.kube import Cluster
 from harness.nodes import KindNodeAccess
 from harness.recorder import Recorder
 from harness.settings import read_timing
-from harness.waits import node_condition, watch_until
+from harness.waits import node_not_ready, watch_until
 from harness.workload.deploy import apply, helper_image, wait_statefulset_ready
 
 pytestmark = [pytest.mark.disruptive, pytest.mark.slow]
@@ -59,9 +59,7 @@ def test_force_delete_with_stopped_kubelet_makes_a_real_split_brain(cluster: Clu
     with Recorder(cluster, history, namespace, access, nodes, sample_interval=0.5):
         with session.injected(KubeletStop(victim_node)) as evidence:
             print(f"fault: {evidence}")
-            watch_until(cluster.core.list_node, lambda n: node_condition(n) != "True",
-                        timing.node_monitor_grace_period + timing.node_monitor_period + 30,
-                        f"{victim_node} not Ready", field_selector=f"metadata.name={victim_node}")
+            node_not_ready(cluster, victim_node, timing)
             with session.injected(pod_delete(cluster, namespace, "web-0", force=True)) as deleted:
                 print(f"fault: {deleted}")
             replacement, waited = watch_until(
