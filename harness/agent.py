@@ -370,7 +370,7 @@ class AgentFeed:
             if not sample or sample["node"] not in self.nodes or sample["seq"] <= last_seq.get(sample["node"], 0):
                 return
             last_seq[sample["node"]] = sample["seq"]
-            extra = {"source": "agent", "seq": sample["seq"], "sampled_at": sample["sampled_at"],
+            extra = {"source": "agent", "agent_seq": sample["seq"], "sampled_at": sample["sampled_at"],
                      "kubelet": sample.get("kubelet")}
             if sample.get("deadman"):
                 extra["deadman"] = sample["deadman"]

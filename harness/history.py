@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from harness.events import check_fields
+
 Event = dict[str, Any]
 
 
@@ -29,6 +31,9 @@ class History:
             self._file = path.open("a", buffering=1)
 
     def record(self, kind: str, **fields: Any) -> Event:
+        """Append one event. A kind typed in harness/events.py accepts only its own fields (a typo in a field
+        name is an error where it is written, not a checker that silently finds nothing)."""
+        check_fields(kind, fields)
         with self._lock:
             event = {"seq": len(self._events), "mono": time.monotonic(), "wall": time.time(), "kind": kind, **fields}
             self._events.append(event)

@@ -12,6 +12,7 @@ from typing import Any
 from kubernetes import watch
 
 from harness.errors import ClusterError, api_errors
+from harness.events import KubeEventFields, NodeFields, PodFields, PvcFields, RuntimeContainerFields
 from harness.history import History
 from harness.kube import Cluster
 from harness.nodes import NodeAccess, RuntimeContainer
@@ -19,7 +20,7 @@ from harness.nodes import NodeAccess, RuntimeContainer
 log = logging.getLogger("chaos_harness.recorder")
 
 
-def pod_summary(pod: Any) -> dict[str, Any]:
+def pod_summary(pod: Any) -> PodFields:
     statuses = pod.status.container_statuses or []
     return {
         "name": pod.metadata.name, "namespace": pod.metadata.namespace, "uid": pod.metadata.uid,
@@ -36,24 +37,24 @@ def pod_summary(pod: Any) -> dict[str, Any]:
     }
 
 
-def node_summary(node: Any) -> dict[str, Any]:
+def node_summary(node: Any) -> NodeFields:
     ready = next((c.status for c in node.status.conditions or [] if c.type == "Ready"), None)
     return {"name": node.metadata.name, "ready": ready,
             "taints": sorted(f"{t.key}:{t.effect}" for t in node.spec.taints or []),
             "unschedulable": bool(node.spec.unschedulable), "rv": node.metadata.resource_version}
 
 
-def event_summary(ev: Any) -> dict[str, Any]:
+def event_summary(ev: Any) -> KubeEventFields:
     return {"reason": ev.reason, "message": ev.message, "event_type": ev.type,
             "object": f"{ev.involved_object.kind}/{ev.involved_object.name}", "count": ev.count}
 
 
-def pvc_summary(pvc: Any) -> dict[str, Any]:
+def pvc_summary(pvc: Any) -> PvcFields:
     return {"name": pvc.metadata.name, "uid": pvc.metadata.uid, "phase": pvc.status.phase,
             "volume": pvc.spec.volume_name, "deleting": pvc.metadata.deletion_timestamp is not None}
 
 
-def runtime_summary(c: RuntimeContainer) -> dict[str, Any]:
+def runtime_summary(c: RuntimeContainer) -> RuntimeContainerFields:
     return {"id": c.container_id, "name": c.name, "pod": c.pod_name, "namespace": c.pod_namespace,
             "pod_uid": c.pod_uid, "state": c.state, "created_ns": c.created_at_ns}
 

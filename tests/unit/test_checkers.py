@@ -7,21 +7,21 @@ from pathlib import Path
 import pytest
 
 from harness import checkers
+from harness.events import container, make
 from harness.history import load
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 
+# Hand-made events come from harness/events.py, the same typed kinds the recorder writes.
 def runtime(mono: float, node: str, *containers: tuple[str, str, str], ok: bool = True) -> dict:
-    return {"kind": "runtime", "mono": mono, "wall": 1000 + mono, "node": node, "ok": ok,
-            "containers": [{"id": cid, "name": "app", "pod": pod, "namespace": "ns", "pod_uid": uid,
-                            "state": "CONTAINER_RUNNING", "created_ns": 0} for pod, cid, uid in containers]}
+    return make("runtime", mono, node=node, ok=ok,
+                       containers=[container(pod, cid, uid) for pod, cid, uid in containers])
 
 
 def pod(mono: float, name: str, uid: str, type_: str = "MODIFIED", node: str = "n1", ready: bool = True,
         pvcs: tuple[str, ...] = ()) -> dict:
-    return {"kind": "pod", "mono": mono, "wall": 1000 + mono, "type": type_, "name": name, "uid": uid, "node": node,
-            "ready": ready, "pvcs": list(pvcs)}
+    return make("pod", mono, type=type_, name=name, uid=uid, node=node, ready=ready, pvcs=list(pvcs))
 
 
 def test_split_brain_flags_two_copies_on_two_nodes() -> None:
@@ -70,18 +70,18 @@ def test_ordered_ready() -> None:
 
 def test_same_pvc_per_identity() -> None:
     same = [pod(0, "web-0", "a", pvcs=("data-web-0",)), pod(5, "web-0", "b", pvcs=("data-web-0",)),
-            {"kind": "pvc", "mono": 0, "wall": 0, "name": "data-web-0", "uid": "p1", "volume": "pv1"}]
+            make("pvc", 0, name="data-web-0", uid="p1", volume="pv1")]
     assert checkers.same_pvc_per_identity(same, "web").ok
-    changed = same + [{"kind": "pvc", "mono": 6, "wall": 6, "name": "data-web-0", "uid": "p2", "volume": "pv2"}]
+    changed = same + [make("pvc", 6, name="data-web-0", uid="p2", volume="pv2")]
     assert not checkers.same_pvc_per_identity(changed, "web").ok
 
 
 def fault(mono: float, phase: str) -> dict:
-    return {"kind": "fault", "mono": mono, "wall": 1000 + mono, "phase": phase, "fault": {"type": "kubelet-stop"}}
+    return make("fault", mono, phase=phase, fault={"type": "kubelet-stop"})
 
 
 def node(mono: float, ready: str) -> dict:
-    return {"kind": "node", "mono": mono, "wall": 1000 + mono, "name": "n1", "ready": ready}
+    return make("node", mono, name="n1", ready=ready)
 
 
 def test_node_detection_within_window_and_recovery() -> None:
@@ -143,8 +143,7 @@ def test_not_recreated_during_fault_flags_a_replacement() -> None:
 
 
 def test_hazard_window_follows_the_old_incarnation_only() -> None:
-    inject = {"kind": "fault", "mono": 10, "wall": 1010, "phase": "injected",
-              "fault": {"type": "pod-delete", "pod": "web-0", "uid": "u1"}}
+    inject = make("fault", 10, phase="injected", fault={"type": "pod-delete", "pod": "web-0", "uid": "u1"})
     events = [inject, runtime(11, "n1", ("web-0", "c1", "u1")), runtime(15, "n1", ("web-0", "c1", "u1")),
               runtime(16, "n1", ("web-0", "c2", "u2"))]  # the old one gone, a new incarnation on the same node
     verdict = checkers.hazard_window(events, "web-0", "n1", "pod-delete")
@@ -224,8 +223,7 @@ def test_on_delete_update_moves_only_deleted_pods() -> None:
 
 
 def pvc(mono: float, name: str, uid: str, type_: str = "MODIFIED", volume: str = "pv-1") -> dict:
-    return {"kind": "pvc", "mono": mono, "wall": 1000 + mono, "type": type_, "name": name, "uid": uid,
-            "volume": volume, "deleting": False, "phase": "Bound"}
+    return make("pvc", mono, type=type_, name=name, uid=uid, volume=volume)
 
 
 def test_claims_kept() -> None:
@@ -264,13 +262,10 @@ def test_reads_reach_every_replica() -> None:
 # --- node-observed-during-fault ----------------------------------------------------------------------------
 
 def _observed_history(sample_times: list[float], heal_at: float = 10.0, node: str = "w1") -> list[dict]:
-    events = [{"kind": "fault", "phase": "injected", "fault": {"type": "kubelet-stop", "node": node}, "mono": 0.0,
-               "wall": 0.0}]
-    events += [{"kind": "runtime", "node": node, "ok": True, "containers": [], "mono": t, "wall": t, "source": "agent"}
-               for t in sample_times]
-    events.append({"kind": "fault", "phase": "healed", "fault": {"type": "kubelet-stop", "node": node},
-                   "mono": heal_at, "wall": heal_at})
-    return events
+    history = [make("fault", 0.0, phase="injected", fault={"type": "kubelet-stop", "node": node})]
+    history += [make("runtime", t, node=node, source="agent") for t in sample_times]
+    history.append(make("fault", heal_at, phase="healed", fault={"type": "kubelet-stop", "node": node}))
+    return history
 
 
 def test_node_observed_passes_with_a_sample_every_second() -> None:
@@ -348,3 +343,15 @@ def test_a_checker_that_raises_is_an_error_verdict_and_the_others_still_run() ->
     assert result.status == "error"
     result.verdicts.append({**verdict_dict(held)})
     assert result.status == "fail", "a real failure outweighs an error"
+
+
+def test_typed_kinds_refuse_fields_they_do_not_have() -> None:
+    """The recorder, the scenarios and these factories share harness/events.py: a misspelt field is an error
+    where it is written, in the history as in a test."""
+    from harness.history import History
+
+    with pytest.raises(TypeError, match="no field redy"):
+        make("pod", 0, name="web-0", redy=True)
+    with pytest.raises(TypeError, match="no field nodes"):
+        History().record("runtime", nodes="n1", ok=True)
+    History().record("fact", anything="goes")  # open kinds carry what their scenario notes
