@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,7 +26,6 @@ EXIT_PASS, EXIT_HYPOTHESIS, EXIT_USAGE, EXIT_CLEANUP = 0, 1, 2, 3
 if TYPE_CHECKING:
     from types import ModuleType
 
-    from harness.testbed.images import MySQLImages
     from harness.workload.target import StatefulSetTarget
 
 
@@ -151,35 +149,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     return code
 
 
-def check_profile(cluster: Cluster, wanted: str | None) -> str:
-    """The cluster's timing profile; a mismatch with the one asked for is an environment error (the profile is
-    baked into the cluster's kubeadm configuration, so it cannot change per run)."""
-    from harness.testbed.cluster import read_profile
-
-    actual = read_profile(cluster) or "unknown"
-    if wanted and actual != wanted:
-        raise UsageError(f"the cluster runs the {actual!r} timing profile, not {wanted!r}; recreate it with "
-                         f"'make cluster-down && make cluster PROFILE={wanted}'")
-    return actual
-
-
-def resolve_mysql_images(args: argparse.Namespace, cluster: Cluster) -> "MySQLImages":
-    """--mysql-image when given (the cluster pulls it); otherwise pull or build locally and `kind load` it,
-    which needs docker and a kind cluster."""
-    from harness.testbed import cluster as testbed
-    from harness.testbed import images
-
-    if args.mysql_image:
-        flavour = "mariadb" if "mariadb" in args.mysql_image else "mysql"
-        return images.MySQLImages(args.mysql_image, args.xtrabackup_image or args.mysql_image, flavour)
-    if not cluster.context.startswith("kind-"):
-        raise UsageError("the MySQL scenarios need --mysql-image IMAGE on this cluster (images are loaded "
-                         "locally only into kind clusters)")
-    mysql = images.mysql_images()
-    testbed.load_images(mysql.mysql, mysql.xtrabackup)
-    return mysql
-
-
 def probe_options(target: dict[str, str | None], where: str = "") -> None:
     """Probe options make sense only with a target, and one kind at a time: checked before any connection."""
     given = [o for o in ("probe", "probe_write", "probe_read") if target.get(o)]
@@ -271,60 +240,45 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    from harness.access import node_access
-    from harness.faults import RUN_LABEL, run_registered
     from harness.report import prune
-    from harness.runner import RunWriter, namespace_for, run_scenario, scenario_modules, uses_mysql
-    from harness.settings import read_timing
-    from harness.workload.deploy import NamespaceReaper, create_namespace
+    from harness.runner import scenario_modules, uses_mysql
+    from harness.session import Session, SessionOptions, check_profile, resolve_mysql_images
 
     target_specs = apply_run_file(args)
     known = scenario_modules(args.scenarios)
     plan = plan_run(args, known, target_specs)
     writable_report_dir(args.report_dir)
     cluster = connect_from(args)
-    cluster.fingerprint()  # the API answers, before anything reads its settings or builds images
-    profile = check_profile(cluster, args.timing_profile)
-    timing = read_timing(cluster)
-    targets = {id(spec): build_target(spec, cluster) for spec in target_specs}  # each checked before any fault
+    options = SessionOptions(report_dir=args.report_dir, source="cli", access=access_options(args),
+                             journal=args.journal, timing_profile=args.timing_profile,
+                             storage_class=args.storage_class, mysql_image=args.mysql_image,
+                             xtrabackup_image=args.xtrabackup_image)
+    # Everything that can fail on bad input or a build fails before the run exists (no run directory, no
+    # journal entry, no agent): the API answers, the profile, every target, the images.
+    cluster.fingerprint()
+    check_profile(cluster, args.timing_profile)
+    targets = {id(spec): build_target(spec, cluster) for spec in target_specs}
     needs_mysql = any(spec is None and uses_mysql(known[name]) for name, spec in plan)
-    mysql = resolve_mysql_images(args, cluster) if needs_mysql else None
-    run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    journal = Journal(args.journal)
+    mysql = resolve_mysql_images(cluster, args.mysql_image, args.xtrabackup_image) if needs_mysql else None
     code = EXIT_PASS
-    with run_registered(cluster, journal, run_id), \
-            node_access(cluster, access_options(args), run_id) as (access, choice, target_nodes):
-        writer = RunWriter(args.report_dir, run_id, cluster, profile, "cli", timing, f"{choice.mode} ({choice.reason})")
-        reaper = NamespaceReaper(cluster)
-        try:
-            for name, spec in plan:
-                module = known[name]
-                target = targets[id(spec)] if spec is not None else None
-                namespace = target.namespace if target else namespace_for(run_id, name)
-                print(f"== {name}{f' on {target.namespace}/{target.name}' if target else ''}: {module.HYPOTHESIS}",
-                      flush=True)
-                if not target:  # a user's namespace is never created nor deleted
-                    create_namespace(cluster, namespace, {RUN_LABEL: run_id})
-                try:
-                    result = run_scenario(name, module, cluster, namespace, writer.dir, run_id, journal, mysql,
-                                          access, target_nodes, timing, args.storage_class, target)
-                finally:
-                    if not target:
-                        reaper.delete(namespace)  # gone in the background while the next scenario runs
-                writer.add(result)
-                for v in result.verdicts:
-                    print(f"  {'PASS' if v['ok'] else 'ERROR' if v.get('error') else 'FAIL'} {v['checker']}: {v['summary']}")
-                if result.status != "pass":
-                    print(result.failure_message())
-                print(f"== {name}: {result.status.upper()} in {result.seconds:.0f}s "
-                      f"({result.wait_seconds:.0f}s waiting on Kubernetes)", flush=True)
-                if result.status == "cleanup-failed":
-                    code = EXIT_CLEANUP
-                elif result.status != "pass" and code == EXIT_PASS:
-                    code = EXIT_HYPOTHESIS
-        finally:
-            reaper.confirm(300)
-    print(f"report: {writer.report_path}\nresults: {writer.dir / 'results.json'}")
+    with Session.open(cluster, options) as session:
+        for name, spec in plan:
+            module = known[name]
+            target = targets[id(spec)] if spec is not None else None
+            print(f"== {name}{f' on {target.namespace}/{target.name}' if target else ''}: {module.HYPOTHESIS}",
+                  flush=True)
+            result = session.run(name, module, mysql if target is None and uses_mysql(module) else None, target)
+            for v in result.verdicts:
+                print(f"  {'PASS' if v['ok'] else 'ERROR' if v.get('error') else 'FAIL'} {v['checker']}: {v['summary']}")
+            if result.status != "pass":
+                print(result.failure_message())
+            print(f"== {name}: {result.status.upper()} in {result.seconds:.0f}s "
+                  f"({result.wait_seconds:.0f}s waiting on Kubernetes)", flush=True)
+            if result.status == "cleanup-failed":
+                code = EXIT_CLEANUP
+            elif result.status != "pass" and code == EXIT_PASS:
+                code = EXIT_HYPOTHESIS
+    print(f"report: {session.writer.report_path}\nresults: {session.writer.dir / 'results.json'}")
     if args.keep_runs:
         for gone in prune(args.report_dir, args.keep_runs):
             print(f"pruned old run {gone}")

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from harness.scenario import ScenarioEnv
     from harness.workload.deploy import NamespaceReaper
     from harness.workload.mysql_cluster import MySQLWorkload
+    from harness.session import Session
     from harness.workload.probe import Probe
 
 RUN_KEY = pytest.StashKey["RunWriter"]()
@@ -110,13 +111,31 @@ def run_id() -> str:
 
 
 @pytest.fixture(scope="session")
-def namespace_reaper(cluster: Cluster) -> Iterator["NamespaceReaper"]:
-    """Deletes test namespaces in the background; the session ends only once they are all gone."""
-    from harness.workload.deploy import NamespaceReaper
+def chaos_session(cluster: Cluster, run_id: str, pytestconfig: pytest.Config) -> Iterator["Session"]:
+    """This test session's run, opened as the CLI opens one (harness/session.py): profile checked, run
+    registered in the journal for `cleanup`, node access assembled (--chaos-node-access), the run directory
+    under --chaos-report-dir; at its end every namespace the session deleted is confirmed gone."""
+    from harness.access import AccessOptions
+    from harness.errors import UsageError
+    from harness.session import Session, SessionOptions
 
-    reaper = NamespaceReaper(cluster)
-    yield reaper
-    reaper.confirm(300)
+    options = SessionOptions(report_dir=Path(pytestconfig.getoption("--chaos-report-dir")), source="pytest",
+                             access=AccessOptions(mode=pytestconfig.getoption("--chaos-node-access"),
+                                                  target_selector=pytestconfig.getoption("--chaos-target-nodes"),
+                                                  agent_image=pytestconfig.getoption("--chaos-agent-image")),
+                             timing_profile=pytestconfig.getoption("--chaos-timing-profile"), run_id=run_id)
+    try:
+        with Session.open(cluster, options) as session:
+            pytestconfig.stash[RUN_KEY] = session.writer
+            yield session
+    except UsageError as e:
+        pytest.exit(str(e), returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+@pytest.fixture(scope="session")
+def namespace_reaper(chaos_session: "Session") -> "NamespaceReaper":
+    """Deletes test namespaces in the background; the session ends only once they are all gone."""
+    return chaos_session.reaper
 
 
 @pytest.fixture
@@ -136,13 +155,9 @@ def namespace(cluster: Cluster, run_id: str, namespace_reaper: "NamespaceReaper"
 
 
 @pytest.fixture(scope="session")
-def mysql_images(cluster: Cluster, kind_cluster_name: str) -> MySQLImages:
+def mysql_images(chaos_session: "Session") -> MySQLImages:
     """The MySQL workload images (pulled, or built offline), loaded into every node of the kind cluster."""
-    from harness.testbed import cluster as testbed, images
-
-    resolved = images.mysql_images()
-    testbed.load_images(resolved.mysql, resolved.xtrabackup)
-    return resolved
+    return chaos_session.mysql_images()
 
 
 @pytest.fixture(scope="session")
@@ -204,47 +219,34 @@ def cluster(pytestconfig: pytest.Config, kind_cluster_name: str) -> Iterator[Clu
 def timing_profile(cluster: Cluster, pytestconfig: pytest.Config) -> str:
     """The cluster's timing profile (fast / faithful; 'unknown' for a cluster the test bed did not create).
     Asking for another one than the cluster runs stops the session: the profile is baked into the cluster."""
-    from harness.testbed.cluster import read_profile
+    from harness.errors import UsageError
+    from harness.session import check_profile
 
-    actual = read_profile(cluster) or "unknown"
-    wanted = pytestconfig.getoption("--chaos-timing-profile")
-    if wanted and actual != wanted:
-        pytest.exit(f"the cluster runs the {actual!r} timing profile, not {wanted!r}; recreate it with "
-                    f"'make cluster-down && make cluster PROFILE={wanted}'", returncode=pytest.ExitCode.USAGE_ERROR)
-    return actual
+    try:
+        return check_profile(cluster, pytestconfig.getoption("--chaos-timing-profile"))
+    except UsageError as e:
+        pytest.exit(str(e), returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 @pytest.fixture(scope="session")
-def chaos_run(cluster: Cluster, run_id: str, timing_profile: str, pytestconfig: pytest.Config) -> "RunWriter":
+def chaos_run(chaos_session: "Session") -> "RunWriter":
     """This session's run directory under --chaos-report-dir: every scenario run by run_scenario lands in it."""
-    from harness.runner import RunWriter
-
-    writer = RunWriter(Path(pytestconfig.getoption("--chaos-report-dir")), run_id, cluster, timing_profile, "pytest")
-    pytestconfig.stash[RUN_KEY] = writer
-    return writer
+    return chaos_session.writer
 
 
 @pytest.fixture(scope="session")
-def node_access(cluster: Cluster, run_id: str, pytestconfig: pytest.Config) -> Iterator[tuple["NodeAccess", list[str]]]:
+def node_access(chaos_session: "Session") -> tuple["NodeAccess", list[str]]:
     """The session's node access and target nodes, chosen as the CLI chooses them (--chaos-node-access);
     an agent installed for the session is removed at its end."""
-    from harness.access import AccessOptions, node_access as assemble
-
-    options = AccessOptions(mode=pytestconfig.getoption("--chaos-node-access"),
-                            target_selector=pytestconfig.getoption("--chaos-target-nodes"),
-                            agent_image=pytestconfig.getoption("--chaos-agent-image"))
-    with assemble(cluster, options, run_id) as (access, _choice, targets):
-        yield access, list(targets)
+    return chaos_session.access, chaos_session.target_nodes
 
 
 @pytest.fixture
-def run_scenario(cluster: Cluster, namespace: str, run_id: str, chaos_run: "RunWriter",
-                 node_access: tuple["NodeAccess", list[str]],
+def run_scenario(cluster: Cluster, namespace: str, chaos_session: "Session",
                  request: pytest.FixtureRequest) -> Callable[[str], "ScenarioResult"]:
     """Run a scenario module by name in this test's namespace; returns its result (assert on result.ok with
     result.failure_message()). Records the verdict and times as JUnit properties and links the report."""
-    from harness.journal import Journal, default_journal_path
-    from harness.runner import junit_properties, resolve_scenario, run_scenario as run_one, scenario_modules, uses_mysql
+    from harness.runner import junit_properties, resolve_scenario, scenario_modules, uses_mysql
 
     def run(typed: str, target: str | None = None, probe: "str | Probe | None" = None) -> ScenarioResult:
         """`target`: NAMESPACE/NAME (or NAMESPACE/LABEL=VALUE) of your own StatefulSet, for the targetable
@@ -268,11 +270,9 @@ def run_scenario(cluster: Cluster, namespace: str, run_id: str, chaos_run: "RunW
             if probe is not None:
                 resolved.probe = probe if isinstance(probe, Probe) else load_hook(probe, resolved)
         images = request.getfixturevalue("mysql_images") if uses_mysql(module) and not resolved else None
-        # The real journal, so `chaos-harness cleanup` can heal what a killed pytest session left behind.
-        access, targets = node_access
-        result = run_one(name, module, cluster, namespace, chaos_run.dir, run_id, Journal(default_journal_path()),
-                         images, access, targets, target=resolved)
-        chaos_run.add(result, junit=False)
+        # The session's journal is the real one, so `chaos-harness cleanup` heals what a killed session left.
+        result = chaos_session.run(name, module, images, resolved, namespace=namespace, junit=False)
+        chaos_run = chaos_session.writer
         for key, value in junit_properties(result):
             request.node.user_properties.append((key, value))
         link = f"{chaos_run.report_path}#{name}"
@@ -285,16 +285,17 @@ def run_scenario(cluster: Cluster, namespace: str, run_id: str, chaos_run: "RunW
 
 
 @pytest.fixture
-def chaos_env(cluster: Cluster, namespace: str, run_id: str, chaos_run: "RunWriter",
+def chaos_env(cluster: Cluster, namespace: str, chaos_session: "Session",
               request: pytest.FixtureRequest) -> Iterator["ScenarioEnv"]:
     """A scenario environment for a hand-written test: `chaos_env.recording()`, `chaos_env.faults.injected(...)`,
-    `chaos_env.history`; its history goes into this session's run directory."""
-    from harness.journal import Journal, default_journal_path
+    `chaos_env.history`; its history goes into this session's run directory, its faults through the session's
+    node access, journal and target nodes."""
     from harness.scenario import make_env
 
+    s = chaos_session
     test = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)[:80]
-    env = make_env(cluster, namespace, run_id, chaos_run.dir / f"{test}.history.jsonl",
-                   Journal(default_journal_path()))
+    env = make_env(cluster, namespace, s.run_id, s.writer.dir / f"{test}.history.jsonl", s.journal,
+                   nodes=s.access, targets=s.target_nodes, timing=s.timing)
     yield env
     env.history.close()
 

@@ -1,0 +1,132 @@
+"""One run of scenarios against one cluster, shared by the CLI and the pytest plugin: the profile check, the
+timing, the run's registration in the journal, node access, images, namespaces and the run writer.
+
+    with Session.open(cluster, SessionOptions(report_dir=Path("reports"), source="cli")) as session:
+        result = session.run(name, module)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from harness.access import AccessOptions, node_access
+from harness.errors import UsageError
+from harness.faults import RUN_LABEL, run_registered
+from harness.journal import Journal, default_journal_path
+from harness.kube import Cluster
+from harness.runner import RunWriter, ScenarioResult, namespace_for, run_scenario
+from harness.settings import ClusterTiming, read_timing
+from harness.workload.deploy import NamespaceReaper, create_namespace
+
+if TYPE_CHECKING:
+    from harness.nodes import NodeAccess
+    from harness.testbed.images import MySQLImages
+    from harness.workload.target import StatefulSetTarget
+
+
+@dataclass
+class SessionOptions:
+    report_dir: Path
+    source: str                                    # "cli" or "pytest": recorded in results.json
+    access: AccessOptions = field(default_factory=AccessOptions)
+    journal: Path = field(default_factory=default_journal_path)
+    timing_profile: str | None = None              # required profile; None: whatever the cluster runs
+    storage_class: str | None = None
+    mysql_image: str | None = None                 # pulled by the cluster; None: built or pulled and kind-loaded
+    xtrabackup_image: str | None = None
+    run_id: str | None = None                      # None: the start time
+
+
+def check_profile(cluster: Cluster, wanted: str | None) -> str:
+    """The cluster's timing profile; a mismatch with the one asked for is an environment error (the profile is
+    baked into the cluster's kubeadm configuration, so it cannot change per run)."""
+    from harness.testbed.cluster import read_profile
+
+    actual = read_profile(cluster) or "unknown"
+    if wanted and actual != wanted:
+        raise UsageError(f"the cluster runs the {actual!r} timing profile, not {wanted!r}; recreate it with "
+                         f"'make cluster-down && make cluster PROFILE={wanted}'")
+    return actual
+
+
+def resolve_mysql_images(cluster: Cluster, image: str | None = None, xtrabackup: str | None = None) -> "MySQLImages":
+    """The image given (the cluster pulls it); otherwise pull or build locally and `kind load` it, which needs
+    docker and a kind cluster."""
+    from harness.testbed import cluster as testbed
+    from harness.testbed import images
+
+    if image:
+        return images.MySQLImages(image, xtrabackup or image, "mariadb" if "mariadb" in image else "mysql")
+    if not cluster.context.startswith("kind-"):
+        raise UsageError("the MySQL scenarios need --mysql-image IMAGE on this cluster (images are loaded "
+                         "locally only into kind clusters)")
+    mysql = images.mysql_images()
+    testbed.load_images(mysql.mysql, mysql.xtrabackup)
+    return mysql
+
+
+class Session:
+    """A run in progress: scenarios run through `run`, each result lands in the run directory at once."""
+
+    def __init__(self, cluster: Cluster, options: SessionOptions, run_id: str, profile: str, timing: ClusterTiming,
+                 journal: Journal, access: "NodeAccess", access_reason: str, target_nodes: list[str]) -> None:
+        self.cluster, self.options, self.run_id, self.profile, self.timing = cluster, options, run_id, profile, timing
+        self.journal, self.access, self.target_nodes = journal, access, target_nodes
+        self.writer = RunWriter(options.report_dir, run_id, cluster, profile, options.source, timing, access_reason)
+        self.reaper = NamespaceReaper(cluster)
+        self._mysql: MySQLImages | None = None
+
+    @classmethod
+    @contextmanager
+    def open(cls, cluster: Cluster, options: SessionOptions) -> Iterator["Session"]:
+        """Check the cluster (it answers, runs the profile asked for), register the run in the journal (so
+        `cleanup` removes what a killed run leaves), assemble node access; on exit, confirm that every
+        namespace the run deleted is gone."""
+        cluster.fingerprint()  # the API answers, before anything reads its settings or builds images
+        profile = check_profile(cluster, options.timing_profile)
+        timing = read_timing(cluster)
+        run_id = options.run_id or time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        journal = Journal(options.journal)
+        with run_registered(cluster, journal, run_id), \
+                node_access(cluster, options.access, run_id) as (access, choice, target_nodes):
+            session = cls(cluster, options, run_id, profile, timing, journal, access,
+                          f"{choice.mode} ({choice.reason})", list(target_nodes))
+            try:
+                yield session
+            finally:
+                session.reaper.confirm(300)
+
+    def mysql_images(self) -> "MySQLImages":
+        """The MySQL images, resolved (and loaded into a kind cluster) once per run."""
+        if self._mysql is None:
+            self._mysql = resolve_mysql_images(self.cluster, self.options.mysql_image, self.options.xtrabackup_image)
+        return self._mysql
+
+    def new_namespace(self, name: str) -> str:
+        """A namespace of the run's own, labelled with its run id (so `cleanup` finds it after a kill)."""
+        create_namespace(self.cluster, name, {RUN_LABEL: self.run_id})
+        return name
+
+    def run(self, name: str, module: ModuleType, mysql: "MySQLImages | None" = None,
+            target: "StatefulSetTarget | None" = None, namespace: str | None = None,
+            junit: bool = True) -> ScenarioResult:
+        """Run one scenario: on `target` (the user's namespace: never created nor deleted), in `namespace`
+        (the caller's), or in a namespace of its own that is deleted in the background afterwards."""
+        own = target is None and namespace is None
+        if own:
+            namespace = self.new_namespace(namespace_for(self.run_id, name))
+        try:
+            result = run_scenario(name, module, self.cluster, target.namespace if target else str(namespace),
+                                  self.writer.dir, self.run_id, self.journal, mysql, self.access, self.target_nodes,
+                                  self.timing, self.options.storage_class, target)
+        finally:
+            if own:
+                self.reaper.delete(str(namespace))  # gone in the background while the next scenario runs
+        self.writer.add(result, junit=junit)
+        return result
