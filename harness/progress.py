@@ -26,6 +26,7 @@ class WaitLog:
     def __init__(self) -> None:
         self.seconds = 0.0
         self.count = 0
+        self.entries: list[dict[str, object]] = []  # each outermost wait: what, seconds, deadline
         self._depth = 0
         self._lock = threading.Lock()
 
@@ -34,12 +35,13 @@ class WaitLog:
             self._depth += 1
             return self._depth == 1
 
-    def leave(self, seconds: float, outermost: bool) -> None:
+    def leave(self, seconds: float, outermost: bool, what: str = "", deadline: float = 0.0) -> None:
         with self._lock:
             self._depth -= 1
             if outermost:
                 self.seconds += seconds
                 self.count += 1
+                self.entries.append({"what": what, "seconds": round(seconds, 2), "deadline": deadline})
 
 
 class LogDisplay:
@@ -111,7 +113,7 @@ def waiting(what: str, deadline_seconds: float) -> Iterator[None]:
         seconds = time.monotonic() - started
         _nesting.depth = depth
         if log:
-            log.leave(seconds, outermost_logged)
+            log.leave(seconds, outermost_logged, what, deadline_seconds)
         if announce:
             announce.finish(seconds, ok)
 

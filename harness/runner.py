@@ -157,6 +157,7 @@ class ScenarioResult:
     figures: dict[str, float] = field(default_factory=dict)
     error: str | None = None       # the scenario could not complete (environment, bug): neither pass nor fail
     cleanup_error: str | None = None  # a fault could not be healed: reported apart from the hypothesis
+    waits: list[dict[str, Any]] = field(default_factory=list)  # each wait on Kubernetes: what, seconds, deadline
 
     @property
     def status(self) -> str:
@@ -270,7 +271,8 @@ def run_scenario(name: str, module: ModuleType, cluster: Cluster, namespace: str
         scenario=name, hypothesis=module.HYPOTHESIS, ok=bool(verdicts) and all(v.ok for v in verdicts) and not error
         and not cleanup_error, started_wall=started_wall, seconds=round(time.monotonic() - started, 1),
         wait_seconds=round(waits.seconds, 1), namespace=env.namespace, history=history_file,
-        verdicts=[verdict_dict(v) for v in verdicts], figures=figures, error=error, cleanup_error=cleanup_error)
+        verdicts=[verdict_dict(v) for v in verdicts], figures=figures, error=error, cleanup_error=cleanup_error,
+        waits=list(waits.entries))
 
 
 class RunWriter:

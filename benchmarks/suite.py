@@ -1,0 +1,90 @@
+"""The suite against Kubernetes' own clock: per scenario its wall time, its floor and the overhead over it, and
+the suite's wall time against its critical path. A table on stdout, JSON under reports/.
+
+    .venv/bin/python benchmarks/suite.py                       # runs `chaos-harness run` (all), then measures it
+    .venv/bin/python benchmarks/suite.py s07 s08               # the same for some scenarios
+    .venv/bin/python benchmarks/suite.py --run-dir reports/ID  # measures a finished run (several: one table each)
+
+Floor of a scenario: the time it spent blocked on the cluster (results.json `waits`: Ready, node state,
+eviction, the deliberate observation windows), each bounded from below by the cluster's timing (detection by
+the grace period, eviction by the toleration). Its largest waits are listed. Overhead: wall minus floor, in % of
+the floor: the harness's own time (deploy requests, port-forwards, writes and reads, recorder start and stop).
+Critical path: scenarios share nothing but nodes, so a runner with enough nodes could finish in the longest
+one; the serial suite takes their sum plus the gaps between them (namespace creation, image checks, reports).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def measure(run_dir: Path) -> dict[str, Any]:
+    document = json.loads((run_dir / "results.json").read_text())
+    rows = []
+    for r in document["results"]:
+        waits = r.get("waits") or []
+        floor = sum(w["seconds"] for w in waits) if waits else r["wait_seconds"]
+        rows.append({
+            "scenario": r["scenario"], "status": r["status"], "wall": r["seconds"], "floor": round(floor, 1),
+            "overhead": round(r["seconds"] - floor, 1),
+            "overhead_pct": round(100 * (r["seconds"] - floor) / floor, 1) if floor else None,
+            "largest_waits": sorted(waits, key=lambda w: -w["seconds"])[:3]})
+    suite_wall = document["finished"] - document["started"]
+    return {"run": document["run_id"], "timing": document["timing"], "rows": rows,
+            "suite_wall": round(suite_wall, 1), "sum_of_scenarios": round(sum(x["wall"] for x in rows), 1),
+            "critical_path": max((x["wall"] for x in rows), default=0.0),
+            "sum_of_floors": round(sum(x["floor"] for x in rows), 1)}
+
+
+def table(m: dict[str, Any]) -> str:
+    lines = [f"run {m['run']} (timing: grace {m['timing'].get('node_monitor_grace_period')}s, unreachable "
+             f"toleration {m['timing'].get('unreachable_toleration_seconds')}s)",
+             f"{'scenario':32} {'status':8} {'wall s':>7} {'floor s':>8} {'over s':>7} {'over %':>7}  largest waits"]
+    for x in m["rows"]:
+        waits = "; ".join(f"{w['what'][:38]} {w['seconds']:.0f}s" for w in x["largest_waits"])
+        pct = f"{x['overhead_pct']:.0f}" if x["overhead_pct"] is not None else "-"
+        lines.append(f"{x['scenario']:32} {x['status']:8} {x['wall']:7.1f} {x['floor']:8.1f} {x['overhead']:7.1f} "
+                     f"{pct:>7}  {waits}")
+    lines.append(f"suite wall {m['suite_wall']:.0f}s = scenarios {m['sum_of_scenarios']:.0f}s + gaps "
+                 f"{m['suite_wall'] - m['sum_of_scenarios']:.0f}s; floors {m['sum_of_floors']:.0f}s; critical path "
+                 f"(longest scenario, if run concurrently) {m['critical_path']:.0f}s")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scenario", nargs="*", help="scenarios to run (default: all)")
+    parser.add_argument("--run-dir", type=Path, action="append", default=[], help="measure this finished run")
+    parser.add_argument("--report-dir", type=Path, default=REPO / "reports" / "bench")
+    args = parser.parse_args()
+    run_dirs = list(args.run_dir)
+    if not run_dirs:
+        before = set(args.report_dir.glob("2*")) if args.report_dir.exists() else set()
+        started = time.monotonic()
+        result = subprocess.run([sys.executable, "-m", "harness.cli", "run", *args.scenario, "--report-dir",
+                                 str(args.report_dir)], cwd=REPO)
+        print(f"chaos-harness run exited {result.returncode} after {time.monotonic() - started:.0f}s")
+        run_dirs = sorted(set(args.report_dir.glob("2*")) - before)
+        if not run_dirs:
+            print("the run left no run directory", file=sys.stderr)
+            return 1
+    out = REPO / "reports" / "bench-suite.json"
+    measured = [measure(d) for d in run_dirs]
+    for m in measured:
+        print(table(m))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(measured, indent=2))
+    print(f"json: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
