@@ -278,7 +278,16 @@ def run_plan(args: argparse.Namespace) -> int:
                 code = EXIT_CLEANUP
             elif result.status != "pass" and code == EXIT_PASS:
                 code = EXIT_HYPOTHESIS
-    print(f"report: {session.writer.report_path}\nresults: {session.writer.dir / 'results.json'}")
+    metrics = session.writer.dir / "metrics.prom"
+    print(f"report: {session.writer.report_path}\nresults: {session.writer.dir / 'results.json'}\nmetrics: {metrics}")
+    if args.pushgateway:
+        from harness.report.metrics import push
+
+        try:
+            push(args.pushgateway, metrics.read_text())
+            print(f"metrics pushed to {args.pushgateway}")
+        except UsageError as e:  # the verdicts stand; the push is reported beside them
+            print(f"chaos-harness run: {e}", file=sys.stderr)
     if args.keep_runs:
         for gone in prune(args.report_dir, args.keep_runs):
             print(f"pruned old run {gone}")
@@ -347,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the clone/backup image (default: --mysql-image)")
     run.add_argument("--storage-class", default=None, metavar="NAME",
                      help="StorageClass of the workloads' claims (default: the cluster's default)")
+    run.add_argument("--pushgateway", default=None, metavar="URL",
+                     help="also push the run's metrics (reports/<run-id>/metrics.prom) to this Prometheus Pushgateway")
     run.add_argument("--config", type=Path, default=None, metavar="FILE",
                      help="a run file (TOML): scenarios, targets, profile, report dir, node access...; options on "
                           "the command line win over it")

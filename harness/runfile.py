@@ -32,7 +32,7 @@ TOP_LEVEL: dict[str, tuple[type, bool]] = {
     "allow_context": (list, False), "journal": (str, True), "node_access": (str, False),
     "target_nodes": (str, False), "agent_image": (str, False), "agent_deadman_seconds": (int, False),
     "mysql_image": (str, False), "xtrabackup_image": (str, False), "storage_class": (str, False),
-    "scenario_dirs": (list, True), "targets": (list, False),
+    "scenario_dirs": (list, True), "targets": (list, False), "pushgateway": (str, False),
 }
 TARGET_KEYS: dict[str, type] = {"statefulset": str, "scenarios": list, "probe": str, "probe_write": str,
                                 "probe_read": str, "probe_container": str}

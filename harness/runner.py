@@ -314,6 +314,11 @@ class RunWriter:
                         merged.write(json.dumps({"scenario": r.scenario, **json.loads(line)}) + "\n")
         if junit:
             (self.dir / "junit.xml").write_bytes(junit_xml(self.run_id, self.results))
+        from harness.report import runs
+        from harness.report.metrics import render as render_metrics
+
+        earlier = [r for r in runs(self.root) if r["dir"] != self.dir.name]
+        (self.dir / "metrics.prom").write_text(render_metrics(document, earlier))
         render_run(self.dir)
         render_index(self.root)
 

@@ -29,3 +29,25 @@ def test_ci_templates_are_scheduled_keep_reports_and_run_faithful() -> None:
                for s in steps)
     gitlab = yaml.safe_load((TEMPLATES / "gitlab-scheduled-resilience.yml").read_text())["scheduled-resilience"]
     assert "schedule" in gitlab["rules"][0]["if"] and "make run PROFILE=faithful" in gitlab["script"][0]
+
+
+def test_the_github_template_publishes_what_it_claims(tmp_path: Path) -> None:
+    """Its comment says it publishes the JUnit results and a summary: the step that picks the newest run
+    really produces both (run here on a reports/ holding an older and a newer run), and the reporter reads it."""
+    import shutil
+    import subprocess
+
+    steps = yaml.safe_load((TEMPLATES / "github-scheduled-resilience.yml").read_text())["jobs"]["resilience"]["steps"]
+    prepare = next(s for s in steps if s.get("name") == "latest run's JUnit and summary")
+    reporter = next(s for s in steps if s.get("uses", "").startswith("dorny/test-reporter"))
+    assert reporter["with"]["path"] == "reports/latest-junit.xml" and reporter["with"]["reporter"] == "java-junit"
+    data = Path(__file__).resolve().parents[1] / "data" / "run-all"
+    for run_id in ("20200101-000000", "20990101-000000"):
+        shutil.copytree(data, tmp_path / "reports" / run_id)
+        (tmp_path / "reports" / run_id / "junit.xml").write_text(f"<testsuite name='{run_id}'/>")
+    summary = tmp_path / "summary.md"
+    subprocess.run(["bash", "-euo", "pipefail", "-c", prepare["run"]], cwd=tmp_path, check=True,
+                   env={"PATH": "/usr/bin:/bin", "GITHUB_STEP_SUMMARY": str(summary)})
+    assert "20990101-000000" in (tmp_path / "reports" / "latest-junit.xml").read_text()
+    text = summary.read_text()
+    assert "| s08_kubelet_stop_mysql | pass |" in text and text.count("| pass |") == 12
