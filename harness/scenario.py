@@ -4,21 +4,22 @@ HYPOTHESIS (one sentence), then `run(env)`: workload, fault, checks, returning t
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.faults import FaultContext, FaultSession, node_running_pod
+from harness.faults import Fault, FaultContext, FaultSession, node_running_pod
 from harness.history import History
 from harness.journal import Journal
 from harness.kube import Cluster
 from harness.nodes import KindNodeAccess, NodeAccess
 from harness.recorder import Recorder
 from harness.settings import ClusterTiming, read_timing
-from harness.waits import poll_until
+from harness.progress import observe
+from harness.waits import node_not_ready, node_ready, poll_until
 from harness.testbed.images import MySQLImages
 from harness.workload.ledger import Ledger
-from harness.workload.mysql_client import Writer, ensure_schema, read_keys
+from harness.workload.mysql_client import Writer, background_writer, ensure_schema, read_keys
 from harness.workload.mysql_cluster import MySQLWorkload
 from harness.workload.target import StatefulSetTarget
 
@@ -106,6 +107,33 @@ class ScenarioEnv:
         # The final read is an observation like any other: durability is judged from the history.
         self.history.record("read-keys", replica=mysql.pod(ordinal), keys=sorted(keys))
         return keys
+
+    @contextmanager
+    def writing_throughout(self, w: Workload) -> Iterator[None]:
+        """Acknowledged writes into pod 0 for the whole block (through the target's probe, if any), with two
+        seconds of them before the block's first step and after its last."""
+        with w.writer(self.ledger()) as writer, \
+                (background_writer(writer, pause=0.02) if writer else nullcontext()):  # type: ignore[arg-type]
+            observe(2, "acknowledged writes before the fault")
+            yield
+            observe(2, "acknowledged writes after recovery")
+
+    def read_back(self, w: Workload) -> None:
+        """Read every readable replica's keys into the history: pod 0, then the others once they caught up."""
+        primary = self.read_rows(w, 0)
+        for i in w.readable_ordinals[1:]:
+            self.read_rows(w, i, expected=primary)
+
+    def silent_node(self, w: Workload, fault: "Fault", node: str) -> None:
+        """A fault that silences `node` (pause, partition): held until the Node leaves Ready and a while
+        after (shorter than the unreachable toleration: S8 covers eviction past it); then the node and the
+        workload are waited for."""
+        t = self.timing
+        with self.faults.injected(fault):
+            node_not_ready(self.cluster, node, t)
+            observe(max(1.0, min(10.0, t.unreachable_toleration_seconds / 2)), f"nothing replaces {w.pod(0)}")
+        node_ready(self.cluster, node)
+        w.wait_ready(300)
 
     def note(self, **facts: object) -> None:
         """Record what the scenario learnt while acting (the faulted node, a hostname, a claim), so that its

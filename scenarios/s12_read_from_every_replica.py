@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from harness import checkers
 from harness.checkers import Verdict
 from harness.errors import HarnessError

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 from harness import checkers
 from harness.checkers import Verdict
 from harness.faults import ContainerKill
 from harness.history import Event
-from harness.progress import observe
 from harness.scenario import ScenarioEnv
 from harness.settings import ClusterTiming
 from harness.waits import watch_until
-from harness.workload.mysql_client import background_writer
 
 HYPOTHESIS = ("Killing pod 0's main container on its node's runtime (mysql-0's, or the --target's pod 0) restarts it "
               "in place: its restart count rises, the pod keeps its UID, at most one copy ever runs, and no "
@@ -34,23 +30,16 @@ def run(env: ScenarioEnv) -> None:
     if not running:
         raise AssertionError(f"no running {container} container of {pod} on {node}'s runtime")
     env.note(node=node, pod=pod, container=container, container_id=running[0].container_id)
-    ledger = env.ledger()
-    with env.recording(), w.writer(ledger) as writer:
-        with background_writer(writer, pause=0.02) if writer else nullcontext():
-            observe(2, "acknowledged writes before the fault")
-            with env.faults.injected(ContainerKill(node, running[0].container_id)):
-                pass
-            _, waited = watch_until(
-                env.cluster.core.list_namespaced_pod,
-                lambda p: {s.name: s.restart_count for s in p.status.container_statuses or []}.get(container, 0)
-                > restarts, 120, f"{pod}/{container} restarted", namespace=env.namespace,
-                field_selector=f"metadata.name={pod}")
-            env.figures["restarted_after"] = waited
-            w.wait_ready(300)
-            observe(2, "acknowledged writes after the restart")
-    primary = env.read_rows(w, 0)
-    for i in w.readable_ordinals[1:]:
-        env.read_rows(w, i, expected=primary)
+    with env.recording(), env.writing_throughout(w):
+        with env.faults.injected(ContainerKill(node, running[0].container_id)):
+            pass
+        _, env.figures["restarted_after"] = watch_until(
+            env.cluster.core.list_namespaced_pod,
+            lambda p: {s.name: s.restart_count for s in p.status.container_statuses or []}.get(container, 0)
+            > restarts, 120, f"{pod}/{container} restarted", namespace=env.namespace,
+            field_selector=f"metadata.name={pod}")
+        w.wait_ready(300)
+    env.read_back(w)
 
 
 def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:

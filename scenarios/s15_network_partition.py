@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 from harness import checkers
 from harness.checkers import Verdict
 from harness.errors import UsageError
 from harness.faults import NetworkPartition
 from harness.history import Event
-from harness.progress import observe
 from harness.scenario import ScenarioEnv
 from harness.settings import ClusterTiming
-from harness.waits import node_not_ready, node_ready
-from harness.workload.mysql_client import background_writer
 
 HYPOTHESIS = ("Cutting pod 0's node (mysql-0's, or the --target's pod 0) off the control plane makes the Node "
               "not-Ready within the grace period; pod 0 is not re-created elsewhere while the node is cut off, and "
@@ -39,20 +34,9 @@ def run(env: ScenarioEnv) -> None:
     w, node = env.workload()
     peer = control_plane_ip(env)
     env.note(node=node, pod=w.pod(0), peer=peer)
-    t = env.timing
-    ledger = env.ledger()
-    with env.recording(), w.writer(ledger) as writer:
-        with background_writer(writer, pause=0.02) if writer else nullcontext():
-            observe(2, "acknowledged writes before the fault")
-            with env.faults.injected(NetworkPartition(node, peer)):
-                node_not_ready(env.cluster, node, t)
-                observe(max(1.0, min(10.0, t.unreachable_toleration_seconds / 2)), f"nothing replaces {w.pod(0)}")
-            node_ready(env.cluster, node)
-            w.wait_ready(300)
-            observe(2, "acknowledged writes after the partition")
-    primary = env.read_rows(w, 0)
-    for i in w.readable_ordinals[1:]:
-        env.read_rows(w, i, expected=primary)
+    with env.recording(), env.writing_throughout(w):
+        env.silent_node(w, NetworkPartition(node, peer), node)
+    env.read_back(w)
 
 
 def check(events: list[Event], t: ClusterTiming) -> list[Verdict]:

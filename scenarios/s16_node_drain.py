@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 from kubernetes import client
 
 from harness import checkers
@@ -15,7 +13,6 @@ from harness.progress import observe
 from harness.scenario import ScenarioEnv
 from harness.settings import ClusterTiming
 from harness.waits import watch_until
-from harness.workload.mysql_client import background_writer
 
 HYPOTHESIS = ("Draining pod 0's node (mysql-0's, or the --target's pod 0) evicts pod 0 through the Eviction API, "
               "respecting the PodDisruptionBudget: at most one identity is unavailable at a time, pod 0 comes back "
@@ -44,24 +41,17 @@ def run(env: ScenarioEnv) -> None:
     old_uid = env.cluster.core.read_namespaced_pod(pod, env.namespace, _request_timeout=10).metadata.uid
     env.note(node=node, pod=pod, pdb="created maxUnavailable=1" if env.target is None else "the target's own")
     env.note(claim_before=list(w.pvc_of(0)))
-    ledger = env.ledger()
-    with env.recording(), w.writer(ledger) as writer:
-        with background_writer(writer, pause=0.02) if writer else nullcontext():
-            observe(2, "acknowledged writes before the fault")
-            with env.faults.injected(NodeDrain(node)):
-                _, waited = watch_until(env.cluster.core.list_namespaced_pod, lambda p: p.metadata.uid != old_uid,
-                                        120, f"{pod} re-created after its eviction", namespace=env.namespace,
-                                        field_selector=f"metadata.name={pod}")
-                env.figures["recreated_after"] = waited
-                # A node-bound volume keeps the new pod 0 Pending until the node is uncordoned; a network
-                # volume lets it start elsewhere. Either way, watch a while before uncordoning.
-                observe(5, f"the new {pod} while its node is cordoned")
-            w.wait_ready(300)
-            observe(2, "acknowledged writes after the drain")
+    with env.recording(), env.writing_throughout(w):
+        with env.faults.injected(NodeDrain(node)):
+            _, env.figures["recreated_after"] = watch_until(
+                env.cluster.core.list_namespaced_pod, lambda p: p.metadata.uid != old_uid, 120,
+                f"{pod} re-created after its eviction", namespace=env.namespace, field_selector=f"metadata.name={pod}")
+            # A node-bound volume keeps the new pod 0 Pending until the node is uncordoned; a network volume
+            # lets it start elsewhere. Either way, watch a while before uncordoning.
+            observe(5, f"the new {pod} while its node is cordoned")
+        w.wait_ready(300)
     env.note(claim_after=list(w.pvc_of(0)))
-    primary = env.read_rows(w, 0)
-    for i in w.readable_ordinals[1:]:
-        env.read_rows(w, i, expected=primary)
+    env.read_back(w)
 
 
 def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:

@@ -213,6 +213,15 @@ def helper_image(cluster: Cluster) -> str:
     raise ClusterError("local-path-config names no helper image")
 
 
+def claim_and_volume(cluster: Cluster, namespace: str, claim: str) -> tuple[str, str]:
+    """(claim, the volume it is bound to); an unbound claim is a ClusterError."""
+    with api_errors(f"reading PVC {namespace}/{claim}"):
+        pvc = cluster.core.read_namespaced_persistent_volume_claim(claim, namespace, _request_timeout=10)
+    if not pvc.spec.volume_name:
+        raise ClusterError(f"PVC {namespace}/{claim} is not bound")
+    return claim, pvc.spec.volume_name
+
+
 def exec_in_pod(cluster: Cluster, namespace: str, pod: str, command: list[str], container: str | None = None,
                 timeout: float = 30) -> str:
     """Run `command` in a pod and return its stdout; a non-zero exit status is a ClusterError."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -89,6 +89,19 @@ def classify(error: BaseException, sent: bool) -> Outcome:
     return "unknown"
 
 
+def write_until(write_one: Callable[[], WriteRecord], stop: threading.Event, count: int | None = None,
+                pause: float = 0.0) -> None:
+    """The writers' loop (MySQL's and a probe's): write until `stop` is set or `count` writes were attempted."""
+    written = 0
+    while not stop.is_set() and (count is None or written < count):
+        record = write_one()
+        written += 1
+        if record.outcome != "ok":
+            stop.wait(0.2)  # do not spin while the server is down
+        elif pause:
+            stop.wait(pause)
+
+
 class Writer:
     """Inserts rows with increasing keys and records each attempt. Reconnects after a failure."""
 
@@ -121,15 +134,7 @@ class Writer:
         return record
 
     def run(self, stop: threading.Event, count: int | None = None, pause: float = 0.0) -> None:
-        """Write until `stop` is set or `count` writes were attempted."""
-        written = 0
-        while not stop.is_set() and (count is None or written < count):
-            record = self.write_one()
-            written += 1
-            if record.outcome != "ok":
-                stop.wait(0.2)  # do not spin while the server is down
-            elif pause:
-                stop.wait(pause)
+        write_until(self.write_one, stop, count, pause)
 
     def close(self) -> None:
         if self._conn is not None:

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from harness.errors import ClusterError, api_errors
 from harness.kube import Cluster
 from harness.testbed.images import MySQLImages
 from harness.workload import deploy
@@ -84,9 +83,4 @@ class MySQLWorkload:
 
     def pvc_of(self, ordinal: int) -> tuple[str, str]:
         """(claim name, bound volume) of pod `<name>-<ordinal>`'s data volume."""
-        claim = f"data-{self.pod(ordinal)}"
-        with api_errors(f"reading PVC {claim}"):
-            pvc = self.cluster.core.read_namespaced_persistent_volume_claim(claim, self.namespace, _request_timeout=10)
-        if not pvc.spec.volume_name:
-            raise ClusterError(f"PVC {claim} is not bound")
-        return claim, pvc.spec.volume_name
+        return deploy.claim_and_volume(self.cluster, self.namespace, f"data-{self.pod(ordinal)}")

@@ -127,11 +127,9 @@ class ProbeWriter:
         return record
 
     def run(self, stop: threading.Event, count: int | None = None, pause: float = 0.0) -> None:
-        written = 0
-        while not stop.is_set() and (count is None or written < count):
-            record = self.write_one()
-            written += 1
-            stop.wait(0.2 if record.outcome != "ok" else pause)
+        from harness.workload.mysql_client import write_until
+
+        write_until(self.write_one, stop, count, pause)
 
     def close(self) -> None:
         close = getattr(self.probe, "close", None)

@@ -74,12 +74,7 @@ class StatefulSetTarget:
         """(claim, bound volume) of the pod's first claim template; ("", "") when it has none."""
         if not self.claim_templates:
             return "", ""
-        claim = f"{self.claim_templates[0]}-{self.pod(ordinal)}"
-        with api_errors(f"reading PVC {self.namespace}/{claim}"):
-            pvc = self.cluster.core.read_namespaced_persistent_volume_claim(claim, self.namespace, _request_timeout=10)
-        if not pvc.spec.volume_name:
-            raise ClusterError(f"PVC {self.namespace}/{claim} is not bound")
-        return claim, pvc.spec.volume_name
+        return deploy.claim_and_volume(self.cluster, self.namespace, f"{self.claim_templates[0]}-{self.pod(ordinal)}")
 
     @contextmanager
     def writer(self, ledger: Ledger) -> Iterator[ProbeWriter | None]:
