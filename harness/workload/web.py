@@ -7,7 +7,6 @@ It runs the helper image every node already has (see deploy.helper_image), so it
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +15,7 @@ from harness.errors import api_errors
 from harness.kube import Cluster
 from harness.progress import observe
 from harness.waits import poll_until
-from harness.workload import deploy
+from harness.workload import deploy, dns
 
 NAME = "web"
 LOG = "/data/log"
@@ -169,31 +168,13 @@ class Web:
         return deploy.exec_in_pod(self.cluster, self.namespace, f"{NAME}-{ordinal}", ["hostname"]).strip()
 
     def dns_name(self, ordinal: int) -> str:
-        return f"{NAME}-{ordinal}.{NAME}.{self.namespace}.svc.cluster.local"
+        return dns.dns_name(f"{NAME}-{ordinal}", NAME, self.namespace)
 
     def lookup(self, ordinal: int, from_ordinal: int = 0, deadline_seconds: float = 30) -> dict[str, Any]:
-        """Resolve web-<ordinal>'s DNS name from inside web-<from_ordinal> until it names the pod's current IP
-        (DNS follows the endpoints a moment after Ready) or the deadline passes. Returns the lookup's record."""
-        name = self.dns_name(ordinal)
-        started = time.monotonic()
-        last: dict[str, Any] = {"name": name, "ips": [], "attempts": 0}
-
-        def current() -> dict[str, Any] | None:
-            ips = self.resolve(from_ordinal, name)
-            with api_errors(f"reading pod {NAME}-{ordinal}"):
-                pod_ip = self.cluster.core.read_namespaced_pod(f"{NAME}-{ordinal}", self.namespace,
-                                                               _request_timeout=10).status.pod_ip
-            last.update(ips=ips, attempts=last["attempts"] + 1, seconds=round(time.monotonic() - started, 2))
-            return last if ips == [pod_ip] else None
-
-        # A stale answer is asked again each second; past the deadline the last answer is the record (the
-        # checker judges it).
-        return poll_until(current, deadline_seconds, f"{name} resolves", 1, on_timeout=lambda: last)[0]
+        """Resolve web-<ordinal>'s DNS name from inside web-<from_ordinal> (harness/workload/dns.py)."""
+        return dns.lookup_pod(self.cluster, self.namespace, f"{NAME}-{ordinal}", NAME, f"{NAME}-{from_ordinal}",
+                              deadline_seconds)
 
     def resolve(self, from_ordinal: int, hostname: str) -> list[str]:
         """IPv4 addresses `hostname` resolves to inside the cluster, asked from pod `web-<from_ordinal>`."""
-        # No answer (the name does not resolve yet) is an empty list, not an error: the caller asks again.
-        out = self.cluster.exec(self.namespace, f"{NAME}-{from_ordinal}",
-                                ["sh", "-c", f"getent hosts {hostname} 2>/dev/null || nslookup {hostname}"]).stdout
-        return sorted({w for w in out.split() if w.count(".") == 3 and w.replace(".", "").isdigit()
-                       and not w.startswith("10.96.")})  # 10.96.0.10: nslookup's own DNS server line
+        return dns.resolve(self.cluster, self.namespace, f"{NAME}-{from_ordinal}", hostname)

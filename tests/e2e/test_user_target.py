@@ -44,7 +44,7 @@ def keystore(cluster: Cluster, namespace: str) -> str:
 
 
 def test_every_fault_scenario_on_a_users_statefulset(keystore: str, tmp_path: Path) -> None:
-    result = harness("run", "s13", "s14", "s15", "s16", "--target", f"{keystore}/keystore", *PROBE,
+    result = harness("run", "s13", "s14", "s15", "s16", "s17", "--target", f"{keystore}/keystore", *PROBE,
                      "--report-dir", str(tmp_path))
     [run] = list(tmp_path.glob("2*/results.json"))
     results = json.loads(run.read_text())["results"]
@@ -54,8 +54,10 @@ def test_every_fault_scenario_on_a_users_statefulset(keystore: str, tmp_path: Pa
               f"{', '.join(v['checker'] + ('' if v['ok'] else ' FAILED') for v in r['verdicts'])} |")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert [r["scenario"] for r in results] == ["s13_container_kill", "s14_node_pause", "s15_network_partition",
-                                                "s16_node_drain"]
-    for r in results:
+                                                "s16_node_drain", "s17_identity_and_dns"]
+    dns = {v["checker"]: v for v in results[-1]["verdicts"]}
+    assert dns["dns-names-pod"]["ok"] and dns["dns-names-pod"]["figures"]["lookups"] == 3
+    for r in results[:-1]:
         verdicts = {v["checker"]: v for v in r["verdicts"]}
         assert r["namespace"] == keystore and verdicts["durability"]["figures"]["acknowledged"] > 0
         assert "split-brain" in verdicts and "samples" in verdicts["split-brain"]["summary"]

@@ -111,7 +111,7 @@ def test_cli_lists_every_scenario_with_its_hypothesis(capsys) -> None:
     out = capsys.readouterr().out
     assert "s08_kubelet_stop_mysql: With the kubelet of pod 0's node stopped" in out
     assert "S8 · built-in · faults: kubelet-stop · needs: MySQL images" in out
-    assert len(out.splitlines()) == 2 * len(scenario_modules()) == 32
+    assert len(out.splitlines()) == 2 * len(scenario_modules()) == 34
 
 
 def test_cli_lists_scenarios_as_json(capsys) -> None:
@@ -119,7 +119,7 @@ def test_cli_lists_scenarios_as_json(capsys) -> None:
 
     assert cli.main(["list", "--json"]) == cli.EXIT_PASS
     listed = json.loads(capsys.readouterr().out)
-    assert [d["short"] for d in listed][:3] == ["S1", "S2", "S3"] and len(listed) == 16
+    assert [d["short"] for d in listed][:3] == ["S1", "S2", "S3"] and len(listed) == 17
     s10 = next(d for d in listed if d["short"] == "S10")
     assert s10["faults"] == ["kubelet-stop", "pod-delete"] and s10["typical_seconds"] > 0
 
@@ -134,7 +134,7 @@ def test_short_scenario_names_resolve(typed: str) -> None:
 def test_unknown_short_name_is_a_usage_error_naming_the_short_names(capsys) -> None:
     assert cli.main(["run", "s99"]) == cli.EXIT_USAGE
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "unknown scenario s99" in err and "s01..s16" in err
+    assert err.count("\n") == 1 and "unknown scenario s99" in err and "s01..s17" in err
 
 
 def test_cli_run_unknown_scenario_is_a_one_line_usage_error(capsys) -> None:

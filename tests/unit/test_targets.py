@@ -145,3 +145,13 @@ def test_a_users_store_holds_other_keys_which_are_not_unexpected() -> None:
     assert not check_durability(writes, {"db-0": held}).ok  # a fresh store: anything unwritten is unexpected
     assert check_durability(writes, {"db-0": held}, shared_store=True).ok
     assert not check_durability(writes, {"db-0": {100, 102}}, shared_store=True).ok  # 101 lost
+
+
+def test_dns_answers_are_parsed_from_getent_and_nslookup() -> None:
+    from harness.workload.dns import parse_resolved
+
+    assert parse_resolved("10.244.1.7      db-0.db.shop.svc.cluster.local\n") == ["10.244.1.7"]
+    nslookup = ("Server:\t\t10.96.0.10\nAddress:\t10.96.0.10#53\n\nName:\tdb-0.db.shop.svc.cluster.local\n"
+                "Address: 10.244.2.9\n")
+    assert parse_resolved(nslookup) == ["10.244.2.9"]  # the DNS server's own address is not an answer
+    assert parse_resolved("") == [] and parse_resolved("** server can't find x: NXDOMAIN") == []
