@@ -198,6 +198,8 @@ def plan_run(args: argparse.Namespace, known: dict[str, "ModuleType"],
     from harness.runner import resolve_scenario, targetable
     from harness.workload.target import parse_target
 
+    builtin = sum(getattr(m, "CHAOS_SOURCE", "built-in") == "built-in" for m in known.values())
+
     def resolve(typed: list[str], default: list[str]) -> list[str]:
         chosen, unknown = [], []
         for name in typed or default:
@@ -207,7 +209,7 @@ def plan_run(args: argparse.Namespace, known: dict[str, "ModuleType"],
                 unknown.append(name)
         if unknown:
             raise UsageError(f"unknown scenario {', '.join(unknown)}; known: {', '.join(known)} or their short "
-                             f"names s01..s{len(known):02d} (see 'chaos-harness list')")
+                             f"names s01..s{builtin:02d} (see 'chaos-harness list')")
         return chosen
 
     plan: list[tuple[str, dict[str, object] | None]] = []

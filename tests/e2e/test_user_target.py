@@ -15,8 +15,19 @@ import pytest
 from harness.kube import Cluster
 from harness.workload import deploy
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "keystore"))
-from keystore_chaos.deploy import objects  # noqa: E402  (the example project's own manifest)
+
+def _example_objects():  # the example project's own manifest, loaded from its file: its folder stays off sys.path
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "keystore" / "keystore_chaos" / "deploy.py"
+    spec = importlib.util.spec_from_file_location("keystore_example_deploy", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.objects
+
+
+objects = _example_objects()
 
 pytestmark = [pytest.mark.disruptive]
 
