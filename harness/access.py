@@ -18,6 +18,7 @@ from harness.agent import AgentConfig, AgentNodeAccess, NodeAgent
 from harness.errors import ClusterError, SelectionError, from_api_exception
 from harness.kube import Cluster
 from harness.nodes import KindNodeAccess, NodeAccess
+from harness.progress import quiet
 
 NODE_ACCESS_MODES = ("auto", "docker", "agent")
 DEFAULT_TARGET_NODES = "!node-role.kubernetes.io/control-plane"
@@ -126,6 +127,11 @@ def node_access(cluster: Cluster, options: AccessOptions,
     agent = NodeAgent(cluster, run_id, config, targets)
     try:
         seconds = agent.install()
+    except BaseException:
+        with quiet():  # the failure's own line is what the user needs to read, not the cleanup's progress
+            agent.remove()
+        raise
+    try:
         print(f"node agent {config.image} publishing from {len(targets)} nodes after {seconds:.0f}s "
               f"(namespace {agent.namespace}, dead man's switch {config.deadman_seconds}s)", flush=True)
         agent_access = AgentNodeAccess(cluster, agent)

@@ -103,7 +103,8 @@ def waiting(what: str, deadline_seconds: float) -> Iterator[None]:
     outermost_logged = log.enter() if log else False
     depth = getattr(_nesting, "depth", 0)
     _nesting.depth = depth + 1
-    announce = _Announcement(display, what, deadline_seconds) if display is not None and depth == 0 else None
+    shown = display is not None and depth == 0 and not getattr(_nesting, "quiet", False)
+    announce = _Announcement(display, what, deadline_seconds) if shown else None  # type: ignore[arg-type]
     started = time.monotonic()
     ok = False
     try:
@@ -116,6 +117,17 @@ def waiting(what: str, deadline_seconds: float) -> Iterator[None]:
             log.leave(seconds, outermost_logged, what, deadline_seconds)
         if announce:
             announce.finish(seconds, ok)
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Waits in the block are not shown (still counted): cleanup after a failure whose one line is the news."""
+    previous = getattr(_nesting, "quiet", False)
+    _nesting.quiet = True
+    try:
+        yield
+    finally:
+        _nesting.quiet = previous
 
 
 SHOW_AFTER_SECONDS = 2.0  # waits shorter than this stay silent: only the long ones say what they wait for

@@ -43,9 +43,20 @@ def poll_until(check: Callable[[], T | None], deadline_seconds: float, what: str
             time.sleep(interval)
 
 
+# Taints the node lifecycle controller puts on a node it no longer hears from; with them the scheduler stops
+# placing pods there (a pod bound in between would sit on a node whose kubelet is gone).
+UNSCHEDULABLE_TAINTS = ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready")
+
+
 def node_not_ready(cluster: "Cluster", node: str, timing: "ClusterTiming") -> float:
-    """Wait until `node` leaves Ready; the deadline is the cluster's own: grace period + monitor period + 30 s."""
-    _, waited = watch_until(cluster.core.list_node, lambda n: node_condition(n) != "True",
+    """Wait until the control plane treats `node` as not Ready: its Ready condition is not True and it carries
+    the NoSchedule taint that keeps new pods off it. The deadline is the cluster's own: grace period + monitor
+    period + 30 s."""
+    def seen_not_ready(n: Any) -> bool:
+        return node_condition(n) != "True" and any(
+            t.key in UNSCHEDULABLE_TAINTS and t.effect == "NoSchedule" for t in n.spec.taints or [])
+
+    _, waited = watch_until(cluster.core.list_node, seen_not_ready,
                             timing.node_monitor_grace_period + timing.node_monitor_period + 30, f"{node} not Ready",
                             field_selector=f"metadata.name={node}")
     return waited
