@@ -19,7 +19,7 @@ from harness.progress import observe
 from harness.waits import node_not_ready, node_ready, poll_until
 from harness.testbed.images import MySQLImages
 from harness.workload.ledger import Ledger
-from harness.workload.mysql_client import Writer, background_writer, ensure_schema, read_keys
+from harness.workload.mysql_client import background_writer, read_keys
 from harness.workload.mysql_cluster import MySQLWorkload
 from harness.workload.target import StatefulSetTarget
 
@@ -70,17 +70,9 @@ class ScenarioEnv:
         """`count` acknowledged-or-not writes into pod `ordinal` (a target: through its probe, if any), each
         recorded in the ledger and the history."""
         ledger = ledger or self.ledger()
-        if isinstance(mysql, StatefulSetTarget):
-            with mysql.writer(ledger) as writer:
-                for _ in range(count if writer else 0):
-                    writer.write_one()
-            return ledger
-        with mysql.endpoint(ordinal) as endpoint:
-            ensure_schema(endpoint)
-            writer = Writer(endpoint, ledger)
-            for _ in range(count):
+        with mysql.writer(ledger, ordinal) as writer:
+            for _ in range(count if writer else 0):  # a target without a probe has no writer
                 writer.write_one()
-            writer.close()
         return ledger
 
     def read_rows(self, mysql: Workload, ordinal: int, expected: set[int] | None = None,

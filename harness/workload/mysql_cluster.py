@@ -61,9 +61,9 @@ class MySQLWorkload:
         return tuple(range(self.replicas))
 
     @contextmanager
-    def writer(self, ledger: Ledger) -> Iterator[Writer]:
-        """A writer into the primary (pod 0), the schema in place."""
-        with self.endpoint(0) as endpoint:
+    def writer(self, ledger: Ledger, ordinal: int = 0) -> Iterator[Writer]:
+        """A writer into pod `ordinal` (the primary by default), the schema in place."""
+        with self.endpoint(ordinal) as endpoint:
             ensure_schema(endpoint)
             writer = Writer(endpoint, ledger)
             try:

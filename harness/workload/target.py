@@ -77,8 +77,9 @@ class StatefulSetTarget:
         return deploy.claim_and_volume(self.cluster, self.namespace, f"{self.claim_templates[0]}-{self.pod(ordinal)}")
 
     @contextmanager
-    def writer(self, ledger: Ledger) -> Iterator[ProbeWriter | None]:
-        """The probe's writer (None without a probe: nothing is written, durability is not judged)."""
+    def writer(self, ledger: Ledger, ordinal: int = 0) -> Iterator[ProbeWriter | None]:
+        """The probe's writer (None without a probe: nothing is written, durability is not judged). The probe
+        decides where its writes go; `ordinal` is for the bundled workload's signature only."""
         with nullcontext(ProbeWriter(self.probe, ledger, self.pod(0)) if self.probe else None) as w:
             yield w
 
