@@ -168,6 +168,7 @@ def build_target(spec: dict[str, str | None], cluster: Cluster) -> "StatefulSetT
     from harness.workload.target import parse_target, resolve_target
 
     target = resolve_target(cluster, parse_target(str(spec["statefulset"])))
+    target.allow_changes = bool(spec.get("allow_changes"))
     if spec.get("probe"):
         target.probe = load_hook(str(spec["probe"]), target)
     elif spec.get("probe_write"):
@@ -181,7 +182,8 @@ def apply_run_file(args: argparse.Namespace) -> list[dict[str, object]]:
     from harness.runfile import load_run_file
 
     cli_target = [{"statefulset": args.target, "probe": args.probe, "probe_write": args.probe_write,
-                   "probe_read": args.probe_read, "probe_container": args.probe_container}] if args.target else []
+                   "probe_read": args.probe_read, "probe_container": args.probe_container,
+                   "allow_changes": args.allow_target_changes}] if args.target else []
     if not args.config:
         return cli_target
     run = load_run_file(args.config)
@@ -195,7 +197,7 @@ def apply_run_file(args: argparse.Namespace) -> list[dict[str, object]]:
 def plan_run(args: argparse.Namespace, known: dict[str, "ModuleType"],
              targets: list[dict[str, object]]) -> list[tuple[str, dict[str, object] | None]]:
     """(scenario, target spec or None) in the order they run; every name and every target's form checked."""
-    from harness.runner import resolve_scenario, targetable
+    from harness.runner import changes_target, resolve_scenario, targetable
     from harness.workload.target import parse_target
 
     builtin = sum(getattr(m, "CHAOS_SOURCE", "built-in") == "built-in" for m in known.values())
@@ -220,11 +222,17 @@ def plan_run(args: argparse.Namespace, known: dict[str, "ModuleType"],
         parse_target(str(spec["statefulset"]))  # its form, before anything else
         probe_options(spec, "" if args.target else f"targets[{i}].")
         typed = list(spec.get("scenarios") or []) or (args.scenario if args.target else [])  # type: ignore[arg-type]
-        names = resolve(typed, [n for n, m in known.items() if targetable(m)])
-        if own := [n for n in names if not targetable(known[n])]:
+        allow = bool(spec.get("allow_changes"))
+        names = resolve(typed, [n for n, m in known.items() if targetable(m, allow)])
+        if changing := [n for n in names if targetable(known[n], True) and not targetable(known[n], allow)]:
+            what = sorted({changes_target(known[n]) for n in changing})
+            raise UsageError(f"{', '.join(changing)} change{'s' if len(changing) == 1 else ''} the target's "
+                             f"{' and '.join(what)}; allow it with "
+                             f"{'--allow-target-changes' if args.target else f'targets[{i}].allow_changes = true'}")
+        if own := [n for n in names if not targetable(known[n], True)]:
             raise UsageError(f"{', '.join(own)} deploy{'s' if len(own) == 1 else ''} its own workload and cannot "
                              f"run on --target; targetable: "
-                             f"{', '.join(n for n, m in known.items() if targetable(m))}")
+                             f"{', '.join(n for n, m in known.items() if targetable(m, allow))}")
         plan += [(name, spec) for name in names]
     return plan
 
@@ -366,7 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--target", default=None, metavar="NS/NAME",
                      help="run the targetable scenarios (default: all of them) on your StatefulSet NS/NAME, or "
                           "NS/LABEL=VALUE for the one StatefulSet a selector matches; nothing is deployed, its "
-                          "spec and scale are never changed")
+                          "spec and scale are never changed (unless --allow-target-changes)")
+    run.add_argument("--allow-target-changes", action="store_true",
+                     help="also run the ordering scenarios that scale the target to 0 and back (S4) and roll it "
+                          "as 'kubectl rollout restart' does (S5); its scale is restored, also by 'cleanup'")
     run.add_argument("--probe", default=None, metavar="MODULE:OBJECT",
                      help="durability on the target through a Python hook: write(key) and read() -> keys "
                           "(or a factory called with the target), or an entry point's name in chaos_harness.probes")

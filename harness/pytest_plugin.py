@@ -248,11 +248,13 @@ def run_scenario(cluster: Cluster, namespace: str, chaos_session: "Session",
     result.failure_message()). Records the verdict and times as JUnit properties and links the report."""
     from harness.runner import junit_properties, resolve_scenario, scenario_modules, uses_mysql
 
-    def run(typed: str, target: str | None = None, probe: "str | Probe | None" = None) -> ScenarioResult:
+    def run(typed: str, target: str | None = None, probe: "str | Probe | None" = None,
+            allow_target_changes: bool = False) -> ScenarioResult:
         """`target`: NAMESPACE/NAME (or NAMESPACE/LABEL=VALUE) of your own StatefulSet, for the targetable
-        scenarios; `probe`: a Probe object, `module:object`, or an entry point's name in chaos_harness.probes."""
+        scenarios; `probe`: a Probe object, `module:object`, or an entry point's name in chaos_harness.probes;
+        `allow_target_changes`: also the scenarios that scale and roll the target (its scale is restored)."""
         from harness.errors import UsageError
-        from harness.runner import targetable
+        from harness.runner import changes_target, targetable
         from harness.workload.probe import Probe, load_hook
         from harness.workload.target import parse_target, resolve_target
 
@@ -264,9 +266,13 @@ def run_scenario(cluster: Cluster, namespace: str, chaos_session: "Session",
         module = modules[name]
         resolved = None
         if target:
-            if not targetable(module):
+            if not targetable(module, True):
                 raise UsageError(f"{name} deploys its own workload and cannot run on a target")
+            if not targetable(module, allow_target_changes):
+                raise UsageError(f"{name} changes the target's {changes_target(module)}; pass "
+                                 f"allow_target_changes=True")
             resolved = resolve_target(cluster, parse_target(target))
+            resolved.allow_changes = allow_target_changes
             if probe is not None:
                 resolved.probe = probe if isinstance(probe, Probe) else load_hook(probe, resolved)
         images = request.getfixturevalue("mysql_images") if uses_mysql(module) and not resolved else None

@@ -11,6 +11,7 @@
     scenarios = ["s07", "s08"]
     probe_write = "sh -c 'echo {key} >> /data/keys'"
     probe_read = "cat /data/keys"
+    allow_changes = false               # true: also S4 and S5, which scale it to 0 and back, and roll it
 
 Options given on the command line win over the file. An unknown key, or a value of the wrong type, is a
 UsageError naming the key.
@@ -35,7 +36,7 @@ TOP_LEVEL: dict[str, tuple[type, bool]] = {
     "scenario_dirs": (list, True), "targets": (list, False), "pushgateway": (str, False),
 }
 TARGET_KEYS: dict[str, type] = {"statefulset": str, "scenarios": list, "probe": str, "probe_write": str,
-                                "probe_read": str, "probe_container": str}
+                                "probe_read": str, "probe_container": str, "allow_changes": bool}
 _NAMES = {str: "a string", int: "an integer", list: "an array", dict: "a table", bool: "a boolean",
           float: "a float"}
 CHOICES = {"timing_profile": ("fast", "faithful"), "node_access": ("auto", "docker", "agent")}

@@ -126,16 +126,27 @@ def describe(name: str, module: ModuleType) -> dict[str, Any]:
         needs.append("MySQL images, or --target NS/NAME" if targetable(module) else "MySQL images")
     if "kubelet-stop" in faults:
         needs.append("2 target nodes (one faulted, one to reschedule on)")
+    if {"node-pause", "network-partition"} & set(faults):
+        needs.append("--node-access docker (nodes that are local kind containers; not through the agent)")
+    if changes_target(module):
+        needs.append(f"--allow-target-changes to run on --target (it changes the target's {changes_target(module)})")
     builtin = getattr(module, "CHAOS_SOURCE", "built-in") == "built-in"
     return {"name": name, "short": name.split("_", 1)[0].upper().replace("S0", "S") if builtin else name,
             "source": getattr(module, "CHAOS_SOURCE", "built-in"),
             "hypothesis": module.HYPOTHESIS, "faults": faults, "needs": needs,
-            "typical_seconds": getattr(module, "TYPICAL_SECONDS", None), "targetable": targetable(module)}
+            "typical_seconds": getattr(module, "TYPICAL_SECONDS", None), "targetable": targetable(module, True),
+            "changes_target": changes_target(module) or None}
 
 
-def targetable(module: ModuleType) -> bool:
-    """Scenarios that can act on a user's StatefulSet (--target) instead of deploying their own workload."""
-    return bool(getattr(module, "TARGETABLE", False))
+def targetable(module: ModuleType, allow_changes: bool = False) -> bool:
+    """Scenarios that can act on a user's StatefulSet (--target) instead of deploying their own workload; those
+    that change the target's spec or scale (CHANGES_TARGET) only when the user allows it."""
+    return bool(getattr(module, "TARGETABLE", False)) and (allow_changes or not changes_target(module))
+
+
+def changes_target(module: ModuleType) -> str:
+    """What a targetable scenario changes on the user's StatefulSet ("" for nothing): e.g. "scale"."""
+    return str(getattr(module, "CHANGES_TARGET", "") or "")
 
 
 def uses_mysql(module: ModuleType) -> bool:

@@ -202,6 +202,38 @@ def wait_statefulset_ready(cluster: Cluster, namespace: str, name: str, replicas
                       lambda: namespace_diagnostics(cluster, namespace))
 
 
+def statefulset_revisions(cluster: Cluster, namespace: str, name: str) -> tuple[str, str]:
+    """(current, update) revision of a StatefulSet once its controller has seen the latest spec."""
+    def observed() -> tuple[str, str] | None:
+        with api_errors(f"reading StatefulSet {namespace}/{name}"):
+            sts = cluster.apps.read_namespaced_stateful_set(name, namespace, _request_timeout=10)
+        if (sts.status.observed_generation or 0) >= sts.metadata.generation and sts.status.update_revision:
+            return sts.status.current_revision, sts.status.update_revision
+        return None
+
+    # Status has no watchable "observed" event of its own: poll with a deadline.
+    return poll_until(observed, 60, f"{name} controller observed the latest spec", 0.5)[0]
+
+
+def wait_on_revision(cluster: Cluster, namespace: str, name: str, ordinals: list[int], revision: str,
+                     deadline_seconds: float = 120) -> float:
+    """Wait until pods `<name>-<n>` for `ordinals` run `revision` and are Ready; returns the seconds waited."""
+    want = {f"{name}-{n}" for n in ordinals}
+    selector = f"statefulset.kubernetes.io/pod-name in ({','.join(sorted(want))})"
+
+    def all_on_revision() -> bool | None:
+        with api_errors(f"listing pods of {namespace}/{name}"):
+            pods = cluster.core.list_namespaced_pod(namespace, label_selector=selector, _request_timeout=10).items
+        done = {p.metadata.name for p in pods if p.metadata.deletion_timestamp is None
+                and (p.metadata.labels or {}).get("controller-revision-hash") == revision
+                and _ready_since(p) is not None}
+        return want <= done or None
+
+    # Several pods' combined state: poll the list with a deadline.
+    return poll_until(all_on_revision, deadline_seconds, f"{', '.join(sorted(want))} Ready on revision {revision}",
+                      0.5, lambda: namespace_diagnostics(cluster, namespace))[1]
+
+
 def helper_image(cluster: Cluster) -> str:
     """An image on every node with a shell: local-path's helper image, pre-loaded by the stock and the offline
     node images alike (it is how the provisioner creates volume directories). Small test workloads use it."""

@@ -1,7 +1,8 @@
 """A user's own StatefulSet as the system under test (`--target NAMESPACE/NAME` or `NAMESPACE/LABEL=VALUE`).
 
-The harness deploys nothing and changes neither the StatefulSet's spec nor its scale: the faults act on its
-pods and nodes, the recorder watches its namespace, and durability goes through the user's probe
+The harness deploys nothing and changes neither the StatefulSet's spec nor its scale (unless the user allows it
+with --allow-target-changes: then the ordering scenarios scale it and roll it, and restore its scale): the
+faults act on its pods and nodes, the recorder watches its namespace, and durability goes through the user's probe
 (harness/workload/probe.py) when one is given.
 """
 
@@ -59,6 +60,10 @@ class StatefulSetTarget:
     claim_templates: tuple[str, ...]
     service: str = ""    # the governing (headless) Service: the pods' subdomain
     probe: Probe | None = None
+    pod_management: str = "OrderedReady"   # or Parallel: what the ordering scenarios hold it to
+    update_strategy: str = "RollingUpdate"  # or OnDelete
+    partition: int = 0                      # RollingUpdate's partition: ordinals below it keep their revision
+    allow_changes: bool = False             # --allow-target-changes: scale and roll it (restored afterwards)
 
     def pod(self, ordinal: int) -> str:
         return f"{self.name}-{ordinal}"
@@ -69,6 +74,12 @@ class StatefulSetTarget:
 
     def wait_ready(self, deadline_seconds: float = 300) -> tuple[PodTimeline, float]:
         return deploy.wait_statefulset_ready(self.cluster, self.namespace, self.name, self.replicas, deadline_seconds)
+
+    def revisions(self) -> tuple[str, str]:
+        return deploy.statefulset_revisions(self.cluster, self.namespace, self.name)
+
+    def wait_revision(self, ordinals: list[int], revision: str, deadline_seconds: float = 300) -> float:
+        return deploy.wait_on_revision(self.cluster, self.namespace, self.name, ordinals, revision, deadline_seconds)
 
     def pvc_of(self, ordinal: int) -> tuple[str, str]:
         """(claim, bound volume) of the pod's first claim template; ("", "") when it has none."""
@@ -97,8 +108,13 @@ def resolve_target(cluster: Cluster, ref: TargetRef, probe: Probe | None = None)
         raise UsageError(f"--target {ref}: StatefulSet {sts.metadata.name} has 0 replicas; scale it up first "
                          f"(the harness never changes a target's scale)")
     claims = tuple(t.metadata.name for t in sts.spec.volume_claim_templates or ())
+    strategy = sts.spec.update_strategy
+    rolling = strategy.rolling_update if strategy else None
     return StatefulSetTarget(cluster, ref.namespace, sts.metadata.name, replicas, claims,
-                             sts.spec.service_name or "", probe)
+                             sts.spec.service_name or "", probe,
+                             pod_management=sts.spec.pod_management_policy or "OrderedReady",
+                             update_strategy=(strategy.type if strategy else None) or "RollingUpdate",
+                             partition=(rolling.partition if rolling else None) or 0)
 
 
 def _read(cluster: Cluster, ref: TargetRef) -> Any:

@@ -109,15 +109,7 @@ class Web:
 
     def revisions(self) -> tuple[str, str]:
         """(current, update) revision once the controller has seen the latest spec."""
-        def observed() -> tuple[str, str] | None:
-            with api_errors(f"reading StatefulSet {NAME}"):
-                sts = self.cluster.apps.read_namespaced_stateful_set(NAME, self.namespace, _request_timeout=10)
-            if (sts.status.observed_generation or 0) >= sts.metadata.generation and sts.status.update_revision:
-                return sts.status.current_revision, sts.status.update_revision
-            return None
-
-        # Status has no watchable "observed" event of its own: poll with a deadline.
-        return poll_until(observed, 60, f"{NAME} controller observed the latest spec", 0.5)[0]
+        return deploy.statefulset_revisions(self.cluster, self.namespace, NAME)
 
     def delete_statefulset(self) -> None:
         """Delete the StatefulSet (its pods go with it; its claims stay, by the default retention policy)."""
@@ -137,17 +129,7 @@ class Web:
 
     def wait_revision(self, ordinals: list[int], revision: str, deadline_seconds: float = 120) -> float:
         """Wait until pods `web-<n>` for `ordinals` run `revision` and are Ready."""
-        want = {f"{NAME}-{n}" for n in ordinals}
-
-        def all_on_revision() -> bool | None:
-            done = {p.metadata.name for p in self.pods() if p.metadata.deletion_timestamp is None
-                    and (p.metadata.labels or {}).get("controller-revision-hash") == revision
-                    and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])}
-            return want <= done or None
-
-        # Several pods' combined state: poll the list with a deadline.
-        return poll_until(all_on_revision, deadline_seconds, f"{', '.join(sorted(want))} Ready on revision {revision}",
-                          0.5, lambda: deploy.namespace_diagnostics(self.cluster, self.namespace))[1]
+        return deploy.wait_on_revision(self.cluster, self.namespace, NAME, ordinals, revision, deadline_seconds)
 
     def wait_settled(self, observe_seconds: float = 0.0, deadline_seconds: float = 120) -> None:
         """Wait until the controller has nothing left to do (all replicas Ready, spec observed), then optionally

@@ -77,13 +77,33 @@ def test_every_fault_scenario_on_a_users_statefulset(keystore: str, tmp_path: Pa
 
 def test_the_target_is_never_changed(cluster: Cluster, keystore: str, tmp_path: Path) -> None:
     before = cluster.apps.read_namespaced_stateful_set("keystore", keystore)
-    result = harness("run", "s07", "--target", f"{keystore}/app=keystore", "--report-dir", str(tmp_path))
+    result = harness("run", "s07", "s03", "--target", f"{keystore}/app=keystore", "--report-dir", str(tmp_path))
     after = cluster.apps.read_namespaced_stateful_set("keystore", keystore)
     assert result.returncode == 0, result.stdout[-3000:]
     assert (after.metadata.generation, after.spec.replicas) == (before.metadata.generation, before.spec.replicas)
     [run] = list(tmp_path.glob("2*/results.json"))
-    [r] = json.loads(run.read_text())["results"]
-    assert "durability" not in {v["checker"] for v in r["verdicts"]}, "no probe: durability is not claimed"
+    s07, s03 = json.loads(run.read_text())["results"]
+    assert "durability" not in {v["checker"] for v in s07["verdicts"]}, "no probe: durability is not claimed"
+    # S3 on a target is read-only: every pod deleted at once, and they came back one Ready after the other.
+    assert [(v["checker"], v["ok"]) for v in s03["verdicts"]] == [("ordered-ready", True)]
+
+
+def test_ordering_that_changes_the_target_needs_permission_and_restores_it(cluster: Cluster, keystore: str,
+                                                                            tmp_path: Path) -> None:
+    refused = harness("run", "s04", "--target", f"{keystore}/keystore", "--report-dir", str(tmp_path), timeout=60)
+    assert refused.returncode == 2 and "--allow-target-changes" in refused.stderr and refused.stderr.count("\n") == 1
+    before = cluster.apps.read_namespaced_stateful_set("keystore", keystore)
+    result = harness("run", "s04", "s05", "--target", f"{keystore}/keystore", "--allow-target-changes",
+                     "--report-dir", str(tmp_path))
+    after = cluster.apps.read_namespaced_stateful_set("keystore", keystore)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    [run] = list(tmp_path.glob("2*/results.json"))
+    s04, s05 = json.loads(run.read_text())["results"]
+    assert [v["checker"] for v in s04["verdicts"]] == ["reverse-order-termination", "ordered-ready"]
+    assert [v["checker"] for v in s05["verdicts"]] == ["rolling-update"]
+    # Its scale is back and it is Ready; the one lasting change is the rollout restart's annotation.
+    assert (after.spec.replicas, after.status.ready_replicas) == (before.spec.replicas, before.spec.replicas)
+    assert "kubectl.kubernetes.io/restartedAt" in (after.spec.template.metadata.annotations or {})
 
 
 @pytest.mark.parametrize("target,expect", [

@@ -61,6 +61,8 @@ def test_the_command_line_wins(tmp_path: Path) -> None:
     ('[[targets]]\nstatefulset = "a/b"\nprobe_write = "echo {key}"', "targets[0].probe_write and "
                                                                       "targets[0].probe_read go together"),
     ('[[targets]]\nstatefulset = "a/b"\nscenarios = ["s02"]', "cannot run on --target"),
+    ('[[targets]]\nstatefulset = "a/b"\nscenarios = ["s05"]', "allow it with targets[0].allow_changes = true"),
+    ('[[targets]]\nstatefulset = "a/b"\nallow_changes = "yes"', "targets[0].allow_changes must be a boolean"),
     ("this is not toml", "not valid TOML"),
 ])
 def test_a_bad_run_file_is_one_line_and_exit_2(text: str, expect: str, tmp_path: Path, capsys) -> None:
@@ -71,6 +73,16 @@ def test_a_bad_run_file_is_one_line_and_exit_2(text: str, expect: str, tmp_path:
     print(f"\n| {text!r} | exit {code} | {err.strip()} |")
     assert code == cli.EXIT_USAGE and err.count("\n") == 1 and expect in err, err
     assert not (tmp_path / "reports").exists()
+
+
+def test_allowed_changes_add_the_ordering_scenarios_that_change_a_target(tmp_path: Path) -> None:
+    known = __import__("harness.runner", fromlist=["scenario_modules"]).scenario_modules()
+    args, targets = args_for(tmp_path, '[[targets]]\nstatefulset = "a/b"\n')
+    plain = [name for name, _ in cli.plan_run(args, known, targets)]
+    args, targets = args_for(tmp_path, '[[targets]]\nstatefulset = "a/b"\nallow_changes = true\n')
+    allowed = [name for name, _ in cli.plan_run(args, known, targets)]
+    assert "s03_ordered_ready" in plain and not {"s04_reverse_order_termination", "s05_rolling_update"} & set(plain)
+    assert set(allowed) - set(plain) == {"s04_reverse_order_termination", "s05_rolling_update"}
 
 
 def test_a_missing_run_file(tmp_path: Path, capsys) -> None:
