@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ EXIT_PASS, EXIT_HYPOTHESIS, EXIT_USAGE, EXIT_CLEANUP = 0, 1, 2, 3
 if TYPE_CHECKING:
     from types import ModuleType
 
+    from harness.runner import ScenarioResult
     from harness.workload.target import StatefulSetTarget
 
 
@@ -38,6 +40,13 @@ def non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
 
 
@@ -252,7 +261,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def run_plan(args: argparse.Namespace) -> int:
     from harness.report import prune
     from harness.runner import scenario_modules, uses_mysql
-    from harness.session import Session, SessionOptions, check_profile, resolve_mysql_images
+    from harness.session import Job, Session, SessionOptions, check_profile, resolve_mysql_images, slots_of
 
     target_specs = apply_run_file(args)
     known = scenario_modules(args.scenarios)
@@ -270,24 +279,33 @@ def run_plan(args: argparse.Namespace) -> int:
     targets = {id(spec): build_target(spec, cluster) for spec in target_specs}
     needs_mysql = any(spec is None and uses_mysql(known[name]) for name, spec in plan)
     mysql = resolve_mysql_images(cluster, args.mysql_image, args.xtrabackup_image) if needs_mysql else None
-    code = EXIT_PASS
+    jobs = [Job(name, known[name], mysql if spec is None and uses_mysql(known[name]) else None,
+                targets[id(spec)] if spec is not None else None) for name, spec in plan]
+    slots_of(jobs)  # what each holds, checked before the run exists
+    printing = threading.Lock()
+
+    def started(job: Job) -> None:
+        with printing:
+            print(f"== {job.name}{f' on {job.target.namespace}/{job.target.name}' if job.target else ''}: "
+                  f"{job.module.HYPOTHESIS}", flush=True)
+
+    def finished(job: Job, result: "ScenarioResult") -> None:
+        lines = [f"  {'PASS' if v['ok'] else 'ERROR' if v.get('error') else 'FAIL'} {v['checker']}: {v['summary']}"
+                 for v in result.verdicts]
+        if result.status != "pass":
+            lines.append(result.failure_message())
+        lines.append(f"== {job.name}: {result.status.upper()} in {result.seconds:.0f}s "
+                     f"({result.wait_seconds:.0f}s waiting on Kubernetes)")
+        with printing:
+            print("\n".join(lines), flush=True)
+
     with Session.open(cluster, options) as session:
-        for name, spec in plan:
-            module = known[name]
-            target = targets[id(spec)] if spec is not None else None
-            print(f"== {name}{f' on {target.namespace}/{target.name}' if target else ''}: {module.HYPOTHESIS}",
-                  flush=True)
-            result = session.run(name, module, mysql if target is None and uses_mysql(module) else None, target)
-            for v in result.verdicts:
-                print(f"  {'PASS' if v['ok'] else 'ERROR' if v.get('error') else 'FAIL'} {v['checker']}: {v['summary']}")
-            if result.status != "pass":
-                print(result.failure_message())
-            print(f"== {name}: {result.status.upper()} in {result.seconds:.0f}s "
-                  f"({result.wait_seconds:.0f}s waiting on Kubernetes)", flush=True)
-            if result.status == "cleanup-failed":
-                code = EXIT_CLEANUP
-            elif result.status != "pass" and code == EXIT_PASS:
-                code = EXIT_HYPOTHESIS
+        results = session.run_all(jobs, args.parallel, started=started, finished=finished)
+    code = EXIT_PASS
+    if any(r.status == "cleanup-failed" for r in results):
+        code = EXIT_CLEANUP
+    elif any(r.status != "pass" for r in results):
+        code = EXIT_HYPOTHESIS
     metrics = session.writer.dir / "metrics.prom"
     print(f"report: {session.writer.report_path}\nresults: {session.writer.dir / 'results.json'}\nmetrics: {metrics}")
     if args.pushgateway:
@@ -368,6 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="StorageClass of the workloads' claims (default: the cluster's default)")
     run.add_argument("--pushgateway", default=None, metavar="URL",
                      help="also push the run's metrics (reports/<run-id>/metrics.prom) to this Prometheus Pushgateway")
+    run.add_argument("--parallel", type=at_least_one, default=3, metavar="N",
+                     help="run up to N scenarios side by side where what they hold allows: those acting only on "
+                          "their own pods together, each node fault alone (default 3; 1: one after the other)")
     run.add_argument("--config", type=Path, default=None, metavar="FILE",
                      help="a run file (TOML): scenarios, targets, profile, report dir, node access...; options on "
                           "the command line win over it")

@@ -93,9 +93,12 @@ class Cluster:
     def exec(self, namespace: str, pod: str, command: Sequence[str], container: str | None = None,
              timeout: float = 30) -> "ExecResult":
         """Run `command` in a pod through the API server's exec; the exit status is read from the exec's own
-        error channel (never from the output), stdout and stderr kept apart."""
+        error channel (never from the output), stdout and stderr kept apart. Without `container`, the pod's
+        default one, as kubectl chooses it (its default-container annotation, else its first container)."""
         from kubernetes.stream import stream
 
+        if container is None:
+            container = self.default_container(namespace, pod)
         try:
             ws = stream(self.streaming_core().connect_get_namespaced_pod_exec, pod, namespace, container=container,
                         command=list(command), stderr=True, stdin=False, stdout=True, tty=False,
@@ -112,6 +115,14 @@ class Cluster:
         if result.code is None:
             raise ClusterError(f"exec {' '.join(command)[:60]} in {namespace}/{pod}: no exit status within {timeout}s")
         return result
+
+    def default_container(self, namespace: str, pod: str) -> str:
+        from harness.errors import api_errors
+
+        with api_errors(f"reading pod {namespace}/{pod}"):
+            p = self.core.read_namespaced_pod(pod, namespace, _request_timeout=10)
+        annotated = (p.metadata.annotations or {}).get("kubectl.kubernetes.io/default-container")
+        return str(annotated or p.spec.containers[0].name)
 
     def probe(self, seconds: float = 10) -> str:
         """The API server's version, or a ClusterError saying it did not answer within `seconds`."""

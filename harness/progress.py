@@ -73,7 +73,8 @@ class PrintDisplay:
 
 
 _display: WaitDisplay | None = None
-_log: WaitLog | None = None
+# Per thread: the scenario's wait log and its label (scenarios that run at the same time each have their own).
+_scenario = threading.local()
 
 
 def set_display(display: WaitDisplay | None) -> WaitDisplay | None:
@@ -84,14 +85,52 @@ def set_display(display: WaitDisplay | None) -> WaitDisplay | None:
 
 
 @contextmanager
-def wait_log() -> Iterator[WaitLog]:
-    """Collect the waits of everything run inside the block (the scenario runner uses one per scenario)."""
-    global _log
-    previous, _log = _log, WaitLog()
+def wait_log(label: str = "") -> Iterator[WaitLog]:
+    """Collect the waits of everything this thread runs inside the block (the scenario runner uses one per
+    scenario); with `label`, the display names the scenario beside each wait (scenarios running side by side)."""
+    previous = getattr(_scenario, "log", None), getattr(_scenario, "label", "")
+    _scenario.log, _scenario.label = WaitLog(), label
     try:
-        yield _log
+        yield _scenario.log
     finally:
-        _log = previous
+        _scenario.log, _scenario.label = previous
+
+
+# --- cancellation: scenarios running in worker threads are stopped at their next wait ------------------------
+
+_cancel_lock = threading.Lock()
+_cancelled: dict[int, BaseException] = {}
+_wakeups: dict[int, threading.Event] = {}
+
+
+def cancel(thread_id: int, reason: BaseException) -> None:
+    """Make thread `thread_id` raise `reason` at its next wait (or at once, if it is sleeping in one), so its
+    `finally` blocks heal what it injected. Raised once: the heals' own waits then run normally."""
+    with _cancel_lock:
+        _cancelled[thread_id] = reason
+        wakeup = _wakeups.get(thread_id)
+    if wakeup:
+        wakeup.set()
+
+
+def checkpoint() -> None:
+    """Raise the cancellation pending for this thread, if any."""
+    if _cancelled:
+        with _cancel_lock:
+            reason = _cancelled.pop(threading.get_ident(), None)
+        if reason is not None:
+            raise reason
+
+
+def sleep(seconds: float) -> None:
+    """time.sleep that a cancellation interrupts."""
+    me = threading.get_ident()
+    with _cancel_lock:
+        wakeup = _wakeups.setdefault(me, threading.Event())
+    wakeup.wait(seconds)
+    with _cancel_lock:
+        wakeup.clear()
+    checkpoint()
 
 
 _nesting = threading.local()  # per thread: only the outermost wait is shown (a StatefulSet Ready inside a deploy)
@@ -99,7 +138,10 @@ _nesting = threading.local()  # per thread: only the outermost wait is shown (a 
 
 @contextmanager
 def waiting(what: str, deadline_seconds: float) -> Iterator[None]:
-    log, display = _log, _display
+    checkpoint()
+    log, display = getattr(_scenario, "log", None), _display
+    if label := getattr(_scenario, "label", ""):
+        what = f"[{label}] {what}"
     outermost_logged = log.enter() if log else False
     depth = getattr(_nesting, "depth", 0)
     _nesting.depth = depth + 1
@@ -162,4 +204,4 @@ def observe(seconds: float, what: str) -> None:
     """A deliberate observation window (e.g. "no second mysql-0 appears for 30 s"): the one kind of sleep a
     scenario may do, because watching for the absence of something has no event to wait on."""
     with waiting(f"observing: {what}", seconds):
-        time.sleep(seconds)
+        sleep(seconds)

@@ -246,7 +246,7 @@ def run_scenario(cluster: Cluster, namespace: str, chaos_session: "Session",
                  request: pytest.FixtureRequest) -> Callable[[str], "ScenarioResult"]:
     """Run a scenario module by name in this test's namespace; returns its result (assert on result.ok with
     result.failure_message()). Records the verdict and times as JUnit properties and links the report."""
-    from harness.runner import junit_properties, resolve_scenario, scenario_modules, uses_mysql
+    from harness.runner import resolve_scenario, scenario_modules, uses_mysql
 
     def run(typed: str, target: str | None = None, probe: "str | Probe | None" = None,
             allow_target_changes: bool = False) -> ScenarioResult:
@@ -278,14 +278,41 @@ def run_scenario(cluster: Cluster, namespace: str, chaos_session: "Session",
         images = request.getfixturevalue("mysql_images") if uses_mysql(module) and not resolved else None
         # The session's journal is the real one, so `chaos-harness cleanup` heals what a killed session left.
         result = chaos_session.run(name, module, images, resolved, namespace=namespace, junit=False)
-        chaos_run = chaos_session.writer
-        for key, value in junit_properties(result):
-            request.node.user_properties.append((key, value))
-        link = f"{chaos_run.report_path}#{name}"
-        request.node.user_properties.append(("report", link))
-        request.node.stash[REPORT_LINK_KEY] = link
-        print(f"{name}: {result.status} in {result.seconds:.0f}s ({result.wait_seconds:.0f}s waiting); report {link}")
+        record_result(request, chaos_session, name, result)
         return result
+
+    return run
+
+
+def record_result(request: pytest.FixtureRequest, session: "Session", name: str, result: "ScenarioResult") -> None:
+    """A scenario's verdict and times as the test's JUnit properties, and its report section linked from the
+    pytest-html report."""
+    from harness.runner import junit_properties
+
+    for key, value in junit_properties(result):
+        request.node.user_properties.append((key, value))
+    link = f"{session.writer.report_path}#{name}"
+    request.node.user_properties.append(("report", link))
+    request.node.stash[REPORT_LINK_KEY] = link
+    print(f"{name}: {result.status} in {result.seconds:.0f}s ({result.wait_seconds:.0f}s waiting); report {link}")
+
+
+@pytest.fixture(scope="session")
+def run_scenarios(chaos_session: "Session") -> Callable[..., list["ScenarioResult"]]:
+    """Run several scenarios in one go, side by side where what they hold allows, as `chaos-harness run
+    --parallel N` does: those acting only on their own pods together, each node fault alone, each in a namespace
+    of its own. Returns the results in the order given; pass each to `record_result` in its test."""
+    from harness.runner import resolve_scenario, scenario_modules, uses_mysql
+    from harness.session import Job
+
+    def run(names: list[str], parallel: int = 3) -> list[ScenarioResult]:
+        modules = scenario_modules()
+        try:
+            resolved = [resolve_scenario(n, modules) for n in names]
+        except KeyError as e:
+            raise pytest.UsageError(f"unknown scenario {e.args[0]}; known: {', '.join(modules)}") from None
+        jobs = [Job(n, modules[n], chaos_session.mysql_images() if uses_mysql(modules[n]) else None) for n in resolved]
+        return chaos_session.run_all(jobs, parallel, junit=False)
 
     return run
 

@@ -34,6 +34,7 @@ TOP_LEVEL: dict[str, tuple[type, bool]] = {
     "target_nodes": (str, False), "agent_image": (str, False), "agent_deadman_seconds": (int, False),
     "mysql_image": (str, False), "xtrabackup_image": (str, False), "storage_class": (str, False),
     "scenario_dirs": (list, True), "targets": (list, False), "pushgateway": (str, False),
+    "parallel": (int, False),
 }
 TARGET_KEYS: dict[str, type] = {"statefulset": str, "scenarios": list, "probe": str, "probe_write": str,
                                 "probe_read": str, "probe_container": str, "allow_changes": bool}
@@ -63,6 +64,8 @@ def load_run_file(path: Path) -> RunFile:
             raise UsageError(f"--config {path}: unknown key {key!r} (known: {', '.join(sorted(TOP_LEVEL))})")
         kind, is_path = TOP_LEVEL[key]
         _expect(path, key, value, kind)
+        if key == "parallel" and value < 1:
+            raise UsageError(f"--config {path}: parallel = {value}: must be at least 1")
         if key in CHOICES and value not in CHOICES[key]:
             raise UsageError(f"--config {path}: {key} = {value!r}: use one of {', '.join(CHOICES[key])}")
         if key == "targets":

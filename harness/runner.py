@@ -7,11 +7,13 @@ run still leaves a readable report of what it did.
 
 from __future__ import annotations
 
+import bisect
 import importlib
 import importlib.util
 import json
 import pkgutil
 import re
+import threading
 import time
 import traceback
 from collections.abc import Sequence
@@ -246,9 +248,10 @@ def rejudge(run_dir: Path, dirs: Sequence[Path] = ()) -> list[tuple[str, list[di
 def run_scenario(name: str, module: ModuleType, cluster: Cluster, namespace: str, run_dir: Path, run_id: str,
                  journal: Journal, mysql_images: MySQLImages | None, nodes: NodeAccess | None = None,
                  targets: Sequence[str] | None = None, timing: ClusterTiming | None = None,
-                 storage_class: str | None = None, target: "StatefulSetTarget | None" = None) -> ScenarioResult:
+                 storage_class: str | None = None, target: "StatefulSetTarget | None" = None,
+                 label: str = "") -> ScenarioResult:
     """Run one scenario; never raises for a failed hypothesis, a scenario error or a failed cleanup: all three
-    end up in the result, told apart."""
+    end up in the result, told apart. `label` names it beside its waits when it runs beside others."""
     history_file = f"{name}.history.jsonl"
     (run_dir / history_file).unlink(missing_ok=True)
     env = make_env(cluster, namespace, run_id, run_dir / history_file, journal, mysql_images, nodes, targets, timing,
@@ -257,7 +260,7 @@ def run_scenario(name: str, module: ModuleType, cluster: Cluster, namespace: str
     started, started_wall = time.monotonic(), time.time()
     verdicts: list[Verdict] = []
     error = cleanup_error = None
-    with wait_log() as waits:
+    with wait_log(label) as waits:
         try:
             returned = module.run(env)
             # Verdicts come from the recorded history alone (so `chaos-harness check` can re-judge the run);
@@ -301,16 +304,23 @@ class RunWriter:
                      "timing": (timing.as_dict() if timing else _timing(cluster)), "versions": versions(cluster)}
         if node_access:
             self.meta["node_access"] = node_access
-        self.results: list[ScenarioResult] = []
+        self.results: list[ScenarioResult] = []  # in plan order, whatever order they finished in
+        self._positions: list[float] = []
+        self._lock = threading.Lock()  # scenarios that run side by side finish in worker threads
 
     @property
     def report_path(self) -> Path:
         return self.dir / "report.html"
 
-    def add(self, result: ScenarioResult, junit: bool = True) -> None:
-        """Add a finished scenario and rewrite the run's files. junit=False under pytest, which writes its own."""
-        self.results.append(result)
-        self.write(junit)
+    def add(self, result: ScenarioResult, junit: bool = True, position: float | None = None) -> None:
+        """Add a finished scenario at its `position` in the plan (default: after the others) and rewrite the
+        run's files. junit=False under pytest, which writes its own."""
+        with self._lock:
+            where = position if position is not None else (max(self._positions, default=-1) + 1)
+            at = bisect.bisect_right(self._positions, where)
+            self._positions.insert(at, where)
+            self.results.insert(at, result)
+            self.write(junit)
 
     def write(self, junit: bool = True) -> None:
         from harness.report import render_index, render_run

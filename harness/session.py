@@ -8,7 +8,7 @@ timing, the run's registration in the journal, node access, images, namespaces a
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from harness.access import AccessOptions, node_access
+from harness.concurrency import Slot, holds, run_all
 from harness.errors import UsageError
 from harness.faults import RUN_LABEL, run_registered
 from harness.journal import Journal, default_journal_path
@@ -28,6 +29,24 @@ if TYPE_CHECKING:
     from harness.nodes import NodeAccess
     from harness.testbed.images import MySQLImages
     from harness.workload.target import StatefulSetTarget
+
+
+@dataclass(frozen=True)
+class Job:
+    """One scenario of a run: on the bundled workload (with its MySQL images, if it uses them) or on a target."""
+    name: str
+    module: ModuleType
+    mysql: "MySQLImages | None" = None
+    target: "StatefulSetTarget | None" = None
+
+
+def slots_of(jobs: Sequence[Job]) -> list[Slot[tuple[int, Job]]]:
+    """What each job holds (harness/concurrency.py); a declaration that cannot be satisfied raises UsageError
+    here, before anything runs."""
+    return [Slot((i, job), alone=holds(job.name, job.module) == "nodes",
+                 key=f"{job.target.namespace}/{job.target.name}" if job.target else "",
+                 expected=float(getattr(job.module, "TYPICAL_SECONDS", 0) or 0))
+            for i, job in enumerate(jobs)]
 
 
 @dataclass
@@ -113,9 +132,30 @@ class Session:
         create_namespace(self.cluster, name, {RUN_LABEL: self.run_id})
         return name
 
+    def run_all(self, jobs: Sequence[Job], parallel: int = 1, junit: bool = True,
+                started: Callable[[Job], None] | None = None,
+                finished: Callable[[Job, ScenarioResult], None] | None = None) -> list[ScenarioResult]:
+        """Run every job, up to `parallel` side by side where what they hold allows (harness/concurrency.py),
+        each in a namespace of its own; results (and the report) in the order of `jobs`. `started` and
+        `finished` are told about each job as it starts and ends (from worker threads too)."""
+        slots = slots_of(jobs)
+        side_by_side = parallel > 1 and sum(not s.alone for s in slots) > 1
+
+        def one(item: tuple[int, Job]) -> ScenarioResult:
+            position, job = item
+            if started:
+                started(job)
+            result = self.run(job.name, job.module, job.mysql, job.target, junit=junit, position=position,
+                              label=job.name.split("_", 1)[0] if side_by_side else "")
+            if finished:
+                finished(job, result)
+            return result
+
+        return run_all(slots, one, parallel)
+
     def run(self, name: str, module: ModuleType, mysql: "MySQLImages | None" = None,
             target: "StatefulSetTarget | None" = None, namespace: str | None = None,
-            junit: bool = True) -> ScenarioResult:
+            junit: bool = True, position: float | None = None, label: str = "") -> ScenarioResult:
         """Run one scenario: on `target` (the user's namespace: never created nor deleted), in `namespace`
         (the caller's), or in a namespace of its own that is deleted in the background afterwards."""
         own = target is None and namespace is None
@@ -124,9 +164,9 @@ class Session:
         try:
             result = run_scenario(name, module, self.cluster, target.namespace if target else str(namespace),
                                   self.writer.dir, self.run_id, self.journal, mysql, self.access, self.target_nodes,
-                                  self.timing, self.options.storage_class, target)
+                                  self.timing, self.options.storage_class, target, label)
         finally:
             if own:
                 self.reaper.delete(str(namespace))  # gone in the background while the next scenario runs
-        self.writer.add(result, junit=junit)
+        self.writer.add(result, junit=junit, position=position)
         return result

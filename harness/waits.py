@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from kubernetes import watch
 
 from harness.errors import Gone, TransientClusterError, WaitTimeout, api_errors
-from harness.progress import waiting
+from harness.progress import checkpoint, sleep, waiting
 
 if TYPE_CHECKING:
     from harness.kube import Cluster
@@ -40,7 +40,7 @@ def poll_until(check: Callable[[], T | None], deadline_seconds: float, what: str
                 if on_timeout is not None:
                     return on_timeout(), time.monotonic() - started
                 raise WaitTimeout(what, deadline_seconds, diagnostics() if diagnostics else "")
-            time.sleep(interval)
+            sleep(interval)
 
 
 # Taints the node lifecycle controller puts on a node it no longer hears from; with them the scheduler stops
@@ -81,6 +81,7 @@ def _watch_until(list_fn: Callable[..., Any], predicate: Callable[[Any], bool], 
     started = time.monotonic()
     deadline = started + deadline_seconds
     while True:
+        checkpoint()
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise WaitTimeout(what, deadline_seconds, diagnostics() if diagnostics else "")
@@ -93,12 +94,13 @@ def _watch_until(list_fn: Callable[..., Any], predicate: Callable[[Any], bool], 
         try:
             with api_errors(f"watching for {what}"):
                 for event in w.stream(list_fn, resource_version=listed.metadata.resource_version,
-                                      timeout_seconds=max(1, int(min(30, remaining))),
-                                      _request_timeout=min(40, remaining + 5), **list_kwargs):
+                                      timeout_seconds=max(1, int(min(10, remaining))),
+                                      _request_timeout=min(20, remaining + 5), **list_kwargs):
                     if event["type"] == "ERROR":
                         break  # typically 410 Gone: re-list
                     if event["type"] != "DELETED" and predicate(event["object"]):
                         return event["object"], time.monotonic() - started
+                    checkpoint()
                     if time.monotonic() >= deadline:
                         break
         except (Gone, TransientClusterError):

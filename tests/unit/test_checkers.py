@@ -33,6 +33,18 @@ def test_split_brain_flags_two_copies_on_two_nodes() -> None:
     assert {c["container"] for c in verdict.evidence[0]["copies"]} == {"c1", "c2"}
 
 
+def test_an_overlap_on_one_node_is_shown_not_failed_when_only_other_nodes_count() -> None:
+    """S10: back, the kubelet may start the force-deleted pod's replacement a moment before the old container is
+    gone. Two copies on one node fail the strict check; across nodes only, they are shown in the summary."""
+    same_node = [runtime(0, "n1", ("web-0", "c1", "u1")), runtime(0.5, "n1", ("web-0", "c1", "u1"), ("web-0", "c2", "u2")),
+                 runtime(1, "n1", ("web-0", "c2", "u2"))]
+    assert not checkers.split_brain(same_node, "web").ok
+    verdict = checkers.split_brain(same_node, "web", across_nodes_only=True)
+    assert verdict.ok and "overlapped" in verdict.summary and verdict.figures["same_node_overlap"] == 0
+    two_nodes = [runtime(0, "n1", ("web-0", "c1", "u1")), runtime(0.5, "n2", ("web-0", "c2", "u2"))]
+    assert not checkers.split_brain(two_nodes, "web", across_nodes_only=True).ok
+
+
 def test_split_brain_ignores_stale_samples_and_other_workloads() -> None:
     events = [runtime(0, "n1", ("web-0", "c1", "u1")),
               runtime(10, "n2", ("web-0", "c2", "u2"), ("other-0", "c3", "u3"))]  # n1's sample is 10 s old

@@ -1,0 +1,118 @@
+"""The scheduler of scenarios side by side (harness/concurrency.py), with stand-in jobs that record when they
+ran: node faults alone, one target at a time, never more than `parallel`, results in plan order, a bad HOLDS
+declaration refused before anything runs, and a cancelled worker stopped at its next wait."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from harness import progress
+from harness.concurrency import Slot, holds, run_all
+from harness.errors import UsageError
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.spans: dict[str, tuple[float, float, str]] = {}
+
+    def run(self, job: tuple[str, float, bool]) -> str:
+        name, seconds, _ = job
+        started = time.monotonic()
+        time.sleep(seconds)
+        with self.lock:
+            self.spans[name] = (started, time.monotonic(), threading.current_thread().name)
+        return name.upper()
+
+    def overlap(self, a: str, b: str) -> bool:
+        (s1, e1, _), (s2, e2, _) = self.spans[a], self.spans[b]
+        return s1 < e2 and s2 < e1
+
+
+def test_side_by_side_where_allowed_alone_where_not_results_in_plan_order() -> None:
+    rec = Recorder()
+    plan = [("pods-a", 0.3, False), ("node-x", 0.1, True), ("pods-b", 0.3, False), ("pods-c", 0.3, False),
+            ("tgt-1", 0.2, False), ("tgt-2", 0.2, False), ("node-y", 0.1, True)]
+    slots = [Slot(job, alone=job[2], key="ns/db" if job[0].startswith("tgt") else "", expected=job[1])
+             for job in plan]
+    started = time.monotonic()
+    results = run_all(slots, rec.run, parallel=3)
+    took = time.monotonic() - started
+    assert results == [name.upper() for name, _, _ in plan]
+    for alone in ("node-x", "node-y"):
+        assert not any(rec.overlap(alone, other) for other in rec.spans if other != alone), alone
+        assert rec.spans[alone][2] == threading.current_thread().name, "node faults run in the calling thread"
+    assert not rec.overlap("tgt-1", "tgt-2"), "one target, one scenario at a time"
+    assert rec.overlap("pods-a", "pods-b") and rec.overlap("pods-a", "pods-c")
+    # Never more than three at once: sample each start instant.
+    for name, (s, _, _) in rec.spans.items():
+        assert sum(1 for o in rec.spans.values() if o[0] <= s < o[1]) <= 3, name
+    assert took < 1.2, f"serially 1.5 s; side by side {took:.2f}s"
+
+
+def test_parallel_one_is_a_plain_loop_in_plan_order() -> None:
+    seen: list[str] = []
+    slots = [Slot((n, 0, False), alone=False) for n in "abc"]
+    assert run_all(slots, lambda job: seen.append(job[0]) or job[0], parallel=1) == ["a", "b", "c"]
+    assert seen == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("declared,faults,expect", [
+    (None, ("kubelet-stop",), "nodes"), (None, ("pod-delete",), "pods"), (None, (), "pods"),
+    ("pods", ("kubelet-stop",), "pods"), ("nodes", (), "nodes"),
+])
+def test_what_a_scenario_holds(declared: str | None, faults: tuple[str, ...], expect: str) -> None:
+    module = SimpleNamespace(FAULTS=faults, **({"HOLDS": declared} if declared else {}))
+    assert holds("s", module) == expect  # type: ignore[arg-type]
+
+
+def test_a_scenario_that_declares_nothing_runs_alone_and_a_bad_declaration_is_refused() -> None:
+    assert holds("mine", SimpleNamespace()) == "nodes"  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="HOLDS = 'cluster'.*use 'pods'"):
+        holds("mine", SimpleNamespace(HOLDS="cluster"))  # type: ignore[arg-type]
+
+
+def test_a_signal_stops_the_workers_at_their_next_wait_and_they_clean_up() -> None:
+    cleaned: list[str] = []
+
+    def job(item: tuple[str, float, bool]) -> str:
+        try:
+            if item[0] == "signal":
+                time.sleep(0.2)
+                raise KeyboardInterrupt()  # stands for a signal handled in a worker's caller
+            progress.sleep(30)  # a wait: the cancellation ends it at once
+            return "finished"
+        finally:
+            cleaned.append(item[0])
+
+    slots = [Slot(("a", 0, False), alone=False), Slot(("b", 0, False), alone=False),
+             Slot(("signal", 0, False), alone=False)]
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_all(slots, job, parallel=3)
+    assert time.monotonic() - started < 5 and sorted(cleaned) == ["a", "b", "signal"]
+
+
+def test_ctrl_c_in_the_main_thread_cancels_every_worker_which_cleans_up_first() -> None:
+    import _thread
+
+    cleaned: list[str] = []
+
+    def job(item: tuple[str, float, bool]) -> str:
+        try:
+            progress.sleep(30)
+            return "finished"
+        finally:
+            time.sleep(0.2)  # a heal: the run ends only after it
+            cleaned.append(item[0])
+
+    slots = [Slot((n, 0, False), alone=False) for n in ("a", "b", "c")]
+    threading.Timer(0.3, _thread.interrupt_main).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_all(slots, job, parallel=3)
+    assert time.monotonic() - started < 5 and sorted(cleaned) == ["a", "b", "c"]
