@@ -8,6 +8,7 @@ on any other node is refused before it is journaled.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -75,12 +76,22 @@ def choose_access(cluster: Cluster, mode: str) -> AccessChoice:
     return AccessChoice("docker", "auto: every node is a running container of the local docker engine")
 
 
+OWN_NODE_ENV = "CHAOS_HARNESS_OWN_NODE"  # set (downward API) when the harness runs in a pod: its node
+
+
 def target_nodes(cluster: Cluster, selector: str | None) -> list[str]:
-    """The nodes faults may touch. A selector that matches nothing is an error, never an empty run."""
+    """The nodes faults may touch: never the control plane (by default) and never the node the harness's own
+    pod runs on (a scheduled run would cut itself off). A selector that matches nothing is an error, never an
+    empty run."""
     selector = selector or DEFAULT_TARGET_NODES
     names = _node_names(cluster, selector)
+    own = os.environ.get(OWN_NODE_ENV, "")
+    if own in names:
+        names.remove(own)
     if not names:
-        raise SelectionError(f"--target-nodes {selector!r} matches no node (nodes: {', '.join(_node_names(cluster))})")
+        besides = f" besides {own}, where the harness runs" if own else ""
+        raise SelectionError(f"--target-nodes {selector!r} matches no node{besides} "
+                             f"(nodes: {', '.join(_node_names(cluster))})")
     return names
 
 

@@ -246,6 +246,70 @@ def plan_run(args: argparse.Namespace, known: dict[str, "ModuleType"],
     return plan
 
 
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from harness import schedule
+
+    if args.action == "install":
+        schedule.check_cron(args.schedule)
+        run_args = build_parser().parse_args(["run", *(["--config", str(args.config)] if args.config else [])])
+        specs = apply_run_file(run_args)
+        known = scenario_modules_for(run_args)
+        plan = plan_run(run_args, known, specs)
+        spec_of = schedule.ScheduleSpec(
+            name=args.name, namespace=args.namespace, schedule=args.schedule, image=args.image or "IMAGE",
+            run_file=args.config.read_text() if args.config else "",
+            active_deadline_seconds=schedule.active_deadline([known[n] for n, _ in plan]), time_zone=args.time_zone,
+            storage_class=args.storage_class, reports_size=args.reports_size)
+        if args.dry_run:
+            if not args.image:
+                raise UsageError("schedule install --dry-run needs --image IMAGE (the harness image your cluster pulls)")
+            print(schedule.as_yaml(spec_of), end="")
+            return EXIT_PASS
+        cluster = connect_from(args)
+        cluster.fingerprint()
+        from dataclasses import replace
+
+        spec_of = replace(spec_of, image=args.image or harness_image_for(cluster),
+                          avoid=schedule.target_pod_labels(cluster, [str(t["statefulset"]) for t in specs]))
+        for applied in schedule.install(cluster, spec_of):
+            print(f"applied {applied}")
+        print(f"schedule {args.namespace}/{args.name}: '{args.schedule}', {len(plan)} scenarios, each run stopped "
+              f"after {spec_of.active_deadline_seconds}s; start one now with: kubectl create job -n {args.namespace} "
+              f"--from=cronjob/{args.name} {args.name}-now")
+        return EXIT_PASS
+    cluster = connect_from(args)
+    if args.action == "uninstall":
+        removed = schedule.uninstall(cluster, args.name, args.namespace)
+        print("\n".join(f"deleted {r}" for r in removed) or f"schedule {args.name}: nothing labelled as its own in "
+                                                           f"{args.namespace}")
+        return EXIT_PASS
+    if args.action == "status":
+        print("\n".join(schedule.status(cluster, args.name, args.namespace)))
+        return EXIT_PASS
+    files = schedule.fetch(cluster, args.name, args.namespace, args.to)
+    print(f"fetched {files} files from {args.namespace}/{args.name}-reports into {args.to}")
+    return EXIT_PASS
+
+
+def scenario_modules_for(args: argparse.Namespace) -> dict[str, "ModuleType"]:
+    from harness.runner import scenario_modules
+
+    return scenario_modules(args.scenarios)
+
+
+def harness_image_for(cluster: Cluster) -> str:
+    """The harness image on a kind test bed: built offline (images/harness) and loaded into its nodes."""
+    if not cluster.context.startswith("kind-"):
+        raise UsageError("schedule install needs --image IMAGE on this cluster: build images/harness/Dockerfile and "
+                         "push it where the cluster pulls from")
+    from harness.testbed import cluster as testbed
+    from harness.testbed.images import harness_image
+
+    image = harness_image()
+    testbed.load_images(image.local_ref)
+    return image.local_ref
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Every wait of the run, image pulls, builds and `kind load` included, shows on the progress display."""
     from harness import progress
@@ -301,6 +365,10 @@ def run_plan(args: argparse.Namespace) -> int:
 
     with Session.open(cluster, options) as session:
         results = session.run_all(jobs, args.parallel, started=started, finished=finished)
+    from harness.schedule import tell_run_end
+
+    if told := tell_run_end(cluster, results, session.run_id):
+        print(f"event on the schedule's CronJob: {told}")
     code = EXIT_PASS
     if any(r.status == "cleanup-failed" for r in results):
         code = EXIT_CLEANUP
@@ -368,6 +436,29 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory: reports/<run-id>")
     sub.add_parser("doctor", parents=[common],
                    help="check the chosen context: API, version, node access, timing, storage, permissions")
+    schedule = sub.add_parser("schedule", help="scheduled runs inside the cluster, on a Kubernetes CronJob")
+    actions = schedule.add_subparsers(dest="action", required=True)
+    for action, text in (("install", "apply the ServiceAccount, ClusterRole, reports claim, run file and CronJob"),
+                         ("uninstall", "delete every object the schedule's install made (found by its labels)"),
+                         ("status", "the schedule, its reports claim, its recent runs and their verdicts"),
+                         ("fetch", "copy the reports from the schedule's claim to --to DIR (a short-lived pod)")):
+        a = actions.add_parser(action, parents=[common], help=text)
+        a.add_argument("--name", default="chaos-harness", help="the schedule's name (default chaos-harness)")
+        a.add_argument("--namespace", default="chaos-harness", help="where it lives (default chaos-harness)")
+        if action == "install":
+            a.add_argument("--schedule", required=True, metavar="CRON", help="when, in cron syntax: '0 3 * * *'")
+            a.add_argument("--config", type=Path, default=None, metavar="RUNFILE",
+                           help="the run file the scheduled runs use (scenarios, targets, ...; default: all scenarios)")
+            a.add_argument("--image", default=None, metavar="IMAGE",
+                           help="the harness image (images/harness/Dockerfile, pushed where the cluster pulls from; "
+                                "default on a kind test bed: built offline and loaded)")
+            a.add_argument("--time-zone", default=None, metavar="TZ", help="the CronJob's timeZone, e.g. Europe/Berlin")
+            a.add_argument("--storage-class", default=None, metavar="NAME", help="the reports claim's StorageClass")
+            a.add_argument("--reports-size", default="1Gi", metavar="SIZE", help="the reports claim's size (1Gi)")
+            a.add_argument("--dry-run", action="store_true", help="print the objects as YAML (for kubectl apply -f -)")
+        if action == "fetch":
+            a.add_argument("--to", type=Path, default=Path("reports") / "scheduled", metavar="DIR",
+                           help="where the reports go (default reports/scheduled)")
     run = sub.add_parser("run", parents=[common], help="run scenarios (default: all) against the cluster")
     run.add_argument("scenario", nargs="*", help="scenario names or short names: s08_kubelet_stop_mysql, s08, S8 "
                                                   "(see 'list'; default: all)")
@@ -449,6 +540,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "check":
             return cmd_check(args)
+        if args.command == "schedule":
+            return cmd_schedule(args)
         if args.command == "doctor":
             from harness.doctor import cmd_doctor
 

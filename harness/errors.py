@@ -28,6 +28,10 @@ class NotFound(ClusterError):
     """404."""
 
 
+class Forbidden(ClusterError):
+    """403: the identity lacks a permission."""
+
+
 class Conflict(ClusterError):
     """409."""
 
@@ -73,6 +77,8 @@ def from_api_exception(e: Exception, what: str) -> ClusterError:
         message += f": {detail}"
     if status == 404:
         return NotFound(message)
+    if status == 403:
+        return Forbidden(message)
     if status == 409:
         return Conflict(message)
     if status == 410:

@@ -163,11 +163,36 @@ def check_context_allowed(context: str, allowed: Sequence[str]) -> None:
             f"allow it with --allow-context {context} or CHAOS_HARNESS_ALLOWED_CONTEXTS={context}")
 
 
+IN_CLUSTER = "in-cluster"  # the context name of a harness running in a pod (a scheduled run), to allow by name
+
+
+def in_cluster(kubeconfig: Path | None, context: str | None) -> bool:
+    """In a pod with no kubeconfig of its own (or asked for --kube-context in-cluster): its ServiceAccount."""
+    if context == IN_CLUSTER:
+        return True
+    no_kubeconfig = not kubeconfig and not os.environ.get("KUBECONFIG") and \
+        not (Path.home() / ".kube" / "config").exists()
+    return no_kubeconfig and context is None and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
+def _connect_in_cluster(allowed: Sequence[str]) -> "Cluster":
+    check_context_allowed(IN_CLUSTER, allowed)
+    try:
+        configuration = client.Configuration()
+        config.load_incluster_config(client_configuration=configuration)
+        configuration.retries = 1
+    except ConfigException as e:
+        raise ClusterError(f"cannot use the pod's ServiceAccount ({e}); outside a pod pass --kubeconfig") from e
+    return Cluster(context=IN_CLUSTER, api=client.ApiClient(configuration=configuration), kubeconfig=None)
+
+
 def connect(kubeconfig: Path | None = None, context: str | None = None,
             allowed: Sequence[str] | None = None) -> Cluster:
     """A client for `context` (default: the kubeconfig's current one), after the allowlist check (no connection is made before it)."""
     allowed = tuple(allowed) if allowed is not None else allowed_contexts_from_env()
     path = str(kubeconfig) if kubeconfig else None
+    if in_cluster(kubeconfig, context):
+        return _connect_in_cluster(allowed)
     try:
         contexts, current = config.list_kube_config_contexts(config_file=path)
     except (ConfigException, OSError, TypeError, ValueError, yaml.YAMLError) as e:

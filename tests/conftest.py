@@ -3,6 +3,7 @@ marked e2e, and tests marked faithful_only skip unless the cluster runs the fait
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,3 +22,19 @@ def _faithful_only(request: pytest.FixtureRequest) -> None:
         if profile != "faithful":
             pytest.skip(f"needs the faithful timing profile (the cluster runs {profile}); "
                         f"make cluster PROFILE=faithful")
+
+
+@pytest.fixture(scope="session")
+def keystore_objects() -> Callable[..., tuple[dict, dict]]:
+    """The example user project's StatefulSet (examples/keystore: a shell appending keys to a file on its PVC),
+    as `objects(namespace, image, replicas) -> (service, statefulset)`: the cheapest workload a user's-target
+    test can use. Loaded from its file: the example's folder (where pip leaves egg-info) stays off sys.path, so
+    its entry points do not leak into the suite."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "keystore" / "keystore_chaos" / "deploy.py"
+    spec = importlib.util.spec_from_file_location("keystore_example_deploy", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.objects  # type: ignore[no-any-return]

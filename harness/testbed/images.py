@@ -515,3 +515,31 @@ def node_image(timings: Timings | None = None) -> str:
     timings = timings or Timings()
     return resolve(versions.STOCK_NODE_IMAGE, lambda: build_node_image(timings), "node image")
 
+
+
+# --- the harness itself, for scheduled runs inside the cluster -----------------------------------------------
+
+HARNESS_PACKAGES = ("python3", "python3-venv", "ca-certificates", "tar")
+
+
+def harness_image(timings: Timings | None = None) -> ComponentImage:
+    """The harness as a container image (what images/harness/Dockerfile builds for users), built offline: a
+    Debian root filesystem with Python, and this checkout's wheel with its dependencies' wheels (from PyPI,
+    through pip's cache) installed into a venv without any index."""
+    import sys
+
+    timings = timings or Timings()
+    base = rootfs_image("python", HARNESS_PACKAGES, timings)
+    with tempfile.TemporaryDirectory(prefix="chaos-harness-wheels-") as tmp:
+        wheels = Path(tmp)
+        with waiting("the harness's wheels (pip wheel: this checkout and its dependencies)", 600):
+            run([sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(wheels), str(REPO_ROOT)], capture=True,
+                timeout=600)
+        files = {f"/wheels/{w.name}": w for w in sorted(wheels.glob("*.whl"))}
+        return component_image("harness", base, files, "\n".join([
+            "RUN python3 -m venv /opt/chaos-harness && /opt/chaos-harness/bin/pip install -q --no-index "
+            "--find-links /wheels chaos-harness && rm -rf /wheels && /opt/chaos-harness/bin/chaos-harness list >/dev/null",
+            "ENV PATH=/opt/chaos-harness/bin:$PATH",
+            "WORKDIR /tmp",
+            'ENTRYPOINT ["chaos-harness"]',
+        ]), None, timings)

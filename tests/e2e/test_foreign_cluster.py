@@ -1,7 +1,8 @@
 """The test bed addressed as a user's cluster: a kubeconfig whose context is not kind-* (explicitly allowed),
 authenticated as the least-privileged ServiceAccount of manifests/rbac/harness.yaml, and a harness process
 with no docker CLI on its PATH. `--node-access auto` must pick the node agent;
-S8 and S10 pass through it with runtime samples of the kubelet-stopped node throughout the fault; a harness
+S8 and S10 pass through it on the user's own StatefulSet (--target, durability through exec probes), with
+runtime samples of the kubelet-stopped node throughout the fault; a harness
 SIGKILLed during a kubelet fault leaves a node that heals itself within the dead man's switch, and `cleanup`
 removes the rest. After every run no agent namespace, Lease or run namespace remains."""
 
@@ -24,7 +25,6 @@ from kubernetes import client
 from harness.journal import Journal
 from harness.kube import Cluster
 from harness.nodes import KindNodeAccess
-from harness.testbed.images import MySQLImages
 from harness.waits import node_condition, watch_until
 
 pytestmark = [pytest.mark.disruptive, pytest.mark.slow]
@@ -114,14 +114,18 @@ def test_doctor_on_the_user_cluster(user_kubeconfig: Path, no_docker_env: dict[s
 
 
 def test_s08_and_s10_through_the_agent_without_docker(cluster: Cluster, user_kubeconfig: Path,
-                                                      no_docker_env: dict[str, str], mysql_images: MySQLImages,
-                                                      tmp_path: Path) -> None:
+                                                      no_docker_env: dict[str, str], namespace: str,
+                                                      keystore_objects, tmp_path: Path) -> None:
+    from harness.workload import deploy
+
+    deploy.apply(cluster, namespace, list(keystore_objects(namespace, deploy.helper_image(cluster), 2)))
+    deploy.wait_statefulset_ready(cluster, namespace, "keystore", 2, 180)
     reports = Path("reports") / "foreign-cluster"
     journal = tmp_path / "journal.json"
     started = time.monotonic()
-    result = subprocess.run(harness(user_kubeconfig, journal, "run", "s08_kubelet_stop_mysql",
-                                    "s10_force_delete_mysql", "--report-dir", str(reports),
-                                    "--mysql-image", mysql_images.mysql, "--xtrabackup-image", mysql_images.xtrabackup),
+    result = subprocess.run(harness(user_kubeconfig, journal, "run", "s08", "s10", "--target", f"{namespace}/keystore",
+                                    "--probe-write", 'sh -c "echo {key} >> /data/keys && sync"',
+                                    "--probe-read", "cat /data/keys", "--report-dir", str(reports)),
                             env=no_docker_env, capture_output=True, text=True, timeout=1200)
     print(result.stdout[-6000:], result.stderr[-3000:])
     print(f"S8 + S10 through the agent: {time.monotonic() - started:.0f}s")
@@ -135,6 +139,8 @@ def test_s08_and_s10_through_the_agent_without_docker(cluster: Cluster, user_kub
         assert observed["ok"], observed
         assert observed["figures"]["samples"] >= observed["figures"]["window"] / 2, observed
         assert observed["evidence"][0]["sources"] == ["agent"]
+        durability = next(v for v in scenario["verdicts"] if v["checker"] == "durability")
+        assert durability["ok"] and durability["figures"]["acknowledged"] > 0, durability
         print(f"{scenario['scenario']}: {observed['summary']}")
     assert Journal(journal).entries() == []
     assert leftovers(cluster) == []

@@ -16,19 +16,6 @@ from harness.kube import Cluster
 from harness.workload import deploy
 
 
-def _example_objects():  # the example project's own manifest, loaded from its file: its folder stays off sys.path
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[2] / "examples" / "keystore" / "keystore_chaos" / "deploy.py"
-    spec = importlib.util.spec_from_file_location("keystore_example_deploy", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.objects
-
-
-objects = _example_objects()
-
 pytestmark = [pytest.mark.disruptive]
 
 PROBE = ["--probe-write", 'sh -c "echo {key} >> /data/keys && sync"', "--probe-read", "cat /data/keys"]
@@ -40,9 +27,9 @@ def harness(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def keystore(cluster: Cluster, namespace: str) -> str:
+def keystore(cluster: Cluster, namespace: str, keystore_objects) -> str:
     """The user's StatefulSet, deployed the way the user's project deploys it (2 replicas, 64Mi claims)."""
-    service, statefulset = objects(namespace, deploy.helper_image(cluster), 2)
+    service, statefulset = keystore_objects(namespace, deploy.helper_image(cluster), 2)
     zero = json.loads(json.dumps(statefulset))
     zero["metadata"]["name"], zero["spec"]["replicas"] = "idle", 0
     idle = {"app": "idle"}

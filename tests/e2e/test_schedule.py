@@ -1,0 +1,156 @@
+"""Scheduled resilience checks inside the cluster, as a user installs them: `chaos-harness schedule install`
+(the harness image built offline and loaded into the kind nodes), a run started from the CronJob the way
+`kubectl create job --from=cronjob/...` does, S8 on the user's StatefulSet through the node agent inside the
+pod, an Event on the CronJob, `schedule status`, `schedule fetch` of a report the browser opens, and a planted
+failing hypothesis that fails its Job with a Warning Event; `uninstall` leaves no labelled object. Bad input
+(an invalid schedule) is exit 2 before anything is applied; --dry-run YAML is accepted by the API server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client
+
+from harness.kube import Cluster
+from harness.report.browser import HeadlessChromium, find_browser
+from harness.workload import deploy
+
+pytestmark = [pytest.mark.disruptive, pytest.mark.slow]
+
+PROBE = 'probe_write = "sh -c \'echo {key} >> /data/keys && sync\'"\nprobe_read = "cat /data/keys"\n'
+
+
+def harness(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def labelled(cluster: Cluster, name: str) -> list[str]:
+    selector = f"chaos-harness/schedule={name}"
+    batch, rbac = client.BatchV1Api(cluster.api), client.RbacAuthorizationV1Api(cluster.api)
+    found = [f"CronJob/{o.metadata.name}" for o in batch.list_cron_job_for_all_namespaces(label_selector=selector).items]
+    found += [f"Job/{o.metadata.name}" for o in batch.list_job_for_all_namespaces(label_selector=selector).items]
+    found += [f"ClusterRole/{o.metadata.name}" for o in rbac.list_cluster_role(label_selector=selector).items]
+    found += [f"ClusterRoleBinding/{o.metadata.name}"
+              for o in rbac.list_cluster_role_binding(label_selector=selector).items]
+    for lister in (cluster.core.list_config_map_for_all_namespaces, cluster.core.list_service_account_for_all_namespaces,
+                   cluster.core.list_persistent_volume_claim_for_all_namespaces):
+        found += [f"{o.kind or 'object'}/{o.metadata.name}" for o in lister(label_selector=selector).items]
+    return found
+
+
+def start_job(cluster: Cluster, namespace: str, cronjob: str, job: str) -> None:
+    """What `kubectl create job --from=cronjob/NAME JOB` does: the CronJob's job template, owned by it."""
+    batch = client.BatchV1Api(cluster.api)
+    cron = batch.read_namespaced_cron_job(cronjob, namespace)
+    template = cron.spec.job_template
+    batch.create_namespaced_job(namespace, client.V1Job(
+        metadata=client.V1ObjectMeta(name=job, labels=template.metadata.labels,
+                                     annotations={"cronjob.kubernetes.io/instantiate": "manual"},
+                                     owner_references=[client.V1OwnerReference(
+                                         api_version="batch/v1", kind="CronJob", name=cronjob, uid=cron.metadata.uid,
+                                         controller=True)]),
+        spec=template.spec))
+
+
+def finished(cluster: Cluster, namespace: str, job: str, deadline: float) -> str:
+    batch = client.BatchV1Api(cluster.api)
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        status = batch.read_namespaced_job(job, namespace).status
+        if status.succeeded:
+            return "succeeded"
+        if status.failed:
+            return "failed"
+        time.sleep(3)
+    pods = cluster.core.list_namespaced_pod(namespace, label_selector=f"job-name={job}").items
+    logs = "".join(cluster.core.read_namespaced_pod_log(p.metadata.name, namespace, tail_lines=40) for p in pods)
+    raise AssertionError(f"job {job} did not finish in {deadline:.0f}s; its log:\n{logs}")
+
+
+def events_of(cluster: Cluster, namespace: str, cronjob: str) -> list[client.CoreV1Event]:
+    return cluster.core.list_namespaced_event(
+        namespace, field_selector=f"involvedObject.kind=CronJob,involvedObject.name={cronjob}").items
+
+
+def test_an_invalid_schedule_is_exit_2_before_anything_is_applied(cluster: Cluster) -> None:
+    result = harness("schedule", "install", "--name", "never", "--schedule", "61 * * * *")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "minute field '61'" in result.stderr
+    assert labelled(cluster, "never") == []
+
+
+def test_dry_run_yaml_is_accepted_by_the_api_server(cluster: Cluster, tmp_path: Path) -> None:
+    result = harness("schedule", "install", "--name", "dry", "--namespace", "default", "--schedule", "@daily",
+                     "--image", "registry.example/chaos-harness:1", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    assert [d["kind"] for d in docs] == ["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
+                                         "ConfigMap", "PersistentVolumeClaim", "CronJob"]
+    cron = docs[-1]["spec"]
+    assert (cron["concurrencyPolicy"], cron["jobTemplate"]["spec"]["backoffLimit"]) == ("Forbid", 0)
+    assert cron["startingDeadlineSeconds"] > 0 and cron["jobTemplate"]["spec"]["activeDeadlineSeconds"] > 600
+    from harness.schedule import _path
+
+    for doc in docs:  # what `kubectl apply --dry-run=server -f -` sends: server-side apply, nothing persisted
+        cluster.api.call_api(_path(doc), "PATCH", query_params=[("fieldManager", "t"), ("dryRun", "All")],
+                             header_params={"Content-Type": "application/apply-patch+yaml"}, body=doc,
+                             auth_settings=["BearerToken"], _return_http_data_only=True)
+    assert labelled(cluster, "dry") == []
+
+
+def test_a_scheduled_run_inside_the_cluster(cluster: Cluster, namespace: str, keystore_objects,
+                                            tmp_path: Path) -> None:
+    deploy.apply(cluster, namespace, list(keystore_objects(namespace, deploy.helper_image(cluster), 2)))
+    deploy.wait_statefulset_ready(cluster, namespace, "keystore", 2, 180)
+    name, home = "nightly", f"{namespace}-sched"
+    passing = tmp_path / "nightly.toml"
+    passing.write_text(f'[[targets]]\nstatefulset = "{namespace}/keystore"\nscenarios = ["s08"]\n{PROBE}')
+    # A planted failing hypothesis: a probe that reads back none of the keys it wrote (S7: durability fails).
+    failing = tmp_path / "broken.toml"
+    failing.write_text(f'[[targets]]\nstatefulset = "{namespace}/keystore"\nscenarios = ["s07"]\n'
+                       f'probe_write = "true {{key}}"\nprobe_read = "echo"\n')
+    try:
+        installed = harness("schedule", "install", "--name", name, "--namespace", home, "--schedule", "0 3 * * *",
+                            "--config", str(passing), timeout=900)
+        assert installed.returncode == 0, installed.stdout[-2000:] + installed.stderr[-2000:]
+        broken = harness("schedule", "install", "--name", "broken", "--namespace", home, "--schedule", "0 4 * * *",
+                         "--config", str(failing), timeout=900)
+        assert broken.returncode == 0, broken.stderr[-2000:]
+
+        started = time.monotonic()
+        start_job(cluster, home, name, f"{name}-now")
+        assert finished(cluster, home, f"{name}-now", 600) == "succeeded"
+        in_cluster = time.monotonic() - started
+        [passed] = [e for e in events_of(cluster, home, name) if e.reason == "ResilienceCheckPassed"]
+        assert passed.type == "Normal" and "all 1 scenarios held" in passed.message
+
+        start_job(cluster, home, "broken", "broken-now")
+        assert finished(cluster, home, "broken-now", 600) == "failed"
+        [failed] = [e for e in events_of(cluster, home, "broken") if e.reason == "ResilienceCheckFailed"]
+        assert failed.type == "Warning" and "s07_pod_delete_keeps_data" in failed.message and "durability" in failed.message
+
+        status = harness("schedule", "status", "--name", name, "--namespace", home)
+        assert status.returncode == 0 and f"{name}-now: succeeded" in status.stdout, status.stdout + status.stderr
+        assert "ResilienceCheckPassed" in status.stdout and "Bound" in status.stdout
+
+        fetched = harness("schedule", "fetch", "--name", name, "--namespace", home, "--to", str(tmp_path / "got"))
+        assert fetched.returncode == 0, fetched.stderr
+        [report] = list((tmp_path / "got").glob("2*/report.html"))
+        print(f"\nin-cluster S8 on the keystore target: {in_cluster:.0f}s from job creation to completion; "
+              f"{status.stdout}")
+        browser = find_browser()
+        if browser is not None:
+            with HeadlessChromium(browser) as chromium:
+                visit = chromium.visit(report, {"scenarios": "document.querySelectorAll('section.scenario').length"})
+            assert visit.values["scenarios"] == 1 and not visit.console_errors and not visit.outside_requests
+    finally:
+        for schedule in (name, "broken"):
+            gone = harness("schedule", "uninstall", "--name", schedule, "--namespace", home)
+            assert gone.returncode == 0, gone.stderr
+        deploy.delete_namespace(cluster, home, 180)
+    assert labelled(cluster, name) == [] and labelled(cluster, "broken") == []
