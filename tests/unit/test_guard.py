@@ -1,7 +1,7 @@
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from harness.errors import ClusterError, Conflict, Gone, GuardError, NotFound, TransientClusterError, from_api_exception
+from harness.errors import ClusterError, Conflict, Forbidden, Gone, GuardError, NotFound, TransientClusterError, from_api_exception
 from harness.kube import check_context_allowed, connect
 
 from kubeconfigs import KUBECONFIG
@@ -61,7 +61,7 @@ def test_allowing_every_context_warns(tmp_path, capsys) -> None:
 
 
 @pytest.mark.parametrize("status,kind", [(404, NotFound), (409, Conflict), (410, Gone), (500, TransientClusterError),
-                                         (429, TransientClusterError), (403, ClusterError)])
+                                         (429, TransientClusterError), (403, Forbidden), (422, ClusterError)])
 def test_api_errors_map_by_status(status: int, kind: type) -> None:
     mapped = from_api_exception(ApiException(status=status, reason="x"), "doing y")
     assert type(mapped) is kind
