@@ -206,12 +206,7 @@ def install(cluster: Cluster, spec: ScheduleSpec) -> list[str]:
     for obj in objects(spec):
         kind, name = obj["kind"], obj["metadata"]["name"]
         try:
-            with api_errors(f"applying {kind} {name}"):
-                cluster.api.call_api(
-                    _path(obj), "PATCH", query_params=[("fieldManager", "chaos-harness"), ("force", "true")],
-                    header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
-                    body=obj, auth_settings=["BearerToken"], response_type="object", _request_timeout=15,
-                    _return_http_data_only=True)
+            apply(cluster, obj)
         except Forbidden as e:
             raise UsageError(f"schedule install: not allowed to apply {kind} {name} ({e}); ask for that "
                              f"permission, or install as a cluster admin") from e
@@ -219,14 +214,16 @@ def install(cluster: Cluster, spec: ScheduleSpec) -> list[str]:
     return applied
 
 
-def _path(obj: dict[str, Any]) -> str:
-    group_version, kind, meta = obj["apiVersion"], obj["kind"], obj["metadata"]
-    plural = {"Namespace": "namespaces", "ServiceAccount": "serviceaccounts", "ClusterRole": "clusterroles",
-              "ClusterRoleBinding": "clusterrolebindings", "ConfigMap": "configmaps",
-              "PersistentVolumeClaim": "persistentvolumeclaims", "CronJob": "cronjobs"}[kind]
-    prefix = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
-    namespace = f"/namespaces/{meta['namespace']}" if "namespace" in meta else ""
-    return f"{prefix}{namespace}/{plural}/{meta['name']}"
+def apply(cluster: Cluster, obj: dict[str, Any], dry_run: bool = False) -> None:
+    """Server-side apply of one object, as `kubectl apply --server-side` (with dry_run: `--dry-run=server`)."""
+    from kubernetes.dynamic import DynamicClient
+
+    kind, meta = obj["kind"], obj["metadata"]
+    with api_errors(f"applying {kind} {meta['name']}"):
+        resource = DynamicClient(cluster.api).resources.get(api_version=obj["apiVersion"], kind=kind)
+        DynamicClient(cluster.api).server_side_apply(
+            resource, body=obj, name=meta["name"], namespace=meta.get("namespace"), field_manager="chaos-harness",
+            force_conflicts=True, **({"dry_run": "All"} if dry_run else {}))
 
 
 def uninstall(cluster: Cluster, name: str, namespace: str) -> list[str]:

@@ -530,16 +530,25 @@ def harness_image(timings: Timings | None = None) -> ComponentImage:
 
     timings = timings or Timings()
     base = rootfs_image("python", HARNESS_PACKAGES, timings)
+    # Wheels differ in their timestamps from build to build: the image is known by the sources it is built from.
+    sources = [REPO_ROOT / "pyproject.toml", *(p for d in ("harness", "scenarios") for p in sorted(
+        (REPO_ROOT / d).rglob("*.py")))]
+    tag = f"{LOCAL_REPO}/harness:src-{digest(base, *sources)}"
+    if image_exists(tag):
+        return ComponentImage(local_ref=tag, node_ref=f"docker.io/{tag}")
     with tempfile.TemporaryDirectory(prefix="chaos-harness-wheels-") as tmp:
         wheels = Path(tmp)
         with waiting("the harness's wheels (pip wheel: this checkout and its dependencies)", 600):
             run([sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(wheels), str(REPO_ROOT)], capture=True,
                 timeout=600)
         files = {f"/wheels/{w.name}": w for w in sorted(wheels.glob("*.whl"))}
-        return component_image("harness", base, files, "\n".join([
+        built = local_image("harness", base, files, "\n".join([
             "RUN python3 -m venv /opt/chaos-harness && /opt/chaos-harness/bin/pip install -q --no-index "
             "--find-links /wheels chaos-harness && rm -rf /wheels && /opt/chaos-harness/bin/chaos-harness list >/dev/null",
             "ENV PATH=/opt/chaos-harness/bin:$PATH",
             "WORKDIR /tmp",
             'ENTRYPOINT ["chaos-harness"]',
-        ]), None, timings)
+        ]), timings)
+    run(["docker", "tag", built, tag], capture=True)
+    prune_superseded(tag)  # only the source-named tag stays
+    return ComponentImage(local_ref=tag, node_ref=f"docker.io/{tag}")

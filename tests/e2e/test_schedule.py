@@ -94,12 +94,10 @@ def test_dry_run_yaml_is_accepted_by_the_api_server(cluster: Cluster, tmp_path: 
     cron = docs[-1]["spec"]
     assert (cron["concurrencyPolicy"], cron["jobTemplate"]["spec"]["backoffLimit"]) == ("Forbid", 0)
     assert cron["startingDeadlineSeconds"] > 0 and cron["jobTemplate"]["spec"]["activeDeadlineSeconds"] > 600
-    from harness.schedule import _path
+    from harness.schedule import apply
 
-    for doc in docs:  # what `kubectl apply --dry-run=server -f -` sends: server-side apply, nothing persisted
-        cluster.api.call_api(_path(doc), "PATCH", query_params=[("fieldManager", "t"), ("dryRun", "All")],
-                             header_params={"Content-Type": "application/apply-patch+yaml"}, body=doc,
-                             auth_settings=["BearerToken"], _return_http_data_only=True)
+    for doc in docs:  # what `kubectl apply --server-side --dry-run=server -f -` sends: nothing is persisted
+        apply(cluster, doc, dry_run=True)
     assert labelled(cluster, "dry") == []
 
 

@@ -51,3 +51,21 @@ def test_the_github_template_publishes_what_it_claims(tmp_path: Path) -> None:
     assert "20990101-000000" in (tmp_path / "reports" / "latest-junit.xml").read_text()
     text = summary.read_text()
     assert "| s08_kubelet_stop_mysql | pass |" in text and text.count("| pass |") == 12
+
+
+def test_the_in_cluster_template_is_a_valid_run_file_and_its_commands_parse(tmp_path: Path) -> None:
+    from harness import cli
+    from harness.runfile import load_run_file
+
+    template = TEMPLATES / "in-cluster-run.toml"
+    run = load_run_file(template)
+    assert run.targets and run.options["keep_runs"] and run.options["agent_image"]
+    import shlex
+
+    text = "\n".join(line[1:] for line in template.read_text().splitlines() if line.startswith("#   "))
+    commands = [shlex.split(c, comments=True) for c in text.replace("\\\n", " ").splitlines()]
+    commands = [c for c in commands if c and c[0] == "chaos-harness"]
+    assert {c[2] for c in commands} == {"install", "status", "fetch", "uninstall"}
+    for words in commands:
+        args = cli.build_parser().parse_args(words[1:])
+        assert args.command == "schedule" and args.name == "nightly"
