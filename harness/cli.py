@@ -266,7 +266,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
             print(schedule.as_yaml(spec_of), end="")
             return EXIT_PASS
         cluster = connect_from(args)
-        cluster.fingerprint()
+        cluster.probe()  # the API answers; what this identity may do is told by the first refused object
         from dataclasses import replace
 
         spec_of = replace(spec_of, image=args.image or harness_image_for(cluster),

@@ -152,3 +152,51 @@ def test_a_scheduled_run_inside_the_cluster(cluster: Cluster, namespace: str, ke
             assert gone.returncode == 0, gone.stderr
         deploy.delete_namespace(cluster, home, 180)
     assert labelled(cluster, name) == [] and labelled(cluster, "broken") == []
+
+
+def test_a_claim_that_never_binds_is_told_by_status(cluster: Cluster, tmp_path: Path) -> None:
+    home = "chaos-sched-unbound"
+    try:
+        installed = harness("schedule", "install", "--name", "unbound", "--namespace", home, "--schedule", "@daily",
+                            "--image", "registry.example/chaos-harness:1", "--storage-class", "no-such-class")
+        assert installed.returncode == 0, installed.stderr
+        status = harness("schedule", "status", "--name", "unbound", "--namespace", home)
+        print(f"\n{status.stdout}")
+        assert status.returncode == 0 and "unbound-reports is Pending" in status.stdout
+        assert "it never bound" in status.stdout and "no run yet" in status.stdout
+    finally:
+        harness("schedule", "uninstall", "--name", "unbound", "--namespace", home)
+        deploy.delete_namespace(cluster, home, 120)
+    assert labelled(cluster, "unbound") == []
+
+
+def test_missing_permission_to_install_is_one_line(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    """An identity that may only read namespaces: the first object it may not apply is named, exit 2, no
+    traceback, nothing applied."""
+    cluster.core.create_namespaced_service_account(namespace, client.V1ServiceAccount(
+        metadata=client.V1ObjectMeta(name="nobody")))
+    rbac = client.RbacAuthorizationV1Api(cluster.api)
+    reader = f"{namespace}-reader"
+    rbac.create_cluster_role(client.V1ClusterRole(metadata=client.V1ObjectMeta(name=reader), rules=[
+        client.V1PolicyRule(api_groups=[""], resources=["namespaces"], verbs=["get"])]))
+    rbac.create_cluster_role_binding(client.V1ClusterRoleBinding(
+        metadata=client.V1ObjectMeta(name=reader),
+        role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=reader),
+        subjects=[client.RbacV1Subject(kind="ServiceAccount", name="nobody", namespace=namespace)]))
+    token = cluster.core.create_namespaced_service_account_token("nobody", namespace, client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=600))).status.token
+    original = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+    kubeconfig = tmp_path / "nobody.kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "clusters": original["clusters"],
+        "users": [{"name": "nobody", "user": {"token": token}}],
+        "contexts": [{"name": "kind-nobody", "context": {"cluster": original["clusters"][0]["name"], "user": "nobody"}}],
+        "current-context": "kind-nobody"}))
+    result = harness("--kubeconfig", str(kubeconfig), "schedule", "install", "--name", "denied", "--namespace",
+                     "chaos-sched-denied", "--schedule", "@daily", "--image", "registry.example/chaos-harness:1")
+    print(f"\n{result.stderr}")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    rbac.delete_cluster_role_binding(reader)
+    rbac.delete_cluster_role(reader)
+    assert "not allowed to apply Namespace chaos-sched-denied" in result.stderr
+    assert labelled(cluster, "denied") == []
