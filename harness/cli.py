@@ -438,11 +438,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="check the chosen context: API, version, node access, timing, storage, permissions")
     schedule = sub.add_parser("schedule", help="scheduled runs inside the cluster, on a Kubernetes CronJob")
     actions = schedule.add_subparsers(dest="action", required=True)
+    reports = sub.add_parser("reports", help="the reports of scheduled runs (`reports fetch` = `schedule fetch`)")
+    report_actions = reports.add_subparsers(dest="action", required=True)
     for action, text in (("install", "apply the ServiceAccount, ClusterRole, reports claim, run file and CronJob"),
                          ("uninstall", "delete every object the schedule's install made (found by its labels)"),
                          ("status", "the schedule, its reports claim, its recent runs and their verdicts"),
-                         ("fetch", "copy the reports from the schedule's claim to --to DIR (a short-lived pod)")):
-        a = actions.add_parser(action, parents=[common], help=text)
+                         ("fetch", "copy the reports from the schedule's claim to --to DIR (a short-lived pod)"),
+                         ("reports-fetch", "copy the reports from the schedule's claim to --to DIR (a short-lived pod)")):
+        if action == "reports-fetch":
+            a = report_actions.add_parser("fetch", parents=[common], help=text)
+            action = "fetch"
+        else:
+            a = actions.add_parser(action, parents=[common], help=text)
         a.add_argument("--name", default="chaos-harness", help="the schedule's name (default chaos-harness)")
         a.add_argument("--namespace", default="chaos-harness", help="where it lives (default chaos-harness)")
         if action == "install":
@@ -540,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "check":
             return cmd_check(args)
-        if args.command == "schedule":
+        if args.command in ("schedule", "reports"):
             return cmd_schedule(args)
         if args.command == "doctor":
             from harness.doctor import cmd_doctor

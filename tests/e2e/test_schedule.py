@@ -136,7 +136,7 @@ def test_a_scheduled_run_inside_the_cluster(cluster: Cluster, namespace: str, ke
         assert status.returncode == 0 and f"{name}-now: succeeded" in status.stdout, status.stdout + status.stderr
         assert "ResilienceCheckPassed" in status.stdout and "Bound" in status.stdout
 
-        fetched = harness("schedule", "fetch", "--name", name, "--namespace", home, "--to", str(tmp_path / "got"))
+        fetched = harness("reports", "fetch", "--name", name, "--namespace", home, "--to", str(tmp_path / "got"))
         assert fetched.returncode == 0, fetched.stderr
         [report] = list((tmp_path / "got").glob("2*/report.html"))
         print(f"\nin-cluster S8 on the keystore target: {in_cluster:.0f}s from job creation to completion; "

@@ -65,7 +65,7 @@ def test_the_in_cluster_template_is_a_valid_run_file_and_its_commands_parse(tmp_
     text = "\n".join(line[1:] for line in template.read_text().splitlines() if line.startswith("#   "))
     commands = [shlex.split(c, comments=True) for c in text.replace("\\\n", " ").splitlines()]
     commands = [c for c in commands if c and c[0] == "chaos-harness"]
-    assert {c[2] for c in commands} == {"install", "status", "fetch", "uninstall"}
+    assert {c[2] for c in commands} == {"install", "status", "fetch", "uninstall"} and commands[2][1] == "reports"
     for words in commands:
         args = cli.build_parser().parse_args(words[1:])
-        assert args.command == "schedule" and args.name == "nightly"
+        assert args.command in ("schedule", "reports") and args.name == "nightly"
