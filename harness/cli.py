@@ -248,12 +248,13 @@ def plan_run(args: argparse.Namespace, known: dict[str, "ModuleType"],
 
 def cmd_schedule(args: argparse.Namespace) -> int:
     from harness import schedule
+    from harness.runner import scenario_modules
 
     if args.action == "install":
         schedule.check_cron(args.schedule)
         run_args = build_parser().parse_args(["run", *(["--config", str(args.config)] if args.config else [])])
         specs = apply_run_file(run_args)
-        known = scenario_modules_for(run_args)
+        known = scenario_modules(run_args.scenarios)
         plan = plan_run(run_args, known, specs)
         spec_of = schedule.ScheduleSpec(
             name=args.name, namespace=args.namespace, schedule=args.schedule, image=args.image or "IMAGE",
@@ -289,12 +290,6 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     files = schedule.fetch(cluster, args.name, args.namespace, args.to)
     print(f"fetched {files} files from {args.namespace}/{args.name}-reports into {args.to}")
     return EXIT_PASS
-
-
-def scenario_modules_for(args: argparse.Namespace) -> dict[str, "ModuleType"]:
-    from harness.runner import scenario_modules
-
-    return scenario_modules(args.scenarios)
 
 
 def harness_image_for(cluster: Cluster) -> str:
@@ -417,6 +412,26 @@ def global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
                              "its Lease for N seconds (default 30)")
 
 
+def schedule_options(a: argparse.ArgumentParser, action: str) -> None:
+    """The options of `schedule ACTION` (and of `reports fetch`, the same as `schedule fetch`)."""
+    a.add_argument("--name", default="chaos-harness", help="the schedule's name (default chaos-harness)")
+    a.add_argument("--namespace", default="chaos-harness", help="where it lives (default chaos-harness)")
+    if action == "install":
+        a.add_argument("--schedule", required=True, metavar="CRON", help="when, in cron syntax: '0 3 * * *'")
+        a.add_argument("--config", type=Path, default=None, metavar="RUNFILE",
+                       help="the run file the scheduled runs use (scenarios, targets, ...; default: all scenarios)")
+        a.add_argument("--image", default=None, metavar="IMAGE",
+                       help="the harness image (images/harness/Dockerfile, pushed where the cluster pulls from; "
+                            "default on a kind test bed: built offline and loaded)")
+        a.add_argument("--time-zone", default=None, metavar="TZ", help="the CronJob's timeZone, e.g. Europe/Berlin")
+        a.add_argument("--storage-class", default=None, metavar="NAME", help="the reports claim's StorageClass")
+        a.add_argument("--reports-size", default="1Gi", metavar="SIZE", help="the reports claim's size (1Gi)")
+        a.add_argument("--dry-run", action="store_true", help="print the objects as YAML (for kubectl apply -f -)")
+    if action == "fetch":
+        a.add_argument("--to", type=Path, default=Path("reports") / "scheduled", metavar="DIR",
+                       help="where the reports go (default reports/scheduled)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chaos-harness", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -438,34 +453,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="check the chosen context: API, version, node access, timing, storage, permissions")
     schedule = sub.add_parser("schedule", help="scheduled runs inside the cluster, on a Kubernetes CronJob")
     actions = schedule.add_subparsers(dest="action", required=True)
-    reports = sub.add_parser("reports", help="the reports of scheduled runs (`reports fetch` = `schedule fetch`)")
-    report_actions = reports.add_subparsers(dest="action", required=True)
+    fetch_help = "copy the reports from the schedule's claim to --to DIR (a short-lived pod)"
     for action, text in (("install", "apply the ServiceAccount, ClusterRole, reports claim, run file and CronJob"),
                          ("uninstall", "delete every object the schedule's install made (found by its labels)"),
                          ("status", "the schedule, its reports claim, its recent runs and their verdicts"),
-                         ("fetch", "copy the reports from the schedule's claim to --to DIR (a short-lived pod)"),
-                         ("reports-fetch", "copy the reports from the schedule's claim to --to DIR (a short-lived pod)")):
-        if action == "reports-fetch":
-            a = report_actions.add_parser("fetch", parents=[common], help=text)
-            action = "fetch"
-        else:
-            a = actions.add_parser(action, parents=[common], help=text)
-        a.add_argument("--name", default="chaos-harness", help="the schedule's name (default chaos-harness)")
-        a.add_argument("--namespace", default="chaos-harness", help="where it lives (default chaos-harness)")
-        if action == "install":
-            a.add_argument("--schedule", required=True, metavar="CRON", help="when, in cron syntax: '0 3 * * *'")
-            a.add_argument("--config", type=Path, default=None, metavar="RUNFILE",
-                           help="the run file the scheduled runs use (scenarios, targets, ...; default: all scenarios)")
-            a.add_argument("--image", default=None, metavar="IMAGE",
-                           help="the harness image (images/harness/Dockerfile, pushed where the cluster pulls from; "
-                                "default on a kind test bed: built offline and loaded)")
-            a.add_argument("--time-zone", default=None, metavar="TZ", help="the CronJob's timeZone, e.g. Europe/Berlin")
-            a.add_argument("--storage-class", default=None, metavar="NAME", help="the reports claim's StorageClass")
-            a.add_argument("--reports-size", default="1Gi", metavar="SIZE", help="the reports claim's size (1Gi)")
-            a.add_argument("--dry-run", action="store_true", help="print the objects as YAML (for kubectl apply -f -)")
-        if action == "fetch":
-            a.add_argument("--to", type=Path, default=Path("reports") / "scheduled", metavar="DIR",
-                           help="where the reports go (default reports/scheduled)")
+                         ("fetch", fetch_help)):
+        schedule_options(actions.add_parser(action, parents=[common], help=text), action)
+    reports = sub.add_parser("reports", help="the reports of scheduled runs (`reports fetch` = `schedule fetch`)")
+    schedule_options(reports.add_subparsers(dest="action", required=True).add_parser(
+        "fetch", parents=[common], help=fetch_help), "fetch")
     run = sub.add_parser("run", parents=[common], help="run scenarios (default: all) against the cluster")
     run.add_argument("scenario", nargs="*", help="scenario names or short names: s08_kubelet_stop_mysql, s08, S8 "
                                                   "(see 'list'; default: all)")

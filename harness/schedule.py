@@ -202,11 +202,15 @@ def target_pod_labels(cluster: Cluster, targets: Sequence[str]) -> tuple[tuple[s
 def install(cluster: Cluster, spec: ScheduleSpec) -> list[str]:
     """Create or update every object (server-side apply, field manager chaos-harness). Missing permission is a
     UsageError naming what was refused."""
+    from kubernetes.dynamic import DynamicClient
+
+    with api_errors("discovering the API server's resources"):
+        dynamic = DynamicClient(cluster.api)  # one discovery for every object
     applied = []
     for obj in objects(spec):
         kind, name = obj["kind"], obj["metadata"]["name"]
         try:
-            apply(cluster, obj)
+            apply(cluster, obj, dynamic=dynamic)
         except Forbidden as e:
             raise UsageError(f"schedule install: not allowed to apply {kind} {name} ({e}); ask for that "
                              f"permission, or install as a cluster admin") from e
@@ -214,14 +218,16 @@ def install(cluster: Cluster, spec: ScheduleSpec) -> list[str]:
     return applied
 
 
-def apply(cluster: Cluster, obj: dict[str, Any], dry_run: bool = False) -> None:
-    """Server-side apply of one object, as `kubectl apply --server-side` (with dry_run: `--dry-run=server`)."""
+def apply(cluster: Cluster, obj: dict[str, Any], dry_run: bool = False, dynamic: Any = None) -> None:
+    """Server-side apply of one object, as `kubectl apply --server-side` (with dry_run: `--dry-run=server`);
+    `dynamic`: a DynamicClient already made (its construction reads the API server's discovery)."""
     from kubernetes.dynamic import DynamicClient
 
     kind, meta = obj["kind"], obj["metadata"]
     with api_errors(f"applying {kind} {meta['name']}"):
-        resource = DynamicClient(cluster.api).resources.get(api_version=obj["apiVersion"], kind=kind)
-        DynamicClient(cluster.api).server_side_apply(
+        dynamic = dynamic or DynamicClient(cluster.api)
+        resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=kind)
+        dynamic.server_side_apply(
             resource, body=obj, name=meta["name"], namespace=meta.get("namespace"), field_manager="chaos-harness",
             force_conflicts=True, **({"dry_run": "All"} if dry_run else {}))
 
@@ -260,15 +266,20 @@ def uninstall(cluster: Cluster, name: str, namespace: str) -> list[str]:
     return removed
 
 
+def _cronjob(cluster: Cluster, name: str, namespace: str) -> Any:
+    """The schedule's CronJob; a schedule that is not there is a UsageError saying how to make one."""
+    try:
+        with api_errors(f"reading CronJob {namespace}/{name}"):
+            return client.BatchV1Api(cluster.api).read_namespaced_cron_job(name, namespace, _request_timeout=10)
+    except NotFound:
+        raise UsageError(f"no schedule {name} in namespace {namespace} (chaos-harness schedule install)") from None
+
+
 def status(cluster: Cluster, name: str, namespace: str, limit: int = 5) -> list[str]:
     """Lines for `schedule status`: the CronJob, its reports claim (a claim that never binds is said plainly),
     its recent runs and the verdicts their Events told."""
     batch = client.BatchV1Api(cluster.api)
-    try:
-        with api_errors(f"reading CronJob {namespace}/{name}"):
-            cron = batch.read_namespaced_cron_job(name, namespace, _request_timeout=10)
-    except NotFound:
-        raise UsageError(f"no schedule {name} in namespace {namespace} (chaos-harness schedule install)") from None
+    cron = _cronjob(cluster, name, namespace)
     last = cron.status.last_schedule_time
     lines = [f"schedule {namespace}/{name}: '{cron.spec.schedule}'{' (suspended)' if cron.spec.suspend else ''}; "
              f"last scheduled {last.isoformat() if last else 'never'}; {len(cron.status.active or [])} running"]
@@ -359,12 +370,7 @@ def fetch(cluster: Cluster, name: str, namespace: str, to: "Path") -> int:
 
     from harness.waits import poll_until
 
-    try:
-        with api_errors(f"reading CronJob {namespace}/{name}"):
-            cron = client.BatchV1Api(cluster.api).read_namespaced_cron_job(name, namespace, _request_timeout=10)
-    except NotFound:
-        raise UsageError(f"no schedule {name} in namespace {namespace} (chaos-harness schedule install)") from None
-    image = cron.spec.job_template.spec.template.spec.containers[0].image
+    image = _cronjob(cluster, name, namespace).spec.job_template.spec.template.spec.containers[0].image
     pod_name = f"{name}-fetch-{int(time.time())}"
     pod = {"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": pod_name, "namespace": namespace, "labels": {**MANAGED_BY, SCHEDULE_LABEL: name}},
