@@ -5,7 +5,12 @@ A scenario declares what it holds (`HOLDS`):
   by side, each in its own namespace.
 - "nodes": it faults nodes (kubelet stop, pause, partition, drain) or needs every node undisturbed for its
   measurement. It runs alone: no other scenario's pods can be on the node it faults, and node faults never
-  overlap on one node.
+  overlap on one node. Unless there are nodes enough for lanes: a scenario that deploys only through the
+  harness (`PLACEABLE = True`, every built-in) is pinned to a node lane (two nodes: one to fault, one where a
+  replacement could run) that no other scenario uses, and its faults are bounded by that lane; the pods
+  scenarios are pinned to the nodes left. Node lanes then run beside each other and beside the pods
+  scenarios, each lane one scenario at a time. A pod that cannot be pinned (a --target, a user's scenario
+  that is not PLACEABLE) turns lanes off: node faults run alone as above.
 Built-in scenarios need no declaration: FAULTS says it (a node fault means "nodes"). A user's scenario that
 declares neither runs alone, the safe side. Scenarios on the same --target never overlap (one acting on a
 database while another kills it measures neither).
@@ -50,72 +55,137 @@ def holds(name: str, module: ModuleType) -> str:
 @dataclass(frozen=True)
 class Slot(Generic[T]):
     item: T
-    alone: bool      # holds "nodes": runs with nothing else
+    alone: bool      # holds "nodes": runs with nothing else, unless it can have nodes of its own (`placeable`)
     key: str = ""    # scenarios with the same key (their --target) never overlap
     expected: float = 0.0  # typical seconds: the longest start first, so none is left running alone at the end
+    placeable: bool = False  # its workload is the harness's own, deployed into its namespace: it can be pinned
 
 
-def run_all(slots: Sequence[Slot[T]], run_one: Callable[[T], R], parallel: int) -> list[R]:
-    """Run every slot: at most `parallel` side by side, the `alone` ones each by itself in this thread; results
-    in the order of `slots`. With parallel 1 this is a plain loop in plan order."""
-    if parallel <= 1 or sum(not s.alone for s in slots) <= 1:
-        return [run_one(s.item) for s in slots]
+# A node lane: a node to fault and one where a replacement could run ("nowhere else" needs an elsewhere).
+NODE_LANE_SIZE = 2
+
+
+@dataclass(frozen=True)
+class Lanes:
+    """Node-disjoint placement: each node lane runs its node-fault scenarios one after the other on nodes no
+    other scenario uses; the pods scenarios run side by side on the nodes left."""
+    node_lanes: tuple[tuple[str, ...], ...]
+    pods: tuple[str, ...]
+
+
+def plan_lanes(slots: Sequence[Slot[T]], nodes: Sequence[str]) -> Lanes | None:
+    """Lanes when they let something overlap that would otherwise wait: at least one node lane beside the pods
+    scenarios, or two node lanes. None: the nodes are too few, and node faults run alone as before."""
+    placeable = sum(1 for s in slots if s.alone and s.placeable)
+    together = any(not s.alone for s in slots)
+    if not placeable or not all(s.placeable for s in slots if not s.alone):
+        return None  # a pod that cannot be pinned could land on a lane's faulted node
+    spare = 1 if together else 0
+    count = min(placeable, (len(nodes) - spare) // NODE_LANE_SIZE)
+    if count < 1 or (count == 1 and not together):
+        return None
+    ordered = sorted(nodes)
+    lanes = tuple(tuple(ordered[i * NODE_LANE_SIZE:(i + 1) * NODE_LANE_SIZE]) for i in range(count))
+    return Lanes(lanes, tuple(ordered[count * NODE_LANE_SIZE:]))
+
+
+def run_all(slots: Sequence[Slot[T]], run_one: Callable[[T, tuple[str, ...]], R], parallel: int,
+            nodes: Sequence[str] = ()) -> list[R]:
+    """Run every slot: at most `parallel` side by side, results in the order of `slots`. `run_one(item,
+    placement)` runs one; `placement` is the nodes its workload is pinned to and its faults are bounded by
+    (() = wherever the run's target nodes allow). With enough `nodes`, node-fault scenarios that deploy their
+    own workload get node lanes of their own and run beside the others; the rest of the `alone` ones each run
+    by itself in this thread. With parallel 1 this is a plain loop in plan order."""
+    if parallel <= 1 or len(slots) <= 1:
+        return [run_one(s.item, ()) for s in slots]
+    lanes = plan_lanes(slots, nodes)
     results: dict[int, R] = {}
-    together = sorted(((i, s) for i, s in enumerate(slots) if not s.alone), key=lambda p: -p[1].expected)
-    # Side-by-side scenarios first (their makespan), then each exclusive one alone.
-    _run_side_by_side(together, run_one, parallel, results)
+    tasks: list[_Task] = []
+    if lanes is not None:
+        placed = sorted(((i, s) for i, s in enumerate(slots) if s.alone and s.placeable),
+                        key=lambda p: -p[1].expected)
+        per_lane: list[list[tuple[int, Slot[T]]]] = [[] for _ in lanes.node_lanes]
+        for pair in placed:  # longest first, each to the lane with the least work so far
+            min(per_lane, key=lambda lane: sum(s.expected for _, s in lane)).append(pair)
+        for lane_nodes, lane in zip(lanes.node_lanes, per_lane):
+            tasks.append(_Task(-1 - len(tasks), "", sum(s.expected for _, s in lane) + 1e6,
+                               [(i, s.item) for i, s in lane], lane_nodes))
+    pods = lanes.pods if lanes is not None else ()
+    tasks += [_Task(i, s.key, s.expected, [(i, s.item)], pods) for i, s in enumerate(slots) if not s.alone]
+    if len(tasks) > 1:
+        # Node lanes first (the critical path), then side-by-side scenarios longest first.
+        _run_side_by_side(sorted(tasks, key=lambda t: -t.expected), run_one, parallel, results)
+    else:
+        for task in tasks:
+            for i, item in task.items:
+                results[i] = run_one(item, task.placement)
     for i, s in enumerate(slots):
-        if s.alone:
-            results[i] = run_one(s.item)
+        if i not in results:
+            results[i] = run_one(s.item, ())
     return [results[i] for i in range(len(slots))]
 
 
-def _run_side_by_side(slots: list[tuple[int, Slot[T]]], run_one: Callable[[T], R], parallel: int,
+@dataclass
+class _Task:
+    """What one worker thread runs: one side-by-side scenario, or a node lane's scenarios one after another."""
+    index: int
+    key: str
+    expected: float
+    items: list
+    placement: tuple[str, ...]
+
+
+def _run_side_by_side(tasks: list[_Task], run_one: Callable[[T, tuple[str, ...]], R], parallel: int,
                       results: dict[int, R]) -> None:
-    pending = list(slots)
-    running: dict[int, tuple[threading.Thread, str]] = {}  # slot index -> (thread, key)
+    pending = list(tasks)
+    running: dict[int, tuple[threading.Thread, str]] = {}  # task index -> (thread, key)
     done = threading.Condition()
     failures: list[BaseException] = []
+    stopping = threading.Event()
 
-    def work(index: int, item: T) -> None:
+    def work(task: _Task) -> None:
         try:
-            results[index] = run_one(item)
+            for i, item in task.items:
+                if stopping.is_set():
+                    break
+                results[i] = run_one(item, task.placement)
         except BaseException as e:  # a cancellation, or a bug outside the scenario's own error handling
             failures.append(e)
         finally:
             with done:
-                running.pop(index, None)
+                running.pop(task.index, None)
                 done.notify_all()
+
+    def stop_all(reason: BaseException) -> None:
+        stopping.set()
+        for thread, _ in running.values():
+            progress.cancel(thread.ident or 0, reason)
+        while running:
+            done.wait(1.0)
 
     try:
         with done:
             while pending or running:
                 busy = {key for _, key in running.values() if key}
-                startable = [(i, s) for i, s in pending if not (s.key and s.key in busy)]
+                startable = [t for t in pending if not (t.key and t.key in busy)]
                 while startable and len(running) < parallel:
-                    i, s = startable.pop(0)
-                    pending.remove((i, s))
-                    if s.key:
-                        busy.add(s.key)
-                        startable = [(j, t) for j, t in startable if t.key != s.key]
+                    task = startable.pop(0)
+                    pending.remove(task)
+                    if task.key:
+                        busy.add(task.key)
+                        startable = [t for t in startable if t.key != task.key]
                     # Worker threads are daemons: a second signal may end the run without waiting for them.
-                    thread = threading.Thread(target=work, args=(i, s.item), name=f"scenario-{i}", daemon=True)
-                    running[i] = (thread, s.key)
+                    thread = threading.Thread(target=work, args=(task,), name=f"scenario-{task.index}", daemon=True)
+                    running[task.index] = (thread, task.key)
                     thread.start()
                 if failures:
                     break
                 done.wait(1.0)
     except BaseException as interrupt:  # a signal reached this (main) thread: stop the workers, let them heal
         with done:
-            for thread, _ in running.values():
-                progress.cancel(thread.ident or 0, type(interrupt)(*interrupt.args))
-            while running:
-                done.wait(1.0)
+            stop_all(type(interrupt)(*interrupt.args))
         raise
     if failures:
         with done:
-            for thread, _ in running.values():
-                progress.cancel(thread.ident or 0, failures[0])
-            while running:
-                done.wait(1.0)
+            stop_all(failures[0])
         raise failures[0]

@@ -249,14 +249,16 @@ def run_scenario(name: str, module: ModuleType, cluster: Cluster, namespace: str
                  journal: Journal, mysql_images: MySQLImages | None, nodes: NodeAccess | None = None,
                  targets: Sequence[str] | None = None, timing: ClusterTiming | None = None,
                  storage_class: str | None = None, target: "StatefulSetTarget | None" = None,
-                 label: str = "") -> ScenarioResult:
+                 label: str = "", placement: Sequence[str] = ()) -> ScenarioResult:
     """Run one scenario; never raises for a failed hypothesis, a scenario error or a failed cleanup: all three
-    end up in the result, told apart. `label` names it beside its waits when it runs beside others."""
+    end up in the result, told apart. `label` names it beside its waits when it runs beside others;
+    `placement` (the nodes its workload is pinned to, if any) goes into its history."""
     history_file = f"{name}.history.jsonl"
     (run_dir / history_file).unlink(missing_ok=True)
     env = make_env(cluster, namespace, run_id, run_dir / history_file, journal, mysql_images, nodes, targets, timing,
                    storage_class, target)
-    env.history.record("scenario", name=name, hypothesis=module.HYPOTHESIS)
+    env.history.record("scenario", name=name, hypothesis=module.HYPOTHESIS,
+                       **({"placement": list(placement)} if placement else {}))
     started, started_wall = time.monotonic(), time.time()
     verdicts: list[Verdict] = []
     error = cleanup_error = None

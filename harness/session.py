@@ -16,14 +16,14 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from harness.access import AccessOptions, node_access
-from harness.concurrency import Slot, holds, run_all
+from harness.concurrency import Slot, holds, plan_lanes, run_all
 from harness.errors import UsageError
 from harness.faults import RUN_LABEL, run_registered
 from harness.journal import Journal, default_journal_path
 from harness.kube import Cluster
 from harness.runner import RunWriter, ScenarioResult, namespace_for, run_scenario
 from harness.settings import ClusterTiming, read_timing
-from harness.workload.deploy import NamespaceReaper, create_namespace
+from harness.workload.deploy import NamespaceReaper, create_namespace, placed
 
 if TYPE_CHECKING:
     from harness.nodes import NodeAccess
@@ -45,7 +45,9 @@ def slots_of(jobs: Sequence[Job]) -> list[Slot[tuple[int, Job]]]:
     here, before anything runs."""
     return [Slot((i, job), alone=holds(job.name, job.module) == "nodes",
                  key=f"{job.target.namespace}/{job.target.name}" if job.target else "",
-                 expected=float(getattr(job.module, "TYPICAL_SECONDS", 0) or 0))
+                 expected=float(getattr(job.module, "TYPICAL_SECONDS", 0) or 0),
+                 # A user's StatefulSet is where it is; only the harness's own workload can be pinned.
+                 placeable=job.target is None and bool(getattr(job.module, "PLACEABLE", False)))
             for i, job in enumerate(jobs)]
 
 
@@ -139,32 +141,37 @@ class Session:
         each in a namespace of its own; results (and the report) in the order of `jobs`. `started` and
         `finished` are told about each job as it starts and ends (from worker threads too)."""
         slots = slots_of(jobs)
-        side_by_side = parallel > 1 and sum(not s.alone for s in slots) > 1
+        side_by_side = parallel > 1 and (sum(not s.alone for s in slots) > 1
+                                         or plan_lanes(slots, self.target_nodes) is not None)
 
-        def one(item: tuple[int, Job]) -> ScenarioResult:
+        def one(item: tuple[int, Job], placement: tuple[str, ...]) -> ScenarioResult:
             position, job = item
             if started:
                 started(job)
             result = self.run(job.name, job.module, job.mysql, job.target, junit=junit, position=position,
-                              label=job.name.split("_", 1)[0] if side_by_side else "")
+                              label=job.name.split("_", 1)[0] if side_by_side else "", placement=placement)
             if finished:
                 finished(job, result)
             return result
 
-        return run_all(slots, one, parallel)
+        return run_all(slots, one, parallel, self.target_nodes)
 
     def run(self, name: str, module: ModuleType, mysql: "MySQLImages | None" = None,
             target: "StatefulSetTarget | None" = None, namespace: str | None = None,
-            junit: bool = True, position: float | None = None, label: str = "") -> ScenarioResult:
+            junit: bool = True, position: float | None = None, label: str = "",
+            placement: Sequence[str] = ()) -> ScenarioResult:
         """Run one scenario: on `target` (the user's namespace: never created nor deleted), in `namespace`
-        (the caller's), or in a namespace of its own that is deleted in the background afterwards."""
+        (the caller's), or in a namespace of its own that is deleted in the background afterwards. With a
+        `placement` (a lane of nodes), its workload runs there and its faults touch only those nodes."""
         own = target is None and namespace is None
         if own:
             namespace = self.new_namespace(namespace_for(self.run_id, name))
         try:
-            result = run_scenario(name, module, self.cluster, target.namespace if target else str(namespace),
-                                  self.writer.dir, self.run_id, self.journal, mysql, self.access, self.target_nodes,
-                                  self.timing, self.options.storage_class, target, label)
+            with placed(str(namespace), placement if target is None else ()):
+                result = run_scenario(name, module, self.cluster, target.namespace if target else str(namespace),
+                                      self.writer.dir, self.run_id, self.journal, mysql, self.access,
+                                      list(placement) or self.target_nodes, self.timing, self.options.storage_class,
+                                      target, label, placement=placement)
         finally:
             if own:
                 self.reaper.delete(str(namespace))  # gone in the background while the next scenario runs

@@ -14,6 +14,7 @@ HYPOTHESIS = ("Each pod of a StatefulSet has hostname <sts>-<n>, and <pod>.<serv
               "resolves to it through the headless Service; a re-created pod keeps its name and DNS name "
               "(its IP may change).")
 FAULTS = ('pod-delete',)
+PLACEABLE = True  # deploys only through the harness (Web, MySQLWorkload, deploy.apply): can be pinned
 TYPICAL_SECONDS = 20  # wall time on the fast-profile test bed (2 cores)
 
 

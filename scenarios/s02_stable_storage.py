@@ -13,6 +13,7 @@ from harness.workload.web import NAME, Web, WebSpec
 HYPOTHESIS = ("Each pod gets one PVC named data-<sts>-<n>; the PVCs survive pod deletion and StatefulSet deletion, "
               "and a re-created StatefulSet of the same name mounts them again, with their data.")
 FAULTS = ('pod-delete',)
+PLACEABLE = True  # deploys only through the harness (Web, MySQLWorkload, deploy.apply): can be pinned
 TYPICAL_SECONDS = 25  # wall time on the fast-profile test bed (2 cores)
 
 

@@ -16,6 +16,7 @@ HYPOTHESIS = ("With podManagementPolicy OrderedReady, pods are created 0..N-1, e
               "the next one is created (on a --target: after all its pods are deleted at once; a Parallel target's "
               "come back without waiting for each other).")
 FAULTS = ('pod-delete',)  # on a target only
+PLACEABLE = True  # deploys only through the harness (Web, MySQLWorkload, deploy.apply): can be pinned
 TYPICAL_SECONDS = 15  # wall time on the fast-profile test bed (2 cores)
 TARGETABLE = True  # read-only on a target: its pods are deleted, its spec and scale are untouched
 

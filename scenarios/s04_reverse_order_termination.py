@@ -15,6 +15,7 @@ from harness.workload.web import NAME, Web, WebSpec
 HYPOTHESIS = ("Scaling a StatefulSet down, and deleting it the documented way (scale to 0, then delete), removes "
               "pods in reverse ordinal order, one at a time: pod n-1 starts terminating only after pod n is gone.")
 FAULTS = ()
+PLACEABLE = True  # deploys only through the harness (Web, MySQLWorkload, deploy.apply): can be pinned
 TYPICAL_SECONDS = 17  # wall time on the fast-profile test bed (2 cores)
 TARGETABLE = True
 CHANGES_TARGET = "scale to 0 and back"  # on a target: scaled to 0 and back (only with --allow-target-changes)

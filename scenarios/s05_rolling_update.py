@@ -16,6 +16,7 @@ from harness.workload.web import NAME, Web, WebSpec
 HYPOTHESIS = ("RollingUpdate replaces pods in reverse ordinal order, one at a time; with partition k only ordinals "
               ">= k are updated, and lowering the partition to 0 then updates the rest.")
 FAULTS = ()
+PLACEABLE = True  # deploys only through the harness (Web, MySQLWorkload, deploy.apply): can be pinned
 TYPICAL_SECONDS = 22  # wall time on the fast-profile test bed (2 cores)
 TARGETABLE = True
 CHANGES_TARGET = "pod template by a rollout restart"  # on a target: `kubectl rollout restart` (only with --allow-target-changes)

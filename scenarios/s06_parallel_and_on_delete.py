@@ -13,6 +13,7 @@ from harness.workload.web import NAME, Web, WebSpec
 HYPOTHESIS = ("With podManagementPolicy Parallel all pods start without waiting for each other; with updateStrategy "
               "OnDelete a template change reaches a pod only when that pod is deleted.")
 FAULTS = ('pod-delete',)
+PLACEABLE = True  # deploys only through the harness (Web, MySQLWorkload, deploy.apply): can be pinned
 TYPICAL_SECONDS = 30  # wall time on the fast-profile test bed (2 cores)
 
 

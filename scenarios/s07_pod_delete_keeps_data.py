@@ -12,6 +12,7 @@ from harness.settings import ClusterTiming
 HYPOTHESIS = ("Deleting pod 0 (mysql-0, or the --target's) brings back a pod of the same name, with the same PVC "
               "(same claim, same volume) and every acknowledged write on it.")
 FAULTS = ('pod-delete',)
+PLACEABLE = True  # deploys only through the harness (Web, MySQLWorkload, deploy.apply): can be pinned
 TYPICAL_SECONDS = 79  # wall time on the fast-profile test bed (2 cores)
 USES_MYSQL = True
 TARGETABLE = True  # with --target: the user's StatefulSet's pod 0, durability through the probe

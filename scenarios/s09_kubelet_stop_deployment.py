@@ -16,6 +16,7 @@ HYPOTHESIS = ("The same kubelet stop on a Deployment's node: after the unreachab
               "with a new name runs on another node while the old container still runs on the stopped node "
               "(the double start that StatefulSets avoid).")
 FAULTS = ('kubelet-stop',)
+PLACEABLE = True  # deploys only through the harness (Web, MySQLWorkload, deploy.apply): can be pinned
 TYPICAL_SECONDS = 58  # wall time on the fast-profile test bed (2 cores)
 
 

@@ -14,6 +14,7 @@ from harness.workload.mysql_cluster import MySQLWorkload
 HYPOTHESIS = ("Deleting the pod of a one-replica MySQL StatefulSet loses every row when its data lives in an "
               "emptyDir, and keeps every row when it lives in a PVC.")
 FAULTS = ('pod-delete',)
+PLACEABLE = True  # deploys only through the harness (Web, MySQLWorkload, deploy.apply): can be pinned
 TYPICAL_SECONDS = 60  # wall time on the fast-profile test bed (2 cores)
 USES_MYSQL = True
 

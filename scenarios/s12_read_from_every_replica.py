@@ -13,6 +13,7 @@ from harness.settings import ClusterTiming
 HYPOTHESIS = ("The replicated MySQL StatefulSet starts in order (each pod Ready before the next); rows written through mysql-0.mysql (the primary) are read back through the mysql-read Service "
               "from every replica (server ids 100, 101, 102), each with all acknowledged rows.")
 FAULTS = ()
+PLACEABLE = True  # deploys only through the harness (Web, MySQLWorkload, deploy.apply): can be pinned
 TYPICAL_SECONDS = 45  # wall time on the fast-profile test bed (2 cores)
 USES_MYSQL = True
 

@@ -14,6 +14,7 @@ HYPOTHESIS = ("Killing pod 0's main container on its node's runtime (mysql-0's, 
               "in place: its restart count rises, the pod keeps its UID, at most one copy ever runs, and no "
               "acknowledged write is lost.")
 FAULTS = ('container-kill',)
+PLACEABLE = True  # deploys only through the harness (Web, MySQLWorkload, deploy.apply): can be pinned
 TYPICAL_SECONDS = 60  # wall time on the fast-profile test bed (2 cores)
 USES_MYSQL = True
 TARGETABLE = True

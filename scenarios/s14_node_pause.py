@@ -13,6 +13,7 @@ HYPOTHESIS = ("Freezing pod 0's node (mysql-0's, or the --target's pod 0) makes 
               "period; while it is frozen pod 0 keeps its one pod object (nothing starts it elsewhere) and no "
               "second copy runs; once it thaws everything returns with no acknowledged write lost.")
 FAULTS = ('node-pause',)
+PLACEABLE = True  # deploys only through the harness (Web, MySQLWorkload, deploy.apply): can be pinned
 TYPICAL_SECONDS = 70  # wall time on the fast-profile test bed (2 cores)
 USES_MYSQL = True
 TARGETABLE = True

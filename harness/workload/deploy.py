@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import re
+import threading
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,8 +64,61 @@ def create_namespace(cluster: Cluster, name: str, labels: dict[str, str] | None 
             name=name, labels={"app.kubernetes.io/managed-by": "chaos-harness", **(labels or {})})))
 
 
+# Nodes each namespace's workloads are pinned to (a node lane of a run: harness/concurrency.py); set by the
+# session around a scenario, read by `apply`, so every workload a scenario deploys lands there.
+_placement: dict[str, tuple[str, ...]] = {}
+_placement_lock = threading.Lock()
+
+
+@contextmanager
+def placed(namespace: str, nodes: Sequence[str]) -> Iterator[None]:
+    """Pods of the workloads deployed into `namespace` during the block run only on `nodes` (none: anywhere)."""
+    if not nodes:
+        yield
+        return
+    with _placement_lock:
+        _placement[namespace] = tuple(nodes)
+    try:
+        yield
+    finally:
+        with _placement_lock:
+            _placement.pop(namespace, None)
+
+
+def placement_of(namespace: str) -> tuple[str, ...]:
+    with _placement_lock:
+        return _placement.get(namespace, ())
+
+
+POD_SPEC_PATHS = {"Pod": ("spec",), "StatefulSet": ("spec", "template", "spec"),
+                  "Deployment": ("spec", "template", "spec"), "ReplicaSet": ("spec", "template", "spec"),
+                  "DaemonSet": ("spec", "template", "spec"), "Job": ("spec", "template", "spec")}
+
+
+def pinned(obj: dict[str, Any], nodes: Sequence[str]) -> dict[str, Any]:
+    """`obj` with its pods required onto `nodes` by node name (matchFields metadata.name holds on any cluster,
+    unlike the hostname label). The field takes one name per term and terms are ORed: each term the object
+    already has becomes one term per node."""
+    path = POD_SPEC_PATHS.get(obj.get("kind", ""))
+    if not nodes or path is None:
+        return obj
+    obj = copy.deepcopy(obj)
+    spec = obj
+    for key in path:
+        spec = spec.setdefault(key, {})
+    required = spec.setdefault("affinity", {}).setdefault("nodeAffinity", {}).setdefault(
+        "requiredDuringSchedulingIgnoredDuringExecution", {})
+    terms = required.get("nodeSelectorTerms") or [{}]
+    required["nodeSelectorTerms"] = [
+        {**term, "matchFields": [*term.get("matchFields", []),
+                                 {"key": "metadata.name", "operator": "In", "values": [node]}]}
+        for term in terms for node in nodes]
+    return obj
+
+
 def apply(cluster: Cluster, namespace: str, objects: list[dict[str, Any]]) -> None:
-    for obj in objects:
+    nodes = placement_of(namespace)
+    for obj in (pinned(o, nodes) for o in objects):
         try:
             utils.create_from_dict(cluster.api, obj, namespace=namespace)
         except utils.FailToCreateError as e:

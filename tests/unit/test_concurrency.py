@@ -4,6 +4,7 @@ declaration refused before anything runs, and a cancelled worker stopped at its 
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from types import SimpleNamespace
@@ -40,7 +41,7 @@ def test_side_by_side_where_allowed_alone_where_not_results_in_plan_order() -> N
     slots = [Slot(job, alone=job[2], key="ns/db" if job[0].startswith("tgt") else "", expected=job[1])
              for job in plan]
     started = time.monotonic()
-    results = run_all(slots, rec.run, parallel=3)
+    results = run_all(slots, lambda job, _: rec.run(job), parallel=3)
     took = time.monotonic() - started
     assert results == [name.upper() for name, _, _ in plan]
     for alone in ("node-x", "node-y"):
@@ -57,7 +58,7 @@ def test_side_by_side_where_allowed_alone_where_not_results_in_plan_order() -> N
 def test_parallel_one_is_a_plain_loop_in_plan_order() -> None:
     seen: list[str] = []
     slots = [Slot((n, 0, False), alone=False) for n in "abc"]
-    assert run_all(slots, lambda job: seen.append(job[0]) or job[0], parallel=1) == ["a", "b", "c"]
+    assert run_all(slots, lambda job, _: seen.append(job[0]) or job[0], parallel=1) == ["a", "b", "c"]
     assert seen == ["a", "b", "c"]
 
 
@@ -79,7 +80,7 @@ def test_a_scenario_that_declares_nothing_runs_alone_and_a_bad_declaration_is_re
 def test_a_signal_stops_the_workers_at_their_next_wait_and_they_clean_up() -> None:
     cleaned: list[str] = []
 
-    def job(item: tuple[str, float, bool]) -> str:
+    def job(item: tuple[str, float, bool], placement: tuple[str, ...]) -> str:
         try:
             if item[0] == "signal":
                 time.sleep(0.2)
@@ -102,7 +103,7 @@ def test_ctrl_c_in_the_main_thread_cancels_every_worker_which_cleans_up_first() 
 
     cleaned: list[str] = []
 
-    def job(item: tuple[str, float, bool]) -> str:
+    def job(item: tuple[str, float, bool], placement: tuple[str, ...]) -> str:
         try:
             progress.sleep(30)
             return "finished"
@@ -116,3 +117,69 @@ def test_ctrl_c_in_the_main_thread_cancels_every_worker_which_cleans_up_first() 
     with pytest.raises(KeyboardInterrupt):
         run_all(slots, job, parallel=3)
     assert time.monotonic() - started < 5 and sorted(cleaned) == ["a", "b", "c"]
+
+
+def test_node_lanes_let_node_faults_run_beside_pods_scenarios_on_nodes_of_their_own() -> None:
+    seen: dict[str, tuple[str, ...]] = {}
+    rec = Recorder()
+
+    def job(item: tuple[str, float, bool], placement: tuple[str, ...]) -> str:
+        seen[item[0]] = placement
+        return rec.run(item)
+
+    plan = [("pods-a", 0.3, False), ("node-x", 0.3, True), ("pods-b", 0.3, False), ("node-y", 0.3, True)]
+    slots = [Slot(j, alone=j[2], expected=j[1], placeable=True) for j in plan]
+    results = run_all(slots, job, parallel=3, nodes=["w3", "w1", "w2"])
+    assert results == [n.upper() for n, _, _ in plan]
+    assert seen["node-x"] == seen["node-y"] == ("w1", "w2"), "one lane of two nodes: its scenarios one at a time"
+    assert not rec.overlap("node-x", "node-y")
+    assert seen["pods-a"] == seen["pods-b"] == ("w3",)
+    assert rec.overlap("node-x", "pods-a") or rec.overlap("node-x", "pods-b"), "a node lane runs beside pods"
+
+
+def test_two_lanes_overlap_and_never_share_a_node() -> None:
+    seen: dict[str, tuple[str, ...]] = {}
+    rec = Recorder()
+
+    def job(item: tuple[str, float, bool], placement: tuple[str, ...]) -> str:
+        seen[item[0]] = placement
+        return rec.run(item)
+
+    slots = [Slot((n, 0.3, True), alone=True, expected=0.3, placeable=True) for n in ("x", "y")]
+    run_all(slots, job, parallel=3, nodes=["a", "b", "c", "d"])
+    assert set(seen["x"]).isdisjoint(seen["y"]) and len(seen["x"]) == len(seen["y"]) == 2
+    assert rec.overlap("x", "y")
+
+
+@pytest.mark.parametrize("nodes,pods_placeable,target,why", [
+    (["w1", "w2"], True, False, "two nodes: no spare for the pods scenarios"),
+    (["w1", "w2", "w3"], False, False, "a pods scenario that cannot be pinned"),
+    (["w1", "w2", "w3"], True, True, "a scenario on a --target"),
+])
+def test_no_lanes_when_a_pod_could_land_on_a_faulted_node(nodes: list[str], pods_placeable: bool, target: bool,
+                                                          why: str) -> None:
+    from harness.concurrency import plan_lanes
+
+    slots = [Slot("node", alone=True, placeable=not target, key="ns/db" if target else ""),
+             Slot("pods", alone=False, placeable=pods_placeable)]
+    assert plan_lanes(slots, nodes) is None, why
+
+
+def test_a_pinned_workload_keeps_its_own_node_terms_and_gains_the_lane() -> None:
+    from harness.workload.deploy import pinned
+
+    sts = {"kind": "StatefulSet", "spec": {"template": {"spec": {"affinity": {"nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "disk", "operator": "In", "values": ["ssd"]}]}, {}]}}}}}}}
+    before = copy.deepcopy(sts)
+    out = pinned(sts, ["w1", "w2"])
+    terms = out["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    # The API takes one name per metadata.name term; terms are ORed: (ssd and w1) or (ssd and w2) or w1 or w2.
+    assert [(t.get("matchExpressions", [{}])[0].get("key"), t["matchFields"][0]["values"]) for t in terms] == [
+        ("disk", ["w1"]), ("disk", ["w2"]), (None, ["w1"]), (None, ["w2"])]
+    assert sts == before, "the input is not changed"
+    pod = pinned({"kind": "Pod", "spec": {}}, ["w1"])
+    assert pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] == {
+        "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["w1"]}]}]}
+    assert pinned({"kind": "Service", "spec": {}}, ["w1"]) == {"kind": "Service", "spec": {}}
