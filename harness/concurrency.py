@@ -8,7 +8,8 @@ A scenario declares what it holds (`HOLDS`):
   overlap on one node. Unless there are nodes enough for lanes: a scenario that deploys only through the
   harness (`PLACEABLE = True`, every built-in) is pinned to a node lane (two nodes: one to fault, one where a
   replacement could run) that no other scenario uses, and its faults are bounded by that lane; the pods
-  scenarios are pinned to the nodes left. Node lanes then run beside each other and beside the pods
+  scenarios are pinned to the nodes left (a scenario that needs more nodes, `LANE_NODES`, still runs alone).
+  Node lanes then run beside each other and beside the pods
   scenarios, each lane one scenario at a time. A pod that cannot be pinned (a --target, a user's scenario
   that is not PLACEABLE) turns lanes off: node faults run alone as above.
 Built-in scenarios need no declaration: FAULTS says it (a node fault means "nodes"). A user's scenario that
@@ -59,6 +60,8 @@ class Slot(Generic[T]):
     key: str = ""    # scenarios with the same key (their --target) never overlap
     expected: float = 0.0  # typical seconds: the longest start first, so none is left running alone at the end
     placeable: bool = False  # its workload is the harness's own, deployed into its namespace: it can be pinned
+    lane_nodes: int = 2      # the nodes its workload needs to show what it shows (LANE_NODES; default a lane)
+    heavy: bool = False      # a workload whose requests fill a node (the MySQL example: 3 x 600m CPU)
 
 
 # A node lane: a node to fault and one where a replacement could run ("nowhere else" needs an elsewhere).
@@ -73,14 +76,20 @@ class Lanes:
     pods: tuple[str, ...]
 
 
+def _in_lane(slot: Slot[T]) -> bool:
+    return slot.alone and slot.placeable and slot.lane_nodes <= NODE_LANE_SIZE
+
+
 def plan_lanes(slots: Sequence[Slot[T]], nodes: Sequence[str]) -> Lanes | None:
     """Lanes when they let something overlap that would otherwise wait: at least one node lane beside the pods
     scenarios, or two node lanes. None: the nodes are too few, and node faults run alone as before."""
-    placeable = sum(1 for s in slots if s.alone and s.placeable)
+    placeable = sum(1 for s in slots if _in_lane(s))
     together = any(not s.alone for s in slots)
     if not placeable or not all(s.placeable for s in slots if not s.alone):
         return None  # a pod that cannot be pinned could land on a lane's faulted node
-    spare = 1 if together else 0
+    # What the pods scenarios keep: one node, or a lane's worth when a heavy workload is among them (three
+    # MySQL replicas do not fit one 2-CPU node beside anything else: they would wait Pending).
+    spare = (NODE_LANE_SIZE if any(s.heavy for s in slots if not s.alone) else 1) if together else 0
     count = min(placeable, (len(nodes) - spare) // NODE_LANE_SIZE)
     if count < 1 or (count == 1 and not together):
         return None
@@ -102,7 +111,7 @@ def run_all(slots: Sequence[Slot[T]], run_one: Callable[[T, tuple[str, ...]], R]
     results: dict[int, R] = {}
     tasks: list[_Task] = []
     if lanes is not None:
-        placed = sorted(((i, s) for i, s in enumerate(slots) if s.alone and s.placeable),
+        placed = sorted(((i, s) for i, s in enumerate(slots) if _in_lane(s)),
                         key=lambda p: -p[1].expected)
         per_lane: list[list[tuple[int, Slot[T]]]] = [[] for _ in lanes.node_lanes]
         for pair in placed:  # longest first, each to the lane with the least work so far

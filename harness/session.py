@@ -16,12 +16,12 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from harness.access import AccessOptions, node_access
-from harness.concurrency import Slot, holds, plan_lanes, run_all
+from harness.concurrency import NODE_LANE_SIZE, Slot, holds, plan_lanes, run_all
 from harness.errors import UsageError
 from harness.faults import RUN_LABEL, run_registered
 from harness.journal import Journal, default_journal_path
 from harness.kube import Cluster
-from harness.runner import RunWriter, ScenarioResult, namespace_for, run_scenario
+from harness.runner import RunWriter, ScenarioResult, namespace_for, run_scenario, uses_mysql
 from harness.settings import ClusterTiming, read_timing
 from harness.workload.deploy import NamespaceReaper, create_namespace, placed
 
@@ -47,7 +47,9 @@ def slots_of(jobs: Sequence[Job]) -> list[Slot[tuple[int, Job]]]:
                  key=f"{job.target.namespace}/{job.target.name}" if job.target else "",
                  expected=float(getattr(job.module, "TYPICAL_SECONDS", 0) or 0),
                  # A user's StatefulSet is where it is; only the harness's own workload can be pinned.
-                 placeable=job.target is None and bool(getattr(job.module, "PLACEABLE", False)))
+                 placeable=job.target is None and bool(getattr(job.module, "PLACEABLE", False)),
+                 lane_nodes=int(getattr(job.module, "LANE_NODES", NODE_LANE_SIZE)),
+                 heavy=job.target is None and uses_mysql(job.module))
             for i, job in enumerate(jobs)]
 
 
@@ -161,13 +163,16 @@ class Session:
             junit: bool = True, position: float | None = None, label: str = "",
             placement: Sequence[str] = ()) -> ScenarioResult:
         """Run one scenario: on `target` (the user's namespace: never created nor deleted), in `namespace`
-        (the caller's), or in a namespace of its own that is deleted in the background afterwards. With a
-        `placement` (a lane of nodes), its workload runs there and its faults touch only those nodes."""
+        (the caller's), or in a namespace of its own that is deleted in the background afterwards. Its workload
+        runs on the target nodes, or on `placement` (a lane of nodes), and its faults touch only those."""
         own = target is None and namespace is None
         if own:
             namespace = self.new_namespace(namespace_for(self.run_id, name))
+        # The harness's own workload runs where its faults may go (--target-nodes), or on its lane; a user's
+        # StatefulSet stays where it is.
+        placement = (tuple(placement) or tuple(self.target_nodes)) if target is None else ()
         try:
-            with placed(str(namespace), placement if target is None else ()):
+            with placed(str(namespace), placement):
                 result = run_scenario(name, module, self.cluster, target.namespace if target else str(namespace),
                                       self.writer.dir, self.run_id, self.journal, mysql, self.access,
                                       list(placement) or self.target_nodes, self.timing, self.options.storage_class,

@@ -19,6 +19,8 @@ HYPOTHESIS = ("Draining pod 0's node (mysql-0's, or the --target's pod 0) evicts
               "under its own name with its own claim, and no acknowledged write is lost.")
 FAULTS = ('node-drain',)
 PLACEABLE = True  # deploys only through the harness (Web, MySQLWorkload, deploy.apply): can be pinned
+# One replica per node: two on the drained node would block its drain (maxUnavailable 1, node-bound claims).
+LANE_NODES = 3
 TYPICAL_SECONDS = 70  # wall time on the fast-profile test bed (2 cores)
 USES_MYSQL = True
 TARGETABLE = True  # on a target, its own PodDisruptionBudgets apply; none is created in the user's namespace

@@ -155,14 +155,19 @@ def test_two_lanes_overlap_and_never_share_a_node() -> None:
     (["w1", "w2"], True, False, "two nodes: no spare for the pods scenarios"),
     (["w1", "w2", "w3"], False, False, "a pods scenario that cannot be pinned"),
     (["w1", "w2", "w3"], True, True, "a scenario on a --target"),
+    (["w1", "w2", "w3"], True, "heavy", "three nodes, and a heavy pods scenario would keep one node only"),
 ])
-def test_no_lanes_when_a_pod_could_land_on_a_faulted_node(nodes: list[str], pods_placeable: bool, target: bool,
+def test_no_lanes_when_a_pod_could_land_on_a_faulted_node(nodes: list[str], pods_placeable: bool, target: object,
                                                           why: str) -> None:
     from harness.concurrency import plan_lanes
 
-    slots = [Slot("node", alone=True, placeable=not target, key="ns/db" if target else ""),
-             Slot("pods", alone=False, placeable=pods_placeable)]
+    heavy = target == "heavy"
+    slots = [Slot("node", alone=True, placeable=heavy or not target, key="ns/db" if target is True else ""),
+             Slot("pods", alone=False, placeable=pods_placeable, heavy=heavy)]
     assert plan_lanes(slots, nodes) is None, why
+    if heavy:
+        lanes = plan_lanes(slots, nodes + ["w4"])
+        assert lanes is not None and lanes.node_lanes == (("w1", "w2"),) and lanes.pods == ("w3", "w4")
 
 
 def test_a_pinned_workload_keeps_its_own_node_terms_and_gains_the_lane() -> None:
@@ -183,3 +188,19 @@ def test_a_pinned_workload_keeps_its_own_node_terms_and_gains_the_lane() -> None
     assert pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] == {
         "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["w1"]}]}]}
     assert pinned({"kind": "Service", "spec": {}}, ["w1"]) == {"kind": "Service", "spec": {}}
+
+
+def test_a_scenario_that_needs_more_nodes_than_a_lane_runs_alone() -> None:
+    seen: dict[str, tuple[str, ...]] = {}
+    rec = Recorder()
+
+    def job(item: tuple[str, float, bool], placement: tuple[str, ...]) -> str:
+        seen[item[0]] = placement
+        return rec.run(item)
+
+    slots = [Slot(("drain", 0.2, True), alone=True, placeable=True, lane_nodes=3),
+             Slot(("kubelet", 0.2, True), alone=True, placeable=True), Slot(("pods", 0.2, False), alone=False,
+                                                                           placeable=True)]
+    run_all(slots, job, parallel=3, nodes=["w1", "w2", "w3"])
+    assert seen == {"drain": (), "kubelet": ("w1", "w2"), "pods": ("w3",)}
+    assert not any(rec.overlap("drain", other) for other in ("kubelet", "pods"))
