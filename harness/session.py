@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING
 
 from harness.access import AccessOptions, node_access
 from harness.concurrency import NODE_LANE_SIZE, Slot, holds, plan_lanes, run_all
-from harness.errors import UsageError
+from harness.errors import UsageError, api_errors
 from harness.faults import RUN_LABEL, run_registered
 from harness.journal import Journal, default_journal_path
 from harness.kube import Cluster
 from harness.runner import RunWriter, ScenarioResult, namespace_for, run_scenario, uses_mysql
 from harness.settings import ClusterTiming, read_timing
-from harness.workload.deploy import NamespaceReaper, create_namespace, placed
+from harness.workload.deploy import NamespaceReaper, Placement, create_namespace, placed, pool_tolerations
 
 if TYPE_CHECKING:
     from harness.nodes import NodeAccess
@@ -104,6 +104,15 @@ class Session:
         self.writer = RunWriter(options.report_dir, run_id, cluster, profile, options.source, timing, access_reason)
         self.reaper = NamespaceReaper(cluster)
         self._mysql: MySQLImages | None = None
+        # A pool the user named (--target-nodes) may be tainted to keep other workloads off: the harness's own
+        # workload tolerates its taints. The default selection tolerates nothing.
+        with api_errors("reading the target nodes' taints"):
+            nodes = [n for n in cluster.core.list_node(_request_timeout=10).items if n.metadata.name in target_nodes]
+        self.pool_tolerations = pool_tolerations(nodes) if options.access.target_selector else ()
+        # The target nodes the harness's own workload can run on (a tainted node it does not tolerate is only
+        # ever faulted under a user's StatefulSet that tolerates it): where it is pinned, and what lanes share.
+        self.usable_nodes = [n.metadata.name for n in nodes
+                             if set(pool_tolerations([n])) <= set(self.pool_tolerations)] or list(target_nodes)
 
     @classmethod
     @contextmanager
@@ -144,7 +153,7 @@ class Session:
         `finished` are told about each job as it starts and ends (from worker threads too)."""
         slots = slots_of(jobs)
         side_by_side = parallel > 1 and (sum(not s.alone for s in slots) > 1
-                                         or plan_lanes(slots, self.target_nodes) is not None)
+                                         or plan_lanes(slots, self.usable_nodes) is not None)
 
         def one(item: tuple[int, Job], placement: tuple[str, ...]) -> ScenarioResult:
             position, job = item
@@ -156,7 +165,7 @@ class Session:
                 finished(job, result)
             return result
 
-        return run_all(slots, one, parallel, self.target_nodes)
+        return run_all(slots, one, parallel, self.usable_nodes)
 
     def run(self, name: str, module: ModuleType, mysql: "MySQLImages | None" = None,
             target: "StatefulSetTarget | None" = None, namespace: str | None = None,
@@ -168,11 +177,11 @@ class Session:
         own = target is None and namespace is None
         if own:
             namespace = self.new_namespace(namespace_for(self.run_id, name))
-        # The harness's own workload runs where its faults may go (--target-nodes), or on its lane; a user's
-        # StatefulSet stays where it is.
-        placement = (tuple(placement) or tuple(self.target_nodes)) if target is None else ()
+        # The harness's own workload runs where its faults may go (--target-nodes, tolerating a named pool's
+        # taints), or on its lane; a user's StatefulSet stays where it is.
+        placement = (tuple(placement) or tuple(self.usable_nodes)) if target is None else ()
         try:
-            with placed(str(namespace), placement):
+            with placed(str(namespace), Placement(placement, self.pool_tolerations if placement else ())):
                 result = run_scenario(name, module, self.cluster, target.namespace if target else str(namespace),
                                       self.writer.dir, self.run_id, self.journal, mysql, self.access,
                                       list(placement) or self.target_nodes, self.timing, self.options.storage_class,

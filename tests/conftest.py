@@ -1,18 +1,63 @@
 """This project's own test policy (the plugin applies none to other projects): tests under tests/e2e are
-marked e2e, and tests marked faithful_only skip unless the cluster runs the faithful timing profile."""
+marked e2e, and tests marked faithful_only skip unless the cluster runs the faithful timing profile.
+
+Two lanes, run at the same time by `make test` (pytest-xdist, --dist loadgroup): the tests in SIDE_LANE fault
+nodes with light workloads on the two tainted side workers of the test bed (manifests/kind/*.yaml), everything
+else that touches the cluster runs in the main lane on the untainted workers, which the taint keeps the side
+lane's pods off. Each lane runs its own tests one at a time, so node faults never meet a foreign pod."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+SIDE_LANE = {"test_signals.py", "test_faults.py", "test_node_agent.py", "test_testbed.py", "test_cleanup.py",
+             "test_split_brain.py", "test_user_target.py", "test_foreign_cluster.py"}
+SIDE_SELECTOR = "chaos-harness.test/lane=side"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "e2e" in Path(str(item.fspath)).parts:
             item.add_marker(pytest.mark.e2e)
+            lane = "side" if Path(str(item.fspath)).name in SIDE_LANE else "main"
+            item.add_marker(pytest.mark.xdist_group(lane))
+
+
+@dataclass(frozen=True)
+class SideLane:
+    """The side workers: `selector` for the harness's --target-nodes, `nodes` by name, and `placed(namespace)`
+    for a test's own workloads (pinned there, tolerating the lane's taint)."""
+    selector: str
+    nodes: tuple[str, ...]
+    tolerations: tuple[tuple[str, str, str], ...]
+
+    @contextmanager
+    def placed(self, namespace: str) -> Iterator[None]:
+        from harness.workload.deploy import Placement, placed
+
+        with placed(namespace, Placement(self.nodes, self.tolerations)):
+            yield
+
+    def pod(self, body: dict) -> dict:
+        from harness.workload.deploy import pinned
+
+        return pinned(body, self.nodes, self.tolerations)
+
+
+@pytest.fixture(scope="session")
+def side_lane(cluster) -> SideLane:  # type: ignore[no-untyped-def]
+    from harness.workload.deploy import pool_tolerations
+
+    nodes = cluster.core.list_node(label_selector=SIDE_SELECTOR).items
+    if len(nodes) < 2:
+        pytest.fail(f"the test bed has {len(nodes)} side workers ({SIDE_SELECTOR}), the side lane needs 2: "
+                    f"'make cluster' re-creates it from manifests/kind/")
+    return SideLane(SIDE_SELECTOR, tuple(sorted(n.metadata.name for n in nodes)), pool_tolerations(nodes))
 
 
 @pytest.fixture(autouse=True)

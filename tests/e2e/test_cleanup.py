@@ -20,9 +20,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, timeout=120)
 
 
-def test_cleanup_heals_a_kubelet_left_stopped_by_a_crashed_run(cluster: Cluster, kind_cluster_name: str,
+def test_cleanup_heals_a_kubelet_left_stopped_by_a_crashed_run(cluster: Cluster, side_lane,
                                                                tmp_path: Path) -> None:
-    node = f"{kind_cluster_name}-worker2"
+    node = side_lane.nodes[0]
     access = KindNodeAccess()
     journal = Journal(tmp_path / "journal.json")
     # What a run does before it crashes: journal (in a process that is gone by now), then inject.

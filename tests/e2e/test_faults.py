@@ -27,8 +27,8 @@ def control_plane_ip(cluster: Cluster, kind_cluster_name: str) -> str:
 
 @pytest.mark.parametrize("make_fault", ["pause", "partition"])
 def test_node_fault_makes_node_unready_and_heals(make_fault: str, cluster: Cluster, kind_cluster_name: str,
-                                                 namespace: str, tmp_path: Path) -> None:
-    node = f"{kind_cluster_name}-worker3"
+                                                 namespace: str, tmp_path: Path, side_lane) -> None:
+    node = side_lane.nodes[0]
     fault = NodePause(node) if make_fault == "pause" else NetworkPartition(node, control_plane_ip(cluster,
                                                                                                kind_cluster_name))
     timing = read_timing(cluster)
@@ -47,8 +47,8 @@ def test_node_fault_makes_node_unready_and_heals(make_fault: str, cluster: Clust
     assert verdict.ok, verdict.explain()
 
 
-def test_node_drain_cordons_and_heal_uncordons(cluster: Cluster, kind_cluster_name: str, tmp_path: Path) -> None:
-    node = f"{kind_cluster_name}-worker3"
+def test_node_drain_cordons_and_heal_uncordons(cluster: Cluster, side_lane, tmp_path: Path) -> None:
+    node = side_lane.nodes[0]
     session = FaultSession(FaultContext(cluster, KindNodeAccess()), Journal(tmp_path / "j.json"), History(), "drain")
     with session.injected(NodeDrain(node)) as evidence:
         assert "cordoned" in evidence

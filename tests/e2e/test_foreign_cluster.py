@@ -81,9 +81,13 @@ def no_docker_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return env
 
 
+# The side lane's workers (tests/conftest.py): the agent, and the harness's own workload, go only there.
+SIDE = "chaos-harness.test/lane=side"
+
+
 def harness(kubeconfig: Path, journal: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "harness.cli", "--kubeconfig", str(kubeconfig), "--allow-context", CONTEXT,
-            "--journal", str(journal), *args]
+            "--journal", str(journal), "--target-nodes", SIDE, *args]
 
 
 def leftovers(cluster: Cluster) -> list[str]:
@@ -115,10 +119,12 @@ def test_doctor_on_the_user_cluster(user_kubeconfig: Path, no_docker_env: dict[s
 
 def test_s08_and_s10_through_the_agent_without_docker(cluster: Cluster, user_kubeconfig: Path,
                                                       no_docker_env: dict[str, str], namespace: str,
-                                                      keystore_objects, tmp_path: Path) -> None:
+                                                      keystore_objects, tmp_path: Path, side_lane) -> None:
     from harness.workload import deploy
 
-    deploy.apply(cluster, namespace, list(keystore_objects(namespace, deploy.helper_image(cluster), 2)))
+    assert side_lane.selector == SIDE
+    with side_lane.placed(namespace):
+        deploy.apply(cluster, namespace, list(keystore_objects(namespace, deploy.helper_image(cluster), 2)))
     deploy.wait_statefulset_ready(cluster, namespace, "keystore", 2, 180)
     reports = Path("reports") / "foreign-cluster"
     journal = tmp_path / "journal.json"

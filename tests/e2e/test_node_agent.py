@@ -17,8 +17,8 @@ pytestmark = [pytest.mark.disruptive]
 
 
 @pytest.fixture
-def agent_on_worker3(cluster: Cluster, kind_cluster_name: str, run_id: str):
-    node = f"{kind_cluster_name}-worker3"
+def agent_on_a_side_node(cluster: Cluster, side_lane, run_id: str):
+    node = side_lane.nodes[-1]
     agent = NodeAgent(cluster, f"{run_id}-agent", AgentConfig(resolve_agent_image(cluster, None), deadman_seconds=10),
                       [node])
     try:
@@ -32,8 +32,8 @@ def agent_on_worker3(cluster: Cluster, kind_cluster_name: str, run_id: str):
                 field_selector=f"metadata.name={node}")
 
 
-def test_agent_sees_what_docker_exec_sees(cluster: Cluster, agent_on_worker3) -> None:
-    node, agent = agent_on_worker3
+def test_agent_sees_what_docker_exec_sees(cluster: Cluster, agent_on_a_side_node) -> None:
+    node, agent = agent_on_a_side_node
     access, docker = AgentNodeAccess(cluster, agent), KindNodeAccess()
     # Other tests may start or stop containers between the two listings: compare a few times.
     for _ in range(6):
@@ -48,8 +48,8 @@ def test_agent_sees_what_docker_exec_sees(cluster: Cluster, agent_on_worker3) ->
 
 
 def test_agent_keeps_publishing_with_the_kubelet_down_and_its_switch_restarts_it(cluster: Cluster,
-                                                                                 agent_on_worker3) -> None:
-    node, agent = agent_on_worker3
+                                                                                 agent_on_a_side_node) -> None:
+    node, agent = agent_on_a_side_node
     access, docker = AgentNodeAccess(cluster, agent), KindNodeAccess()
     access.kubelet_stop(node)
     assert not docker.kubelet_active(node), "the agent reported the kubelet stopped, docker exec disagrees"

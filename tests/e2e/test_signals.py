@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -17,6 +18,9 @@ from harness.journal import Journal
 from harness.kube import Cluster
 from harness.nodes import KindNodeAccess
 from harness.waits import node_condition, watch_until
+
+if TYPE_CHECKING:
+    from conftest import SideLane
 
 pytestmark = [pytest.mark.disruptive, pytest.mark.slow]
 
@@ -26,9 +30,9 @@ PHASES = {"before-injection": "PHASE before-injection", "during-fault": "PHASE d
 SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL+cleanup": signal.SIGKILL}
 
 
-def harness(cluster: Cluster, journal: Path, *args: str) -> list[str]:
+def harness(cluster: Cluster, journal: Path, side: "SideLane", *args: str) -> list[str]:
     return [sys.executable, "-m", "harness.cli", "--kubeconfig", str(cluster.kubeconfig), "--journal", str(journal),
-            "--scenarios", str(SCENARIOS), *args]
+            "--scenarios", str(SCENARIOS), "--target-nodes", side.selector, *args]
 
 
 def wait_for_line(proc: subprocess.Popen, marker: str, deadline: float) -> list[str]:
@@ -47,14 +51,15 @@ def wait_for_line(proc: subprocess.Popen, marker: str, deadline: float) -> list[
 
 @pytest.mark.parametrize("phase", list(PHASES))
 @pytest.mark.parametrize("sig", list(SIGNALS))
-def test_a_signal_at_any_phase_leaves_nothing_behind(cluster: Cluster, kind_cluster_name: str, tmp_path: Path,
+def test_a_signal_at_any_phase_leaves_nothing_behind(cluster: Cluster, side_lane: "SideLane", tmp_path: Path,
                                                      sig: str, phase: str) -> None:
-    node = f"{kind_cluster_name}-worker3"
+    node = side_lane.nodes[-1]
     journal = tmp_path / "journal.json"
     env = {**__import__("os").environ, "SIGNAL_NODE": node, "PYTHONUNBUFFERED": "1"}
     if phase == "namespace-deletion":
         env["SIGNAL_SLOW_NAMESPACE"] = "1"
-    proc = subprocess.Popen(harness(cluster, journal, "run", "sig_phases", "--report-dir", str(tmp_path / "r")),
+    proc = subprocess.Popen(harness(cluster, journal, side_lane, "run", "sig_phases", "--report-dir",
+                                    str(tmp_path / "r")),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     docker = KindNodeAccess()
     cleanup = None
@@ -64,8 +69,8 @@ def test_a_signal_at_any_phase_leaves_nothing_behind(cluster: Cluster, kind_clus
         proc.send_signal(SIGNALS[sig])
         out, _ = proc.communicate(timeout=120)
         if sig == "SIGKILL+cleanup":
-            cleanup = subprocess.run(harness(cluster, journal, "cleanup"), capture_output=True, text=True,
-                                     timeout=300)
+            cleanup = subprocess.run(harness(cluster, journal, side_lane, "cleanup"), capture_output=True,
+                                     text=True, timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()

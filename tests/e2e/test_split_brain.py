@@ -44,8 +44,9 @@ def web_statefulset(image: str) -> list[dict]:
 
 
 def test_force_delete_with_stopped_kubelet_makes_a_real_split_brain(cluster: Cluster, namespace: str, run_id: str,
-                                                                    tmp_path: Path) -> None:
-    apply(cluster, namespace, web_statefulset(helper_image(cluster)))
+                                                                    tmp_path: Path, side_lane) -> None:
+    with side_lane.placed(namespace):  # both side workers: the replacement has somewhere else to go
+        apply(cluster, namespace, web_statefulset(helper_image(cluster)))
     wait_statefulset_ready(cluster, namespace, "web", 1, 180)
     victim_node = node_running_pod(cluster, namespace, "web-0")
     if victim_node.endswith("control-plane"):

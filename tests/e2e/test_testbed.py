@@ -18,8 +18,8 @@ from harness.workload.deploy import helper_image
 pytestmark = [pytest.mark.disruptive]
 
 
-def test_kubelet_stop_makes_node_unknown_within_grace_period(cluster: Cluster, kind_cluster_name: str) -> None:
-    node = f"{kind_cluster_name}-worker"
+def test_kubelet_stop_makes_node_unknown_within_grace_period(cluster: Cluster, side_lane) -> None:
+    node = side_lane.nodes[0]
     access = KindNodeAccess()
     timing = read_timing(cluster)
     field = f"metadata.name={node}"
@@ -67,7 +67,8 @@ def _pod(name: str, image: str, claim: str, command: str) -> client.V1Pod:
 
 
 
-def test_pvc_on_default_storageclass_keeps_file_across_pod_deletion(cluster: Cluster, namespace: str) -> None:
+def test_pvc_on_default_storageclass_keeps_file_across_pod_deletion(cluster: Cluster, namespace: str,
+                                                                   side_lane) -> None:
     image = helper_image(cluster)
     storage = client.StorageV1Api(cluster.api).list_storage_class()
     defaults = [s.metadata.name for s in storage.items
@@ -79,7 +80,9 @@ def test_pvc_on_default_storageclass_keeps_file_across_pod_deletion(cluster: Clu
         spec=client.V1PersistentVolumeClaimSpec(access_modes=["ReadWriteOnce"],
                                                 resources=client.V1VolumeResourceRequirements(requests={"storage": "16Mi"}))))
     marker = uuid.uuid4().hex
-    cluster.core.create_namespaced_pod(namespace, _pod("writer", image, "data", f"echo {marker} > /data/marker && sync"))
+    as_dict = cluster.api.sanitize_for_serialization
+    cluster.core.create_namespaced_pod(namespace, side_lane.pod(as_dict(
+        _pod("writer", image, "data", f"echo {marker} > /data/marker && sync"))))
     writer, _ = watch_until(cluster.core.list_namespaced_pod, lambda p: p.status.phase in ("Succeeded", "Failed"),
                             180, "writer pod finished", namespace=namespace, field_selector="metadata.name=writer")
     assert writer.status.phase == "Succeeded"
@@ -97,7 +100,8 @@ def test_pvc_on_default_storageclass_keeps_file_across_pod_deletion(cluster: Clu
     else:
         raise AssertionError("writer pod was not deleted")
 
-    cluster.core.create_namespaced_pod(namespace, _pod("reader", image, "data", "cat /data/marker"))
+    cluster.core.create_namespaced_pod(namespace, side_lane.pod(as_dict(_pod("reader", image, "data",
+                                                                             "cat /data/marker"))))
     reader, _ = watch_until(cluster.core.list_namespaced_pod, lambda p: p.status.phase in ("Succeeded", "Failed"),
                             120, "reader pod finished", namespace=namespace, field_selector="metadata.name=reader")
     log = cluster.core.read_namespaced_pod_log("reader", namespace).strip()

@@ -27,7 +27,7 @@ def harness(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def keystore(cluster: Cluster, namespace: str, keystore_objects) -> str:
+def keystore(cluster: Cluster, namespace: str, keystore_objects, side_lane) -> str:
     """The user's StatefulSet, deployed the way the user's project deploys it (2 replicas, 64Mi claims)."""
     service, statefulset = keystore_objects(namespace, deploy.helper_image(cluster), 2)
     zero = json.loads(json.dumps(statefulset))
@@ -36,7 +36,8 @@ def keystore(cluster: Cluster, namespace: str, keystore_objects) -> str:
     zero["metadata"]["labels"], zero["spec"]["selector"]["matchLabels"] = {**idle, "tier": "data"}, idle
     zero["spec"]["template"]["metadata"]["labels"] = idle
     statefulset["metadata"]["labels"] = {**statefulset["metadata"]["labels"], "tier": "data"}
-    deploy.apply(cluster, namespace, [service, statefulset, zero])
+    with side_lane.placed(namespace):
+        deploy.apply(cluster, namespace, [service, statefulset, zero])
     deploy.wait_statefulset_ready(cluster, namespace, "keystore", 2, 180)
     return namespace
 

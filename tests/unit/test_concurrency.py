@@ -204,3 +204,21 @@ def test_a_scenario_that_needs_more_nodes_than_a_lane_runs_alone() -> None:
     run_all(slots, job, parallel=3, nodes=["w1", "w2", "w3"])
     assert seen == {"drain": (), "kubelet": ("w1", "w2"), "pods": ("w3",)}
     assert not any(rec.overlap("drain", other) for other in ("kubelet", "pods"))
+
+
+def test_a_named_pool_is_tolerated_but_never_a_taint_kubernetes_sets_from_node_state() -> None:
+    from harness.workload.deploy import pinned, pool_tolerations
+
+    def node(*taints: tuple[str, str, str]) -> SimpleNamespace:
+        return SimpleNamespace(spec=SimpleNamespace(taints=[SimpleNamespace(key=k, value=v, effect=e)
+                                                            for k, v, e in taints]))
+
+    found = pool_tolerations([node(("pool", "chaos", "NoSchedule"), ("node.kubernetes.io/unreachable", "", "NoExecute")),
+                              node(("pool", "chaos", "NoSchedule"), ("soft", "x", "PreferNoSchedule")),
+                              node(("node-role.kubernetes.io/control-plane", "", "NoSchedule"))])
+    assert found == (("pool", "chaos", "NoSchedule"),)
+    out = pinned({"kind": "Deployment", "spec": {"template": {"spec": {"tolerations": [{"operator": "Exists"}]}}}},
+                 [], found)
+    assert out["spec"]["template"]["spec"]["tolerations"] == [
+        {"operator": "Exists"}, {"key": "pool", "operator": "Equal", "value": "chaos", "effect": "NoSchedule"}]
+    assert "affinity" not in out["spec"]["template"]["spec"]
