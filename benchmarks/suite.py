@@ -10,7 +10,8 @@ eviction, the deliberate observation windows), each bounded from below by the cl
 the grace period, eviction by the toleration). Its largest waits are listed. Overhead: wall minus floor, in % of
 the floor: the harness's own time (deploy requests, port-forwards, writes and reads, recorder start and stop).
 Critical path: what the runner's rule allows at best: node-fault scenarios (HOLDS "nodes") one after the other,
-the others side by side: the sum of the node-fault floors plus the longest other floor. The suite's wall time
+unless they ran in node lanes of their own (their placement, from their histories); lanes and the other
+scenarios side by side: the floors of the scenarios that ran alone plus the longest lane or other floor. The suite's wall time
 is set beside it and beside the serial sum of the scenarios (`--parallel 1`).
 """
 
@@ -40,12 +41,36 @@ def measure(run_dir: Path) -> dict[str, Any]:
             "largest_waits": sorted(waits, key=lambda w: -w["seconds"])[:3]})
     suite_wall = document["finished"] - document["started"]
     alone = _alone(x["scenario"] for x in rows)
-    together = [x["floor"] for x in rows if x["scenario"] not in alone]
-    critical = sum(x["floor"] for x in rows if x["scenario"] in alone) + max(together, default=0.0)
+    placement = {x["scenario"]: _placement(run_dir, x["scenario"]) for x in rows}
+    floors = {x["scenario"]: x["floor"] for x in rows}
+    together = [n for n in floors if n not in alone]
+    pods_nodes = {placement[n] for n in together}
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for n in (n for n in floors if n in alone):
+        groups.setdefault(placement[n], []).append(n)
+    # A node lane is a placement of node-fault scenarios that no pods scenario shares (harness/concurrency.py):
+    # lanes run beside each other and beside the pods scenarios; the other node-fault scenarios run alone.
+    lanes = {p: names for p, names in groups.items() if p and p not in pods_nodes and (pods_nodes or len(groups) > 1)}
+    serial = [n for p, names in groups.items() if p not in lanes for n in names]
+    beside = [sum(floors[n] for n in names) for names in lanes.values()] + [floors[n] for n in together]
+    critical = sum(floors[n] for n in serial) + max(beside, default=0.0)
     return {"run": document["run_id"], "timing": document["timing"], "rows": rows,
             "suite_wall": round(suite_wall, 1), "sum_of_scenarios": round(sum(x["wall"] for x in rows), 1),
-            "critical_path": round(critical, 1), "alone": sorted(alone),
+            "critical_path": round(critical, 1), "alone": sorted(serial),
+            "lanes": {",".join(p): names for p, names in lanes.items()},
             "sum_of_floors": round(sum(x["floor"] for x in rows), 1)}
+
+
+def _placement(run_dir: Path, scenario: str) -> tuple[str, ...]:
+    """The nodes the scenario's workload was pinned to, from its history (empty: not recorded)."""
+    path = run_dir / f"{scenario}.history.jsonl"
+    if path.exists():
+        with path.open() as f:
+            for line in f:
+                event = json.loads(line)
+                if event.get("kind") == "scenario":
+                    return tuple(event.get("placement") or ())
+    return ()
 
 
 def _alone(names: Any) -> set[str]:
@@ -68,8 +93,11 @@ def table(m: dict[str, Any]) -> str:
         lines.append(f"{x['scenario']:32} {x['status']:8} {x['wall']:7.1f} {x['floor']:8.1f} {x['overhead']:7.1f} "
                      f"{pct:>7}  {waits}")
     lines.append(f"suite wall {m['suite_wall']:.0f}s; scenarios one after the other {m['sum_of_scenarios']:.0f}s; "
-                 f"floors {m['sum_of_floors']:.0f}s; critical path {m['critical_path']:.0f}s (node faults one at a "
-                 f"time: {', '.join(n.split('_')[0] for n in m['alone']) or 'none'}; the rest side by side)")
+                 f"floors {m['sum_of_floors']:.0f}s; critical path {m['critical_path']:.0f}s (alone: "
+                 f"{', '.join(n.split('_')[0] for n in m['alone']) or 'none'}; node lanes: "
+                 + ("; ".join(f"{nodes}: {', '.join(n.split('_')[0] for n in names)}"
+                              for nodes, names in m.get("lanes", {}).items()) or "none")
+                 + "; the rest side by side)")
     return "\n".join(lines)
 
 
@@ -79,12 +107,14 @@ def main() -> int:
     parser.add_argument("--run-dir", type=Path, action="append", default=[], help="measure this finished run")
     parser.add_argument("--report-dir", type=Path, default=REPO / "reports" / "bench")
     parser.add_argument("--parallel", type=int, default=3, help="chaos-harness run --parallel (1: serial)")
+    parser.add_argument("--target-nodes", default=None, metavar="SELECTOR", help="chaos-harness --target-nodes")
     args = parser.parse_args()
     run_dirs = list(args.run_dir)
     if not run_dirs:
         before = set(args.report_dir.glob("2*")) if args.report_dir.exists() else set()
         started = time.monotonic()
-        result = subprocess.run([sys.executable, "-m", "harness.cli", "run", *args.scenario, "--report-dir",
+        nodes = ["--target-nodes", args.target_nodes] if args.target_nodes else []
+        result = subprocess.run([sys.executable, "-m", "harness.cli", *nodes, "run", *args.scenario, "--report-dir",
                                  str(args.report_dir), "--parallel", str(args.parallel)], cwd=REPO)
         print(f"chaos-harness run exited {result.returncode} after {time.monotonic() - started:.0f}s")
         run_dirs = sorted(set(args.report_dir.glob("2*")) - before)

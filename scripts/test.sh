@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 mkdir -p reports
 # Two lanes at once (tests/conftest.py): the MySQL tests on the untainted workers, the node-fault tests with
 # light workloads on the side workers; each lane one test at a time, unit tests wherever a worker is free.
-.venv/bin/python -m pytest -n 2 --dist loadgroup --chaos-require-cluster --junitxml=reports/junit.xml \
+.venv/bin/python -m pytest -n 2 --chaos-require-cluster --junitxml=reports/junit.xml \
   --html=reports/pytest-report.html --self-contained-html "$@" tests
 status=$?
 if [ "$status" -ne 0 ]; then

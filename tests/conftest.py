@@ -1,7 +1,7 @@
 """This project's own test policy (the plugin applies none to other projects): tests under tests/e2e are
 marked e2e, and tests marked faithful_only skip unless the cluster runs the faithful timing profile.
 
-Two lanes, run at the same time by `make test` (pytest-xdist, --dist loadgroup): the tests in SIDE_LANE fault
+Two lanes, run at the same time by `make test` (pytest-xdist, -n 2): the tests in SIDE_LANE fault
 nodes with light workloads on the two tainted side workers of the test bed (manifests/kind/*.yaml), everything
 else that touches the cluster runs in the main lane on the untainted workers, which the taint keeps the side
 lane's pods off. Each lane runs its own tests one at a time, so node faults never meet a foreign pod."""
@@ -24,8 +24,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "e2e" in Path(str(item.fspath)).parts:
             item.add_marker(pytest.mark.e2e)
-            lane = "side" if Path(str(item.fspath)).name in SIDE_LANE else "main"
-            item.add_marker(pytest.mark.xdist_group(lane))
+
+
+def lane_of(nodeid: str) -> str | None:
+    """"side" or "main" for an end-to-end test, None for the others (they run on any worker)."""
+    path = Path(nodeid.split("::", 1)[0])
+    if "e2e" not in path.parts:
+        return None
+    return "side" if path.name in SIDE_LANE else "main"
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # type: ignore[no-untyped-def]
+    """Each lane is one unit of work for one worker (its tests one after the other), everything else is spread.
+    (xdist's own `--dist loadgroup` marks do not reach the scheduler under pytest 9.2: its node ids are fixed.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LaneScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return lane_of(nodeid) or nodeid
+
+    return LaneScheduling(config, log)
 
 
 @dataclass(frozen=True)
