@@ -9,9 +9,9 @@ A scenario declares what it holds (`HOLDS`):
   harness (`PLACEABLE = True`, every built-in) is pinned to a node lane (two nodes: one to fault, one where a
   replacement could run) that no other scenario uses, and its faults are bounded by that lane; the pods
   scenarios are pinned to the nodes left (a scenario that needs more nodes, `LANE_NODES`, still runs alone).
-  Node lanes then run beside each other and beside the pods
-  scenarios, each lane one scenario at a time. A pod that cannot be pinned (a --target, a user's scenario
-  that is not PLACEABLE) turns lanes off: node faults run alone as above.
+  Node lanes then run beside each other and beside the pods scenarios, each lane one scenario at a time. A pod
+  that cannot be pinned (a --target, a user's scenario that is not PLACEABLE) turns lanes off: node faults run
+  alone as above.
 Built-in scenarios need no declaration: FAULTS says it (a node fault means "nodes"). A user's scenario that
 declares neither runs alone, the safe side. Scenarios on the same --target never overlap (one acting on a
 database while another kills it measures neither).

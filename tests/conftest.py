@@ -20,6 +20,15 @@ SIDE_LANE = {"test_signals.py", "test_faults.py", "test_node_agent.py", "test_te
 SIDE_SELECTOR = "chaos-harness.test/lane=side"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # xdist workers start with SIGINT ignored, and an ignored signal stays ignored across exec: the signal tests'
+    # harness processes would never see their SIGINT. Give the worker (and so its children) the default back.
+    if hasattr(config, "workerinput"):
+        import signal
+
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "e2e" in Path(str(item.fspath)).parts:
