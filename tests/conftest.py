@@ -21,11 +21,12 @@ SIDE_SELECTOR = "chaos-harness.test/lane=side"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # xdist workers start with SIGINT ignored, and an ignored signal stays ignored across exec: the signal tests'
-    # harness processes would never see their SIGINT. Give the worker (and so its children) the default back.
-    if hasattr(config, "workerinput"):
-        import signal
+    # xdist workers, and a pytest started in the background by a non-interactive shell, begin with SIGINT
+    # ignored, and an ignored signal stays ignored across exec: the signal tests' harness processes would never
+    # see their SIGINT. Give this process (and so its children) the default back.
+    import signal
 
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
