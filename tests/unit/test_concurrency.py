@@ -20,6 +20,7 @@ class Recorder:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.spans: dict[str, tuple[float, float, str]] = {}
+        self.placements: dict[str, tuple[str, ...]] = {}
 
     def run(self, job: tuple[str, float, bool]) -> str:
         name, seconds, _ = job
@@ -28,6 +29,11 @@ class Recorder:
         with self.lock:
             self.spans[name] = (started, time.monotonic(), threading.current_thread().name)
         return name.upper()
+
+    def run_placed(self, job: tuple[str, float, bool], placement: tuple[str, ...]) -> str:
+        """`run`, noting the nodes the job was given."""
+        self.placements[job[0]] = placement
+        return self.run(job)
 
     def overlap(self, a: str, b: str) -> bool:
         (s1, e1, _), (s2, e2, _) = self.spans[a], self.spans[b]
@@ -120,12 +126,8 @@ def test_ctrl_c_in_the_main_thread_cancels_every_worker_which_cleans_up_first() 
 
 
 def test_node_lanes_let_node_faults_run_beside_pods_scenarios_on_nodes_of_their_own() -> None:
-    seen: dict[str, tuple[str, ...]] = {}
     rec = Recorder()
-
-    def job(item: tuple[str, float, bool], placement: tuple[str, ...]) -> str:
-        seen[item[0]] = placement
-        return rec.run(item)
+    seen, job = rec.placements, rec.run_placed
 
     plan = [("pods-a", 0.3, False), ("node-x", 0.3, True), ("pods-b", 0.3, False), ("node-y", 0.3, True)]
     slots = [Slot(j, alone=j[2], expected=j[1], placeable=True) for j in plan]
@@ -138,12 +140,8 @@ def test_node_lanes_let_node_faults_run_beside_pods_scenarios_on_nodes_of_their_
 
 
 def test_two_lanes_overlap_and_never_share_a_node() -> None:
-    seen: dict[str, tuple[str, ...]] = {}
     rec = Recorder()
-
-    def job(item: tuple[str, float, bool], placement: tuple[str, ...]) -> str:
-        seen[item[0]] = placement
-        return rec.run(item)
+    seen, job = rec.placements, rec.run_placed
 
     slots = [Slot((n, 0.3, True), alone=True, expected=0.3, placeable=True) for n in ("x", "y")]
     run_all(slots, job, parallel=3, nodes=["a", "b", "c", "d"])
@@ -191,12 +189,8 @@ def test_a_pinned_workload_keeps_its_own_node_terms_and_gains_the_lane() -> None
 
 
 def test_a_scenario_that_needs_more_nodes_than_a_lane_runs_alone() -> None:
-    seen: dict[str, tuple[str, ...]] = {}
     rec = Recorder()
-
-    def job(item: tuple[str, float, bool], placement: tuple[str, ...]) -> str:
-        seen[item[0]] = placement
-        return rec.run(item)
+    seen, job = rec.placements, rec.run_placed
 
     slots = [Slot(("drain", 0.2, True), alone=True, placeable=True, lane_nodes=3),
              Slot(("kubelet", 0.2, True), alone=True, placeable=True), Slot(("pods", 0.2, False), alone=False,
