@@ -5,7 +5,8 @@ A run installs a DaemonSet (images/agent, one privileged pod per node, hostPID) 
 left). Two channels go through the API server only, so they keep working while a node's kubelet is stopped:
 
 - samples: each agent writes its node's running containers into the ConfigMap `chaos-agent-<node>` every
-  interval; AgentFeed watches those ConfigMaps for the recorder.
+  interval, with every sample it could not publish yet (a slow API server); AgentFeed watches those
+  ConfigMaps for the recorder, which records each sample once, with the node's time of sampling.
 - kubelet control: the Lease `chaos-agent-<node>` carries the wanted state (annotation
   chaos-harness.io/kubelet: stopped|running). While a kubelet is held stopped this process renews the Lease
   every deadman/4 seconds; when renewals stop for `deadman_seconds` (the harness was killed, or lost the API),
@@ -76,6 +77,20 @@ def parse_sample(cm: Any) -> dict[str, Any] | None:
         return json.loads(raw) if raw else None
     except ValueError:
         return None
+
+
+def parse_samples(cm: Any) -> list[dict[str, Any]]:
+    """Every sample a ConfigMap update carries, oldest first: `data.recent` (the samples the agent had not
+    yet published when it wrote) or, from an agent that does not write it, just `data.sample`."""
+    raw = (cm.data or {}).get("recent") if cm is not None else None
+    try:
+        recent = json.loads(raw) if raw else None
+    except ValueError:
+        recent = None
+    if isinstance(recent, list) and recent and all(isinstance(s, dict) and "seq" in s for s in recent):
+        return sorted(recent, key=lambda s: s["seq"])
+    latest = parse_sample(cm)
+    return [latest] if latest else []
 
 
 def sample_containers(sample: dict[str, Any]) -> list[RuntimeContainer]:
@@ -363,21 +378,23 @@ class AgentFeed:
 
     def _watch(self, stop: threading.Event, emit: Emit) -> None:
         core = self.cluster.core
-        last_seq: dict[str, int] = {}
+        # Per node and agent process: a restarted agent counts from 1 again.
+        last_seq: dict[tuple[str, Any], int] = {}
 
         def take(cm: Any) -> None:
-            sample = parse_sample(cm)
-            if not sample or sample["node"] not in self.nodes or sample["seq"] <= last_seq.get(sample["node"], 0):
-                return
-            last_seq[sample["node"]] = sample["seq"]
-            extra = {"source": "agent", "agent_seq": sample["seq"], "sampled_at": sample["sampled_at"],
-                     "kubelet": sample.get("kubelet")}
-            if sample.get("deadman"):
-                extra["deadman"] = sample["deadman"]
-            if sample.get("ok"):
-                emit(sample["node"], True, containers=sample_containers(sample), **extra)
-            else:
-                emit(sample["node"], False, error=sample.get("error"), **extra)
+            for sample in parse_samples(cm):
+                key = (sample["node"], sample.get("started"))
+                if sample["node"] not in self.nodes or sample["seq"] <= last_seq.get(key, 0):
+                    continue
+                last_seq[key] = sample["seq"]
+                extra = {"source": "agent", "agent_seq": sample["seq"], "sampled_at": sample["sampled_at"],
+                         "kubelet": sample.get("kubelet")}
+                if sample.get("deadman"):
+                    extra["deadman"] = sample["deadman"]
+                if sample.get("ok"):
+                    emit(sample["node"], True, containers=sample_containers(sample), **extra)
+                else:
+                    emit(sample["node"], False, error=sample.get("error"), **extra)
 
         rv: str | None = None
         while not stop.is_set():

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.events import RuntimeEvent
 from harness.history import Event, of_kind
 
 
@@ -45,6 +46,27 @@ def isolated(name: str) -> Callable[[Callable[..., Verdict]], Callable[..., Verd
                 return Verdict(name, False, f"checker raised {type(e).__name__}: {e}", error=True)
         return checked
     return wrap
+
+
+def runtime_samples(events: Sequence[Event]) -> list[tuple[float, RuntimeEvent]]:
+    """The runtime samples in the order the runtimes were read, each with the time it was read on the
+    recording's monotonic clock.
+
+    A docker sample is read when it is recorded. A node agent's sample reaches the harness through the API
+    server, later by however long that took (seconds when the control plane is busy), and carries the node's
+    own `sampled_at`. Per node, the smallest (received wall - sampled_at) is taken as clock offset plus the
+    shortest transit; each sample is placed that much plus its own extra delay earlier than it was received.
+    Clock skew between harness and node cancels out, and the estimate errs late by at most the shortest
+    transit."""
+    samples = list(of_kind(events, "runtime"))
+    offset: dict[str, float] = {}
+    for e in samples:
+        if "sampled_at" in e:
+            lag = e["wall"] - e["sampled_at"]
+            offset[e["node"]] = min(lag, offset.get(e["node"], lag))
+    timed = [(e["mono"] - (e["wall"] - e["sampled_at"] - offset[e["node"]]) if "sampled_at" in e else e["mono"], e)
+             for e in samples]
+    return sorted(timed, key=lambda te: (te[0], te[1]["seq"]))
 
 
 def _ordinal_pod(name: str, statefulset: str) -> bool:
@@ -113,16 +135,16 @@ def split_brain(events: Sequence[Event], statefulset: str, staleness: float = 3.
     samples = 0
     nodes_seen: set[str] = set()
     violations: dict[tuple[str, str], dict[str, Any]] = {}
-    for ev in of_kind(events, "runtime"):
+    for now, ev in runtime_samples(events):
         nodes_seen.add(ev["node"])
         if not ev.get("ok"):
             latest.pop(ev["node"], None)  # unreachable: we do not know what runs there
             continue
         samples += 1
-        latest[ev["node"]] = (ev["mono"], ev["containers"])
+        latest[ev["node"]] = (now, ev["containers"])
         running: dict[tuple[str, str], set[tuple[str, str, str]]] = {}
         for node, (at, containers) in latest.items():
-            if ev["mono"] - at > staleness:
+            if now - at > staleness:
                 continue
             for c in containers:
                 if c["state"] == "CONTAINER_RUNNING" and _ordinal_pod(c["pod"], statefulset):
@@ -364,9 +386,10 @@ def restarted_in_place(events: Sequence[Event], pod: str, container: str, fault_
     uids = sorted({e["uid"] for e in seen})
     count_before = before[-1].get("restarts", {}).get(container, 0)
     count_after = max(e.get("restarts", {}).get(container, 0) for e in after)
-    ids_before = {c["id"] for ev in of_kind(events, "runtime") if ev["mono"] < start
+    sampled = runtime_samples(events)
+    ids_before = {c["id"] for at, ev in sampled if at < start
                   for c in ev.get("containers", []) if c["pod"] == pod and c["name"] == container}
-    ids_after = {c["id"] for ev in of_kind(events, "runtime") if ev["mono"] >= start
+    ids_after = {c["id"] for at, ev in sampled if at >= start
                  for c in ev.get("containers", []) if c["pod"] == pod and c["name"] == container}
     evidence = ({"pod": pod, "uids": uids, "restarts_before": count_before, "restarts_after": count_after,
                  "runtime_containers_after": sorted(i[:13] for i in ids_after - ids_before)},)
@@ -413,13 +436,13 @@ def concurrent_copies(events: Sequence[Event], pod_prefix: str, expected: int, s
     peak: list[tuple[str, str, str]] = []
     peak_at = 0.0
     samples = 0
-    for ev in of_kind(events, "runtime"):
+    for now, ev in runtime_samples(events):
         if not ev.get("ok"):
             latest.pop(ev["node"], None)
             continue
         samples += 1
-        latest[ev["node"]] = (ev["mono"], ev["containers"])
-        running = [(node, c["pod"], c["id"]) for node, (at, cs) in latest.items() if ev["mono"] - at <= staleness
+        latest[ev["node"]] = (now, ev["containers"])
+        running = [(node, c["pod"], c["id"]) for node, (at, cs) in latest.items() if now - at <= staleness
                    for c in cs if c["state"] == "CONTAINER_RUNNING" and c["pod"].startswith(pod_prefix)]
         if len(running) > len(peak):
             peak, peak_at = running, ev["wall"]
@@ -446,17 +469,17 @@ def hazard_window(events: Sequence[Event], pod: str, node: str, fault_type: str)
     old_uid = injected[0]["fault"].get("uid")
     gone_at = None
     seen_running_before = seen_running_after = False
-    for ev in of_kind(events, "runtime"):
+    for at, ev in runtime_samples(events):
         if ev["node"] != node or not ev.get("ok"):
             continue
         running = any(c["pod"] == pod and c["state"] == "CONTAINER_RUNNING" and (not old_uid or c["pod_uid"] == old_uid)
                       for c in ev["containers"])
-        if ev["mono"] < t0:
+        if at < t0:
             seen_running_before |= running
         elif running:
             seen_running_after = True
         elif gone_at is None and seen_running_after:
-            gone_at = ev["mono"]
+            gone_at = at
     if not seen_running_after:
         if not seen_running_before:
             return Verdict("hazard-window", False, f"the old {pod} container was never sampled on {node}: "
@@ -483,8 +506,9 @@ def events_mention(events: Sequence[Event], obj: str, *needles: str) -> Verdict:
 @isolated("node-observed-during-fault")
 def node_observed_during_fault(events: Sequence[Event], node: str, fault_type: str, max_gap: float = 2.0) -> Verdict:
     """The faulted node's container runtime stayed visible while the fault lasted: at least one successful
-    runtime sample every `max_gap` seconds from the injection to the heal. Without that, "no second copy"
-    would be unproven exactly where a second copy could run (a node whose kubelet is stopped)."""
+    runtime sample every `max_gap` seconds from the injection to the heal, timed when the runtime was read
+    (runtime_samples), not when the sample reached the harness. Without that, "no second copy" would be
+    unproven exactly where a second copy could run (a node whose kubelet is stopped)."""
     injected = _fault_marks(events, fault_type, "injected") or _fault_marks(events, fault_type, "inject")
     if not injected:
         return Verdict("node-observed-during-fault", False, f"no {fault_type} fault was injected: nothing was checked")
@@ -494,8 +518,7 @@ def node_observed_during_fault(events: Sequence[Event], node: str, fault_type: s
     if t1 is None:
         return Verdict("node-observed-during-fault", False, f"{fault_type} on {node} has no heal mark: the window "
                        f"has no end, nothing was checked")
-    times = [e["mono"] for e in of_kind(events, "runtime")
-             if e["node"] == node and e.get("ok") and t0 <= e["mono"] <= t1]
+    times = [at for at, e in runtime_samples(events) if e["node"] == node and e.get("ok") and t0 <= at <= t1]
     edges = [t0, *times, t1]
     gaps = [b - a for a, b in zip(edges, edges[1:])]
     worst = max(gaps)

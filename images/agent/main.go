@@ -4,7 +4,10 @@
 //
 //  1. It samples the node's container runtime over CRI every -interval and publishes each sample into the
 //     ConfigMap chaos-agent-<node> (data.sample, JSON) through the API server. The harness's recorder
-//     watches those ConfigMaps, so a node whose kubelet is down stays visible.
+//     watches those ConfigMaps, so a node whose kubelet is down stays visible. Sampling, publishing and
+//     following the Lease run in loops of their own: a slow API server (a busy control plane) delays the
+//     samples but does not thin them. Samples not yet published travel together in data.recent, so the
+//     harness receives every one, each with the time the runtime was read.
 //  2. It stops and starts the kubelet as the Lease chaos-agent-<node> asks (annotation
 //     chaos-harness.io/kubelet: stopped|running), and holds a dead man's switch: while the kubelet is held
 //     stopped, the harness renews the Lease; if the renewTime stops changing for leaseDurationSeconds (timed
@@ -28,6 +31,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -41,6 +45,10 @@ const (
 	annotationState = "chaos-harness.io/kubelet"
 	annotationHeal  = "chaos-harness.io/healed-by"
 	sampleLabel     = "chaos-harness.io/agent-sample"
+	// The unpublished samples one ConfigMap update may carry: well under the 1 MiB object limit, and about
+	// two minutes of samples while the API server is out of reach (a partition), oldest dropped first.
+	maxBacklogBytes = 256 << 10
+	maxBacklog      = 120
 )
 
 type container struct {
@@ -56,6 +64,7 @@ type container struct {
 type sample struct {
 	Node       string      `json:"node"`
 	Seq        int64       `json:"seq"`
+	Started    float64     `json:"started"` // when this agent process started: seq counts from 1 again after a restart
 	SampledAt  float64     `json:"sampled_at"`
 	OK         bool        `json:"ok"`
 	Error      string      `json:"error,omitempty"`
@@ -72,13 +81,18 @@ type agent struct {
 	cri                   runtime.RuntimeServiceClient
 	interval              time.Duration
 	seq                   int64
+	started               float64
+	// mu guards the Lease state below (written by the Lease loop, read into every sample) and the backlog.
+	mu      sync.Mutex
+	backlog []sample      // sampled, not yet published
+	wake    chan struct{} // a new sample is waiting (capacity 1: one wake-up covers any number)
 	// The dead man's switch: the last renewTime seen and when (monotonic) it last changed.
 	lastRenew   string
 	lastChange  time.Time
 	lastLeaseOK time.Time
 	bound       time.Duration // the Lease's leaseDurationSeconds, as last read
-	holding     bool          // the kubelet is stopped because the Lease asks for it
-	deadman     string        // what the switch did, reported in every later sample
+	holding     bool          // the kubelet is stopped because the Lease asks for it (written under mu)
+	deadman     string        // what the switch did, reported in every later sample (written under mu)
 }
 
 func main() {
@@ -102,25 +116,32 @@ func main() {
 		node: node, namespace: namespace, unit: *unit, interval: *interval, http: httpClient,
 		api:        "https://" + joinHostPort(os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT")),
 		cri:        runtime.NewRuntimeServiceClient(conn),
-		lastChange: time.Now(), lastLeaseOK: time.Now(),
+		lastChange: time.Now(), lastLeaseOK: time.Now(), started: float64(time.Now().UnixNano()) / 1e9,
 	}
 	log.Printf("chaos-agent on %s: sampling every %s, publishing to %s/chaos-agent-%s", node, *interval, namespace, node)
+	a.wake = make(chan struct{}, 1)
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
-	ticker := time.NewTicker(*interval)
+	go every(*interval, a.sample)
+	go every(*interval, a.followLease)
+	go a.publishLoop()
+	<-stop
+	// Leaving while holding the kubelet down would strand the node: start it on the way out.
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.holding {
+		log.Printf("exiting while holding %s stopped: starting it", a.unit)
+		_ = a.systemctl("start")
+	}
+}
+
+// every runs f now and then once per period; a run that overruns skips the ticks it missed.
+func every(period time.Duration, f func()) {
+	ticker := time.NewTicker(period)
 	defer ticker.Stop()
 	for {
-		a.tick()
-		select {
-		case <-stop:
-			// Leaving while holding the kubelet down would strand the node: start it on the way out.
-			if a.holding {
-				log.Printf("exiting while holding %s stopped: starting it", a.unit)
-				_ = a.systemctl("start")
-			}
-			return
-		case <-ticker.C:
-		}
+		f()
+		<-ticker.C
 	}
 }
 
@@ -144,9 +165,10 @@ func inClusterHTTP() (*http.Client, error) {
 		TLSClientConfig: &tls.Config{RootCAs: pool}, Proxy: http.ProxyFromEnvironment}}, nil
 }
 
-func (a *agent) tick() {
+// sample reads the runtime and the kubelet's state and queues the result for publishing.
+func (a *agent) sample() {
 	a.seq++
-	s := sample{Node: a.node, Seq: a.seq, SampledAt: float64(time.Now().UnixNano()) / 1e9, OK: true}
+	s := sample{Node: a.node, Seq: a.seq, Started: a.started, SampledAt: float64(time.Now().UnixNano()) / 1e9, OK: true}
 	ctx, cancel := context.WithTimeout(context.Background(), a.interval*3)
 	defer cancel()
 	cs, err := a.containers(ctx)
@@ -154,11 +176,40 @@ func (a *agent) tick() {
 		s.OK, s.Error = false, err.Error()
 	}
 	s.Containers = cs
-	a.followLease()
 	s.Kubelet = a.kubeletState()
+	a.mu.Lock()
 	s.Holding, s.Deadman = a.holding, a.deadman
-	if err := a.publish(s); err != nil {
-		log.Printf("publishing sample %d: %v", s.Seq, err)
+	a.backlog = append(a.backlog, s)
+	if len(a.backlog) > maxBacklog {
+		a.backlog = a.backlog[len(a.backlog)-maxBacklog:]
+	}
+	a.mu.Unlock()
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// publishLoop publishes whatever was sampled since the last successful update, as one update.
+func (a *agent) publishLoop() {
+	for range a.wake {
+		a.mu.Lock()
+		pending := append([]sample(nil), a.backlog...)
+		a.mu.Unlock()
+		if len(pending) == 0 {
+			continue
+		}
+		sent, err := a.publish(pending)
+		if err != nil {
+			log.Printf("publishing samples %d-%d: %v", pending[0].Seq, pending[len(pending)-1].Seq, err)
+			time.Sleep(a.interval) // the next sample wakes this loop again; do not spin on a failing API
+			continue
+		}
+		a.mu.Lock()
+		for len(a.backlog) > 0 && a.backlog[0].Seq <= sent {
+			a.backlog = a.backlog[1:]
+		}
+		a.mu.Unlock()
 	}
 }
 
@@ -226,9 +277,12 @@ func (a *agent) followLease() {
 			silent = now.Sub(a.lastLeaseOK)
 		}
 		if silent > bound {
-			a.deadman = fmt.Sprintf("kubelet started by the dead man's switch at %s: lease not renewed for %.0fs (bound %.0fs)",
+			why := fmt.Sprintf("kubelet started by the dead man's switch at %s: lease not renewed for %.0fs (bound %.0fs)",
 				now.UTC().Format(time.RFC3339), silent.Seconds(), bound.Seconds())
-			a.release(a.deadman)
+			a.mu.Lock()
+			a.deadman = why
+			a.mu.Unlock()
+			a.release(why)
 			a.markHealed()
 			return
 		}
@@ -239,7 +293,7 @@ func (a *agent) followLease() {
 			}
 			log.Printf("%s stopped as the Lease asks", a.unit)
 		}
-		a.holding = true
+		a.setHolding(true)
 	case "running":
 		a.release("the Lease asks for running")
 	}
@@ -253,7 +307,14 @@ func (a *agent) release(why string) {
 		}
 		log.Printf("%s started: %s", a.unit, why)
 	}
-	a.holding = false
+	a.setHolding(false)
+}
+
+// setHolding is the one write of `holding` (by the Lease loop, which alone reads it unlocked).
+func (a *agent) setHolding(held bool) {
+	a.mu.Lock()
+	a.holding = held
+	a.mu.Unlock()
 }
 
 // markHealed tells the harness (and `chaos-harness cleanup`) that the switch fired; best effort.
@@ -281,25 +342,37 @@ func (a *agent) systemctl(verb string) error {
 	return nil
 }
 
-func (a *agent) publish(s sample) error {
-	body, err := json.Marshal(s)
+// publish writes the newest of `pending` as data.sample and all of them (the newest that fit the size
+// bound) as data.recent; it returns the sequence number of the newest sample written.
+func (a *agent) publish(pending []sample) (int64, error) {
+	latest := pending[len(pending)-1]
+	body, err := json.Marshal(latest)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	recent, err := json.Marshal(pending)
+	for err == nil && len(recent) > maxBacklogBytes && len(pending) > 1 {
+		pending = pending[len(pending)/2:]
+		recent, err = json.Marshal(pending)
+	}
+	if err != nil {
+		return 0, err
+	}
+	data := map[string]string{"sample": string(body), "recent": string(recent)}
 	path := fmt.Sprintf("/api/v1/namespaces/%s/configmaps/chaos-agent-%s", a.namespace, a.node)
-	patch, _ := json.Marshal(map[string]any{"data": map[string]string{"sample": string(body)}})
+	patch, _ := json.Marshal(map[string]any{"data": data})
 	status, err := a.request("PATCH", path, "application/merge-patch+json", patch, nil)
 	if status != http.StatusNotFound {
-		return err
+		return latest.Seq, err
 	}
 	cm, _ := json.Marshal(map[string]any{
 		"apiVersion": "v1", "kind": "ConfigMap",
 		"metadata": map[string]any{"name": "chaos-agent-" + a.node,
 			"labels": map[string]string{sampleLabel: "true", "chaos-harness.io/node": a.node}},
-		"data": map[string]string{"sample": string(body)},
+		"data": data,
 	})
 	_, err = a.request("POST", fmt.Sprintf("/api/v1/namespaces/%s/configmaps", a.namespace), "application/json", cm, nil)
-	return err
+	return latest.Seq, err
 }
 
 // request sends one API request with the service account's current token (re-read: it is rotated).

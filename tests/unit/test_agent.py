@@ -64,3 +64,44 @@ def test_storage_class_is_configuration_and_default_is_the_clusters() -> None:
     assert all("storageClassName" not in t["spec"] for t in default["spec"]["volumeClaimTemplates"])
     web = [o for o in objects("img", WebSpec(storage_class="gold")) if o["kind"] == "StatefulSet"][0]
     assert web["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "gold"
+
+
+def test_an_update_carries_every_sample_not_yet_published_oldest_first() -> None:
+    from harness.agent import parse_samples
+
+    recent = [dict(SAMPLE, seq=9), dict(SAMPLE, seq=8)]
+    cm = SimpleNamespace(data={"sample": json.dumps(dict(SAMPLE, seq=9)), "recent": json.dumps(recent)})
+    assert [s["seq"] for s in parse_samples(cm)] == [8, 9]
+    # An agent that writes only data.sample (or garbage in data.recent) still gives its one sample.
+    assert [s["seq"] for s in parse_samples(SimpleNamespace(data={"sample": json.dumps(SAMPLE)}))] == [7]
+    assert [s["seq"] for s in parse_samples(SimpleNamespace(data={"sample": json.dumps(SAMPLE), "recent": "[1]"}))] == [7]
+    assert parse_samples(SimpleNamespace(data=None)) == []
+
+
+def test_the_feed_records_each_sample_once_and_follows_a_restarted_agent() -> None:
+    import threading
+
+    from kubernetes.client.exceptions import ApiException
+
+    from harness.agent import AgentFeed
+
+    def update(*samples: dict) -> SimpleNamespace:
+        return SimpleNamespace(data={"sample": json.dumps(samples[-1]), "recent": json.dumps(list(samples))})
+
+    first, restarted = dict(SAMPLE, started=100.0), dict(SAMPLE, started=200.0)
+    updates = [update(dict(first, seq=1)), update(dict(first, seq=1), dict(first, seq=2), dict(first, seq=3)),
+               update(dict(restarted, seq=1)), update(dict(restarted, seq=2))]
+    stop = threading.Event()
+
+    class Core:
+        def list_namespaced_config_map(self, *args: object, **kwargs: object) -> SimpleNamespace:
+            stop.set()  # one listing; the watch that follows fails and the loop ends
+            if kwargs.get("watch"):
+                raise ApiException(status=500)
+            return SimpleNamespace(items=updates, metadata=SimpleNamespace(resource_version="1"))
+
+    seen: list[tuple[float | None, int]] = []
+    feed = AgentFeed(SimpleNamespace(core=Core()), "ns", {"w1"})  # type: ignore[arg-type]
+    feed.loops()["agent-samples"](stop, lambda node, ok, **extra: seen.append((extra.get("sampled_at"),
+                                                                                 extra["agent_seq"])))
+    assert [seq for _, seq in seen] == [1, 2, 3, 1, 2]

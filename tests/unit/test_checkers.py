@@ -367,3 +367,46 @@ def test_typed_kinds_refuse_fields_they_do_not_have() -> None:
     with pytest.raises(TypeError, match="no field nodes"):
         History().record("runtime", nodes="n1", ok=True)
     History().record("fact", anything="goes")  # open kinds carry what their scenario notes
+
+
+# --- agent samples are timed when the runtime was read, not when they arrived ------------------------------
+
+def _late_agent_sample(received: float, node: str, sampled_at: float, seq: int, *containers: tuple[str, str, str],
+                       skew: float = 500.0) -> dict:
+    """An agent sample received at `received` (mono; wall = mono + 1000) that the node, whose clock runs
+    `skew` seconds behind the harness's, read at `sampled_at` (harness time)."""
+    e = runtime(received, node, *containers)
+    e.update(source="agent", agent_seq=seq, sampled_at=sampled_at + 1000 - skew)
+    return e
+
+
+def test_runtime_samples_place_a_late_sample_when_it_was_read_whatever_the_clock_skew() -> None:
+    # Transit 0.1 s, then a busy API server delivers three samples together at 5.1.
+    events = [_late_agent_sample(1.1, "w1", 1.0, 1), _late_agent_sample(5.1, "w1", 2.0, 2),
+              _late_agent_sample(5.1, "w1", 3.0, 3), _late_agent_sample(5.1, "w1", 4.0, 4),
+              _late_agent_sample(5.1, "w1", 5.0, 5)]
+    times = [round(t, 6) for t, _ in checkers.runtime_samples(events)]
+    assert times == [1.1, 2.1, 3.1, 4.1, 5.1]  # late by the shortest transit only
+
+
+def test_node_observed_counts_samples_that_arrived_together_after_a_slow_api() -> None:
+    from harness.checkers import node_observed_during_fault
+
+    history = [make("fault", 0.0, phase="injected", fault={"type": "kubelet-stop", "node": "w1"})]
+    history += [_late_agent_sample(0.6, "w1", 0.5, 1)]
+    history += [_late_agent_sample(4.6, "w1", t + 0.5, t + 1) for t in range(1, 5)]  # 4 s of API latency
+    history += [_late_agent_sample(t + 0.6, "w1", t + 0.5, t + 1) for t in range(5, 9)]
+    history.append(make("fault", 9.0, phase="healed", fault={"type": "kubelet-stop", "node": "w1"}))
+    v = node_observed_during_fault(history, "w1", "kubelet-stop")
+    assert v.ok and v.figures["max_gap"] < 1.1, v.explain()
+    stripped = [{k: v for k, v in e.items() if k != "sampled_at"} for e in history]  # timed on arrival: a 4 s gap
+    assert not node_observed_during_fault(stripped, "w1", "kubelet-stop").ok
+
+
+def test_split_brain_sees_two_copies_when_one_node_reports_late() -> None:
+    # w1's copy was read at 2.0 but only reached the harness at 6.0, after w2's copy (read at 2.5): read when
+    # they ran, both copies overlap; timed on arrival, w2's sample would have been 3.5 s older than w1's.
+    events = [_late_agent_sample(0.1, "w1", 0.0, 1), _late_agent_sample(0.2, "w2", 0.1, 1),
+              _late_agent_sample(2.6, "w2", 2.5, 2, ("web-0", "c2", "u2")),
+              _late_agent_sample(6.0, "w1", 2.0, 2, ("web-0", "c1", "u1"))]
+    assert not checkers.split_brain(events, "web").ok
