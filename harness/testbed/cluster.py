@@ -250,11 +250,31 @@ def status() -> dict[str, object]:
             "pods_not_running": not_running, "timing": read_timing(c).as_dict()}
 
 
+def running_nodes(kind: Path) -> tuple[list[str], list[str]]:
+    """The cluster's node containers as (running, paused or stopped). A node under a fault (`docker pause`)
+    takes no exec, so `kind load` into it fails; nothing is scheduled there while it is NotReady."""
+    names = run([str(kind), "get", "nodes", "--name", CLUSTER_NAME], capture=True, timeout=60).split()
+    if not names:
+        return [], []
+    states = run(["docker", "inspect", "--format", "{{.Name}} {{.State.Running}} {{.State.Paused}}", *names],
+                 capture=True, timeout=60).splitlines()
+    up = [n.lstrip("/") for n, running, paused in (line.split() for line in states) if running == "true"
+          and paused == "false"]
+    return up, [n for n in names if n not in up]
+
+
 def load_images(*refs: str) -> None:
-    """Make local images available on every node (`kind load docker-image` skips nodes that have them)."""
+    """Make local images available on every running node (`kind load docker-image` skips nodes that have them).
+    A paused or stopped node (a fault in progress) is skipped, and named."""
     kind = kind_binary()
+    up, down = running_nodes(kind)
+    if down:
+        log.warning("not loading into %s: paused or stopped (a fault in progress?)", ", ".join(down))
+    if not up:
+        raise BuildError(f"no running node in cluster {CLUSTER_NAME} to load images into")
     for ref in dict.fromkeys(refs):
         started = time.monotonic()
-        with waiting(f"kind load docker-image {ref} (into every node)", 600):
-            run([str(kind), "load", "docker-image", ref, "--name", CLUSTER_NAME], capture=True, timeout=600)
+        with waiting(f"kind load docker-image {ref} (into {len(up)} nodes)", 600):
+            run([str(kind), "load", "docker-image", ref, "--name", CLUSTER_NAME, "--nodes", ",".join(up)],
+                capture=True, timeout=600)
         log.info("loaded %s into cluster %s in %.1fs", ref, CLUSTER_NAME, time.monotonic() - started)
