@@ -91,6 +91,7 @@ type agent struct {
 	lastChange  time.Time
 	lastLeaseOK time.Time
 	bound       time.Duration // the Lease's leaseDurationSeconds, as last read
+	kubelet     string        // systemctl is-active, as the Lease loop last saw it (written under mu)
 	holding     bool          // the kubelet is stopped because the Lease asks for it (written under mu)
 	deadman     string        // what the switch did, reported in every later sample (written under mu)
 }
@@ -122,8 +123,9 @@ func main() {
 	a.wake = make(chan struct{}, 1)
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	a.observeKubelet() // the first sample already says what the kubelet does
 	go every(*interval, a.sample)
-	go every(*interval, a.followLease)
+	go every(*interval, func() { a.followLease(); a.observeKubelet() })
 	go a.publishLoop()
 	<-stop
 	// Leaving while holding the kubelet down would strand the node: start it on the way out.
@@ -176,9 +178,8 @@ func (a *agent) sample() {
 		s.OK, s.Error = false, err.Error()
 	}
 	s.Containers = cs
-	s.Kubelet = a.kubeletState()
 	a.mu.Lock()
-	s.Holding, s.Deadman = a.holding, a.deadman
+	s.Kubelet, s.Holding, s.Deadman = a.kubelet, a.holding, a.deadman
 	a.backlog = append(a.backlog, s)
 	if len(a.backlog) > maxBacklog {
 		a.backlog = a.backlog[len(a.backlog)-maxBacklog:]
@@ -327,6 +328,16 @@ func (a *agent) markHealed() {
 
 func (a *agent) leasePath() string {
 	return fmt.Sprintf("/apis/coordination.k8s.io/v1/namespaces/%s/leases/chaos-agent-%s", a.namespace, a.node)
+}
+
+// observeKubelet records the kubelet's state for the samples. It runs in the Lease loop, not the sampling
+// one: systemctl is a fork, an exec and a D-Bus round trip, which on a busy node can take seconds, and the
+// runtime must still be read every interval.
+func (a *agent) observeKubelet() {
+	state := a.kubeletState()
+	a.mu.Lock()
+	a.kubelet = state
+	a.mu.Unlock()
 }
 
 func (a *agent) kubeletState() string {
