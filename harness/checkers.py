@@ -48,6 +48,13 @@ def isolated(name: str) -> Callable[[Callable[..., Verdict]], Callable[..., Verd
     return wrap
 
 
+# How long a node's runtime sample stands for that node: the copy checkers count a node's containers while
+# its latest sample is at most this old, and node-observed-during-fault asks for no longer gap during a fault,
+# so at every moment of the fault the copy checkers had a current view of the faulted node. One second of
+# sampling plus what a busy 2-core host adds to one read (measured up to 2.3 s).
+SAMPLE_STALENESS = 3.0
+
+
 def runtime_samples(events: Sequence[Event]) -> list[tuple[float, RuntimeEvent]]:
     """The runtime samples in the order the runtimes were read, each with the time it was read on the
     recording's monotonic clock.
@@ -125,7 +132,7 @@ def durability(events: Sequence[Event], replicas: Iterable[str], writes_to: str 
 
 
 @isolated("split-brain")
-def split_brain(events: Sequence[Event], statefulset: str, staleness: float = 3.0,
+def split_brain(events: Sequence[Event], statefulset: str, staleness: float = SAMPLE_STALENESS,
                 across_nodes_only: bool = False) -> Verdict:
     """At most one running container per StatefulSet identity (pod name + container name) across all
     nodes, judged on the runtime samples. A node's sample counts while it is at most `staleness` seconds old.
@@ -429,7 +436,8 @@ def at_most_unavailable(events: Sequence[Event], statefulset: str, allowed: int)
 
 
 @isolated("concurrent-copies")
-def concurrent_copies(events: Sequence[Event], pod_prefix: str, expected: int, staleness: float = 3.0) -> Verdict:
+def concurrent_copies(events: Sequence[Event], pod_prefix: str, expected: int,
+                      staleness: float = SAMPLE_STALENESS) -> Verdict:
     """How many containers of a workload (pods named `<pod_prefix>...`) ran at once, across nodes, on the
     runtime samples. Used to *show* a Deployment's double start; passes when more than `expected` ran."""
     latest: dict[str, tuple[float, list[dict[str, Any]]]] = {}
@@ -504,7 +512,8 @@ def events_mention(events: Sequence[Event], obj: str, *needles: str) -> Verdict:
 
 
 @isolated("node-observed-during-fault")
-def node_observed_during_fault(events: Sequence[Event], node: str, fault_type: str, max_gap: float = 2.0) -> Verdict:
+def node_observed_during_fault(events: Sequence[Event], node: str, fault_type: str,
+                               max_gap: float = SAMPLE_STALENESS) -> Verdict:
     """The faulted node's container runtime stayed visible while the fault lasted: at least one successful
     runtime sample every `max_gap` seconds from the injection to the heal, timed when the runtime was read
     (runtime_samples), not when the sample reached the harness. Without that, "no second copy" would be
