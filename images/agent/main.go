@@ -167,7 +167,7 @@ func inClusterHTTP() (*http.Client, error) {
 		TLSClientConfig: &tls.Config{RootCAs: pool}, Proxy: http.ProxyFromEnvironment}}, nil
 }
 
-// sample reads the runtime and the kubelet's state and queues the result for publishing.
+// sample reads the runtime, stamps the kubelet state the Lease loop last saw, and queues it for publishing.
 func (a *agent) sample() {
 	a.seq++
 	s := sample{Node: a.node, Seq: a.seq, Started: a.started, SampledAt: float64(time.Now().UnixNano()) / 1e9, OK: true}
