@@ -32,3 +32,33 @@ def test_parse_crictl_ps() -> None:
 def test_parse_crictl_ps_empty() -> None:
     assert parse_crictl_ps("n", "{}") == []
     assert parse_crictl_ps("n", "") == []
+
+
+def test_the_streaming_sampler_reads_each_sample_its_exec_prints() -> None:
+    import io
+    import json
+    import threading
+
+    from harness.nodes import SAMPLE_MARK, StreamingFeed
+
+    ps = json.dumps({"containers": [{"id": "c1", "metadata": {"name": "app"}, "state": "CONTAINER_RUNNING",
+                                     "createdAt": "5", "labels": {"io.kubernetes.pod.name": "web-0"}}]})
+    printed = (f"\n{SAMPLE_MARK} 100.5 0\n{ps}\n{SAMPLE_MARK}-end\n"
+               f"\n{SAMPLE_MARK} 101.5 1\nconnect: connection refused\n{SAMPLE_MARK}-end\n"
+               f"\n{SAMPLE_MARK} 102.5 0\n{{not json\n{SAMPLE_MARK}-end\n")
+
+    class Exec:  # the docker exec's side: what it printed, then it ended on its own
+        stdout = io.StringIO(printed)
+        returncode = 0
+
+        def wait(self) -> int:
+            return 0
+
+    seen: list[tuple] = []
+    StreamingFeed(["w1"], 0.5)._read("w1", Exec(), threading.Event(),  # type: ignore[arg-type]
+                                     lambda node, ok, **kw: seen.append((node, ok, kw)))
+    assert [(n, ok, kw.get("sampled_at")) for n, ok, kw in seen] == [("w1", True, 100.5), ("w1", False, 101.5),
+                                                                     ("w1", False, 102.5)]
+    assert seen[0][2]["containers"][0].pod_name == "web-0"
+    assert "exited 1: connect: connection refused" in seen[1][2]["error"]
+    assert "unreadable" in seen[2][2]["error"]
