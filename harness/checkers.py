@@ -59,9 +59,9 @@ def runtime_samples(events: Sequence[Event]) -> list[tuple[float, RuntimeEvent]]
     """The runtime samples in the order the runtimes were read, each with the time it was read on the
     recording's monotonic clock.
 
-    A docker sample is read when it is recorded. A node agent's sample reaches the harness through the API
-    server, later by however long that took (seconds when the control plane is busy), and carries the node's
-    own `sampled_at`. Per node, the smallest (received wall - sampled_at) is taken as clock offset plus the
+    A sample reaches the harness some time after the node read its runtime (through the API server for the
+    node agent: seconds when the control plane is busy) and carries the node's own `sampled_at`; one without
+    it (an older recording) counts as read when recorded. Per node, the smallest (received wall - sampled_at) is taken as clock offset plus the
     shortest transit; each sample is placed that much plus its own extra delay earlier than it was received.
     Clock skew between harness and node cancels out, and the estimate errs late by at most the shortest
     transit."""

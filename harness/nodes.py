@@ -9,6 +9,7 @@ DaemonSet that reports through the API server (harness/agent.py, AgentNodeAccess
 from __future__ import annotations
 
 import json
+import queue
 import subprocess
 import threading
 from collections.abc import Callable, Sequence
@@ -135,8 +136,6 @@ class StreamingFeed:
         return stream
 
     def _read(self, node: str, proc: subprocess.Popen, stop: threading.Event, emit: Emit) -> None:
-        import queue
-
         lines: queue.Queue[str | None] = queue.Queue()
         assert proc.stdout is not None
         out = proc.stdout
