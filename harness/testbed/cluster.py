@@ -200,7 +200,10 @@ def up(profile: str = "fast", create_deadline: float = 600) -> ClusterSpec:
         # Refresh our kubeconfig from kind: the API port changes if the cluster was re-created elsewhere.
         run([str(kind), "export", "kubeconfig", "--name", CLUSTER_NAME, "--kubeconfig", str(kubeconfig)], capture=True)
         existing = connect_testbed()
-        if read_stamp(existing) == spec.stamp and healthy_within(60):
+        # After the engine restarts (a rebooted machine), kind's node containers come back or stay exited, and
+        # their API server takes seconds to answer: judging the cluster before that re-creates a good one.
+        start_exited_nodes(kind)
+        if api_answers_within(existing, 90) and read_stamp(existing) == spec.stamp and healthy_within(120):
             log.info("cluster %s: reusing the healthy cluster (profile %s)", CLUSTER_NAME, profile)
             if read_agent_image(existing) != agent.node_ref:
                 load_images(agent.local_ref)
@@ -227,7 +230,67 @@ def up(profile: str = "fast", create_deadline: float = 600) -> ClusterSpec:
 
 def down() -> None:
     kind = kind_binary()
-    run([str(kind), "delete", "cluster", "--name", CLUSTER_NAME, "--kubeconfig", str(kubeconfig_path())], capture=True)
+    command = [str(kind), "delete", "cluster", "--name", CLUSTER_NAME, "--kubeconfig", str(kubeconfig_path())]
+    try:
+        run(command, capture=True)
+    except BuildError:
+        # A node killed while its runc held a pod's cgroup frozen (cgroup v1) never exits: the frozen tasks
+        # cannot take SIGKILL, so `docker rm -f` fails with "did not receive an exit event". Thaw, then retry.
+        if not thaw_frozen_cgroups(node_container_ids(kind)):
+            raise
+        run(command, capture=True)
+
+
+def api_answers_within(c: Cluster, seconds: float) -> bool:
+    def answers() -> bool | None:
+        try:
+            c.core.list_namespace(limit=1, _request_timeout=5)
+            return True
+        except Exception:  # connection refused or reset while the API server starts: ask again
+            return None
+    try:
+        poll_until(answers, seconds, f"cluster {CLUSTER_NAME}'s API server answers", 1)
+        return True
+    except WaitTimeout:
+        log.info("cluster %s: the API server did not answer within %.0fs", CLUSTER_NAME, seconds)
+        return False
+
+
+def start_exited_nodes(kind: Path) -> None:
+    names = run([str(kind), "get", "nodes", "--name", CLUSTER_NAME], capture=True, timeout=60).split()
+    if not names:
+        return
+    states = run(["docker", "inspect", "--format", "{{.Name}} {{.State.Status}}", *names], capture=True,
+                 timeout=60).splitlines()
+    exited = [n.lstrip("/") for n, state in (line.split() for line in states) if state in ("exited", "created")]
+    if exited:
+        log.info("cluster %s: starting stopped nodes %s", CLUSTER_NAME, ", ".join(exited))
+        run(["docker", "start", *exited], capture=True, timeout=120)
+
+
+def node_container_ids(kind: Path) -> list[str]:
+    names = run([str(kind), "get", "nodes", "--name", CLUSTER_NAME], capture=True, timeout=60).split()
+    if not names:
+        return []
+    return run(["docker", "inspect", "--format", "{{.Id}}", *names], capture=True, timeout=60).split()
+
+
+def thaw_frozen_cgroups(container_ids: list[str], root: Path = Path("/sys/fs/cgroup/freezer")) -> list[Path]:
+    """Thaw every frozen cgroup v1 freezer under the given containers; return the ones thawed."""
+    thawed = []
+    # The engine's cgroup driver decides where a container's cgroup is: cgroupfs, or systemd.
+    for state in sorted(s for cid in container_ids
+                        for top in (root / "docker" / cid, root / "system.slice" / f"docker-{cid}.scope")
+                        for s in top.rglob("freezer.state")):
+        try:
+            if state.read_text().strip() != "THAWED":
+                state.write_text("THAWED")
+                thawed.append(state.parent)
+        except OSError as e:  # not ours to write (rootless engine): the retry will say what is left
+            log.info("cannot thaw %s: %s", state.parent, e)
+    if thawed:
+        log.warning("thawed %d frozen cgroup(s) left inside the node containers", len(thawed))
+    return thawed
 
 
 def export_logs(directory: Path) -> Path:
