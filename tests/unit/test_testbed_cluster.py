@@ -20,3 +20,12 @@ def test_thaws_only_frozen_cgroups_under_the_named_containers(tmp_path):
     assert (systemd / "freezer.state").read_text() == "THAWED"
     assert (other / "freezer.state").read_text().strip() == "FROZEN"
     assert thaw_frozen_cgroups(["abc", "missing"], root=tmp_path) == []
+
+
+def test_reads_the_image_id_from_old_and_new_crictl():
+    from harness.testbed.cluster import crictl_image_id
+
+    assert crictl_image_id('{"image": {"id": "sha256:new", "repoTags": []}}') == "sha256:new"
+    assert crictl_image_id('{"status": {"id": "sha256:old"}, "info": {}}') == "sha256:old"
+    assert crictl_image_id('{"status": {}}') is None
+    assert crictl_image_id("no such image") is None
