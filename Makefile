@@ -60,9 +60,12 @@ test: host cluster
 # The resilience suite (scenarios/) on the live cluster: reports/<run-id>/report.html, results.json,
 # history.jsonl, junit.xml, and reports/index.html across runs. Exit 1 when a hypothesis failed.
 KEEP_RUNS ?= 50
+# Every worker, the side lane's two as well (the workload tolerates their taint): seven nodes make two node
+# lanes beside the MySQL scenarios (harness/concurrency.py).
+RUN_NODES ?= !node-role.kubernetes.io/control-plane
 run: cluster
 	$(PY) -m harness.testbed status
-	$(PY) -m harness.cli run --timing-profile $(PROFILE) --keep-runs $(KEEP_RUNS)
+	$(PY) -m harness.cli run --timing-profile $(PROFILE) --keep-runs $(KEEP_RUNS) --target-nodes '$(RUN_NODES)'
 
 logs: venv
 	$(PY) -m harness.testbed logs reports/kind-logs-$$(date -u +%Y%m%dT%H%M%SZ)
