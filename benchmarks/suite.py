@@ -50,7 +50,16 @@ def measure(run_dir: Path) -> dict[str, Any]:
         groups.setdefault(placement[n], []).append(n)
     # A node lane is a placement of node-fault scenarios that no pods scenario shares (harness/concurrency.py):
     # lanes run beside each other and beside the pods scenarios; the other node-fault scenarios run alone.
-    lanes = {p: names for p, names in groups.items() if p and p not in pods_nodes and (pods_nodes or len(groups) > 1)}
+    # A placement that shares a node with the pods scenarios or with another group (a scenario that needs more
+    # nodes than a lane is placed on all of them) ran alone.
+    pods_set = {n for p in pods_nodes for n in p}
+
+    candidates = [p for p in groups if p and not pods_set & set(p)]
+
+    def disjoint(p: tuple[str, ...]) -> bool:
+        return not set(p) & set().union(*(set(q) for q in candidates if q != p))
+
+    lanes = {p: groups[p] for p in candidates if disjoint(p) and (pods_nodes or len(groups) > 1)}
     serial = [n for p, names in groups.items() if p not in lanes for n in names]
     beside = [sum(floors[n] for n in names) for names in lanes.values()] + [floors[n] for n in together]
     critical = sum(floors[n] for n in serial) + max(beside, default=0.0)
