@@ -8,7 +8,8 @@ A scenario declares what it holds (`HOLDS`):
   overlap on one node. Unless there are nodes enough for lanes: a scenario that deploys only through the
   harness (`PLACEABLE = True`, every built-in) is pinned to a node lane (two nodes: one to fault, one where a
   replacement could run) that no other scenario uses, and its faults are bounded by that lane; the pods
-  scenarios are pinned to the nodes left (a scenario that needs more nodes, `LANE_NODES`, still runs alone).
+  scenarios are pinned to the nodes left. A scenario that needs more nodes (`LANE_NODES`) gets a lane that wide
+  when the nodes allow and the scenarios' expected times say the run ends sooner; otherwise it runs alone.
   Node lanes then run beside each other and beside the pods scenarios, each lane one scenario at a time. A pod
   that cannot be pinned (a --target, a user's scenario that is not PLACEABLE) turns lanes off: node faults run
   alone as above.
@@ -76,26 +77,65 @@ class Lanes:
     pods: tuple[str, ...]
 
 
-def _in_lane(slot: Slot[T]) -> bool:
-    return slot.alone and slot.placeable and slot.lane_nodes <= NODE_LANE_SIZE
+def _lane_candidate(slot: Slot[T]) -> bool:
+    return slot.alone and slot.placeable
+
+
+def _assign(slots: Sequence[tuple[int, Slot[T]]], widths: Sequence[int]) -> tuple[list[list[int]], list[int]]:
+    """Longest first, each slot to the least loaded lane wide enough for it: the slot indexes per lane, and
+    those no lane fits (they run alone)."""
+    per_lane: list[list[int]] = [[] for _ in widths]
+    load = [0.0] * len(widths)
+    alone = []
+    for i, slot in sorted(slots, key=lambda p: -p[1].expected):
+        fitting = [k for k, width in enumerate(widths) if width >= slot.lane_nodes]
+        if not fitting:
+            alone.append(i)
+            continue
+        k = min(fitting, key=lambda k: load[k])
+        per_lane[k].append(i)
+        load[k] += slot.expected
+    return per_lane, alone
+
+
+def _lane_widths(slots: Sequence[Slot[T]], available: int) -> list[int]:
+    """Two-node lanes; or, when a scenario needs more nodes (LANE_NODES, S16: one replica per node) and the
+    expected times say it ends sooner, one lane that wide and two-node lanes in what is left. A scenario no
+    lane fits runs alone."""
+    candidates = list(enumerate(s for s in slots if _lane_candidate(s)))
+    narrow = sum(1 for _, s in candidates if s.lane_nodes <= NODE_LANE_SIZE)
+    options = [[NODE_LANE_SIZE] * min(narrow, available // NODE_LANE_SIZE)]
+    widest = max((s.lane_nodes for _, s in candidates), default=NODE_LANE_SIZE)
+    if NODE_LANE_SIZE < widest <= available:
+        options.append([widest] + [NODE_LANE_SIZE] * min(narrow, (available - widest) // NODE_LANE_SIZE))
+
+    def makespan(widths: list[int]) -> float:
+        per_lane, alone = _assign(candidates, widths)
+        expected = dict(candidates)
+        return max((sum(expected[i].expected for i in lane) for lane in per_lane), default=0.0) + sum(
+            expected[i].expected for i in alone)
+
+    return min(options, key=lambda widths: (makespan(widths), -len(widths)))
 
 
 def plan_lanes(slots: Sequence[Slot[T]], nodes: Sequence[str]) -> Lanes | None:
     """Lanes when they let something overlap that would otherwise wait: at least one node lane beside the pods
     scenarios, or two node lanes. None: the nodes are too few, and node faults run alone as before."""
-    placeable = sum(1 for s in slots if _in_lane(s))
     together = any(not s.alone for s in slots)
-    if not placeable or not all(s.placeable for s in slots if not s.alone):
+    if not any(_lane_candidate(s) for s in slots) or not all(s.placeable for s in slots if not s.alone):
         return None  # a pod that cannot be pinned could land on a lane's faulted node
     # What the pods scenarios keep: one node, or a lane's worth when a heavy workload is among them (three
     # MySQL replicas do not fit one 2-CPU node beside anything else: they would wait Pending).
     spare = (NODE_LANE_SIZE if any(s.heavy for s in slots if not s.alone) else 1) if together else 0
-    count = min(placeable, (len(nodes) - spare) // NODE_LANE_SIZE)
-    if count < 1 or (count == 1 and not together):
+    widths = _lane_widths(slots, len(nodes) - spare)
+    if not widths or (len(widths) == 1 and not together):
         return None
     ordered = sorted(nodes)
-    lanes = tuple(tuple(ordered[i * NODE_LANE_SIZE:(i + 1) * NODE_LANE_SIZE]) for i in range(count))
-    return Lanes(lanes, tuple(ordered[count * NODE_LANE_SIZE:]))
+    lanes, used = [], 0
+    for width in widths:
+        lanes.append(tuple(ordered[used:used + width]))
+        used += width
+    return Lanes(tuple(lanes), tuple(ordered[used:]))
 
 
 def run_all(slots: Sequence[Slot[T]], run_one: Callable[[T, tuple[str, ...]], R], parallel: int,
@@ -111,14 +151,11 @@ def run_all(slots: Sequence[Slot[T]], run_one: Callable[[T, tuple[str, ...]], R]
     results: dict[int, R] = {}
     tasks: list[_Task] = []
     if lanes is not None:
-        placed = sorted(((i, s) for i, s in enumerate(slots) if _in_lane(s)),
-                        key=lambda p: -p[1].expected)
-        per_lane: list[list[tuple[int, Slot[T]]]] = [[] for _ in lanes.node_lanes]
-        for pair in placed:  # longest first, each to the lane with the least work so far
-            min(per_lane, key=lambda lane: sum(s.expected for _, s in lane)).append(pair)
+        per_lane, _ = _assign([(i, s) for i, s in enumerate(slots) if _lane_candidate(s)],
+                              [len(lane) for lane in lanes.node_lanes])
         for lane_nodes, lane in zip(lanes.node_lanes, per_lane):
-            tasks.append(_Task(-1 - len(tasks), "", sum(s.expected for _, s in lane) + 1e6,
-                               [(i, s.item) for i, s in lane], lane_nodes))
+            tasks.append(_Task(-1 - len(tasks), "", sum(slots[i].expected for i in lane) + 1e6,
+                               [(i, slots[i].item) for i in lane], lane_nodes))
     pods = lanes.pods if lanes is not None else ()
     tasks += [_Task(i, s.key, s.expected, [(i, s.item)], pods) for i, s in enumerate(slots) if not s.alone]
     if len(tasks) > 1:

@@ -13,7 +13,7 @@ HYPOTHESIS = ("Deleting pod 0 (mysql-0, or the --target's) brings back a pod of 
               "(same claim, same volume) and every acknowledged write on it.")
 FAULTS = ('pod-delete',)
 PLACEABLE = True  # deploys only through the harness (Web, MySQLWorkload, deploy.apply): can be pinned
-TYPICAL_SECONDS = 79  # wall time on the fast-profile test bed (2 cores)
+TYPICAL_SECONDS = 60  # wall time on the fast-profile test bed (2 cores)
 USES_MYSQL = True
 TARGETABLE = True  # with --target: the user's StatefulSet's pod 0, durability through the probe
 

@@ -17,7 +17,7 @@ HYPOTHESIS = ("With the kubelet of pod 0's node stopped (mysql-0, or the --targe
               "after the kubelet starts, everything returns with no acknowledged write lost.")
 FAULTS = ('kubelet-stop',)
 PLACEABLE = True  # deploys only through the harness (Web, MySQLWorkload, deploy.apply): can be pinned
-TYPICAL_SECONDS = 171  # wall time on the fast-profile test bed (2 cores)
+TYPICAL_SECONDS = 145  # wall time on the fast-profile test bed (2 cores)
 USES_MYSQL = True
 TARGETABLE = True  # with --target: the user's StatefulSet's pod 0 and its node, durability through the probe
 

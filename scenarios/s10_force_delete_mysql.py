@@ -22,7 +22,7 @@ HYPOTHESIS = ("Force-deleting pod 0 (mysql-0, or the --target's) while its kubel
               "and it fails.")
 FAULTS = ('kubelet-stop', 'pod-delete')
 PLACEABLE = True  # deploys only through the harness (Web, MySQLWorkload, deploy.apply): can be pinned
-TYPICAL_SECONDS = 80  # wall time on the fast-profile test bed (2 cores)
+TYPICAL_SECONDS = 60  # wall time on the fast-profile test bed (2 cores)
 USES_MYSQL = True
 TARGETABLE = True
 

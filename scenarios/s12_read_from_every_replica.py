@@ -14,7 +14,7 @@ HYPOTHESIS = ("The replicated MySQL StatefulSet starts in order (each pod Ready 
               "from every replica (server ids 100, 101, 102), each with all acknowledged rows.")
 FAULTS = ()
 PLACEABLE = True  # deploys only through the harness (Web, MySQLWorkload, deploy.apply): can be pinned
-TYPICAL_SECONDS = 45  # wall time on the fast-profile test bed (2 cores)
+TYPICAL_SECONDS = 30  # wall time on the fast-profile test bed (2 cores)
 USES_MYSQL = True
 
 ROWS = 300

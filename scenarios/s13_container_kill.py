@@ -15,7 +15,7 @@ HYPOTHESIS = ("Killing pod 0's main container on its node's runtime (mysql-0's, 
               "acknowledged write is lost.")
 FAULTS = ('container-kill',)
 PLACEABLE = True  # deploys only through the harness (Web, MySQLWorkload, deploy.apply): can be pinned
-TYPICAL_SECONDS = 60  # wall time on the fast-profile test bed (2 cores)
+TYPICAL_SECONDS = 45  # wall time on the fast-profile test bed (2 cores)
 USES_MYSQL = True
 TARGETABLE = True
 

@@ -16,7 +16,7 @@ HYPOTHESIS = ("Cutting pod 0's node (mysql-0's, or the --target's pod 0) off the
               "returns with no acknowledged write lost.")
 FAULTS = ('network-partition',)
 PLACEABLE = True  # deploys only through the harness (Web, MySQLWorkload, deploy.apply): can be pinned
-TYPICAL_SECONDS = 70  # wall time on the fast-profile test bed (2 cores)
+TYPICAL_SECONDS = 90  # wall time on the fast-profile test bed (2 cores)
 USES_MYSQL = True
 TARGETABLE = True
 

@@ -216,3 +216,27 @@ def test_a_named_pool_is_tolerated_but_never_a_taint_kubernetes_sets_from_node_s
     assert out["spec"]["template"]["spec"]["tolerations"] == [
         {"operator": "Exists"}, {"key": "pool", "operator": "Equal", "value": "chaos", "effect": "NoSchedule"}]
     assert "affinity" not in out["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize("nodes,lanes,drain_alone", [
+    (7, (3, 2), False),  # a lane wide enough for the drain, one of two beside it, two nodes for MySQL
+    (6, (2, 2), True),   # one wide lane would hold everything: two narrow lanes and the drain alone end sooner
+    (4, (2,), True),     # room for one narrow lane beside MySQL's two nodes
+    (3, (), True),       # no room for a lane beside MySQL
+])
+def test_a_wider_lane_when_a_scenario_needs_more_nodes_and_it_ends_sooner(nodes: int, lanes: tuple[int, ...],
+                                                                           drain_alone: bool) -> None:
+    from harness.concurrency import _assign, plan_lanes
+
+    names = [f"w{i}" for i in range(1, nodes + 1)]
+    faults = [Slot("drain", alone=True, placeable=True, lane_nodes=3, expected=70)] + [
+        Slot(f"f{i}", alone=True, placeable=True, expected=e) for i, e in enumerate((140, 60, 60, 60, 80))]
+    slots = [*faults, Slot("mysql", alone=False, placeable=True, heavy=True, expected=100)]
+    plan = plan_lanes(slots, names)
+    if not lanes:
+        assert plan is None
+        return
+    assert plan is not None and tuple(len(lane) for lane in plan.node_lanes) == lanes
+    assert len(plan.pods) == 2 and not set(plan.pods) & {n for lane in plan.node_lanes for n in lane}
+    per_lane, alone = _assign(list(enumerate(faults)), [len(lane) for lane in plan.node_lanes])
+    assert (alone == [0]) == drain_alone and sorted([i for lane in per_lane for i in lane] + alone) == list(range(6))
