@@ -4,10 +4,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p reports
-# Two lanes at once (tests/conftest.py): the MySQL tests on the untainted workers, the node-fault tests with
-# light workloads on the side workers; each lane one test at a time, unit tests wherever a worker is free
-# (about 17 min instead of about 30). TEST_LANES=0 runs everything in this one process, one test at a time.
-.venv/bin/python -m pytest -n "${TEST_LANES:-2}" --chaos-require-cluster --junitxml=reports/junit.xml \
+# Three lanes at once (tests/conftest.py): the MySQL tests on the untainted workers, the node-fault tests with
+# light workloads on two pairs of side workers; each lane one test at a time, unit tests wherever a worker is
+# free. TEST_LANES=0 runs everything in this one process, one test at a time.
+.venv/bin/python -m pytest -n "${TEST_LANES:-3}" --chaos-require-cluster --junitxml=reports/junit.xml \
   --html=reports/pytest-report.html --self-contained-html "$@" tests
 status=$?
 if [ "$status" -ne 0 ]; then

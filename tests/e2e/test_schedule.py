@@ -25,9 +25,6 @@ pytestmark = [pytest.mark.disruptive, pytest.mark.slow]
 PROBE = 'probe_write = "sh -c \'echo {key} >> /data/keys && sync\'"\nprobe_read = "cat /data/keys"\n'
 
 
-# The run's agent only on the main lane's workers: a side-lane test (tests/conftest.py) may hold one of the
-# others NotReady, where an agent pod would never become Ready.
-MAIN_LANE = 'target_nodes = "!node-role.kubernetes.io/control-plane,!chaos-harness.test/lane"\n'
 
 
 def harness(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -107,15 +104,19 @@ def test_dry_run_yaml_is_accepted_by_the_api_server(cluster: Cluster, tmp_path: 
 
 
 def test_a_scheduled_run_inside_the_cluster(cluster: Cluster, namespace: str, keystore_objects,
-                                            tmp_path: Path) -> None:
-    deploy.apply(cluster, namespace, list(keystore_objects(namespace, deploy.helper_image(cluster), 2)))
+                                            tmp_path: Path, side_lane) -> None:
+    with side_lane.placed(namespace):
+        deploy.apply(cluster, namespace, list(keystore_objects(namespace, deploy.helper_image(cluster), 2)))
     deploy.wait_statefulset_ready(cluster, namespace, "keystore", 2, 180)
+    # The target, its faults and the run's agent only on this test's lane (tests/conftest.py): another lane's
+    # test may hold one of the other workers NotReady, where an agent pod would never become Ready.
+    lane_nodes = f'target_nodes = "{side_lane.selector}"\n'
     name, home = "nightly", f"{namespace}-sched"
     passing = tmp_path / "nightly.toml"
-    passing.write_text(f'{MAIN_LANE}[[targets]]\nstatefulset = "{namespace}/keystore"\nscenarios = ["s08"]\n{PROBE}')
+    passing.write_text(f'{lane_nodes}[[targets]]\nstatefulset = "{namespace}/keystore"\nscenarios = ["s08"]\n{PROBE}')
     # A planted failing hypothesis: a probe that reads back none of the keys it wrote (S7: durability fails).
     failing = tmp_path / "broken.toml"
-    failing.write_text(f'{MAIN_LANE}[[targets]]\nstatefulset = "{namespace}/keystore"\nscenarios = ["s07"]\n'
+    failing.write_text(f'{lane_nodes}[[targets]]\nstatefulset = "{namespace}/keystore"\nscenarios = ["s07"]\n'
                        f'probe_write = "true {{key}}"\nprobe_read = "echo"\n')
     try:
         installed = harness("schedule", "install", "--name", name, "--namespace", home, "--schedule", "0 3 * * *",
