@@ -195,6 +195,7 @@ def up(profile: str = "fast", create_deadline: float = 600) -> ClusterSpec:
     for stage, seconds in timings.stages.items():
         log.info("build stage %s: %.1fs", stage, seconds)
 
+    raise_inotify_limits()
     kubeconfig = kubeconfig_path()
     kubeconfig.parent.mkdir(parents=True, exist_ok=True)
     if cluster_exists(kind):
@@ -227,6 +228,25 @@ def up(profile: str = "fast", create_deadline: float = 600) -> ClusterSpec:
     log.info("cluster %s: created in %.1fs, all nodes and system pods Ready after %.1fs", CLUSTER_NAME,
              created - started, time.monotonic() - started)
     return spec
+
+
+# Every kind node's kubelet, kube-proxy and containerd shims take inotify instances from one per-user budget
+# of the host kernel (all run as root). The default 128 lasts for about 8 nodes: with 10, kube-proxy crash-loops
+# with "too many open files". The values are the ones kind's known-issues page gives.
+INOTIFY_LIMITS = {"max_user_instances": 512, "max_user_watches": 524288}
+
+
+def raise_inotify_limits(proc: Path = Path("/proc/sys/fs/inotify")) -> None:
+    for name, wanted in INOTIFY_LIMITS.items():
+        path = proc / name
+        try:
+            if int(path.read_text()) >= wanted:
+                continue
+            path.write_text(str(wanted))
+            log.info("host: fs.inotify.%s raised to %d (the cluster's nodes share it)", name, wanted)
+        except (OSError, ValueError) as e:
+            raise BuildError(f"fs.inotify.{name} is below {wanted}, which the test bed's nodes need, and cannot be "
+                             f"raised here ({e}): run `sudo sysctl fs.inotify.{name}={wanted}`") from e
 
 
 def down() -> None:

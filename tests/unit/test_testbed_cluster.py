@@ -29,3 +29,13 @@ def test_reads_the_image_id_from_old_and_new_crictl():
     assert crictl_image_id('{"status": {"id": "sha256:old"}, "info": {}}') == "sha256:old"
     assert crictl_image_id('{"status": {}}') is None
     assert crictl_image_id("no such image") is None
+
+
+def test_inotify_limits_are_raised_never_lowered(tmp_path):
+    from harness.testbed.cluster import raise_inotify_limits
+
+    (tmp_path / "max_user_instances").write_text("128\n")
+    (tmp_path / "max_user_watches").write_text("1048576\n")
+    raise_inotify_limits(tmp_path)
+    assert (tmp_path / "max_user_instances").read_text() == "512"
+    assert (tmp_path / "max_user_watches").read_text() == "1048576\n"
