@@ -39,3 +39,17 @@ def test_inotify_limits_are_raised_never_lowered(tmp_path):
     raise_inotify_limits(tmp_path)
     assert (tmp_path / "max_user_instances").read_text() == "512"
     assert (tmp_path / "max_user_watches").read_text() == "1048576\n"
+
+
+def test_a_limit_that_cannot_be_raised_names_the_fix_or_only_warns(tmp_path, caplog):
+    import pytest
+
+    from harness.testbed.cluster import raise_inotify_limits
+    from harness.testbed.shell import BuildError
+
+    (tmp_path / "max_user_instances").mkdir()  # unreadable as a number, unwritable as a file
+    (tmp_path / "max_user_watches").write_text("524288")
+    with pytest.raises(BuildError, match=r"sudo sysctl fs.inotify.max_user_instances=512"):
+        raise_inotify_limits(tmp_path)
+    raise_inotify_limits(tmp_path, required=False)
+    assert "sudo sysctl fs.inotify.max_user_instances=512" in caplog.text
