@@ -207,9 +207,9 @@ def _end_pods_quickly(cluster: Cluster, namespace: str) -> None:
 
 
 class NamespaceReaper:
-    """Namespace deletion off the critical path: `delete` asks and returns at once (a MySQL namespace takes its
-    pods' 30 s grace period to go); `confirm` waits, bounded, until every one asked for is gone, before the run
-    or session ends."""
+    """Namespace deletion off the critical path: `delete` asks, shortens its pods' grace period, and returns at
+    once (a MySQL namespace still takes ~10 s to go); `confirm` waits, bounded, until every one asked for is gone,
+    before the run or session ends."""
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
