@@ -1,7 +1,10 @@
 """Benchmark of the recorder on the live test bed: runtime sampler period per node, latency from an API
 change to its event in the history, and the harness process's CPU while recording. Prints figures.
 
-    .venv/bin/python benchmarks/recorder.py [--seconds 60]
+    .venv/bin/python benchmarks/recorder.py [--seconds 60] [--cycles 8]
+
+Also the recorder's own start and stop: every scenario's recording pays both, so they are its overhead over the
+cluster's floor (benchmarks/suite.py).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from harness.workload.deploy import create_namespace, delete_namespace, helper_i
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--cycles", type=int, default=8, help="short recordings whose start and stop are timed")
     parser.add_argument("--kubeconfig", type=Path, default=Path(".kube/chaos.kubeconfig"))
     args = parser.parse_args()
     cluster = connect(args.kubeconfig, "kind-chaos")
@@ -62,6 +66,16 @@ def main() -> None:
         wall = time.monotonic() - wall0
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
         child1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        starts, stops = [], []
+        for _ in range(args.cycles):
+            t0 = time.monotonic()
+            recorder = Recorder(cluster, History(), ns, KindNodeAccess(), nodes, sample_interval=0.5).__enter__()
+            t1 = time.monotonic()
+            time.sleep(2)
+            t2 = time.monotonic()
+            recorder.stop()
+            starts.append(t1 - t0)
+            stops.append(time.monotonic() - t2)
     finally:
         delete_namespace(cluster, ns)
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
@@ -78,6 +92,10 @@ def main() -> None:
     print(f"  harness CPU: {cpu:.1f}s over {wall:.0f}s = {100 * cpu / wall:.0f}% of one core "
           f"(includes the probe's patch loop); docker exec children {children:.1f}s = "
           f"{100 * children / wall:.0f}%; max RSS {cpu1.ru_maxrss / 1024:.0f} MiB")
+    if starts:
+        print(f"  recorder start (first lists in): p50 {statistics.median(starts):.2f}s max {max(starts):.2f}s; "
+              f"stop (final lists in): p50 {statistics.median(stops):.2f}s max {max(stops):.2f}s "
+              f"over {len(stops)} recordings")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
@@ -18,6 +19,11 @@ from harness.kube import Cluster
 from harness.nodes import NodeAccess, RuntimeContainer
 
 log = logging.getLogger("chaos_harness.recorder")
+
+# Each watch request ends server-side after WATCH_SECONDS (so a quiet stream still sees the stop flag); stop()
+# waits STOP_GRACE for events in flight, not for those requests to end.
+WATCH_SECONDS = 5
+STOP_GRACE = 1.0
 
 
 def pod_summary(pod: Any) -> PodFields:
@@ -73,6 +79,10 @@ class Recorder:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._synced: dict[str, threading.Event] = {}
+        self._lists: dict[str, tuple[Callable[[Any], dict[str, Any]], Callable[..., Any], tuple[Any, ...]]] = {}
+        # Closed by stop(): nothing a thread still running afterwards receives reaches the history.
+        self._gate = threading.Lock()
+        self._closed = False
 
     def __enter__(self) -> "Recorder":
         core = self.cluster.core
@@ -97,9 +107,29 @@ class Recorder:
         self.stop()
 
     def stop(self) -> None:
+        """Stop recording within about STOP_GRACE: a watch blocked on a quiet stream would otherwise hold the
+        caller until its server-side timeout (WATCH_SECONDS). Events in flight get the grace to arrive (the
+        watch's latency is tens of ms); then the gate closes and one final list per kind ends the history with
+        the state the caller last saw (e.g. the node Ready again after a heal). Threads still blocked end at
+        their stream's timeout and write nothing more."""
         self._stop.set()
+        deadline = time.monotonic() + STOP_GRACE
         for t in self._threads:
-            t.join(timeout=45)
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
+        with self._gate:
+            self._closed = True
+        for kind, (summarize, list_fn, args) in self._lists.items():
+            try:
+                with api_errors(f"the {kind} final list"):
+                    for obj in list_fn(*args, _request_timeout=10).items:
+                        self.history.record(kind, type="FINAL", **summarize(obj))
+            except ClusterError as e:
+                self.history.record("recorder", what=f"{kind} final list", error=f"{type(e).__name__}: {e}"[:300])
+
+    def _record(self, kind: str, **fields: Any) -> None:
+        with self._gate:
+            if not self._closed:
+                self.history.record(kind, **fields)
 
     def _start(self, name: str, target: Callable[..., None], *args: Any) -> None:
         t = threading.Thread(target=target, args=args, name=f"recorder-{name}", daemon=True)
@@ -109,6 +139,7 @@ class Recorder:
     def _watch(self, kind: str, summarize: Callable[[Any], dict[str, Any]], list_fn: Callable[..., Any],
                *args: Any) -> None:
         self._synced[kind] = threading.Event()
+        self._lists[kind] = (summarize, list_fn, args)
         self._start(kind, self._watch_loop, kind, summarize, list_fn, args)
 
     def _watch_loop(self, kind: str, summarize: Callable[[Any], dict[str, Any]], list_fn: Callable[..., Any],
@@ -123,22 +154,14 @@ class Recorder:
                 with api_errors(f"the {kind} watch"):
                     rv, known = self._list_and_watch(kind, summarize, list_fn, args, rv, known)
             except ClusterError as e:
-                self.history.record("recorder", what=f"{kind} watch", error=f"{type(e).__name__}: {e}"[:300])
+                self._record("recorder", what=f"{kind} watch", error=f"{type(e).__name__}: {e}"[:300])
                 rv = None
                 self._stop.wait(1)
             except Exception as e:  # a bug here must not silently end the recording: note it and go on
-                self.history.record("recorder", what=f"{kind} watch", error=f"BUG {type(e).__name__}: {e}"[:300])
+                self._record("recorder", what=f"{kind} watch", error=f"BUG {type(e).__name__}: {e}"[:300])
                 self._synced[kind].set()
                 rv = None
                 self._stop.wait(1)
-        # A change made just before stop() may not have reached this watch yet: close with one final list, so
-        # the history ends with the state the caller last saw (e.g. the node Ready again after a heal).
-        try:
-            with api_errors(f"the {kind} final list"):
-                for obj in list_fn(*args, _request_timeout=10).items:
-                    self.history.record(kind, type="FINAL", **summarize(obj))
-        except ClusterError as e:
-            self.history.record("recorder", what=f"{kind} final list", error=f"{type(e).__name__}: {e}"[:300])
 
     def _list_and_watch(self, kind: str, summarize: Callable[[Any], dict[str, Any]], list_fn: Callable[..., Any],
                         args: tuple[Any, ...], rv: str | None, known: dict[str, dict[str, Any]]
@@ -150,23 +173,24 @@ class Recorder:
             current = {o.metadata.uid: summarize(o) for o in listed.items}
             for uid, last in known.items():
                 if uid not in current:
-                    self.history.record(kind, **{**last, "type": "DELETED", "synthetic": True})
+                    self._record(kind, **{**last, "type": "DELETED", "synthetic": True})
             for summary in current.values():
-                self.history.record(kind, type="LISTED", **summary)
+                self._record(kind, type="LISTED", **summary)
             known.clear()
             known.update(current)
             rv = listed.metadata.resource_version
             self._synced[kind].set()
         w = watch.Watch()
         # timeout_seconds bounds each watch so the stop flag is seen; the next one resumes from rv.
-        for ev in w.stream(list_fn, *args, resource_version=rv, timeout_seconds=5, _request_timeout=15):
+        for ev in w.stream(list_fn, *args, resource_version=rv, timeout_seconds=WATCH_SECONDS,
+                              _request_timeout=WATCH_SECONDS + 10):
             if ev["type"] == "ERROR":
                 rv = None  # 410 Gone (or another stream error): re-list
                 break
             obj = ev["object"]
             rv = obj.metadata.resource_version
             summary = summarize(obj)
-            self.history.record(kind, type=ev["type"], **summary)
+            self._record(kind, type=ev["type"], **summary)
             if ev["type"] == "DELETED":
                 known.pop(obj.metadata.uid, None)
             else:
@@ -180,7 +204,7 @@ class Recorder:
         """One runtime sample of `node`, keeping only this recording's namespace (extra: the feed's own
         fields, such as the agent's sequence number and the node-side sample time)."""
         if ok:
-            self.history.record("runtime", node=node, ok=True, containers=[
+            self._record("runtime", node=node, ok=True, containers=[
                 runtime_summary(c) for c in containers or () if c.pod_namespace == self.namespace], **extra)
         else:
-            self.history.record("runtime", node=node, ok=False, error=error, **extra)
+            self._record("runtime", node=node, ok=False, error=error, **extra)
