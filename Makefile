@@ -63,9 +63,12 @@ KEEP_RUNS ?= 50
 # Every worker, the side lane's two as well (the workload tolerates their taint): seven nodes make two node
 # lanes beside the MySQL scenarios (harness/concurrency.py).
 RUN_NODES ?= !node-role.kubernetes.io/control-plane
+# Three node lanes and two scenarios on their own pods beside them: the lanes mostly wait on Kubernetes' clock.
+RUN_PARALLEL ?= 5
 run: cluster
 	$(PY) -m harness.testbed status
-	$(PY) -m harness.cli run --timing-profile $(PROFILE) --keep-runs $(KEEP_RUNS) --target-nodes '$(RUN_NODES)'
+	$(PY) -m harness.cli run --timing-profile $(PROFILE) --keep-runs $(KEEP_RUNS) --target-nodes '$(RUN_NODES)' \
+	  --parallel $(RUN_PARALLEL)
 
 logs: venv
 	$(PY) -m harness.testbed logs reports/kind-logs-$$(date -u +%Y%m%dT%H%M%SZ)

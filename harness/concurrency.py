@@ -82,17 +82,23 @@ def _lane_candidate(slot: Slot[T]) -> bool:
 
 
 def _assign(slots: Sequence[tuple[int, Slot[T]]], widths: Sequence[int]) -> tuple[list[list[int]], list[int]]:
-    """Longest first, each slot to the least loaded lane wide enough for it: the slot indexes per lane, and
-    those no lane fits (they run alone)."""
+    """The slot indexes per lane, and those no lane fits (they run alone). Those with the fewest lanes wide
+    enough go first (S16 needs the wide lane; S8 can go anywhere), each longest first to the least loaded lane
+    that fits, the narrowest on a tie: the wide lane stays free for what needs it, so the longest scenario does
+    not end up in front of the one only the wide lane takes."""
     per_lane: list[list[int]] = [[] for _ in widths]
     load = [0.0] * len(widths)
     alone = []
-    for i, slot in sorted(slots, key=lambda p: -p[1].expected):
-        fitting = [k for k, width in enumerate(widths) if width >= slot.lane_nodes]
-        if not fitting:
+
+    def fitting(slot: Slot[T]) -> list[int]:
+        return [k for k, width in enumerate(widths) if width >= slot.lane_nodes]
+
+    for i, slot in sorted(slots, key=lambda p: (len(fitting(p[1])), -p[1].expected)):
+        lanes = fitting(slot)
+        if not lanes:
             alone.append(i)
             continue
-        k = min(fitting, key=lambda k: load[k])
+        k = min(lanes, key=lambda k: (load[k], widths[k]))
         per_lane[k].append(i)
         load[k] += slot.expected
     return per_lane, alone
