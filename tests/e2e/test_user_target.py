@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,20 +28,37 @@ def harness(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
+@pytest.fixture(scope="module")
+def keystore_home(cluster: Cluster, run_id: str, namespace_reaper, keystore_objects, side_lane,
+                  pytestconfig: pytest.Config) -> Iterator[str]:
+    """The user's StatefulSet, deployed once for this file the way the user's project deploys it (2 replicas,
+    64Mi claims), with a second StatefulSet at 0 replicas beside it. Every test here must leave it as it found
+    it: that is what the harness promises a user's target, and `keystore` checks it before each test."""
+    from harness.faults import RUN_LABEL
+
+    namespace = f"chaos-{run_id[-4:]}-user-target-{uuid.uuid4().hex[:4]}"
+    deploy.create_namespace(cluster, namespace, {RUN_LABEL: run_id})
+    try:
+        service, statefulset = keystore_objects(namespace, deploy.helper_image(cluster), 2)
+        zero = json.loads(json.dumps(statefulset))
+        zero["metadata"]["name"], zero["spec"]["replicas"] = "idle", 0
+        idle = {"app": "idle"}
+        zero["metadata"]["labels"], zero["spec"]["selector"]["matchLabels"] = {**idle, "tier": "data"}, idle
+        zero["spec"]["template"]["metadata"]["labels"] = idle
+        statefulset["metadata"]["labels"] = {**statefulset["metadata"]["labels"], "tier": "data"}
+        with side_lane.placed(namespace):
+            deploy.apply(cluster, namespace, [service, statefulset, zero])
+        yield namespace
+    finally:
+        if not pytestconfig.getoption("--chaos-keep-namespaces"):
+            namespace_reaper.delete(namespace)
+
+
 @pytest.fixture
-def keystore(cluster: Cluster, namespace: str, keystore_objects, side_lane) -> str:
-    """The user's StatefulSet, deployed the way the user's project deploys it (2 replicas, 64Mi claims)."""
-    service, statefulset = keystore_objects(namespace, deploy.helper_image(cluster), 2)
-    zero = json.loads(json.dumps(statefulset))
-    zero["metadata"]["name"], zero["spec"]["replicas"] = "idle", 0
-    idle = {"app": "idle"}
-    zero["metadata"]["labels"], zero["spec"]["selector"]["matchLabels"] = {**idle, "tier": "data"}, idle
-    zero["spec"]["template"]["metadata"]["labels"] = idle
-    statefulset["metadata"]["labels"] = {**statefulset["metadata"]["labels"], "tier": "data"}
-    with side_lane.placed(namespace):
-        deploy.apply(cluster, namespace, [service, statefulset, zero])
-    deploy.wait_statefulset_ready(cluster, namespace, "keystore", 2, 180)
-    return namespace
+def keystore(cluster: Cluster, keystore_home: str) -> str:
+    """The module's keystore, 2/2 Ready: the test before this one left it whole, or this one fails here."""
+    deploy.wait_statefulset_ready(cluster, keystore_home, "keystore", 2, 180)
+    return keystore_home
 
 
 def test_every_fault_scenario_on_a_users_statefulset(keystore: str, tmp_path: Path) -> None:
