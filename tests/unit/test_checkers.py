@@ -105,6 +105,18 @@ def test_node_detection_within_window_and_recovery() -> None:
     assert verdict.figures["time_to_recover"] == 2
 
 
+def test_node_detection_counts_from_when_the_fault_was_in_effect() -> None:
+    """A slow injection (two docker execs under load) is not Kubernetes' time: the window starts at the
+    "injected" mark; a detection before that mark counts as 0 s."""
+    slow = [fault(0, "inject"), fault(5.5, "injected"), node(23.5, "Unknown")]
+    verdict = checkers.node_detection(slow, "n1", "kubelet-stop", 16, 2)
+    assert verdict.ok and verdict.figures["time_to_detect"] == 18 and verdict.figures["injection_seconds"] == 5.5
+    early = [fault(0, "inject"), node(3, "Unknown"), fault(5.5, "injected")]
+    assert checkers.node_detection(early, "n1", "kubelet-stop", 16, 2).figures["time_to_detect"] == 0
+    late = [fault(0, "inject"), fault(1, "injected"), node(25, "Unknown")]
+    assert not checkers.node_detection(late, "n1", "kubelet-stop", 16, 2).ok
+
+
 def test_node_detection_too_late_or_never() -> None:
     late = [fault(0, "inject"), node(60, "Unknown")]
     assert not checkers.node_detection(late, "n1", "kubelet-stop", 16, 2).ok
