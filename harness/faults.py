@@ -176,9 +176,11 @@ class NetworkPartition:
     def inject(self, ctx: FaultContext) -> None:
         if "partition" not in ctx.nodes.capabilities:
             raise FaultError(f"network partition needs the docker node access (kind); this run uses {ctx.nodes.name}")
-        for chain, flag, ip in self._rules():
-            ctx.nodes.exec(self.node, "iptables", "-I", chain, flag, ip, "-m", "comment", "--comment",
-                           CHAOS_COMMENT, "-j", "DROP")
+        # Both directions in one exec: the cut starts at once rather than one exec apart (each is a docker exec,
+        # around a second on a loaded host); a half-applied cut is healed like a whole one.
+        insert = " && ".join(f"iptables -I {chain} {flag} {ip} -m comment --comment {CHAOS_COMMENT} -j DROP"
+                             for chain, flag, ip in self._rules())
+        ctx.nodes.exec(self.node, "sh", "-c", insert)
 
     def verify_injected(self, ctx: FaultContext) -> str:
         rules = ctx.nodes.exec(self.node, "iptables", "-S")
