@@ -105,9 +105,17 @@ def test_dry_run_yaml_is_accepted_by_the_api_server(cluster: Cluster, tmp_path: 
 
 def test_a_scheduled_run_inside_the_cluster(cluster: Cluster, namespace: str, keystore_objects,
                                             tmp_path: Path, side_lane) -> None:
+    phases: dict[str, float] = {}
+    mark = time.monotonic()
+
+    def took(phase: str) -> None:  # where the test's time goes, printed at its end
+        nonlocal mark
+        phases[phase], mark = round(time.monotonic() - mark, 1), time.monotonic()
+
     with side_lane.placed(namespace):
         deploy.apply(cluster, namespace, list(keystore_objects(namespace, deploy.helper_image(cluster), 2)))
     deploy.wait_statefulset_ready(cluster, namespace, "keystore", 2, 180)
+    took("keystore")
     # The target, its faults and the run's agent only on this test's lane (tests/conftest.py): another lane's
     # test may hold one of the other workers NotReady, where an agent pod would never become Ready.
     lane_nodes = f'target_nodes = "{side_lane.selector}"\n'
@@ -125,6 +133,7 @@ def test_a_scheduled_run_inside_the_cluster(cluster: Cluster, namespace: str, ke
         broken = harness("schedule", "install", "--name", "broken", "--namespace", home, "--schedule", "0 4 * * *",
                          "--config", str(failing), timeout=900)
         assert broken.returncode == 0, broken.stderr[-2000:]
+        took("install x2")
 
         started = time.monotonic()
         start_job(cluster, home, name, f"{name}-now")
@@ -132,11 +141,13 @@ def test_a_scheduled_run_inside_the_cluster(cluster: Cluster, namespace: str, ke
         in_cluster = time.monotonic() - started
         [passed] = [e for e in events_of(cluster, home, name) if e.reason == "ResilienceCheckPassed"]
         assert passed.type == "Normal" and "all 1 scenarios held" in passed.message
+        took("job S8")
 
         start_job(cluster, home, "broken", "broken-now")
         assert finished(cluster, home, "broken-now", 600) == "failed"
         [failed] = [e for e in events_of(cluster, home, "broken") if e.reason == "ResilienceCheckFailed"]
         assert failed.type == "Warning" and "s07_pod_delete_keeps_data" in failed.message and "durability" in failed.message
+        took("job S7 (failing)")
 
         status = harness("schedule", "status", "--name", name, "--namespace", home)
         assert status.returncode == 0 and f"{name}-now: succeeded" in status.stdout, status.stdout + status.stderr
@@ -145,6 +156,7 @@ def test_a_scheduled_run_inside_the_cluster(cluster: Cluster, namespace: str, ke
         fetched = harness("reports", "fetch", "--name", name, "--namespace", home, "--to", str(tmp_path / "got"))
         assert fetched.returncode == 0, fetched.stderr
         [report] = list((tmp_path / "got").glob("2*/report.html"))
+        took("status, fetch")
         print(f"\nin-cluster S8 on the keystore target: {in_cluster:.0f}s from job creation to completion; "
               f"{status.stdout}")
         browser = find_browser()
@@ -152,11 +164,14 @@ def test_a_scheduled_run_inside_the_cluster(cluster: Cluster, namespace: str, ke
             with HeadlessChromium(browser) as chromium:
                 visit = chromium.visit(report, {"scenarios": "document.querySelectorAll('section.scenario').length"})
             assert visit.values["scenarios"] == 1 and not visit.console_errors and not visit.outside_requests
+        took("browser")
     finally:
         for schedule in (name, "broken"):
             gone = harness("schedule", "uninstall", "--name", schedule, "--namespace", home)
             assert gone.returncode == 0, gone.stderr
         deploy.delete_namespace(cluster, home, 180)
+        took("uninstall")
+        print(f"phases (s): {phases}")
     assert labelled(cluster, name) == [] and labelled(cluster, "broken") == []
 
 
