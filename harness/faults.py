@@ -13,6 +13,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from kubernetes import client
@@ -157,8 +158,47 @@ class NodePause:
         return f"docker inspect {self.node}: State.Paused=true"
 
     def heal(self, ctx: FaultContext) -> None:
-        if _docker("inspect", "-f", "{{.State.Paused}}", self.node) == "true":
+        try:
+            paused = _docker("inspect", "-f", "{{.State.Paused}}", self.node, timeout=15)
+        except FaultError as e:
+            # The engine stops answering for a node frozen while a `docker exec` into it was starting (a
+            # sampler's, another run's): that exec's `runc init` froze with the node, and the engine waits on it
+            # holding the container. Thawing the node's freezer cgroup from the host lets the exec finish and
+            # the engine answer again. The engine still records the node as paused and runc refuses to resume
+            # a thawed container, so it is frozen once more through the kernel for the unpause to clear both.
+            if not _freeze_container(self.node, False):
+                raise FaultError(f"{e}; and the node's freezer cgroup could not be thawed from this host") from e
+            if _docker("inspect", "-f", "{{.State.Paused}}", self.node) == "true":
+                _freeze_container(self.node, True)
+                _docker("unpause", self.node)
+            return
+        if paused == "true":
             _docker("unpause", self.node)
+
+
+def _freeze_container(name: str, frozen: bool) -> bool:
+    """Freeze or thaw a container's cgroup through the kernel, beside the engine (cgroup v1 freezer or v2
+    cgroup.freeze, under the cgroupfs or the systemd driver's path). False where this host does not hold it (a
+    remote or rootless engine, Docker Desktop's VM)."""
+    try:
+        cid = _docker("ps", "-q", "--no-trunc", "--filter", f"name=^{name}$", timeout=15)
+    except FaultError:
+        return False
+    if not cid:
+        return False
+    root = Path("/sys/fs/cgroup")
+    v1, v2 = ("FROZEN", "1") if frozen else ("THAWED", "0")
+    for path, value in ((root / "freezer" / "docker" / cid / "freezer.state", v1),
+                        (root / "freezer" / "system.slice" / f"docker-{cid}.scope" / "freezer.state", v1),
+                        (root / "docker" / cid / "cgroup.freeze", v2),
+                        (root / "system.slice" / f"docker-{cid}.scope" / "cgroup.freeze", v2)):
+        if path.exists():
+            try:
+                path.write_text(value)
+                return True
+            except OSError:
+                return False
+    return False
 
 
 @dataclass(frozen=True)
