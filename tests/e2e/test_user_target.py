@@ -54,10 +54,20 @@ def keystore_home(cluster: Cluster, run_id: str, namespace_reaper, keystore_obje
             namespace_reaper.delete(namespace)
 
 
+BROKEN: list[str] = []  # set once the keystore was found broken: the tests after that fail at once
+
+
 @pytest.fixture
 def keystore(cluster: Cluster, keystore_home: str) -> str:
-    """The module's keystore, 2/2 Ready: the test before this one left it whole, or this one fails here."""
-    deploy.wait_statefulset_ready(cluster, keystore_home, "keystore", 2, 180)
+    """The module's keystore, 2/2 Ready: the test before this one left it whole, or this one fails here (and
+    every later one at once, rather than each waiting out the deadline)."""
+    if BROKEN:
+        pytest.fail(f"the keystore is not whole since an earlier test: {BROKEN[0]}")
+    try:
+        deploy.wait_statefulset_ready(cluster, keystore_home, "keystore", 2, 180)
+    except Exception as e:
+        BROKEN.append(f"{type(e).__name__}: {e}")
+        raise
     return keystore_home
 
 
