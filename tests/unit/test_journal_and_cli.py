@@ -199,37 +199,59 @@ def test_entries_record_their_owner_and_a_live_owner_is_alive(tmp_path: Path) ->
 
 
 class FakeIptables:
-    """A node whose iptables holds `rules` copies of each rule, or cannot be reached at all."""
+    """A node whose iptables holds `copies` of each rule (a stub `iptables` on PATH keeps them in files, so the
+    fault's own shell script runs for real), or cannot be reached at all."""
 
     name = "docker"
     capabilities = frozenset({"partition"})
 
-    def __init__(self, copies: int = 1, reachable: bool = True) -> None:
-        self.copies = {"INPUT": copies, "OUTPUT": copies}
-        self.reachable = reachable
+    def __init__(self, tmp: Path, copies: int = 1, reachable: bool = True, check_status: int | None = None) -> None:
+        self.dir, self.reachable = tmp, reachable
+        for chain in ("INPUT", "OUTPUT"):
+            (tmp / chain).write_text(str(copies))
+        forced = f"exit {check_status}" if check_status is not None else "true"
+        stub = tmp / "iptables"
+        stub.write_text(f"""#!/bin/sh
+op=$1 chain=$2 n=$(cat {tmp}/$2)
+case $op in
+  -C) {forced}; [ "$n" -gt 0 ] ;;
+  -D) [ "$n" -gt 0 ] || exit 1; echo $((n - 1)) > {tmp}/$chain ;;
+  -I) echo $((n + 1)) > {tmp}/$chain ;;
+esac
+""")
+        stub.chmod(0o755)
+
+    def copies(self) -> dict[str, int]:
+        return {chain: int((self.dir / chain).read_text()) for chain in ("INPUT", "OUTPUT")}
 
     def exec(self, node: str, *cmd: str, timeout: float = 30) -> str:
+        import os
+        import subprocess
+
         if not self.reachable:
             raise FaultError(f"docker exec {node}: no such container")
-        if cmd[0] == "sh":
-            return "0\n" if self.copies[cmd[4]] else "1\n"
-        self.copies[cmd[2]] -= 1
-        return ""
+        env = {**os.environ, "PATH": f"{self.dir}:{os.environ['PATH']}"}
+        return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, check=True).stdout
 
 
-def test_partition_heal_removes_every_copy_of_its_rules() -> None:
+def test_partition_inject_and_heal_remove_every_copy_of_its_rules(tmp_path: Path) -> None:
     from harness.faults import FaultContext, NetworkPartition
 
-    node = FakeIptables(copies=2)
-    NetworkPartition("n", "10.0.0.1").heal(FaultContext(FakeCluster(), node))  # type: ignore[arg-type]
-    assert node.copies == {"INPUT": 0, "OUTPUT": 0}
+    node = FakeIptables(tmp_path, copies=1)
+    fault = NetworkPartition("n", "10.0.0.1")
+    fault.inject(FaultContext(FakeCluster(), node))  # type: ignore[arg-type]
+    assert node.copies() == {"INPUT": 2, "OUTPUT": 2}
+    fault.heal(FaultContext(FakeCluster(), node))  # type: ignore[arg-type]
+    assert node.copies() == {"INPUT": 0, "OUTPUT": 0}
 
 
-def test_partition_heal_that_cannot_reach_the_node_fails() -> None:
+def test_partition_heal_that_cannot_tell_or_reach_fails(tmp_path: Path) -> None:
     from harness.faults import FaultContext, NetworkPartition
 
+    with pytest.raises(FaultError, match="answered 2"):
+        NetworkPartition("n", "10.0.0.1").heal(FaultContext(FakeCluster(), FakeIptables(tmp_path, check_status=2)))  # type: ignore[arg-type]
     with pytest.raises(FaultError):
-        NetworkPartition("n", "10.0.0.1").heal(FaultContext(FakeCluster(), FakeIptables(reachable=False)))  # type: ignore[arg-type]
+        NetworkPartition("n", "10.0.0.1").heal(FaultContext(FakeCluster(), FakeIptables(tmp_path, reachable=False)))  # type: ignore[arg-type]
 
 
 # --- signals -------------------------------------------------------------------------------------------------
