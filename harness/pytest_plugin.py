@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 RUN_KEY = pytest.StashKey["RunWriter"]()
 DISPLAY_KEY = pytest.StashKey[object]()
 REPORT_LINK_KEY = pytest.StashKey[str]()
+# How long an existing test bed's API server may take to come back (an engine restart restarts its nodes).
+API_RESTART_SECONDS = 90
 
 MARKERS = {
     "e2e": "needs the live kind cluster (auto-applied under tests/e2e)",
@@ -201,14 +203,21 @@ def cluster(pytestconfig: pytest.Config, kind_cluster_name: str) -> Iterator[Clu
             unavailable(pytestconfig, f"cluster unreachable ({e}) and no docker engine to create the test bed; "
                                       f"bring it up with 'make cluster'")
         if testbed.cluster_exists(testbed.kind_binary()):
-            unavailable(pytestconfig, f"the kind cluster {testbed.CLUSTER_NAME} exists but does not answer ({e}); "
-                                      f"it is left alone: 'make cluster' repairs or recreates it")
-        try:
-            testbed.up(pytestconfig.getoption("--chaos-timing-profile") or "fast")
-            created = True
+            # Its API server may be between two lives (its node restarted with the engine): give it the minute
+            # and a half `make cluster` gives it before calling the cluster broken.
+            c = testbed.connect_testbed()
+            if not testbed.api_answers_within(c, API_RESTART_SECONDS):
+                unavailable(pytestconfig, f"the kind cluster {testbed.CLUSTER_NAME} exists but its API server did "
+                                          f"not answer within {API_RESTART_SECONDS} s ({e}); it is left alone: "
+                                          f"'make cluster' repairs or recreates it")
             c = connect(kubeconfig, context, allowed)
-        except Exception as up_error:
-            unavailable(pytestconfig, f"cluster unreachable ({e}) and creating it failed: {up_error}")
+        else:
+            try:
+                testbed.up(pytestconfig.getoption("--chaos-timing-profile") or "fast")
+                created = True
+                c = connect(kubeconfig, context, allowed)
+            except Exception as up_error:
+                unavailable(pytestconfig, f"cluster unreachable ({e}) and creating it failed: {up_error}")
     yield c
     c.api.close()
     if created and not pytestconfig.getoption("--chaos-keep-cluster"):

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from kubernetes import client
@@ -124,29 +125,71 @@ def _pod_ready(pod: client.V1Pod) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
 
 
-def unready(c: Cluster) -> list[str]:
-    """What is not Ready yet: nodes, and pods in kube-system and local-path-storage (none listed counts too)."""
+def unready(c: Cluster, started: dict[str, datetime] | None = None) -> list[str]:
+    """What is not Ready yet: nodes, and pods in kube-system and local-path-storage (none listed counts too).
+
+    `started` maps node names to when their containers last started. After the engine restarts them, the API
+    still shows every node and pod Ready as they were before: only a kubelet lease renewed since, and pod
+    containers running since, count as evidence then."""
     missing = []
+    started = started or {}
     nodes = c.core.list_node(_request_timeout=10).items
     if len(nodes) < 4:
         missing.append(f"{len(nodes)}/4 nodes registered")
     missing += [f"node {n.metadata.name}" for n in nodes if node_condition(n) != "True"]
+    if started:
+        leases = {lease.metadata.name: lease.spec.renew_time for lease in client.CoordinationV1Api(c.api)
+                  .list_namespaced_lease("kube-node-lease", _request_timeout=10).items}
+        missing += [f"node {n.metadata.name}: kubelet not heard from since the node restarted"
+                    for n in nodes if n.metadata.name in started
+                    and not _since(leases.get(n.metadata.name), started[n.metadata.name])]
     for ns in ("kube-system", "local-path-storage"):
         pods = c.core.list_namespaced_pod(ns, _request_timeout=10).items
         if not pods:
             missing.append(f"no pods in {ns} yet")
-        missing += [f"pod {ns}/{p.metadata.name}" for p in pods if not _pod_ready(p)]
+        missing += [f"pod {ns}/{p.metadata.name}" for p in pods
+                    if not _pod_ready(p) or not _running_since(p, started.get(p.spec.node_name or ""))]
     return missing
 
 
-def wait_ready(c: Cluster, deadline_seconds: float) -> float:
-    """Wait until every node and every system pod is Ready; return seconds waited; on timeout raise with
-    the nodes, pods and events as diagnostics."""
+def _since(moment: datetime | None, started: datetime) -> bool:
+    # API timestamps have whole seconds: one second of slack against the engine's nanoseconds.
+    return moment is not None and moment >= started - timedelta(seconds=1)
+
+
+def _running_since(pod: client.V1Pod, started: datetime | None) -> bool:
+    """Every container of the pod runs in the node's current life (always true without a known start)."""
+    if started is None or pod.status.phase == "Succeeded":
+        return True
+    statuses = pod.status.container_statuses or []
+    return bool(statuses) and all(s.state and s.state.running and _since(s.state.running.started_at, started)
+                                  for s in statuses)
+
+
+def node_start_times(kind: Path) -> dict[str, datetime]:
+    """When each of the cluster's node containers last started (the engine's clock, which the nodes share)."""
+    names = run([str(kind), "get", "nodes", "--name", CLUSTER_NAME], capture=True, timeout=60).split()
+    if not names:
+        return {}
+    lines = run(["docker", "inspect", "--format", "{{.Name}} {{.State.StartedAt}}", *names], capture=True,
+                timeout=60).splitlines()
+    return {name.lstrip("/"): _parse_engine_time(at) for name, at in (line.split() for line in lines)}
+
+
+def _parse_engine_time(text: str) -> datetime:
+    # The engine prints RFC 3339 with nanoseconds (2026-11-24T21:49:06.123456789Z); Python takes microseconds.
+    head, _, frac = text.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{head}.{(frac or '0')[:6]:0<6}").replace(tzinfo=timezone.utc)
+
+
+def wait_ready(c: Cluster, deadline_seconds: float, started: dict[str, datetime] | None = None) -> float:
+    """Wait until every node and every system pod is Ready (with `started`: Ready since the nodes restarted);
+    return seconds waited; on timeout raise with the nodes, pods and events as diagnostics."""
     missing: list[str] = ["(not checked yet)"]
 
     def ready() -> bool | None:
         try:
-            missing[:] = unready(c)
+            missing[:] = unready(c, started)
         except Exception as e:  # API not answering yet counts as not ready
             missing[:] = [f"API: {type(e).__name__}: {e}"]
         return not missing or None
@@ -174,9 +217,9 @@ def diagnostics(c: Cluster) -> str:
     return "\n".join(lines)
 
 
-def healthy_within(seconds: float) -> bool:
+def healthy_within(seconds: float, started: dict[str, datetime] | None = None) -> bool:
     try:
-        wait_ready(connect_testbed(), seconds)
+        wait_ready(connect_testbed(), seconds, started)
         return True
     except (BuildError, HarnessError) as e:
         log.info("existing cluster is not healthy: %s", str(e).splitlines()[0])
@@ -206,7 +249,8 @@ def up(profile: str = "fast", create_deadline: float = 600) -> ClusterSpec:
         # After the engine restarts (a rebooted machine), kind's node containers come back or stay exited, and
         # their API server takes seconds to answer: judging the cluster before that re-creates a good one.
         start_exited_nodes(kind)
-        if api_answers_within(existing, 90) and read_stamp(existing) == spec.stamp and healthy_within(120):
+        if (api_answers_within(existing, 90) and read_stamp(existing) == spec.stamp
+                and healthy_within(180, node_start_times(kind))):
             log.info("cluster %s: reusing the healthy cluster (profile %s)", CLUSTER_NAME, profile)
             if read_agent_image(existing) != agent.node_ref:
                 load_images(agent.local_ref)

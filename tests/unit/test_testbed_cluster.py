@@ -53,3 +53,58 @@ def test_a_limit_that_cannot_be_raised_names_the_fix_or_only_warns(tmp_path, cap
         raise_inotify_limits(tmp_path)
     raise_inotify_limits(tmp_path, required=False)
     assert "sudo sysctl fs.inotify.max_user_instances=512" in caplog.text
+
+
+def test_reads_the_engines_nanosecond_timestamps():
+    from datetime import datetime, timezone
+
+    from harness.testbed.cluster import _parse_engine_time
+
+    assert _parse_engine_time("2026-11-24T21:49:06.123456789Z") == datetime(2026, 11, 24, 21, 49, 6, 123456,
+                                                                            tzinfo=timezone.utc)
+    assert _parse_engine_time("2026-11-24T21:49:06Z") == datetime(2026, 11, 24, 21, 49, 6, tzinfo=timezone.utc)
+
+
+def test_after_a_node_restart_only_fresh_leases_and_containers_count_as_ready(monkeypatch):
+    """The API keeps every node and pod Ready as they were before the engine restarted the nodes: a reuse must
+    not trust that (seen in CI: the cluster judged healthy at once, its API server gone seconds later)."""
+    from datetime import datetime, timedelta, timezone
+    from types import SimpleNamespace as NS
+
+    from kubernetes import client
+
+    from harness.testbed import cluster as testbed
+
+    restart = datetime(2026, 11, 24, 21, 49, 6, tzinfo=timezone.utc)
+    before, after = restart - timedelta(minutes=30), restart + timedelta(seconds=20)
+
+    def node(name):
+        return client.V1Node(metadata=client.V1ObjectMeta(name=name), status=client.V1NodeStatus(
+            conditions=[client.V1NodeCondition(type="Ready", status="True")]))
+
+    def pod(name, node_name, started):
+        return client.V1Pod(metadata=client.V1ObjectMeta(name=name), spec=client.V1PodSpec(containers=[],
+                            node_name=node_name), status=client.V1PodStatus(
+            phase="Running", conditions=[client.V1PodCondition(type="Ready", status="True")],
+            container_statuses=[client.V1ContainerStatus(name="c", image="i", image_id="", ready=True,
+                                                         restart_count=1, state=client.V1ContainerState(
+                                                             running=client.V1ContainerStateRunning(
+                                                                 started_at=started)))]))
+
+    names = ["cp", "w1", "w2", "w3"]
+    leases = {"cp": after, "w1": after, "w2": before, "w3": after}
+    pods = {"kube-system": [pod("apiserver", "cp", before), pod("proxy-w1", "w1", after)],
+            "local-path-storage": [pod("provisioner", "w3", after)]}
+    fake = NS(api=None, core=NS(list_node=lambda **_: NS(items=[node(n) for n in names]),
+                                list_namespaced_pod=lambda ns, **_: NS(items=pods[ns])))
+    coordination = NS(list_namespaced_lease=lambda ns, **_: NS(items=[
+        client.V1Lease(metadata=client.V1ObjectMeta(name=n), spec=client.V1LeaseSpec(renew_time=t))
+        for n, t in leases.items()]))
+    monkeypatch.setattr(client, "CoordinationV1Api", lambda api: coordination)
+    assert testbed.unready(fake) == []  # without restart times: the stale statuses pass, as before
+    started = {n: restart for n in names}
+    assert testbed.unready(fake, started) == [
+        "node w2: kubelet not heard from since the node restarted", "pod kube-system/apiserver"]
+    leases["w2"] = after
+    pods["kube-system"][0] = pod("apiserver", "cp", after)
+    assert testbed.unready(fake, started) == []
