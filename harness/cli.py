@@ -293,15 +293,21 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 
 def harness_image_for(cluster: Cluster) -> str:
-    """The harness image on a kind test bed: built offline (images/harness) and loaded into its nodes."""
+    """The harness image on a kind test bed: built offline (images/harness) and loaded into the nodes the
+    schedule's pods can run on (the tainted ones and the control plane never run them)."""
     if not cluster.context.startswith("kind-"):
         raise UsageError("schedule install needs --image IMAGE on this cluster: build images/harness/Dockerfile and "
                          "push it where the cluster pulls from")
+    from harness import schedule
     from harness.testbed import cluster as testbed
     from harness.testbed.images import harness_image
 
+    nodes = schedule.runnable_nodes(cluster)
+    if not nodes:
+        raise UsageError("schedule install: no node the schedule's pods can run on (every worker carries a "
+                         "NoSchedule or NoExecute taint, or there is only the control plane)")
     image = harness_image()
-    testbed.load_images(image.local_ref)
+    testbed.load_images(image.local_ref, nodes=nodes)
     return image.local_ref
 
 

@@ -174,6 +174,22 @@ def objects(spec: ScheduleSpec) -> list[dict[str, Any]]:
     ]
 
 
+# Taints the node lifecycle controller adds and removes as nodes fail and recover (a fault in progress): they
+# say nothing about where the schedule's pods may run once the node is back.
+LIFECYCLE_TAINT_PREFIX = "node.kubernetes.io/"
+
+
+def runnable_nodes(cluster: Cluster) -> list[str]:
+    """The nodes the schedule's pods can run on, by the pod spec `objects` writes: no control plane (its node
+    affinity) and no NoSchedule or NoExecute taint (it tolerates none), the node lifecycle's own excepted."""
+    with api_errors("listing nodes"):
+        nodes = cluster.core.list_node(_request_timeout=30).items
+    return sorted(n.metadata.name for n in nodes
+                  if "node-role.kubernetes.io/control-plane" not in (n.metadata.labels or {})
+                  and not any(t.effect in ("NoSchedule", "NoExecute") and not t.key.startswith(LIFECYCLE_TAINT_PREFIX)
+                              for t in n.spec.taints or []))
+
+
 def as_yaml(spec: ScheduleSpec) -> str:
     return yaml.safe_dump_all(objects(spec), sort_keys=False)
 

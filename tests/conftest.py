@@ -19,9 +19,8 @@ import pytest
 # Balanced by the tests' measured times (a warm run, 3 lanes on 2 cores): side ~560 s, side2 ~520 s, main ~550 s
 # before the sixth untainted worker gave test_scenarios' S8 a node lane of its own.
 SIDE_LANES = {
-    "side": {"test_signals.py", "test_faults.py", "test_testbed.py", "test_cleanup.py", "test_split_brain.py",
-             "test_foreign_cluster.py"},
-    "side2": {"test_user_target.py", "test_schedule.py", "test_node_agent.py"},
+    "side": {"test_signals.py", "test_faults.py", "test_cleanup.py", "test_split_brain.py", "test_foreign_cluster.py"},
+    "side2": {"test_user_target.py", "test_schedule.py", "test_node_agent.py", "test_testbed.py"},
 }
 LANE_LABEL = "chaos-harness.test/lane"
 

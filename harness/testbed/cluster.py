@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -398,11 +399,13 @@ def running_nodes(kind: Path) -> tuple[list[str], list[str]]:
     return up, [n for n in names if n not in up]
 
 
-def load_images(*refs: str) -> None:
-    """Make local images available on every running node (`kind load docker-image` skips nodes that have them).
-    A paused or stopped node (a fault in progress) is skipped, and named."""
+def load_images(*refs: str, nodes: Collection[str] | None = None) -> None:
+    """Make local images available on every running node, or on the running ones of `nodes` (each is a full copy:
+    a 385 MB image takes about 7 s per node). A paused or stopped node (a fault in progress) is skipped, and named."""
     kind = kind_binary()
     up, down = running_nodes(kind)
+    if nodes is not None:
+        up, down = [n for n in up if n in nodes], [n for n in down if n in nodes]
     if down:
         log.warning("not loading into %s: paused or stopped (a fault in progress?)", ", ".join(down))
     if not up:

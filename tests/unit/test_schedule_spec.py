@@ -41,3 +41,35 @@ def test_every_object_is_labelled_and_the_job_fails_fast_and_alone() -> None:
     assert anti["namespaces"] == ["shop"] and anti["labelSelector"]["matchLabels"] == {"app": "db"}
     rules = objs[2]["rules"]
     assert {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]} in rules
+
+
+def test_the_image_goes_only_where_the_schedules_pods_can_run() -> None:
+    """`kind load` copies the whole harness image into each node it names (about 7 s per node): the control
+    plane and the nodes whose taints the pod does not tolerate get none; a lifecycle taint (a node under a
+    fault right now) does not count, the node runs the pods again once it is back."""
+    from types import SimpleNamespace as NS
+
+    from kubernetes import client
+
+    from harness.schedule import objects, runnable_nodes
+
+    def node(name, labels=None, *taints):
+        return client.V1Node(metadata=client.V1ObjectMeta(name=name, labels=labels or {}),
+                             spec=client.V1NodeSpec(taints=[client.V1Taint(key=k, effect=e) for k, e in taints]))
+
+    nodes = [node("cp", {"node-role.kubernetes.io/control-plane": ""}), node("w1"),
+             node("w2", None, ("chaos-harness.test/lane", "NoSchedule")),
+             node("w3", None, ("dedicated", "PreferNoSchedule")),
+             node("w4", None, ("node.kubernetes.io/unreachable", "NoExecute")),
+             node("w5", None, ("gpu", "NoExecute"))]
+    cluster = NS(core=NS(list_node=lambda **_: NS(items=nodes)))
+    assert runnable_nodes(cluster) == ["w1", "w3", "w4"]
+    # The rule above mirrors the pod spec: it tolerates nothing and keeps off the control plane.
+    from harness.schedule import ScheduleSpec
+    cron = next(o for o in objects(ScheduleSpec(name="n", namespace="ns", schedule="@daily", image="i", run_file="",
+                                                    active_deadline_seconds=600))
+                if o["kind"] == "CronJob")
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert "tolerations" not in pod
+    assert pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"] == [
+        {"matchExpressions": [{"key": "node-role.kubernetes.io/control-plane", "operator": "DoesNotExist"}]}]
