@@ -1,19 +1,16 @@
 """Smoke proof that the test bed is a real cluster: a stopped kubelet really makes its Node unhealthy within
-the controller's grace period (read from the cluster), and a PVC on the default StorageClass keeps data
-across pod deletion."""
+the controller's grace period (read from the cluster). (The PVC smoke test, which faults nothing, runs in the
+main lane: test_storage.py.)"""
 
 from __future__ import annotations
 
 import time
-import uuid
 import pytest
-from kubernetes import client
 
 from harness.kube import Cluster
 from harness.nodes import KindNodeAccess
 from harness.settings import read_timing
 from harness.waits import node_condition, watch_until
-from harness.workload.deploy import helper_image
 
 pytestmark = [pytest.mark.disruptive]
 
@@ -51,63 +48,6 @@ def test_kubelet_stop_makes_node_unknown_within_grace_period(cluster: Cluster, s
                 field_selector=field)
     print(f"kubelet started -> {node} Ready after {time.monotonic() - healed_at:.1f}s")
     assert access.kubelet_active(node)
-
-
-def _pod(name: str, image: str, claim: str, command: str) -> client.V1Pod:
-    return client.V1Pod(
-        metadata=client.V1ObjectMeta(name=name),
-        spec=client.V1PodSpec(
-            restart_policy="Never",
-            containers=[client.V1Container(
-                name="main", image=image, command=["sh", "-c", command],
-                volume_mounts=[client.V1VolumeMount(name="data", mount_path="/data")])],
-            volumes=[client.V1Volume(name="data", persistent_volume_claim=client.V1PersistentVolumeClaimVolumeSource(
-                claim_name=claim))],
-        ))
-
-
-
-def test_pvc_on_default_storageclass_keeps_file_across_pod_deletion(cluster: Cluster, namespace: str,
-                                                                   side_lane) -> None:
-    image = helper_image(cluster)
-    storage = client.StorageV1Api(cluster.api).list_storage_class()
-    defaults = [s.metadata.name for s in storage.items
-                if (s.metadata.annotations or {}).get("storageclass.kubernetes.io/is-default-class") == "true"]
-    assert defaults, "the cluster has no default StorageClass"
-
-    cluster.core.create_namespaced_persistent_volume_claim(namespace, client.V1PersistentVolumeClaim(
-        metadata=client.V1ObjectMeta(name="data"),
-        spec=client.V1PersistentVolumeClaimSpec(access_modes=["ReadWriteOnce"],
-                                                resources=client.V1VolumeResourceRequirements(requests={"storage": "16Mi"}))))
-    marker = uuid.uuid4().hex
-    as_dict = cluster.api.sanitize_for_serialization
-    cluster.core.create_namespaced_pod(namespace, side_lane.pod(as_dict(
-        _pod("writer", image, "data", f"echo {marker} > /data/marker && sync"))))
-    writer, _ = watch_until(cluster.core.list_namespaced_pod, lambda p: p.status.phase in ("Succeeded", "Failed"),
-                            180, "writer pod finished", namespace=namespace, field_selector="metadata.name=writer")
-    assert writer.status.phase == "Succeeded"
-    pvc = cluster.core.read_namespaced_persistent_volume_claim("data", namespace)
-    assert pvc.status.phase == "Bound", f"PVC is {pvc.status.phase}, not Bound"
-    assert pvc.spec.storage_class_name in defaults
-    volume = pvc.spec.volume_name
-
-    cluster.core.delete_namespaced_pod("writer", namespace, grace_period_seconds=0)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if not cluster.core.list_namespaced_pod(namespace, field_selector="metadata.name=writer").items:
-            break
-        time.sleep(1)
-    else:
-        raise AssertionError("writer pod was not deleted")
-
-    cluster.core.create_namespaced_pod(namespace, side_lane.pod(as_dict(_pod("reader", image, "data",
-                                                                             "cat /data/marker"))))
-    reader, _ = watch_until(cluster.core.list_namespaced_pod, lambda p: p.status.phase in ("Succeeded", "Failed"),
-                            120, "reader pod finished", namespace=namespace, field_selector="metadata.name=reader")
-    log = cluster.core.read_namespaced_pod_log("reader", namespace).strip()
-    assert log == marker, f"the new pod read {log!r} from the PVC, expected the marker {marker!r}"
-    pvc = cluster.core.read_namespaced_persistent_volume_claim("data", namespace)
-    assert pvc.spec.volume_name == volume, "the PVC was rebound to another volume"
 
 
 @pytest.mark.faithful_only
