@@ -48,10 +48,14 @@ class ScenarioEnv:
 
     def deploy_mysql(self) -> tuple[MySQLWorkload, str]:
         """The replicated MySQL StatefulSet, 3/3 Ready; returns it and the node mysql-0 runs on."""
-        assert self.mysql_images is not None, "this scenario needs the mysql_images fixture"
-        mysql = MySQLWorkload(self.cluster, self.namespace, self.mysql_images, storage_class=self.storage_class)
+        mysql = self.mysql()
         mysql.deploy()
         return mysql, node_running_pod(self.cluster, self.namespace, "mysql-0")
+
+    def mysql(self) -> MySQLWorkload:
+        """The replicated MySQL StatefulSet of this scenario's namespace, not yet applied."""
+        assert self.mysql_images is not None, "this scenario needs the mysql_images fixture"
+        return MySQLWorkload(self.cluster, self.namespace, self.mysql_images, storage_class=self.storage_class)
 
     def workload(self) -> tuple[Workload, str]:
         """The system under test of a targetable scenario (TARGETABLE = True), Ready, and the node its pod 0

@@ -35,15 +35,21 @@ class MySQLWorkload:
         return "mysql" if self.variant == deploy.REPLICATED else "mysql-ephemeral"
 
     def deploy(self, deadline_seconds: float = 600) -> tuple[PodTimeline, float]:
+        self.apply()
+        return self.wait_ready(deadline_seconds)
+
+    def apply(self) -> None:
+        """Create the example's objects; nothing waited for."""
         objects = deploy.render(self.variant, deploy.manifest_params(self.images))
         for obj in objects:
             if obj["kind"] == "StatefulSet":
                 obj["spec"]["replicas"] = self.replicas
         deploy.apply(self.cluster, self.namespace, deploy.with_storage_class(objects, self.storage_class))
-        return self.wait_ready(deadline_seconds)
 
-    def wait_ready(self, deadline_seconds: float = 300) -> tuple[PodTimeline, float]:
-        return deploy.wait_statefulset_ready(self.cluster, self.namespace, self.name, self.replicas, deadline_seconds)
+    def wait_ready(self, deadline_seconds: float = 300, first: int | None = None) -> tuple[PodTimeline, float]:
+        """Wait until every pod is Ready, or only the `first` ordinals (1: the primary)."""
+        return deploy.wait_statefulset_ready(self.cluster, self.namespace, self.name, first or self.replicas,
+                                             deadline_seconds)
 
     def pod(self, ordinal: int) -> str:
         return f"{self.name}-{ordinal}"
