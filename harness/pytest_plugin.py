@@ -204,13 +204,17 @@ def cluster(pytestconfig: pytest.Config, kind_cluster_name: str) -> Iterator[Clu
                                       f"bring it up with 'make cluster'")
         if testbed.cluster_exists(testbed.kind_binary()):
             # Its API server may be between two lives (its node restarted with the engine): give it the minute
-            # and a half `make cluster` gives it before calling the cluster broken.
-            c = testbed.connect_testbed()
-            if not testbed.api_answers_within(c, API_RESTART_SECONDS):
-                unavailable(pytestconfig, f"the kind cluster {testbed.CLUSTER_NAME} exists but its API server did "
-                                          f"not answer within {API_RESTART_SECONDS} s ({e}); it is left alone: "
-                                          f"'make cluster' repairs or recreates it")
-            c = connect(kubeconfig, context, allowed)
+            # and a half `make cluster` gives it before calling the cluster broken. A kubeconfig that cannot be
+            # read is not worth waiting for.
+            try:
+                c = connect(kubeconfig, context, allowed)
+                answered = testbed.api_answers_within(c, API_RESTART_SECONDS)
+            except HarnessError:
+                answered = False
+            if not answered:
+                unavailable(pytestconfig, f"the kind cluster {testbed.CLUSTER_NAME} exists but does not answer ({e}; "
+                                          f"waited up to {API_RESTART_SECONDS} s); it is left alone: 'make cluster' "
+                                          f"repairs or recreates it")
         else:
             try:
                 testbed.up(pytestconfig.getoption("--chaos-timing-profile") or "fast")
