@@ -167,14 +167,20 @@ def _running_since(pod: client.V1Pod, started: datetime | None) -> bool:
                                   for s in statuses)
 
 
-def node_start_times(kind: Path) -> dict[str, datetime]:
-    """When each of the cluster's node containers last started (the engine's clock, which the nodes share)."""
+def inspect_nodes(kind: Path, fields: str) -> dict[str, list[str]]:
+    """Each of the cluster's node containers by name, with the values of the `docker inspect` template `fields`
+    (space-separated, e.g. "{{.State.Running}} {{.State.Paused}}"); empty when the cluster has no node."""
     names = run([str(kind), "get", "nodes", "--name", CLUSTER_NAME], capture=True, timeout=60).split()
     if not names:
         return {}
-    lines = run(["docker", "inspect", "--format", "{{.Name}} {{.State.StartedAt}}", *names], capture=True,
+    lines = run(["docker", "inspect", "--format", f"{{{{.Name}}}} {fields}", *names], capture=True,
                 timeout=60).splitlines()
-    return {name.lstrip("/"): _parse_engine_time(at) for name, at in (line.split() for line in lines)}
+    return {name.lstrip("/"): values for name, *values in (line.split() for line in lines)}
+
+
+def node_start_times(kind: Path) -> dict[str, datetime]:
+    """When each of the cluster's node containers last started (the engine's clock, which the nodes share)."""
+    return {name: _parse_engine_time(at) for name, (at,) in inspect_nodes(kind, "{{.State.StartedAt}}").items()}
 
 
 def _parse_engine_time(text: str) -> datetime:
@@ -330,22 +336,14 @@ def api_answers_within(c: Cluster, seconds: float) -> bool:
 
 
 def start_exited_nodes(kind: Path) -> None:
-    names = run([str(kind), "get", "nodes", "--name", CLUSTER_NAME], capture=True, timeout=60).split()
-    if not names:
-        return
-    states = run(["docker", "inspect", "--format", "{{.Name}} {{.State.Status}}", *names], capture=True,
-                 timeout=60).splitlines()
-    exited = [n.lstrip("/") for n, state in (line.split() for line in states) if state in ("exited", "created")]
+    exited = [n for n, (state,) in inspect_nodes(kind, "{{.State.Status}}").items() if state in ("exited", "created")]
     if exited:
         log.info("cluster %s: starting stopped nodes %s", CLUSTER_NAME, ", ".join(exited))
         run(["docker", "start", *exited], capture=True, timeout=120)
 
 
 def node_container_ids(kind: Path) -> list[str]:
-    names = run([str(kind), "get", "nodes", "--name", CLUSTER_NAME], capture=True, timeout=60).split()
-    if not names:
-        return []
-    return run(["docker", "inspect", "--format", "{{.Id}}", *names], capture=True, timeout=60).split()
+    return [cid for (cid,) in inspect_nodes(kind, "{{.Id}}").values()]
 
 
 def thaw_frozen_cgroups(container_ids: list[str], root: Path = Path("/sys/fs/cgroup/freezer")) -> list[Path]:
@@ -389,14 +387,9 @@ def status() -> dict[str, object]:
 def running_nodes(kind: Path) -> tuple[list[str], list[str]]:
     """The cluster's node containers as (running, paused or stopped). A node under a fault (`docker pause`)
     takes no exec, so `kind load` into it fails; nothing is scheduled there while it is NotReady."""
-    names = run([str(kind), "get", "nodes", "--name", CLUSTER_NAME], capture=True, timeout=60).split()
-    if not names:
-        return [], []
-    states = run(["docker", "inspect", "--format", "{{.Name}} {{.State.Running}} {{.State.Paused}}", *names],
-                 capture=True, timeout=60).splitlines()
-    up = [n.lstrip("/") for n, running, paused in (line.split() for line in states) if running == "true"
-          and paused == "false"]
-    return up, [n for n in names if n not in up]
+    states = inspect_nodes(kind, "{{.State.Running}} {{.State.Paused}}")
+    up = [n for n, (running, paused) in states.items() if running == "true" and paused == "false"]
+    return up, [n for n in states if n not in up]
 
 
 def load_images(*refs: str, nodes: Collection[str] | None = None) -> None:
