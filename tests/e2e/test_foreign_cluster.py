@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -90,23 +91,33 @@ def harness(kubeconfig: Path, journal: Path, *args: str) -> list[str]:
             "--journal", str(journal), "--target-nodes", SIDE, *args]
 
 
-def leftovers(cluster: Cluster) -> list[str]:
+@pytest.fixture
+def began() -> datetime:
+    """When the test began (the API server's clock is the host's on the test bed)."""
+    return datetime.now(timezone.utc)
+
+
+def leftovers(cluster: Cluster, since: datetime) -> list[str]:
     """What this module's runs may have left: agents (and their leases) but those of another lane's run, whose
-    DaemonSet is pinned to nodes outside this lane (tests/conftest.py runs the lanes at the same time)."""
+    DaemonSet is pinned to nodes outside this lane (tests/conftest.py runs the lanes at the same time). An agent
+    namespace whose DaemonSet is already gone (on its way out) is this test's only if it was made after `since`,
+    when the test began: another lane's run may be deleting its own at the moment of the check."""
     lane = {n.metadata.name for n in cluster.core.list_node(label_selector=SIDE).items}
     apps = client.AppsV1Api(cluster.api)
+    agents = {n.metadata.name: n for n in cluster.core.list_namespace(
+        label_selector="app.kubernetes.io/name=chaos-agent").items}
 
     def ours(namespace: str) -> bool:
         try:
             ds = apps.read_namespaced_daemon_set("chaos-agent", namespace)
         except client.ApiException:
-            return True  # no DaemonSet (any more) to tell: count it
+            made = agents[namespace].metadata.creation_timestamp if namespace in agents else None
+            return made is None or made >= since - timedelta(seconds=1)
         terms = ds.spec.template.spec.affinity.node_affinity.required_during_scheduling_ignored_during_execution
         pinned = {v for t in terms.node_selector_terms for f in t.match_fields or [] for v in f.values}
         return bool(pinned & lane)
 
-    found = [f"namespace {n.metadata.name}" for n in cluster.core.list_namespace(
-        label_selector="app.kubernetes.io/name=chaos-agent").items if ours(n.metadata.name)]
+    found = [f"namespace {name}" for name in agents if ours(name)]
     found += [f"lease {lease.metadata.namespace}/{lease.metadata.name}" for lease in
               client.CoordinationV1Api(cluster.api).list_lease_for_all_namespaces(
                   label_selector="app.kubernetes.io/name=chaos-agent").items if ours(lease.metadata.namespace)]
@@ -131,7 +142,7 @@ def test_doctor_on_the_user_cluster(user_kubeconfig: Path, no_docker_env: dict[s
     assert "permissions:          all" in result.stdout and "doctor: ready" in result.stdout
 
 
-def test_s08_and_s10_through_the_agent_without_docker(cluster: Cluster, user_kubeconfig: Path,
+def test_s08_and_s10_through_the_agent_without_docker(cluster: Cluster, began: datetime, user_kubeconfig: Path,
                                                       no_docker_env: dict[str, str], namespace: str,
                                                       keystore_objects, tmp_path: Path, side_lane) -> None:
     from harness.workload import deploy
@@ -163,10 +174,10 @@ def test_s08_and_s10_through_the_agent_without_docker(cluster: Cluster, user_kub
         assert durability["ok"] and durability["figures"]["acknowledged"] > 0, durability
         print(f"{scenario['scenario']}: {observed['summary']}")
     assert Journal(journal).entries() == []
-    assert leftovers(cluster) == []
+    assert leftovers(cluster, began) == []
 
 
-def test_sigkill_during_a_kubelet_fault_heals_by_itself(cluster: Cluster, user_kubeconfig: Path,
+def test_sigkill_during_a_kubelet_fault_heals_by_itself(cluster: Cluster, began: datetime, user_kubeconfig: Path,
                                                         no_docker_env: dict[str, str], tmp_path: Path) -> None:
     deadman = 15
     journal = tmp_path / "journal.json"
@@ -206,7 +217,7 @@ def test_sigkill_during_a_kubelet_fault_heals_by_itself(cluster: Cluster, user_k
     print(cleanup.stdout, cleanup.stderr)
     assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
     assert Journal(journal).entries() == []
-    assert leftovers(cluster) == []
+    assert leftovers(cluster, began) == []
     left = [n.metadata.name for n in cluster.core.list_namespace(label_selector="chaos-harness/run-id").items
             if n.metadata.labels["chaos-harness/run-id"] in run_ids]
     assert left == [], f"cleanup left the killed run's namespaces: {left}"
@@ -214,17 +225,19 @@ def test_sigkill_during_a_kubelet_fault_heals_by_itself(cluster: Cluster, user_k
                 field_selector=f"metadata.name={node}")
 
 
-def test_target_nodes_matching_nothing_is_exit_2(cluster: Cluster, user_kubeconfig: Path, no_docker_env: dict[str, str],
+def test_target_nodes_matching_nothing_is_exit_2(cluster: Cluster, began: datetime, user_kubeconfig: Path,
+                                                 no_docker_env: dict[str, str],
                                                  tmp_path: Path) -> None:
     result = subprocess.run(harness(user_kubeconfig, tmp_path / "j.json", "run", "s01_stable_identity",
                                     "--target-nodes", "chaos-harness/no-such-label=1"),
                             env=no_docker_env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.count("\n") == 1 and "matches no node" in result.stderr
-    assert leftovers(cluster) == []
+    assert leftovers(cluster, began) == []
 
 
-def test_an_agent_image_the_nodes_cannot_pull_is_named_with_its_option(cluster: Cluster, user_kubeconfig: Path,
+def test_an_agent_image_the_nodes_cannot_pull_is_named_with_its_option(cluster: Cluster, began: datetime,
+                                                                       user_kubeconfig: Path,
                                                                        no_docker_env: dict[str, str],
                                                                        tmp_path: Path) -> None:
     # A registry on the nodes' own loopback: the pull is refused at once, no traffic leaves the test bed.
@@ -237,7 +250,7 @@ def test_an_agent_image_the_nodes_cannot_pull_is_named_with_its_option(cluster: 
     *progress, last = result.stderr.strip().splitlines()
     assert image in last and "--agent-image" in last and "Traceback" not in result.stderr
     assert all(line.lstrip().startswith(("waiting for", "done", "gave up")) for line in progress), progress
-    assert leftovers(cluster) == []
+    assert leftovers(cluster, began) == []
 
 
 def test_an_identity_without_the_role_is_told_what_it_lacks(cluster: Cluster, user_kubeconfig: Path,
