@@ -26,7 +26,9 @@ class WaitLog:
     def __init__(self) -> None:
         self.seconds = 0.0
         self.count = 0
-        self.entries: list[dict[str, object]] = []  # each outermost wait: what, seconds, deadline
+        # Each outermost wait: what, seconds, deadline, and `started` on time.monotonic (the history's `mono`
+        # clock), so a wait can be set against what the history saw the cluster do meanwhile.
+        self.entries: list[dict[str, object]] = []
         self._depth = 0
         self._lock = threading.Lock()
 
@@ -35,13 +37,15 @@ class WaitLog:
             self._depth += 1
             return self._depth == 1
 
-    def leave(self, seconds: float, outermost: bool, what: str = "", deadline: float = 0.0) -> None:
+    def leave(self, seconds: float, outermost: bool, what: str = "", deadline: float = 0.0,
+              started: float = 0.0) -> None:
         with self._lock:
             self._depth -= 1
             if outermost:
                 self.seconds += seconds
                 self.count += 1
-                self.entries.append({"what": what, "seconds": round(seconds, 2), "deadline": deadline})
+                self.entries.append({"what": what, "seconds": round(seconds, 2), "deadline": deadline,
+                                     "started": round(started, 3)})
 
 
 class LogDisplay:
@@ -156,7 +160,7 @@ def waiting(what: str, deadline_seconds: float) -> Iterator[None]:
         seconds = time.monotonic() - started
         _nesting.depth = depth
         if log:
-            log.leave(seconds, outermost_logged, what, deadline_seconds)
+            log.leave(seconds, outermost_logged, what, deadline_seconds, started)
         if announce:
             announce.finish(seconds, ok)
 
