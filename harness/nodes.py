@@ -95,10 +95,14 @@ def list_runtime_containers(access: NodeAccess, node: str, timeout: float, all_s
 # client went away can outlive it in the node; this bounds it).
 STREAM_SECONDS = 60
 SAMPLE_MARK = "@@chaos-sample"
+# The loop ends right after a sample, not after a last sleep: the next exec's first sample then follows the
+# last one by the exec's start plus one read, no more than the interval plus one read between two samples in
+# one exec (a final sleep put a whole interval more into every restart's gap).
 _STREAM_SCRIPT = f"""end=$(( $(date +%s) + {STREAM_SECONDS} ))
-while [ "$(date +%s)" -lt "$end" ]; do
+while :; do
   out=$(crictl ps -o json 2>&1); rc=$?
   printf '\n{SAMPLE_MARK} %s %s\n%s\n{SAMPLE_MARK}-end\n' "$(date +%s.%N)" "$rc" "$out" || exit 0
+  [ "$(date +%s)" -lt "$end" ] || exit 0
   sleep "$1"
 done"""
 

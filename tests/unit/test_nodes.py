@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from harness.nodes import parse_crictl_ps
 
 # Trimmed from `crictl ps -a -o json` on a kind v0.30.0 node.
@@ -62,3 +64,22 @@ def test_the_streaming_sampler_reads_each_sample_its_exec_prints() -> None:
     assert seen[0][2]["containers"][0].pod_name == "web-0"
     assert "exited 1: connect: connection refused" in seen[1][2]["error"]
     assert "unreadable" in seen[2][2]["error"]
+
+
+def test_stream_ends_right_after_its_last_sample(tmp_path: Path) -> None:
+    """At its time limit the in-node loop exits after a sample, not after one more sleep: a restart's gap
+    between two samples is then the next exec's start and one read, no interval more."""
+    import subprocess
+    import time
+
+    from harness import nodes
+
+    crictl = tmp_path / "crictl"
+    crictl.write_text('#!/bin/sh\necho \'{"containers": []}\'\n')
+    crictl.chmod(0o755)
+    script = nodes._STREAM_SCRIPT.replace(f"+ {nodes.STREAM_SECONDS} ))", "+ 0 ))")  # its time is up at once
+    started = time.monotonic()
+    out = subprocess.run(["sh", "-c", script, "sh", "5"], capture_output=True, text=True, timeout=10,
+                         env={"PATH": f"{tmp_path}:/usr/bin:/bin"}).stdout
+    assert time.monotonic() - started < 2  # the old loop slept its 5 s interval before it looked at the time
+    assert out.count(nodes.SAMPLE_MARK + "-end") == 1
