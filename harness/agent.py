@@ -42,6 +42,9 @@ APP_LABEL = "app.kubernetes.io/name"
 SAMPLE_LABEL = "chaos-harness.io/agent-sample"
 STATE_ANNOTATION = "chaos-harness.io/kubelet"
 HEALED_ANNOTATION = "chaos-harness.io/healed-by"
+# On the agent's namespace: the nodes its DaemonSet covers, still readable while the namespace is being deleted
+# (its DaemonSet already gone), so whoever looks can tell which nodes' agent it was.
+NODES_ANNOTATION = "chaos-harness.io/nodes"
 DEFAULT_DEADMAN_SECONDS = 30
 
 
@@ -125,8 +128,9 @@ class NodeAgent:
         labels = {APP_LABEL: NAME, RUN_LABEL: self.run_id}
         meta = lambda name: client.V1ObjectMeta(name=name, labels=labels)  # noqa: E731
         rbac = client.RbacAuthorizationV1Api(self.cluster.api)
-        _ignore_conflict(lambda: core.create_namespace(client.V1Namespace(metadata=meta(ns)), _request_timeout=15),
-                         f"creating namespace {ns}")
+        namespace = client.V1Namespace(metadata=client.V1ObjectMeta(
+            name=ns, labels=labels, annotations={NODES_ANNOTATION: ",".join(self.nodes)}))
+        _ignore_conflict(lambda: core.create_namespace(namespace, _request_timeout=15), f"creating namespace {ns}")
         _ignore_conflict(lambda: core.create_namespaced_service_account(
             ns, client.V1ServiceAccount(metadata=meta(NAME)), _request_timeout=15), "creating the agent's account")
         # Least privilege: its own samples and Leases in its own namespace, nothing else.

@@ -394,7 +394,7 @@ def running_nodes(kind: Path) -> tuple[list[str], list[str]]:
 
 def load_images(*refs: str, nodes: Collection[str] | None = None) -> None:
     """Make local images available on every running node, or on the running ones of `nodes` (each is a full copy:
-    a 385 MB image takes about 7 s per node). A paused or stopped node (a fault in progress) is skipped, and named."""
+    8 s per node for a 385 MB image, idle). A paused or stopped node (a fault in progress) is skipped, and named."""
     kind = kind_binary()
     up, down = running_nodes(kind)
     if nodes is not None:

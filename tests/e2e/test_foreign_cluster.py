@@ -99,15 +99,21 @@ def began() -> datetime:
 
 def leftovers(cluster: Cluster, since: datetime) -> list[str]:
     """What this module's runs may have left: agents (and their leases) but those of another lane's run, whose
-    DaemonSet is pinned to nodes outside this lane (tests/conftest.py runs the lanes at the same time). An agent
-    namespace whose DaemonSet is already gone (on its way out) is this test's only if it was made after `since`,
-    when the test began: another lane's run may be deleting its own at the moment of the check."""
+    agent covers nodes outside this lane (tests/conftest.py runs the lanes at the same time): by the nodes its
+    namespace names (NODES_ANNOTATION, there while the namespace is being deleted), else by its DaemonSet's
+    pinning. A namespace with neither (made by an older harness, DaemonSet gone) is this test's only if it was
+    made after `since`, when the test began."""
+    from harness.agent import NODES_ANNOTATION
+
     lane = {n.metadata.name for n in cluster.core.list_node(label_selector=SIDE).items}
     apps = client.AppsV1Api(cluster.api)
     agents = {n.metadata.name: n for n in cluster.core.list_namespace(
         label_selector="app.kubernetes.io/name=chaos-agent").items}
 
     def ours(namespace: str) -> bool:
+        named = (agents[namespace].metadata.annotations or {}).get(NODES_ANNOTATION) if namespace in agents else None
+        if named is not None:
+            return bool(set(named.split(",")) & lane)
         try:
             ds = apps.read_namespaced_daemon_set("chaos-agent", namespace)
         except client.ApiException:
