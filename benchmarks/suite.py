@@ -167,7 +167,12 @@ def main() -> int:
             print("the run left no run directory", file=sys.stderr)
             return 1
     out = REPO / "reports" / "bench-suite.json"
-    measured = [measure(d) for d in run_dirs]
+    try:
+        measured = [measure(d) for d in run_dirs]
+    except (OSError, ValueError, KeyError) as e:
+        print(f"benchmarks/suite.py: cannot measure a run ({type(e).__name__}: {e}); --run-dir takes a run "
+              f"directory of `chaos-harness run` (reports/<run-id>, with its results.json)", file=sys.stderr)
+        return 2
     for m in measured:
         print(table(m))
     out.parent.mkdir(parents=True, exist_ok=True)
