@@ -90,7 +90,8 @@ def _floor(waits: list[dict[str, Any]], pod_starts: list[tuple[float, float]]) -
 def _pod_starts(run_dir: Path, scenario: str) -> list[tuple[float, float]]:
     """Per pod incarnation (uid) in the scenario's history: (first seen, first seen Ready) on the `mono` clock."""
     path = run_dir / f"{scenario}.history.jsonl"
-    seen: dict[str, float] = {}
+    first_seen: dict[str, float] = {}
+    ready: set[str] = set()  # counted: later events of these pods are not starts
     spans: list[tuple[float, float]] = []
     if path.exists():
         with path.open() as f:
@@ -99,10 +100,10 @@ def _pod_starts(run_dir: Path, scenario: str) -> list[tuple[float, float]]:
                 uid = event.get("uid") if event.get("kind") == "pod" else None
                 if uid is None or event.get("type") == "FINAL":
                     continue
-                first = seen.setdefault(uid, event["mono"])
-                if event.get("ready") and first is not None:
+                first = first_seen.setdefault(uid, event["mono"])
+                if event.get("ready") and uid not in ready:
                     spans.append((first, event["mono"]))
-                    seen[uid] = None  # type: ignore[assignment]  # counted: later events of this pod are not starts
+                    ready.add(uid)
     return spans
 
 
