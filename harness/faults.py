@@ -154,7 +154,14 @@ class NodePause:
         _pause(self.node)
 
     def verify_injected(self, ctx: FaultContext) -> str:
-        if _docker("inspect", "-f", "{{.State.Paused}}", self.node) != "true":
+        try:
+            paused = _docker("inspect", "-f", "{{.State.Paused}}", self.node, timeout=15)
+        except FaultError as e:
+            # The engine's hang that heal() describes can begin with the pause itself: then the kernel says it.
+            if _kernel_frozen(self.node):
+                return f"{self.node}'s freezer cgroup is frozen (the engine did not answer: {e})"
+            raise
+        if paused != "true":
             raise FaultError(f"{self.node} is not paused")
         return f"docker inspect {self.node}: State.Paused=true"
 
@@ -187,29 +194,50 @@ def _pause(node: str) -> None:
     _docker("pause", node)
 
 
-def _freeze_container(name: str, frozen: bool) -> bool:
-    """Freeze or thaw a container's cgroup through the kernel, beside the engine (cgroup v1 freezer or v2
-    cgroup.freeze, under the cgroupfs or the systemd driver's path). False where this host does not hold it (a
-    remote or rootless engine, Docker Desktop's VM)."""
+def _freezer_cgroup(name: str) -> Path | None:
+    """A container's freezer cgroup on this host (cgroup v1 freezer or v2, under the cgroupfs or the systemd
+    driver's path). None where this host does not hold it (a remote or rootless engine, Docker Desktop's VM)."""
     try:
         cid = _docker("ps", "-q", "--no-trunc", "--filter", f"name=^{name}$", timeout=15)
     except FaultError:
-        return False
+        return None
     if not cid:
-        return False
+        return None
     root = Path("/sys/fs/cgroup")
-    v1, v2 = ("FROZEN", "1") if frozen else ("THAWED", "0")
-    for path, value in ((root / "freezer" / "docker" / cid / "freezer.state", v1),
-                        (root / "freezer" / "system.slice" / f"docker-{cid}.scope" / "freezer.state", v1),
-                        (root / "docker" / cid / "cgroup.freeze", v2),
-                        (root / "system.slice" / f"docker-{cid}.scope" / "cgroup.freeze", v2)):
-        if path.exists():
-            try:
-                path.write_text(value)
-                return True
-            except OSError:
-                return False
-    return False
+    for cgroup in (root / "freezer" / "docker" / cid, root / "freezer" / "system.slice" / f"docker-{cid}.scope",
+                   root / "docker" / cid, root / "system.slice" / f"docker-{cid}.scope"):
+        if (cgroup / "freezer.state").exists() or (cgroup / "cgroup.freeze").exists():
+            return cgroup
+    return None
+
+
+def _freeze_container(name: str, frozen: bool) -> bool:
+    """Freeze or thaw a container's cgroup through the kernel, beside the engine. False where this host does not
+    hold it (_freezer_cgroup) or refuses the write."""
+    cgroup = _freezer_cgroup(name)
+    if cgroup is None:
+        return False
+    v1 = cgroup / "freezer.state"
+    path, value = ((v1, "FROZEN" if frozen else "THAWED") if v1.exists()
+                   else (cgroup / "cgroup.freeze", "1" if frozen else "0"))
+    try:
+        path.write_text(value)
+        return True
+    except OSError:
+        return False
+
+
+def _kernel_frozen(name: str) -> bool:
+    """The kernel reports the container's cgroup frozen (v1 freezer.state FROZEN, v2 cgroup.events frozen 1)."""
+    cgroup = _freezer_cgroup(name)
+    if cgroup is None:
+        return False
+    try:
+        if (cgroup / "freezer.state").exists():
+            return (cgroup / "freezer.state").read_text().strip() == "FROZEN"
+        return "frozen 1" in (cgroup / "cgroup.events").read_text().splitlines()
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
