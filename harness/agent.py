@@ -269,7 +269,10 @@ class AgentNodeAccess:
         return AgentFeed(self.cluster, self.namespace, set(nodes))
 
     def kubelet_active(self, node: str) -> bool:
-        return self.latest_sample(node).get("kubelet") == "active"
+        state = self.latest_sample(node).get("kubelet")
+        if not state:
+            raise FaultError(f"the node agent on {node} reports no kubelet state")
+        return state == "active"
 
     # --- kubelet control through the Lease -----------------------------------------------------------------
 

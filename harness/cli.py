@@ -22,7 +22,20 @@ from harness.kube import Cluster, allowed_contexts_from_env, connect
 from harness.nodes import KindNodeAccess, NodeAccess
 from harness.testbed.shell import BuildError
 
-EXIT_PASS, EXIT_HYPOTHESIS, EXIT_USAGE, EXIT_CLEANUP = 0, 1, 2, 3
+# 4: nothing failed, but some hypothesis could not be judged (a checker's evidence was not observed).
+EXIT_PASS, EXIT_HYPOTHESIS, EXIT_USAGE, EXIT_CLEANUP, EXIT_UNKNOWN = 0, 1, 2, 3, 4
+
+
+def exit_code(statuses: list[str]) -> int:
+    """The run's exit code from its scenarios' outcomes: a fault left behind first, then a failed (or errored)
+    scenario, then one that could not be judged; 0 only when every scenario passed."""
+    if "cleanup-failed" in statuses:
+        return EXIT_CLEANUP
+    if "fail" in statuses or "error" in statuses:
+        return EXIT_HYPOTHESIS
+    if "unknown" in statuses or not statuses:
+        return EXIT_UNKNOWN
+    return EXIT_PASS
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -130,32 +143,38 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def normalized(verdicts: list[dict[str, object]]) -> list[dict[str, object]]:
     """Verdicts as JSON sees them (tuples are lists), for comparing a re-judgement with results.json."""
-    return json.loads(json.dumps([{k: v[k] for k in ("checker", "ok", "summary", "evidence", "figures")}
+    from harness.runner import verdict_status
+
+    return json.loads(json.dumps([{"status": verdict_status(v), **{k: v[k] for k in ("checker", "summary", "evidence",
+                                                                                    "figures")}}
                                   for v in verdicts], default=str))
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Re-judge a finished run from its recorded histories alone; no cluster is contacted."""
-    from harness.runner import rejudge
+    from harness.runner import rejudge, verdict_status
+    from harness.verdicts import outcome
 
     if not (args.run_dir / "results.json").is_file():
         raise UsageError(f"{args.run_dir} holds no results.json: pass a run directory (reports/<run-id>)")
-    code = EXIT_PASS
+    statuses = []
+    changed = False
     for scenario, recorded, now in rejudge(args.run_dir, args.scenarios):
         if not now:
             print(f"{scenario}: not re-judgeable (no check() in its module)")
-            code = EXIT_HYPOTHESIS
+            statuses.append("error")
             continue
         same = normalized(recorded) == normalized(now)
-        held = all(v["ok"] for v in now)
-        print(f"{scenario}: {'PASS' if held else 'FAIL'} ({len(now)} verdicts, "
+        status = outcome(verdict_status(v) for v in now)
+        statuses.append(status)
+        changed |= not same
+        print(f"{scenario}: {status.upper()} ({len(now)} verdicts, "
               f"{'same as recorded' if same else 'DIFFERENT from results.json'})")
         for v in now:
-            if not v["ok"] or not same:
-                print(f"  {'PASS' if v['ok'] else 'FAIL'} {v['checker']}: {v['summary']}")
-        if not (same and held):
-            code = EXIT_HYPOTHESIS
-    return code
+            if verdict_status(v) != "pass" or not same:
+                print(f"  {verdict_status(v).upper()} {v['checker']}: {v['summary']}")
+    code = exit_code(statuses)
+    return EXIT_HYPOTHESIS if code == EXIT_PASS and changed else code
 
 
 def probe_options(target: dict[str, str | None], where: str = "") -> None:
@@ -355,8 +374,7 @@ def run_plan(args: argparse.Namespace) -> int:
                   f"{job.module.HYPOTHESIS}", flush=True)
 
     def finished(job: Job, result: "ScenarioResult") -> None:
-        lines = [f"  {'PASS' if v['ok'] else 'ERROR' if v.get('error') else 'FAIL'} {v['checker']}: {v['summary']}"
-                 for v in result.verdicts]
+        lines = [f"  {v['status'].upper()} {v['checker']}: {v['summary']}" for v in result.verdicts]
         if result.status != "pass":
             lines.append(result.failure_message())
         lines.append(f"== {job.name}: {result.status.upper()} in {result.seconds:.0f}s "
@@ -370,11 +388,7 @@ def run_plan(args: argparse.Namespace) -> int:
 
     if told := tell_run_end(cluster, results, session.run_id):
         print(f"event on the schedule's CronJob: {told}")
-    code = EXIT_PASS
-    if any(r.status == "cleanup-failed" for r in results):
-        code = EXIT_CLEANUP
-    elif any(r.status != "pass" for r in results):
-        code = EXIT_HYPOTHESIS
+    code = exit_code([r.status for r in results])
     metrics = session.writer.dir / "metrics.prom"
     print(f"report: {session.writer.report_path}\nresults: {session.writer.dir / 'results.json'}\nmetrics: {metrics}")
     if args.pushgateway:

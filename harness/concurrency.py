@@ -24,6 +24,8 @@ signal then unwinds the run. A declaration that cannot be satisfied is a UsageEr
 
 from __future__ import annotations
 
+import copy
+
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -235,7 +237,7 @@ def _run_side_by_side(tasks: list[_Task], run_one: Callable[[T, tuple[str, ...]]
                 done.wait(1.0)
     except BaseException as interrupt:  # a signal reached this (main) thread: stop the workers, let them heal
         with done:
-            stop_all(type(interrupt)(*interrupt.args))
+            stop_all(copy.copy(interrupt))
         raise
     if failures:
         with done:

@@ -126,6 +126,11 @@ class Interrupted(BaseException):
     def exit_code(self) -> int:
         return 128 + self.signum
 
+    def __reduce__(self) -> tuple[type, tuple[int]]:
+        # copy.copy (each worker thread gets its own interrupt) rebuilds it from the signal number; the default
+        # would call Interrupted("SIGTERM") and fail.
+        return type(self), (self.signum,)
+
 
 class CleanupError(HarnessError):
     """A fault could not be healed. Reported apart from a failed hypothesis: the cluster may need a hand."""

@@ -113,6 +113,7 @@ class FaultEvent(Stamp, total=False):
     phase: Literal["inject", "injected", "healed", "heal-failed", "heal-interrupted"]
     fault: dict[str, Any]
     evidence: str
+    verified: bool  # on "injected": False when the fault's effect could not be read (the evidence says why)
     error: str
 
 
@@ -143,8 +144,11 @@ class MetaEvent(Stamp, total=False):
 
 
 class RecorderEvent(Stamp, total=False):
+    """A gap in what the recorder saw: `error` opens an outage of the stream `what` (e.g. "pod watch"), a later
+    event with `resumed` closes it (harness/evidence.py: watch_outages)."""
     what: str
     error: str
+    resumed: bool
 
 
 # The kinds whose fields are fixed: History.record refuses any other field for them.

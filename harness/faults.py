@@ -56,6 +56,11 @@ def spec_of(fault: Fault) -> dict[str, Any]:
     return {"type": fault.type, **asdict(fault)}  # type: ignore[call-overload]
 
 
+class Unverified(str):
+    """Evidence that says the fault's effect could not be read (the check itself failed): recorded with
+    verified=False, never as if it had been seen."""
+
+
 @dataclass(frozen=True)
 class KubeletStop:
     """systemctl stop kubelet on a node: its containers keep running, the API stops hearing from it."""
@@ -67,7 +72,11 @@ class KubeletStop:
         ctx.nodes.kubelet_stop(self.node)
 
     def verify_injected(self, ctx: FaultContext) -> str:
-        if ctx.nodes.kubelet_active(self.node):
+        try:
+            active = ctx.nodes.kubelet_active(self.node)
+        except FaultError as e:  # the stop went through; reading it back did not (a hung engine, no sample yet)
+            return Unverified(f"could not verify that the kubelet on {self.node} stopped: {e}")
+        if active:
             raise FaultError(f"kubelet on {self.node} is still active after systemctl stop")
         return f"systemctl is-active kubelet on {self.node}: inactive"
 
@@ -409,18 +418,15 @@ FAULT_TYPES: dict[str, type] = {cls.type: cls for cls in (KubeletStop, PodDelete
 
 @contextmanager
 def run_registered(cluster: Cluster, journal: Journal, run_id: str) -> Iterator[None]:
-    """Journal the run's leftovers for its lifetime. The entry goes once the run has removed them itself: on a
-    normal end or an error the run handled (its `finally` blocks deleted its namespaces); on a signal or a
-    crash it stays, for `cleanup`."""
+    """Journal the run's leftovers for its lifetime. The entry goes once the run has removed them itself (a
+    normal end: its `finally` blocks deleted its namespaces and waited). On any exception, a signal or a crash
+    in the final delete alike, it goes only when every namespace of the run is seen being deleted; otherwise
+    it stays, for `cleanup`."""
     entry = journal.add(spec_of(RunLeftovers(run_id)), cluster.fingerprint().kube_system_uid, cluster.context, run_id)
     try:
         yield
-    except Exception:
-        journal.remove(entry.id)
-        raise
     except BaseException:
-        # A signal: the run's `finally` blocks asked for its namespaces' deletion; when every one of them is
-        # already going, the API server finishes the job and cleanup has nothing left to do.
+        # The API server finishes a deletion already asked for; anything else is cleanup's to remove.
         if leftovers_going(cluster, run_id):
             journal.remove(entry.id)
         raise
@@ -549,7 +555,8 @@ class FaultSession:
                 self.history.record("fault", phase="inject", fault=spec)
                 fault.inject(self.ctx)
                 evidence = settle() if settle else fault.verify_injected(self.ctx)
-                self.history.record("fault", phase="injected", fault=spec, evidence=evidence)
+                self.history.record("fault", phase="injected", fault=spec, evidence=evidence,
+                                    verified=not isinstance(evidence, Unverified))
                 yield evidence
             except Exception:
                 self._heal(fault, spec, entry.id)

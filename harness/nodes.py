@@ -12,6 +12,7 @@ import json
 import queue
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -92,16 +93,33 @@ def list_runtime_containers(access: NodeAccess, node: str, timeout: float, all_s
 # exec that is already running costs about 1 ms. Sampling five nodes twice a second with one exec per sample
 # took most of a 2-core machine, and the samples themselves then lagged. So each node gets one long-lived
 # exec that prints a sample every interval, and is started again after `STREAM_SECONDS` (a loop whose docker
-# client went away can outlive it in the node; this bounds it).
+# client went away can outlive it in the node; this bounds it). The next exec starts while the last one still
+# runs (each lives HANDOVER_SECONDS longer): a `docker exec` takes seconds to start on a busy host, and a
+# restart that waited for the old stream's end left a gap that long in the node's samples (3.8 s in a CI run).
 STREAM_SECONDS = 60
+HANDOVER_SECONDS = 10
+# What `systemctl is-active` prints for a unit it knows (anything else: the question did not reach systemd).
+UNIT_STATES = frozenset({"active", "inactive", "failed", "activating", "deactivating", "reloading"})
 SAMPLE_MARK = "@@chaos-sample"
 # The loop ends right after a sample, not after a last sleep: the next exec's first sample then follows the
 # last one by the exec's start plus one read, no more than the interval plus one read between two samples in
 # one exec (a final sleep put a whole interval more into every restart's gap).
-_STREAM_SCRIPT = f"""end=$(( $(date +%s) + {STREAM_SECONDS} ))
+# Each sample also says whether the kubelet runs, read from its unit's cgroup with shell builtins (no fork per
+# sample): the evidence that a kubelet-stop fault still holds. "-" when the node has neither cgroup layout.
+_STREAM_SCRIPT = f"""end=$(( $(date +%s) + {STREAM_SECONDS + HANDOVER_SECONDS} ))
+kubelet_state() {{
+  for f in /sys/fs/cgroup/systemd/system.slice/kubelet.service/cgroup.procs \\
+           /sys/fs/cgroup/system.slice/kubelet.service/cgroup.procs; do
+    if [ -e "$f" ]; then
+      if read -r _ < "$f" 2>/dev/null; then echo active; else echo inactive; fi
+      return
+    fi
+  done
+  echo -
+}}
 while :; do
   out=$(crictl ps -o json 2>&1); rc=$?
-  printf '\n{SAMPLE_MARK} %s %s\n%s\n{SAMPLE_MARK}-end\n' "$(date +%s.%N)" "$rc" "$out" || exit 0
+  printf '\n{SAMPLE_MARK} %s %s %s\n%s\n{SAMPLE_MARK}-end\n' "$(date +%s.%N)" "$rc" "$(kubelet_state)" "$out" || exit 0
   [ "$(date +%s)" -lt "$end" ] || exit 0
   sleep "$1"
 done"""
@@ -122,6 +140,7 @@ class StreamingFeed:
 
     def _streamer(self, node: str) -> Callable[[threading.Event, Emit], None]:
         def stream(stop: threading.Event, emit: Emit) -> None:
+            readers: list[threading.Thread] = []
             while not stop.is_set():
                 try:
                     proc = subprocess.Popen(["docker", "exec", node, "sh", "-c", _STREAM_SCRIPT, "sh",
@@ -131,13 +150,26 @@ class StreamingFeed:
                     emit(node, False, error=f"docker exec {node}: {e}"[:300])
                     stop.wait(self.silence)
                     continue
-                try:
-                    self._read(node, proc, stop, emit)
-                finally:
-                    proc.kill()
-                    proc.wait()
+                reader = threading.Thread(target=self._read_until_end, args=(node, proc, stop, emit),
+                                          name=f"sample-{node}-read", daemon=True)
+                reader.start()
+                readers = [r for r in readers if r.is_alive()] + [reader]
+                # Start its successor after STREAM_SECONDS (it still samples for HANDOVER_SECONDS), or at once
+                # when it ended early.
+                handover = time.monotonic() + STREAM_SECONDS
+                while reader.is_alive() and not stop.wait(0.25) and time.monotonic() < handover:
+                    pass
+            for r in readers:
+                r.join(timeout=1.0)
 
         return stream
+
+    def _read_until_end(self, node: str, proc: subprocess.Popen, stop: threading.Event, emit: Emit) -> None:
+        try:
+            self._read(node, proc, stop, emit)
+        finally:
+            proc.kill()
+            proc.wait()
 
     def _read(self, node: str, proc: subprocess.Popen, stop: threading.Event, emit: Emit) -> None:
         lines: queue.Queue[str | None] = queue.Queue()
@@ -164,13 +196,14 @@ class StreamingFeed:
                     stop.wait(self.interval)
                 return
             if line.startswith(SAMPLE_MARK + " "):
-                head, body = line.split()[1:3], []
+                head, body = line.split()[1:4], []
             elif line == SAMPLE_MARK + "-end" and head is not None:
                 sampled_at, rc = float(head[0]), head[1]
+                kubelet = {"kubelet": head[2]} if len(head) > 2 and head[2] in ("active", "inactive") else {}
                 text = "\n".join(body)
                 if rc == "0":
                     try:
-                        emit(node, True, containers=parse_crictl_ps(node, text), sampled_at=sampled_at)
+                        emit(node, True, containers=parse_crictl_ps(node, text), sampled_at=sampled_at, **kubelet)
                     except ValueError as e:
                         emit(node, False, error=f"crictl ps on {node}: unreadable output: {e}"[:300],
                              sampled_at=sampled_at)
@@ -205,10 +238,18 @@ class KindNodeAccess:
         self.exec(node, "systemctl", "start", "kubelet")
 
     def kubelet_active(self, node: str) -> bool:
+        """The unit's state as systemd says it (is-active exits 3 for inactive: the answer, not a failure); an
+        exec that got no answer is a FaultError, never "inactive"."""
         try:
-            return self.exec(node, "systemctl", "is-active", "kubelet").strip() == "active"
-        except FaultError:
-            return False
+            result = subprocess.run(["docker", "exec", node, "systemctl", "is-active", "kubelet"],
+                                    capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise FaultError(f"docker exec {node} systemctl is-active kubelet: no answer ({e})") from e
+        state = result.stdout.strip()
+        if state not in UNIT_STATES:
+            raise FaultError(f"docker exec {node} systemctl is-active kubelet exited {result.returncode}: "
+                             f"{(result.stderr or result.stdout).strip()[:200] or 'no output'}")
+        return state == "active"
 
     def runtime_containers(self, node: str, timeout: float = 30, all_states: bool = False) -> list[RuntimeContainer]:
         return list_runtime_containers(self, node, timeout, all_states)

@@ -79,6 +79,7 @@ class Recorder:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._synced: dict[str, threading.Event] = {}
+        self._blind: set[str] = set()  # kinds whose watch is in an outage the next successful list closes
         self._lists: dict[str, tuple[Callable[[Any], dict[str, Any]], Callable[..., Any], tuple[Any, ...]]] = {}
         # Closed by stop(): nothing a thread still running afterwards receives reaches the history.
         self._gate = threading.Lock()
@@ -99,7 +100,9 @@ class Recorder:
                 self._start(name, loop, self._stop, self._emit_runtime)
         for name, synced in self._synced.items():
             if not synced.wait(30):
+                # Until the list completes the stream is blind: an outage like a watch error (closed on resume).
                 log.warning("watch %s did not complete its first list within 30s", name)
+                self._outage(name, "first list not complete within 30s")
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -125,6 +128,11 @@ class Recorder:
                         self.history.record(kind, type="FINAL", **summarize(obj))
             except ClusterError as e:
                 self.history.record("recorder", what=f"{kind} final list", error=f"{type(e).__name__}: {e}"[:300])
+
+    def _outage(self, kind: str, error: str) -> None:
+        """The `kind` watch stopped delivering: a gap in the history that checkers read (watch_outages)."""
+        self._blind.add(kind)
+        self._record("recorder", what=f"{kind} watch", error=error)
 
     def _record(self, kind: str, **fields: Any) -> None:
         with self._gate:
@@ -153,12 +161,14 @@ class Recorder:
             try:
                 with api_errors(f"the {kind} watch"):
                     rv, known = self._list_and_watch(kind, summarize, list_fn, args, rv, known)
+                if rv is None:  # the watch said ERROR (410 Gone): what happened until the re-list is unseen
+                    self._outage(kind, "watch expired (410 Gone): re-listing")
             except ClusterError as e:
-                self._record("recorder", what=f"{kind} watch", error=f"{type(e).__name__}: {e}"[:300])
+                self._outage(kind, f"{type(e).__name__}: {e}"[:300])
                 rv = None
                 self._stop.wait(1)
             except Exception as e:  # a bug here must not silently end the recording: note it and go on
-                self._record("recorder", what=f"{kind} watch", error=f"BUG {type(e).__name__}: {e}"[:300])
+                self._outage(kind, f"BUG {type(e).__name__}: {e}"[:300])
                 self._synced[kind].set()
                 rv = None
                 self._stop.wait(1)
@@ -179,6 +189,9 @@ class Recorder:
             known.clear()
             known.update(current)
             rv = listed.metadata.resource_version
+            if kind in self._blind:
+                self._blind.discard(kind)
+                self._record("recorder", what=f"{kind} watch", resumed=True)
             self._synced[kind].set()
         w = watch.Watch()
         # timeout_seconds bounds each watch so the stop flag is seen; the next one resumes from rv.

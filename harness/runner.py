@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
 
 from harness.checkers import Verdict
+from harness.verdicts import outcome
 from harness.errors import CleanupError, HarnessError, UsageError
 from harness.journal import Journal
 from harness.kube import Cluster
@@ -174,27 +175,27 @@ class ScenarioResult:
 
     @property
     def status(self) -> str:
+        """pass, fail, unknown (the evidence was not observed: never a pass, never a failed hypothesis),
+        error (the scenario could not complete, or a checker raised), cleanup-failed (a fault left behind)."""
         if self.cleanup_error:
             return "cleanup-failed"
         if self.error:
             return "error"
-        judged = [v for v in self.verdicts if not v.get("error")]
-        if any(not v["ok"] for v in judged):
-            return "fail"
-        if len(judged) < len(self.verdicts):
-            return "error"  # a checker raised and the rest held: neither pass nor fail
-        return "pass" if self.ok else "fail"
+        return outcome(verdict_status(v) for v in self.verdicts)
 
     def failure_message(self) -> str:
-        """What a failed assertion says: the checker, its evidence and the times."""
+        """What a failed assertion says: the checkers that did not pass, their evidence and the times."""
         lines = [f"{self.scenario} {self.status.upper()}: {self.hypothesis}"]
         if self.cleanup_error:
             lines.append(f"cleanup failed (fault not healed; run 'chaos-harness cleanup'): {self.cleanup_error}")
         if self.error:
             lines.append(f"scenario error: {self.error}")
+        if not self.verdicts and not self.error and not self.cleanup_error:
+            lines.append("no checker ran: nothing was judged")
         for v in self.verdicts:
-            if not v["ok"]:
-                lines.append(f"checker {v['checker']} failed: {v['summary']}")
+            if (status := verdict_status(v)) != "pass":
+                word = {"fail": "failed", "unknown": "could not judge", "error": "raised"}[status]
+                lines.append(f"checker {v['checker']} {word}: {v['summary']}")
                 lines += [f"  evidence: {e}" for e in v["evidence"][:5]]
                 if v["figures"]:
                     lines.append("  figures: " + ", ".join(f"{k}={x:.1f}" for k, x in v["figures"].items()))
@@ -204,8 +205,13 @@ class ScenarioResult:
 
 
 def verdict_dict(v: Verdict) -> dict[str, Any]:
-    return {"checker": v.checker, "ok": v.ok, "summary": v.summary, "evidence": list(v.evidence),
+    return {"checker": v.checker, "status": v.status, "ok": v.ok, "summary": v.summary, "evidence": list(v.evidence),
             "figures": v.figures, "error": v.error}
+
+
+def verdict_status(v: dict[str, Any]) -> str:
+    """A recorded verdict's status; results written before `unknown` existed carry only ok and error."""
+    return str(v.get("status") or ("error" if v.get("error") else "pass" if v.get("ok") else "fail"))
 
 
 def with_timing_source(verdicts: list[Verdict], timing: ClusterTiming) -> list[Verdict]:
@@ -223,7 +229,7 @@ def judge(module: ModuleType, events: list[dict[str, Any]], timing: ClusterTimin
     try:
         return list(module.check(events, timing))
     except Exception as e:
-        return [Verdict("check", False, f"check raised {type(e).__name__}: {e}", error=True)]
+        return [Verdict("check", "error", f"check raised {type(e).__name__}: {e}")]
 
 
 def rejudge(run_dir: Path, dirs: Sequence[Path] = ()) -> list[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]]:
@@ -284,7 +290,7 @@ def run_scenario(name: str, module: ModuleType, cluster: Cluster, namespace: str
             if key in v.figures and key not in figures:
                 figures[key] = round(v.figures[key], 2)
     return ScenarioResult(
-        scenario=name, hypothesis=module.HYPOTHESIS, ok=bool(verdicts) and all(v.ok for v in verdicts) and not error
+        scenario=name, hypothesis=module.HYPOTHESIS, ok=outcome(v.status for v in verdicts) == "pass" and not error
         and not cleanup_error, started_wall=started_wall, seconds=round(time.monotonic() - started, 1),
         wait_seconds=round(waits.seconds, 1), namespace=env.namespace, history=history_file,
         verdicts=[verdict_dict(v) for v in verdicts], figures=figures, error=error, cleanup_error=cleanup_error,
@@ -371,7 +377,7 @@ def _timing(cluster: Cluster) -> dict[str, float]:
 def junit_xml(run_id: str, results: list[ScenarioResult]) -> bytes:
     """JUnit XML for runs outside pytest (the CLI), so CI systems show scenarios as test cases."""
     suite = ElementTree.Element("testsuite", name=f"chaos-harness {run_id}", tests=str(len(results)),
-                                failures=str(sum(r.status == "fail" for r in results)),
+                                failures=str(sum(r.status in ("fail", "unknown") for r in results)),
                                 errors=str(sum(r.status in ("error", "cleanup-failed") for r in results)),
                                 time=f"{sum(r.seconds for r in results):.1f}")
     for r in results:
@@ -381,6 +387,10 @@ def junit_xml(run_id: str, results: list[ScenarioResult]) -> bytes:
             ElementTree.SubElement(props, "property", name=key, value=str(value))
         if r.status == "fail":
             ElementTree.SubElement(case, "failure", message="hypothesis failed").text = r.failure_message()
+        elif r.status == "unknown":
+            # Not a pass, and not skipped (CI would count a skip as fine): a failure that says why.
+            ElementTree.SubElement(case, "failure", message="unknown: the evidence was not observed").text = \
+                r.failure_message()
         elif r.status != "pass":
             ElementTree.SubElement(case, "error", message=r.status).text = r.failure_message()
     return ElementTree.tostring(suite, encoding="utf-8", xml_declaration=True)
@@ -389,5 +399,5 @@ def junit_xml(run_id: str, results: list[ScenarioResult]) -> bytes:
 def junit_properties(r: ScenarioResult) -> list[tuple[str, Any]]:
     props: list[tuple[str, Any]] = [("verdict", r.status), ("seconds", r.seconds), ("wait_seconds", r.wait_seconds)]
     props += [(key, round(r.figures[key], 2)) for key in HEADLINE_FIGURES if key in r.figures]
-    props += [(f"checker.{v['checker']}", "pass" if v["ok"] else "fail") for v in r.verdicts]
+    props += [(f"checker.{v['checker']}", verdict_status(v)) for v in r.verdicts]
     return props

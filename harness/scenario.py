@@ -63,11 +63,14 @@ class ScenarioEnv:
         bundled MySQL example. Its name and whether a probe writes into it go into the history."""
         if self.target is None:
             mysql, node = self.deploy_mysql()
-            self.note(workload=mysql.name, service=mysql.name, probe="mysql")
+            self.note(workload=mysql.name, service=mysql.name, probe="mysql",
+                      readable=[mysql.pod(i) for i in mysql.readable_ordinals])
             return mysql, node
         self.target.wait_ready(120)
+        # The replicas durability expects to read back come from the workload, not from the reads that happened.
         self.note(workload=self.target.name, service=self.target.service,
-                  probe="yes" if self.target.probe else "none")
+                  probe="yes" if self.target.probe else "none",
+                  readable=[self.target.pod(i) for i in self.target.readable_ordinals])
         return self.target, node_running_pod(self.cluster, self.namespace, self.target.pod(0))
 
     def write_rows(self, mysql: Workload, count: int, ordinal: int = 0, ledger: Ledger | None = None) -> Ledger:

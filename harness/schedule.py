@@ -7,7 +7,8 @@ Events, and its binding; a ConfigMap holding the run file; a PVC for the reports
 (concurrencyPolicy Forbid, startingDeadlineSeconds, Job backoffLimit 0, activeDeadlineSeconds derived from the
 planned scenarios' typical durations). The pod runs `chaos-harness run --config` with the node agent as node
 access, its own node excluded from the faults (downward API), and tells the end of each run as an Event on the
-CronJob: Normal ResilienceCheckPassed or Warning ResilienceCheckFailed naming the failed checkers.
+CronJob: Normal ResilienceCheckPassed, Warning ResilienceCheckFailed naming the failed checkers, or Warning
+ResilienceCheckUnknown when nothing failed but a scenario could not be judged.
 """
 
 from __future__ import annotations
@@ -333,7 +334,7 @@ def run_events(cluster: Cluster, name: str, namespace: str) -> dict[str, str]:
             namespace, field_selector=f"involvedObject.kind=CronJob,involvedObject.name={name}", _request_timeout=10).items
     told = {}
     for ev in events:
-        if ev.reason in ("ResilienceCheckPassed", "ResilienceCheckFailed"):
+        if ev.reason in ("ResilienceCheckPassed", "ResilienceCheckFailed", "ResilienceCheckUnknown"):
             job = (ev.metadata.annotations or {}).get("chaos-harness/job", "")
             told[job] = f"{ev.reason}: {ev.message}"
     return told
@@ -346,21 +347,36 @@ def job_of_this_pod() -> str:
     return re.sub(r"-[a-z0-9]{5}$", "", os.environ.get("HOSTNAME", ""))
 
 
+def run_end_event(results: Sequence["ScenarioResult"], run_id: str) -> tuple[str, str, str]:
+    """(reason, type, message) of a scheduled run's Event: Normal ResilienceCheckPassed; Warning
+    ResilienceCheckFailed naming the scenarios and checkers that did not hold; Warning ResilienceCheckUnknown when
+    nothing failed but some scenario could not be judged (its evidence was not observed)."""
+    from harness.runner import verdict_status
+
+    def named(rs: Sequence["ScenarioResult"]) -> str:
+        return "; ".join(f"{r.scenario} {r.status}: " + (", ".join(v["checker"] for v in r.verdicts
+                                                                  if verdict_status(v) != "pass")
+                                                         or (r.error or r.cleanup_error or "")[:80]) for r in rs)
+
+    failed = [r for r in results if r.status not in ("pass", "unknown")]
+    unknown = [r for r in results if r.status == "unknown"]
+    if failed:
+        return "ResilienceCheckFailed", "Warning", (f"run {run_id}: {len(failed)} of {len(results)} scenarios did not "
+                                                    f"hold: {named(failed)}"
+                                                    + (f"; could not judge: {named(unknown)}" if unknown else ""))
+    if unknown:
+        return "ResilienceCheckUnknown", "Warning", (f"run {run_id}: nothing failed, but {len(unknown)} of "
+                                                     f"{len(results)} scenarios could not be judged: {named(unknown)}")
+    return "ResilienceCheckPassed", "Normal", f"run {run_id}: all {len(results)} scenarios held"
+
+
 def tell_run_end(cluster: Cluster, results: Sequence["ScenarioResult"], run_id: str) -> str | None:
-    """When this run is a scheduled one (CHAOS_HARNESS_CRONJOB), an Event on its CronJob: Normal
-    ResilienceCheckPassed, or Warning ResilienceCheckFailed naming the failed scenarios and checkers."""
+    """When this run is a scheduled one (CHAOS_HARNESS_CRONJOB), an Event on its CronJob (run_end_event)."""
     where = os.environ.get(CRONJOB_ENV, "")
     if "/" not in where:
         return None
     namespace, name = where.split("/", 1)
-    failed = [r for r in results if r.status != "pass"]
-    if failed:
-        named = "; ".join(f"{r.scenario} {r.status}: " + (", ".join(v["checker"] for v in r.verdicts if not v["ok"])
-                                                          or (r.error or r.cleanup_error or "")[:80]) for r in failed)
-        reason, kind, message = "ResilienceCheckFailed", "Warning", f"run {run_id}: {len(failed)} of {len(results)} " \
-                                                                     f"scenarios did not hold: {named}"
-    else:
-        reason, kind, message = "ResilienceCheckPassed", "Normal", f"run {run_id}: all {len(results)} scenarios held"
+    reason, kind, message = run_end_event(results, run_id)
     with api_errors(f"reading CronJob {where}"):
         cron = client.BatchV1Api(cluster.api).read_namespaced_cron_job(name, namespace, _request_timeout=10)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -36,7 +36,7 @@ def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:
     return [
         checkers.stable_identity(events, NAME, NAME),
         checkers.dns_names_pod(events, NAME),
-        Verdict("hostname-after-recreation", hostname == f"{NAME}-1",
+        Verdict("hostname-after-recreation", "unknown" if hostname is None else hostname == f"{NAME}-1",
                 f"`hostname` in the re-created pod says {hostname!r}", ({"pod": f"{NAME}-1", "hostname": hostname},)),
         checkers.replacement_while_old_exists(events, NAME),
     ]

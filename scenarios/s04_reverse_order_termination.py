@@ -54,11 +54,11 @@ def _scale_target_to_zero(env: ScenarioEnv) -> None:
 def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:
     f = checkers.facts(events)
     if "replicas" not in f:
-        return [checkers.reverse_order_termination(events, NAME)]
+        return [checkers.reverse_order_termination(events, NAME, 4)]
     name = checkers.workload_of(events)
     # Back up from 0 every pod is new: those seen before the scale-down (its first fault mark) do not count.
     start = next((e["seq"] for e in events if e["kind"] == "fault"), 0)
     gone_before = {e["uid"] for e in events if e["kind"] == "pod" and e["seq"] < start}
     fresh = [e for e in events if not (e["kind"] == "pod" and e.get("uid") in gone_before)]
-    return [checkers.reverse_order_termination(events, name),
+    return [checkers.reverse_order_termination(events, name, int(f["replicas"])),
             checkers.ordered_ready(fresh, name, int(f["replicas"]))]

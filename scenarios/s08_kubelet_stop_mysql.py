@@ -51,5 +51,5 @@ def check(events: list[Event], t: ClusterTiming) -> list[Verdict]:
         checkers.node_observed_during_fault(events, node, KubeletStop.type),
         checkers.replacement_while_old_exists(events, name),
         checkers.same_pvc_per_identity(events, name),
-        *checkers.durability_if_probed(events, checkers.read_replicas(events) or [f"{name}-0"]),
+        *checkers.durability_if_probed(events),  # every replica the workload can read, read or not
     ]

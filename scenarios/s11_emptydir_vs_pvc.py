@@ -45,9 +45,11 @@ def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:
     written, ephemeral = checkers.recorded_durability(events, ["mysql-ephemeral-0"], "mysql-ephemeral-0.")
     lost = ephemeral.replicas[0].lost if ephemeral.replicas else ()
     return [
-        Verdict("emptydir-loses-rows", bool(written) and len(lost) == ROWS,
-                f"mysql-ephemeral-0 came back with {ROWS - len(lost)} of {ROWS} acknowledged rows "
-                f"(expected 0: the emptyDir went with the pod)"),
+        Verdict("emptydir-loses-rows", "unknown" if not (ephemeral.acknowledged and ephemeral.replicas) else
+                len(lost) == ROWS, f"mysql-ephemeral-0 came back with {ROWS - len(lost)} of {ROWS} acknowledged rows "
+                f"(expected 0: the emptyDir went with the pod)" if ephemeral.replicas and ephemeral.acknowledged else
+                f"not observed: {ephemeral.acknowledged} acknowledged write(s), {len(ephemeral.replicas)} read(s) of "
+                f"mysql-ephemeral-0 (nothing to judge)"),
         checkers.durability(events, ["mysql-0"], "mysql-0.", name="pvc-keeps-rows"),
         checkers.same_pvc_per_identity(events, "mysql"),
     ]

@@ -35,5 +35,5 @@ def check(events: list[Event], t: ClusterTiming) -> list[Verdict]:
         checkers.one_incarnation_during_fault(events, f["pod"], NodePause.type),
         checkers.split_brain(events, name),
         checkers.replacement_while_old_exists(events, name),
-        *checkers.durability_if_probed(events, checkers.read_replicas(events) or [f"{name}-0"]),
+        *checkers.durability_if_probed(events),  # every replica the workload can read, read or not
     ]

@@ -69,4 +69,4 @@ def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:
         verdicts += [checkers.same_pvc_per_identity(events, name),
                      Verdict("same-claim-and-volume", claim_before == claim_after,
                              f"{name}-0's claim and volume before {claim_before}, after {claim_after}")]
-    return verdicts + checkers.durability_if_probed(events, checkers.read_replicas(events) or [f"{name}-0"])
+    return verdicts + checkers.durability_if_probed(events)

@@ -11,7 +11,7 @@ from typing import Any
 
 from harness.errors import UsageError
 
-STATUSES = ("pass", "fail", "error", "cleanup-failed")
+STATUSES = ("pass", "fail", "unknown", "error", "cleanup-failed")
 
 
 def _label(value: str) -> str:

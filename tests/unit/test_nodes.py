@@ -77,7 +77,7 @@ def test_stream_ends_right_after_its_last_sample(tmp_path: Path) -> None:
     crictl = tmp_path / "crictl"
     crictl.write_text('#!/bin/sh\necho \'{"containers": []}\'\n')
     crictl.chmod(0o755)
-    script = nodes._STREAM_SCRIPT.replace(f"+ {nodes.STREAM_SECONDS} ))", "+ 0 ))")  # its time is up at once
+    script = nodes._STREAM_SCRIPT.replace(f"+ {nodes.STREAM_SECONDS + nodes.HANDOVER_SECONDS} ))", "+ 0 ))")  # its time is up at once
     started = time.monotonic()
     out = subprocess.run(["sh", "-c", script, "sh", "5"], capture_output=True, text=True, timeout=10,
                          env={"PATH": f"{tmp_path}:/usr/bin:/bin"}).stdout
