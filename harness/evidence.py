@@ -78,7 +78,7 @@ def watch_outages(events: Sequence[Event], kind: str) -> list[tuple[float, float
     spans: list[tuple[float, float]] = []
     began: float | None = None
     for e in events:
-        if began is not None and ((e["kind"] == kind and e.get("type") == "LISTED")
+        if began is not None and ((e["kind"] == kind and e.get("type") in ("LISTED", "FINAL"))
                                   or (e["kind"] == "recorder" and e.get("what") == f"{kind} watch"
                                       and e.get("resumed"))):
             spans.append((began, e["mono"]))
