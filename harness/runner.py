@@ -116,9 +116,13 @@ def resolve_scenario(name: str, known: dict[str, ModuleType]) -> str:
 
 
 def namespace_for(run_id: str, name: str) -> str:
-    """The scenario's own namespace: the run's last digits and the scenario's first word, as a DNS label."""
+    """The scenario's own namespace, a DNS label: the run's last digits, the scenario's first word, and a short
+    hash of its whole name, so that two scenarios sharing a first word (a user's `my_check` and `my_other`,
+    side by side) never share a namespace."""
+    import hashlib
+
     word = re.sub(r"[^a-z0-9-]+", "-", name.split("_")[0].lower()).strip("-")[:30] or "scenario"
-    return f"chaos-{run_id[-6:]}-{word}"
+    return f"chaos-{run_id[-6:]}-{word}-{hashlib.sha256(name.encode()).hexdigest()[:4]}"
 
 
 def describe(name: str, module: ModuleType) -> dict[str, Any]:

@@ -102,3 +102,48 @@ def wait_namespaces_gone(cluster: Cluster, run_id: str, deadline_seconds: float 
             return True
         time.sleep(1)  # a namespace's absence has no event to wait on once the list is empty
     return False
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_with_two_node_faults_in_flight_heals_both(cluster: Cluster, side_lane: "SideLane", tmp_path: Path,
+                                                           sig: str) -> None:
+    """Scenarios side by side (the CLI's worker threads), each holding a kubelet stop on its own node: one
+    signal heals both, deletes both namespaces, prints one line and exits 130/143."""
+    node_a, node_b = side_lane.nodes[:2]
+    journal = tmp_path / "journal.json"
+    env = {**__import__("os").environ, "SIGNAL_NODE_A": node_a, "SIGNAL_NODE_B": node_b, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(harness(cluster, journal, side_lane, "run", "sig_two_a", "sig_two_b", "--parallel", "2",
+                                    "--report-dir", str(tmp_path / "r")),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    docker = KindNodeAccess()
+    try:
+        deadline = time.monotonic() + 180
+        seen = wait_for_line(proc, "PHASE two-faults", deadline)
+        seen += wait_for_line(proc, "PHASE two-faults", deadline)
+        in_flight = [e.fault["node"] for e in Journal(journal).entries() if e.fault["type"] == "kubelet-stop"]
+        stopped = [n for n in (node_a, node_b) if not docker.kubelet_active(n)]
+        run_id = next(e.run_id for e in Journal(journal).entries())
+        signalled = time.monotonic()
+        proc.send_signal(getattr(signal, sig))
+        out, _ = proc.communicate(timeout=120)
+        healed_in = time.monotonic() - signalled
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        active = {n: docker.kubelet_active(n) for n in (node_a, node_b)}
+        for n in (node_a, node_b):
+            docker.kubelet_start(n)  # the test's own heal, whatever the harness did
+    out = "\n".join(seen) + "\n" + out
+    last = out.strip().splitlines()[-1]
+    gone = wait_namespaces_gone(cluster, run_id)
+    print(f"\n| {sig} | two kubelet faults in flight | exit {proc.returncode} after {healed_in:.1f}s | {last[:150]} | "
+          f"kubelets active: {active}, journal: {[e.fault['type'] for e in Journal(journal).entries()] or 'empty'}, "
+          f"run namespaces gone: {gone} |")
+    assert sorted(in_flight) == sorted([node_a, node_b]) and sorted(stopped) == sorted([node_a, node_b]), out[-2000:]
+    assert proc.returncode == 128 + getattr(signal, sig), out[-3000:]
+    assert all(active.values()) and Journal(journal).entries() == [] and gone
+    assert f"interrupted by {sig}" in last and "Traceback" not in out
+    assert sum("interrupted by" in line for line in out.splitlines()) == 1
+    for n in (node_a, node_b):
+        watch_until(cluster.core.list_node, lambda o: node_condition(o) == "True", 120, f"{n} Ready",
+                    field_selector=f"metadata.name={n}")

@@ -5,6 +5,7 @@ declaration refused before anything runs, and a cancelled worker stopped at its 
 from __future__ import annotations
 
 import copy
+import signal
 import threading
 import time
 from types import SimpleNamespace
@@ -257,3 +258,33 @@ def test_the_longest_scenario_does_not_take_the_wide_lane_the_drain_needs() -> N
     lanes = [[faults[i].item for i in lane] for lane in per_lane]
     assert alone == [] and lanes[0][0] == "s16" and ["s08"] in lanes
     assert max(sum(expected[n] for n in lane) for lane in lanes) < expected["s08"] + expected["s16"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_sigterm_in_the_main_thread_cancels_every_worker_which_heals_first(signum: int) -> None:
+    """SIGTERM arrives as Interrupted (a signal handler raises it in the main thread): every worker gets its
+    own copy at its next wait and heals; the run ends with that Interrupted, its exit code intact. (Rebuilding
+    it from its args raised ValueError: signal.Signals('SIGTERM').)"""
+    from harness.errors import Interrupted
+
+    assert copy.copy(Interrupted(signum)).exit_code == 128 + signum
+    cleaned: list[str] = []
+
+    def job(item: tuple[str, float, bool], placement: tuple[str, ...]) -> str:
+        try:
+            progress.sleep(30)
+            return "finished"
+        finally:
+            time.sleep(0.2)
+            cleaned.append(item[0])
+
+    previous = signal.signal(signum, lambda s, f: (_ for _ in ()).throw(Interrupted(s)))
+    try:
+        threading.Timer(0.3, lambda: signal.pthread_kill(threading.main_thread().ident or 0, signum)).start()
+        started = time.monotonic()
+        with pytest.raises(Interrupted) as raised:
+            run_all([Slot((n, 0, False), alone=False) for n in ("a", "b", "c")], job, parallel=3)
+    finally:
+        signal.signal(signum, previous)
+    assert raised.value.exit_code == 128 + signum
+    assert time.monotonic() - started < 5 and sorted(cleaned) == ["a", "b", "c"]

@@ -136,6 +136,11 @@ def test_namespaces_are_dns_labels(name: str) -> None:
     assert all(c.isalnum() and c.isascii() or c == "-" for c in ns) and not ns.endswith("-")
 
 
+def test_scenarios_sharing_a_first_word_get_namespaces_of_their_own() -> None:
+    assert namespace_for("20261123-181001", "my_check") != namespace_for("20261123-181001", "my_other")
+    assert namespace_for("20261123-181001", "s08_kubelet_stop_mysql").startswith("chaos-181001-s08-")
+
+
 def test_a_users_store_holds_other_keys_which_are_not_unexpected() -> None:
     from harness.workload.durability import check_durability
     from harness.workload.ledger import WriteRecord

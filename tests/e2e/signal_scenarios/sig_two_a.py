@@ -1,0 +1,24 @@
+"""Test-only scenario (loaded with --scenarios): holds a kubelet fault on $SIGNAL_NODE_A while its twin
+(sig_two_a / sig_two_b) holds one on the other node, so that a signal meets two node faults in flight."""
+
+from __future__ import annotations
+
+import os
+
+from harness.faults import KubeletStop
+from harness.progress import observe
+
+HYPOTHESIS = "test-only: one of two kubelet faults in flight at once"
+HOLDS = "pods"  # not true (it faults a node): declared so that the twins run side by side, each on its own node
+
+
+def run(env) -> None:
+    with env.faults.injected(KubeletStop(os.environ["SIGNAL_NODE_A"])):
+        print("PHASE two-faults a", flush=True)
+        observe(30, "the signal")  # a wait: a worker is cancelled at it and heals
+
+
+def check(events, timing):
+    from harness.checkers import Verdict
+
+    return [Verdict("held", "pass", "held its fault until the end")]
