@@ -241,12 +241,18 @@ def node_observed_during_fault(events: Sequence[Event], node: str, fault_type: s
     return Verdict(name, "pass", summary, evidence, figures)
 
 
+# A kubelet back for this long has had every chance to kill a container whose pod the API no longer has.
+HAZARD_SETTLE_SECONDS = 30.0
+
+
 @checker("hazard-window", fault="the fault's injection", old_seen="the old container sampled on the node",
-         seen_after="a sample of the node after the fault", seen_to_end="the node sampled until the recording's end")
+         seen_after="a sample of the node after the fault",
+         seen_to_end=f"the node sampled until the recording's end, {HAZARD_SETTLE_SECONDS:.0f}s past the last heal")
 def hazard_window(events: Sequence[Event], pod: str, node: str, fault_type: str) -> Verdict:
     """After `fault_type` removed `pod` from the API, how long its old container kept running on `node`
     (the window in which the API and the node disagree). Reported as a figure; fails only when the node was
-    watched to the end and the old container was never seen gone."""
+    watched to the end, at least HAZARD_SETTLE_SECONDS past the last heal, and the old container was never
+    seen gone; a recording that ended sooner is `unknown`."""
     name = "hazard-window"
     injected = fault_marks(events, fault_type, "injected")
     if missing := lacking(name, fault=injected):
@@ -277,11 +283,14 @@ def hazard_window(events: Sequence[Event], pod: str, node: str, fault_type: str)
         return Verdict(name, "pass", f"the old {pod} kept running on {node} for {hazard:.1f}s after it left the API"
                        if seen_running_after else f"the old {pod} container was already gone from {node}",
                        figures={"hazard_seconds": hazard})
-    # Still running at the node's last sample: a finding only if the node was watched to the end of sampling.
+    # Still running at the node's last sample: a finding only if the node was watched to the end of sampling,
+    # and long enough after the last heal for the kubelet to have killed it.
     end = max(at for at, _ in runtime_samples(events))
-    if missing := lacking(name, seen_to_end=end - node_after[-1] <= staleness(events, node)):
+    last_heal = max((e["mono"] for e in of_kind(events, "fault") if e["phase"] == "healed"), default=t0)
+    watched = end - node_after[-1] <= staleness(events, node) and node_after[-1] - last_heal >= HAZARD_SETTLE_SECONDS
+    if missing := lacking(name, seen_to_end=watched):
         return Verdict(name, "unknown", f"{missing.summary}: the old {pod} still ran on {node} at its last sample, "
-                       f"{end - node_after[-1]:.1f}s before the recording ended", missing.evidence)
+                       f"{node_after[-1] - last_heal:.1f}s after the last heal", missing.evidence)
     return Verdict(name, "fail", f"the old {pod} container never stopped on {node}",
                    figures={"hazard_seconds": end - t0})
 

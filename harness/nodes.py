@@ -105,17 +105,17 @@ SAMPLE_MARK = "@@chaos-sample"
 # last one by the exec's start plus one read, no more than the interval plus one read between two samples in
 # one exec (a final sleep put a whole interval more into every restart's gap).
 # Each sample also says whether the kubelet runs, read from its unit's cgroup with shell builtins (no fork per
-# sample): the evidence that a kubelet-stop fault still holds. "-" when the node has neither cgroup layout.
+# sample): the evidence that a kubelet-stop fault still holds. kind puts the unit under kubelet.slice, kubeadm
+# hosts under system.slice; cgroup v1 (name=systemd hierarchy) or v2. "-" when neither layout is there.
 _STREAM_SCRIPT = f"""end=$(( $(date +%s) + {STREAM_SECONDS + HANDOVER_SECONDS} ))
 kubelet_state() {{
-  for f in /sys/fs/cgroup/systemd/system.slice/kubelet.service/cgroup.procs \\
-           /sys/fs/cgroup/system.slice/kubelet.service/cgroup.procs; do
-    if [ -e "$f" ]; then
-      if read -r _ < "$f" 2>/dev/null; then echo active; else echo inactive; fi
-      return
-    fi
+  known=-
+  for slice in /sys/fs/cgroup/systemd/kubelet.slice /sys/fs/cgroup/systemd/system.slice \\
+               /sys/fs/cgroup/kubelet.slice /sys/fs/cgroup/system.slice; do
+    [ -d "$slice" ] && known=inactive
+    if read -r _ < "$slice/kubelet.service/cgroup.procs" 2>/dev/null; then echo active; return; fi
   done
-  echo -
+  echo "$known"
 }}
 while :; do
   out=$(crictl ps -o json 2>&1); rc=$?

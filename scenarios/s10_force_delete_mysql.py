@@ -11,7 +11,7 @@ from harness.progress import observe
 from harness.history import Event
 from harness.scenario import ScenarioEnv
 from harness.settings import ClusterTiming
-from harness.waits import node_not_ready, watch_until
+from harness.waits import node_not_ready, poll_until, watch_until
 
 HYPOTHESIS = ("Force-deleting pod 0 (mysql-0, or the --target's) while its kubelet is stopped makes the StatefulSet "
               "re-create it at once; its node-bound volume keeps the new pod from starting anywhere else (the "
@@ -58,6 +58,11 @@ def run(env: ScenarioEnv) -> None:
         started = time.monotonic()
         w.wait_ready(300)
         env.figures["ready_after_kubelet_start"] = time.monotonic() - started
+        # The recording ends only once the node's runtime has dropped the old container (the hazard window's
+        # end), or past a deadline, after which hazard-window judges what the samples showed.
+        poll_until(lambda: None if any(c.pod_uid == old_uid and c.state == "CONTAINER_RUNNING"
+                                       for c in env.nodes.runtime_containers(node, timeout=15)) else True,
+                   60, f"the old {pod} container gone from {node}", 1.0, on_timeout=lambda: False)
     env.read_rows(w, 0)
 
 

@@ -185,6 +185,18 @@ def test_hazard_window_follows_the_old_incarnation_only() -> None:
     assert verdict.ok and verdict.figures["hazard_seconds"] == 6
 
 
+def test_hazard_window_fails_only_when_the_node_was_watched_long_after_the_heal() -> None:
+    """The old container still runs at the last sample: a finding once the kubelet has been back for
+    HAZARD_SETTLE_SECONDS with the node sampled throughout; a recording that ended sooner is unknown."""
+    inject = make("fault", 10, phase="injected", fault={"type": "pod-delete", "pod": "web-0", "uid": "u1"})
+    heal = make("fault", 12, phase="healed", fault={"type": "kubelet-stop", "node": "n1"})
+    running = [runtime(10 + t, "n1", ("web-0", "c1", "u1")) for t in range(0, 45)]
+    assert checkers.hazard_window([inject, heal, *running], "web-0", "n1", "pod-delete").status == "fail"
+    short = [inject, heal, *running[:20]]
+    verdict = checkers.hazard_window(short, "web-0", "n1", "pod-delete")
+    assert verdict.status == "unknown" and "17.0s after the last heal" in verdict.summary, verdict.explain()
+
+
 def test_concurrent_copies_shows_a_double_start() -> None:
     events = [runtime(0, "n1", ("web-abc-1", "c1", "u1")), runtime(0.5, "n2", ("web-abc-2", "c2", "u2"))]
     verdict = checkers.concurrent_copies(events, "web-", expected=1)

@@ -129,6 +129,7 @@ CASES: dict[str, tuple[Callable[[H], checkers.Verdict], H, dict[str, Callable[[H
         # The node's samples stop while the old container still runs; another node is sampled to the end.
         "seen_to_end": lambda h: drop(h, lambda e: e["kind"] == "runtime" and e["mono"] >= 3)
         + [sample(9, "n2")],
+
     }),
     "no-replacement-while-old-exists": (lambda h: checkers.replacement_while_old_exists(h, "web"),
                                         [pod(0, "web-0", "u1"), pod(8, "web-0", "u1")], {
