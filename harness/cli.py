@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from harness.access import DEFAULT_TARGET_NODES, NODE_ACCESS_MODES, AccessOptions
@@ -49,36 +50,33 @@ def default_kubeconfig() -> Path | None:
     return local if local.exists() else None
 
 
-def non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
-    return value
+def whole_number(key: str) -> Callable[[str], int]:
+    """The argparse type of a whole-number option, with the run file's minimum (runfile.MINIMUM)."""
+    from harness.runfile import below_minimum
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if why := below_minimum(key, value):
+            raise argparse.ArgumentTypeError(why)
+        return value
 
-def at_least_one(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def at_least_five(text: str) -> int:
-    value = int(text)
-    if value < 5:
-        raise argparse.ArgumentTypeError(f"must be at least 5 seconds, not {value}")
-    return value
+    parse.__name__ = "whole number"  # argparse names the type in its message
+    return parse
 
 
 def writable_report_dir(path: Path) -> Path:
-    """Checked before anything else happens: a run that cannot write its report must not start."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise UsageError(f"--report-dir {path} is not a writable directory ({e.strerror}); pass another one") from e
+    """Checked before anything else happens, and without creating anything (the run directory is made only once
+    the cluster answered): the directory, or the nearest existing one above it, must be a directory this
+    process can write into."""
+    existing = path.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        why = "not a directory" if not existing.is_dir() else "not writable"
+        raise UsageError(f"--report-dir {path} is not a writable directory ({existing} is {why}); pass another one")
     return path
 
 
@@ -145,9 +143,9 @@ def normalized(verdicts: list[dict[str, object]]) -> list[dict[str, object]]:
     """Verdicts as JSON sees them (tuples are lists), for comparing a re-judgement with results.json."""
     from harness.runner import verdict_status
 
-    return json.loads(json.dumps([{"status": verdict_status(v), **{k: v[k] for k in ("checker", "summary", "evidence",
-                                                                                    "figures")}}
-                                  for v in verdicts], default=str))
+    return json.loads(json.dumps([{"status": verdict_status(v), **{k: v.get(k) for k in ("checker", "summary",
+                                                                                        "evidence", "figures")}}
+                                  if isinstance(v, dict) else {"unreadable": repr(v)} for v in verdicts], default=str))
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -155,8 +153,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     from harness.runner import rejudge, verdict_status
     from harness.verdicts import outcome
 
-    if not (args.run_dir / "results.json").is_file():
-        raise UsageError(f"{args.run_dir} holds no results.json: pass a run directory (reports/<run-id>)")
     statuses = []
     changed = False
     for scenario, recorded, now in rejudge(args.run_dir, args.scenarios):
@@ -427,7 +423,7 @@ def global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     parser.add_argument("--scenarios", type=Path, action="append", default=default([]), metavar="DIR",
                         help="also load the scenario files (*.py) in DIR; same contract as the built-ins "
                              "(installed packages add theirs through the entry-point group chaos_harness.scenarios)")
-    parser.add_argument("--agent-deadman-seconds", type=at_least_five, default=default(30), metavar="N",
+    parser.add_argument("--agent-deadman-seconds", type=whole_number("agent_deadman_seconds"), default=default(30), metavar="N",
                         help="the agent restarts a kubelet the harness stopped once the harness has not renewed "
                              "its Lease for N seconds (default 30)")
 
@@ -489,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where runs go: <report-dir>/<run-id>/report.html, results.json, history.jsonl, junit.xml")
     run.add_argument("--timing-profile", choices=("fast", "faithful"), default=None,
                      help="require the cluster to run this timing profile (default: whatever it runs)")
-    run.add_argument("--keep-runs", type=non_negative, default=0, metavar="N",
+    run.add_argument("--keep-runs", type=whole_number("keep_runs"), default=0, metavar="N",
                      help="after the run, delete all but the newest N runs under --report-dir (0: keep all)")
     run.add_argument("--mysql-image", default=None, metavar="IMAGE",
                      help="the MySQL scenarios' server image, pulled by the cluster (default on kind: the tutorial's "
@@ -500,7 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="StorageClass of the workloads' claims (default: the cluster's default)")
     run.add_argument("--pushgateway", default=None, metavar="URL",
                      help="also push the run's metrics (reports/<run-id>/metrics.prom) to this Prometheus Pushgateway")
-    run.add_argument("--parallel", type=at_least_one, default=3, metavar="N",
+    run.add_argument("--parallel", type=whole_number("parallel"), default=3, metavar="N",
                      help="run up to N scenarios side by side where what they hold allows: those acting only on "
                           "their own pods together, each node fault alone (default 3; 1: one after the other)")
     run.add_argument("--config", type=Path, default=None, metavar="FILE",
@@ -532,7 +528,11 @@ def interrupted_line(args: argparse.Namespace, name: str, notes: list[str]) -> s
         mine = [e for e in Journal(args.journal).entries() if e.owner.get("pid") == os.getpid()]
     except HarnessError:
         mine = []
+    from harness.faults import STARTED_RUNS
+
     faults = [e for e in mine if e.fault.get("type") != "run-leftovers"]
+    if not (faults or notes or mine or STARTED_RUNS):
+        return f"chaos-harness {args.command}: interrupted by {name}: nothing had been injected or created"
     if faults or notes:
         left = "; ".join(notes) or f"{len(faults)} fault(s) not healed"
         return f"chaos-harness {args.command}: interrupted by {name}: {left}; run 'chaos-harness cleanup'"
@@ -581,6 +581,11 @@ def main(argv: list[str] | None = None) -> int:
     except Interrupted as e:
         print(interrupted_line(args, e.args[0], getattr(e, "__notes__", [])), file=sys.stderr)
         return e.exit_code
+    except BrokenPipeError:
+        # `chaos-harness list | head -1`: the reader went away; stop quietly, as a shell tool does on SIGPIPE.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     finally:
         signal.signal(signal.SIGTERM, previous)
     parser.error(f"unknown command {args.command}")

@@ -416,6 +416,11 @@ FAULT_TYPES: dict[str, type] = {cls.type: cls for cls in (KubeletStop, PodDelete
                                                           RolloutRestart, RunLeftovers)}
 
 
+# The runs this process registered (their leftovers journaled), so that the line printed on a signal can say
+# whether anything was created at all. Process-wide on purpose: a signal ends the whole process.
+STARTED_RUNS: list[str] = []
+
+
 @contextmanager
 def run_registered(cluster: Cluster, journal: Journal, run_id: str) -> Iterator[None]:
     """Journal the run's leftovers for its lifetime. The entry goes once the run has removed them itself (a
@@ -423,6 +428,7 @@ def run_registered(cluster: Cluster, journal: Journal, run_id: str) -> Iterator[
     in the final delete alike, it goes only when every namespace of the run is seen being deleted; otherwise
     it stays, for `cleanup`."""
     entry = journal.add(spec_of(RunLeftovers(run_id)), cluster.fingerprint().kube_system_uid, cluster.context, run_id)
+    STARTED_RUNS.append(run_id)
     try:
         yield
     except BaseException:

@@ -19,8 +19,10 @@ from harness.errors import HarnessError
 
 
 def default_journal_path() -> Path:
-    state = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
-    return Path(os.environ.get("CHAOS_HARNESS_JOURNAL", state / "chaos-harness" / "journal.json"))
+    """CHAOS_HARNESS_JOURNAL, else $XDG_STATE_HOME/chaos-harness/journal.json (~/.local/state by default); an
+    empty variable counts as unset, as the XDG spec says of XDG_STATE_HOME."""
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return Path(os.environ.get("CHAOS_HARNESS_JOURNAL") or state / "chaos-harness" / "journal.json")
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,18 @@ def this_process() -> dict[str, Any]:
     return {"pid": os.getpid(), "host": socket.gethostname(), "boot_id": boot_id()}
 
 
+def impossible_path(path: Path) -> str:
+    """Why a file could never be created at `path` ("" when it could): a parent that is not a directory, or a
+    kernel file system that holds no files of ours."""
+    absolute = path.absolute()
+    if any(absolute.is_relative_to(root) for root in (Path("/proc"), Path("/sys"), Path("/dev"))):
+        return f"{absolute.parts[1]} is the kernel's, not a place for files"
+    for parent in absolute.parents:
+        if parent.exists():
+            return "" if parent.is_dir() else f"{parent} is not a directory"
+    return ""
+
+
 class JournalError(HarnessError):
     """The journal cannot be read or written (corrupt, a directory, not writable): one line, exit 2."""
 
@@ -73,9 +87,13 @@ class Journal:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or default_journal_path()
+        if not self.path.name or self.path.is_dir():
+            raise JournalError(f"journal {self.path} is a directory; pass a file with --journal "
+                               f"(or CHAOS_HARNESS_JOURNAL)")
+        if why := impossible_path(self.path):
+            raise JournalError(f"journal {self.path} can never exist ({why}); pass another file with --journal "
+                               f"(or CHAOS_HARNESS_JOURNAL)")
         self._lock_path = self.path.with_name(self.path.name + ".lock")
-        if self.path.is_dir():
-            raise JournalError(f"journal {self.path} is a directory; pass a file with --journal")
 
     def _fail(self, action: str, e: Exception) -> JournalError:
         return JournalError(f"cannot {action} journal {self.path}: {e.strerror if isinstance(e, OSError) else e}; "

@@ -41,6 +41,14 @@ TARGET_KEYS: dict[str, type] = {"statefulset": str, "scenarios": list, "probe": 
 _NAMES = {str: "a string", int: "an integer", list: "an array", dict: "a table", bool: "a boolean",
           float: "a float"}
 CHOICES = {"timing_profile": ("fast", "faithful"), "node_access": ("auto", "docker", "agent")}
+# The least value of each whole-number option, for the command line (its argparse types) and the run file alike.
+MINIMUM: dict[str, tuple[int, str]] = {"parallel": (1, ""), "keep_runs": (0, ""), "agent_deadman_seconds": (5, " seconds")}
+
+
+def below_minimum(key: str, value: int) -> str:
+    """Why `value` is refused for option `key` ("" when it is fine)."""
+    least, unit = MINIMUM.get(key, (value, ""))
+    return f"must be at least {least}{unit}, not {value}" if value < least else ""
 
 
 @dataclass
@@ -55,6 +63,8 @@ def load_run_file(path: Path) -> RunFile:
         doc = tomllib.loads(path.read_text())
     except OSError as e:
         raise UsageError(f"--config {path}: cannot read it ({e.strerror})") from e
+    except UnicodeDecodeError as e:
+        raise UsageError(f"--config {path}: cannot read it (not UTF-8 text: {e.reason} at byte {e.start})") from e
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"--config {path}: not valid TOML: {e}") from e
     base = path.resolve().parent
@@ -64,8 +74,8 @@ def load_run_file(path: Path) -> RunFile:
             raise UsageError(f"--config {path}: unknown key {key!r} (known: {', '.join(sorted(TOP_LEVEL))})")
         kind, is_path = TOP_LEVEL[key]
         _expect(path, key, value, kind)
-        if key == "parallel" and value < 1:
-            raise UsageError(f"--config {path}: parallel = {value}: must be at least 1")
+        if key in MINIMUM and (why := below_minimum(key, value)):
+            raise UsageError(f"--config {path}: {key} = {value}: {why}")
         if key in CHOICES and value not in CHOICES[key]:
             raise UsageError(f"--config {path}: {key} = {value!r}: use one of {', '.join(CHOICES[key])}")
         if key == "targets":

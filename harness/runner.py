@@ -81,7 +81,13 @@ def scenario_modules(dirs: Sequence[Path] = ()) -> dict[str, ModuleType]:
         for path in sorted(directory.glob("*.py")):
             if not path.name.startswith("_"):
                 module = load_scenario_file(path)
-                if hasattr(module, "HYPOTHESIS") and hasattr(module, "run"):
+                lacks = [n for n in ("HYPOTHESIS", "run") if not hasattr(module, n)]
+                if lacks == ["run"] or (lacks == ["HYPOTHESIS"] and callable(getattr(module, "run", None))):
+                    # Half a scenario is a mistake, not a helper module: a helper (no HYPOTHESIS, no run) stays
+                    # quiet; name files starting with _ to keep anything else out.
+                    raise UsageError(f"--scenarios {path}: a scenario needs HYPOTHESIS and run(env); this file "
+                                     f"has no {lacks[0]}")
+                if not lacks:
                     add(path.stem, module, f"file {path}")
     return found
 
@@ -215,6 +221,8 @@ def verdict_dict(v: Verdict) -> dict[str, Any]:
 
 def verdict_status(v: dict[str, Any]) -> str:
     """A recorded verdict's status; results written before `unknown` existed carry only ok and error."""
+    if not isinstance(v, dict):
+        return "error"
     return str(v.get("status") or ("error" if v.get("error") else "pass" if v.get("ok") else "fail"))
 
 
@@ -236,20 +244,61 @@ def judge(module: ModuleType, events: list[dict[str, Any]], timing: ClusterTimin
         return [Verdict("check", "error", f"check raised {type(e).__name__}: {e}")]
 
 
-def rejudge(run_dir: Path, dirs: Sequence[Path] = ()) -> list[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]]:
-    """Re-judge a finished run offline: per scenario, (name, recorded verdicts, verdicts now)."""
+def read_run(run_dir: Path) -> dict[str, Any]:
+    """A finished run's results.json, checked for what re-judging needs; anything unreadable is one line naming
+    the file (UsageError), never a traceback."""
+    path = run_dir / "results.json"
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError as e:
+        raise UsageError(f"{run_dir} holds no results.json: pass a run directory (reports/<run-id>)") from e
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UsageError(f"{path} is not a readable results file ({type(e).__name__}: {e}); was the run "
+                         f"interrupted while writing it?") from e
+    results = document.get("results") if isinstance(document, dict) else None
+    if not isinstance(results, list) or not isinstance(document.get("timing"), dict) or not all(
+            isinstance(r, dict) and isinstance(r.get("scenario"), str) and isinstance(r.get("history"), str)
+            and isinstance(r.get("verdicts"), list) for r in results):
+        raise UsageError(f"{path} is not a chaos-harness results file (it needs timing and results, each with "
+                         f"scenario, history and verdicts)")
+    return document
+
+
+def read_history(run_dir: Path, name: str) -> list[dict[str, Any]]:
+    """One scenario's recorded history; a missing file or a broken line is one line naming it and the line."""
     from harness.history import load
 
-    document = json.loads((run_dir / "results.json").read_text())
-    timing = ClusterTiming.from_dict(document["timing"])
+    path = run_dir / Path(name).name  # a history lives in the run directory, whatever results.json says
+    try:
+        return load(path)
+    except FileNotFoundError as e:
+        raise UsageError(f"{path} is missing: the run's histories are what it is judged from") from e
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{path}:{e.lineno}: not a history line ({e.msg}); the file is truncated or corrupt") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path} cannot be read ({type(e).__name__}: {e})") from e
+
+
+def rejudge(run_dir: Path, dirs: Sequence[Path] = ()) -> list[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]]:
+    """Re-judge a finished run offline: per scenario, (name, recorded verdicts, verdicts now). A run whose
+    scenarios are not installed here (another scenario set) is a UsageError naming them."""
+    document = read_run(run_dir)
+    try:
+        timing = ClusterTiming.from_dict(document["timing"])
+    except (TypeError, ValueError) as e:
+        raise UsageError(f"{run_dir / 'results.json'}: its timing cannot be read ({e})") from e
     modules = scenario_modules(dirs)
+    absent = [r["scenario"] for r in document["results"] if r["scenario"] not in modules]
+    if absent:
+        raise UsageError(f"the run's scenario(s) {', '.join(absent)} are not installed here: pass --scenarios DIR "
+                         f"with their files, or install the package that provides them")
     judged = []
     for result in document["results"]:
-        module = modules.get(result["scenario"])
-        if module is None or not hasattr(module, "check"):
+        module = modules[result["scenario"]]
+        if not hasattr(module, "check"):
             judged.append((result["scenario"], result["verdicts"], []))
             continue
-        events = load(run_dir / result["history"])
+        events = read_history(run_dir, result["history"])
         verdicts = [verdict_dict(v) for v in with_timing_source(judge(module, events, timing), timing)]
         judged.append((result["scenario"], result["verdicts"], verdicts))
     return judged

@@ -26,8 +26,22 @@ def case_dir(tmp_path: Path) -> dict[str, Path]:
     scenarios = tmp_path / "scenarios"
     scenarios.mkdir()
     (scenarios / "broken.py").write_text('HYPOTHESIS = "x"\ndef run(env:\n')
+    half = tmp_path / "half"
+    half.mkdir()
+    (half / "half_done.py").write_text('HYPOTHESIS = "a scenario without run()"\n')
+    binary_run_file = tmp_path / "binary.toml"
+    binary_run_file.write_bytes(bytes(range(256)))
+    negative_keep = tmp_path / "keep.toml"
+    negative_keep.write_text("keep_runs = -5\n")
+    corrupt_run = tmp_path / "corrupt-run"
+    corrupt_run.mkdir()
+    (corrupt_run / "results.json").write_text('{"results": [')
+    short_deadman = tmp_path / "deadman.toml"
+    short_deadman.write_text("agent_deadman_seconds = 1\n")
     return {"scenarios": scenarios, "down": down, "foreign": foreign, "broken": broken, "file": a_file, "bad_journal": bad_journal,
-            "missing": tmp_path / "missing.kubeconfig", "reports": tmp_path / "reports"}
+            "missing": tmp_path / "missing.kubeconfig", "reports": tmp_path / "reports", "half": half,
+            "binary_run_file": binary_run_file, "negative_keep": negative_keep, "short_deadman": short_deadman,
+            "corrupt_run": corrupt_run}
 
 
 CASES = [
@@ -54,6 +68,21 @@ CASES = [
     ("doctor, API down", ["--kubeconfig", "{down}", "doctor"], "did not answer"),
     ("cleanup, context not allowed", ["--kubeconfig", "{foreign}", "--journal", "{bad_journal}", "cleanup"],
      "not valid JSON"),
+    # Nothing is made before the context is checked and the API answers: not even the default ./reports.
+    ("API down, default --report-dir", ["--kubeconfig", "{down}", "run", "s01"], "did not answer"),
+    ("context refused, default --report-dir", ["--kubeconfig", "{foreign}", "run", "s01"], "refusing kube context"),
+    ("API down, --report-dir not yet made", ["--kubeconfig", "{down}", "run", "s01", "--report-dir", "{reports}/a/b"],
+     "did not answer"),
+    ("check on a directory without results", ["check", "{scenarios}"], "holds no results.json"),
+    ("check on a corrupt results.json", ["check", "{corrupt_run}"], "is not a readable results file"),
+    ("a scenario file without run()", ["--scenarios", "{half}", "list"], "half_done.py: a scenario needs HYPOTHESIS"),
+    ("a binary run file", ["run", "--config", "{binary_run_file}"], "cannot read it"),
+    ("run file keep_runs = -5", ["run", "--config", "{negative_keep}"], "keep_runs = -5: must be at least 0"),
+    ("run file agent_deadman_seconds = 1", ["run", "--config", "{short_deadman}"],
+     "agent_deadman_seconds = 1: must be at least 5 seconds"),
+    ("journal under a regular file", ["--journal", "{file}/journal.json", "journal"], "can never exist"),
+    ("journal under /proc", ["--journal", "/proc/chaos-journal.json", "cleanup"], "can never exist"),
+    ("journal a directory", ["--journal", "{scenarios}", "journal"], "is a directory"),
 ]
 
 
@@ -62,11 +91,12 @@ def test_bad_input_is_one_line_and_exit_2(what: str, argv: list[str], expect: st
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CHAOS_HARNESS_ALLOWED_CONTEXTS", raising=False)
     paths = case_dir(tmp_path)
-    before = sorted(p.name for p in tmp_path.iterdir())
+    monkeypatch.chdir(tmp_path)  # the default --report-dir (./reports) lands here if anything makes it
+    before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     argv = [a.format(**paths) for a in argv]
     code = cli.main(["--journal", str(tmp_path / "journal.json"), *argv])
     err = capsys.readouterr().err
-    after = sorted(p.name for p in tmp_path.iterdir())
+    after = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     print(f"\n| {what} | exit {code} | {err.strip()} | created: {sorted(set(after) - set(before)) or 'nothing'} |")
     assert code == cli.EXIT_USAGE
     assert err.count("\n") == 1 and expect in err and "Traceback" not in err
@@ -74,13 +104,34 @@ def test_bad_input_is_one_line_and_exit_2(what: str, argv: list[str], expect: st
     assert set(after) - set(before) <= {"journal.json.lock"}, "bad input must leave nothing behind"
 
 
+def test_an_empty_chaos_harness_journal_counts_as_unset(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from harness.journal import default_journal_path
+
+    monkeypatch.setenv("CHAOS_HARNESS_JOURNAL", "")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    assert default_journal_path() == tmp_path / "chaos-harness" / "journal.json"
+
+
+def test_list_into_a_closed_pipe_stops_quietly() -> None:
+    """`chaos-harness list | head -1`: no BrokenPipeError traceback, ever (it raced in 3 of 7 tries)."""
+    import subprocess
+    import sys
+
+    for _ in range(5):
+        out = subprocess.run(f"{sys.executable} -m harness.cli list | head -1", shell=True, capture_output=True,
+                             text=True, timeout=60)
+        assert out.stdout.count("\n") == 1 and "Traceback" not in out.stderr and "Error" not in out.stderr, out.stderr
+
+
 @pytest.mark.parametrize("argv", [["run", "--keep-runs", "-1"], ["run", "--timing-profile", "bogus"],
-                                  ["--node-access", "ssh", "run"], ["--agent-deadman-seconds", "1", "run"]])
+                                  ["--node-access", "ssh", "run"], ["--agent-deadman-seconds", "1", "run"],
+                                  ["run", "--parallel", "lots"]])
 def test_bad_option_values_are_refused_by_the_parser_with_exit_2(argv: list[str], capsys) -> None:
     with pytest.raises(SystemExit) as exited:
         cli.main(argv)
     assert exited.value.code == 2
-    assert "Traceback" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "non_negative" not in err and "at_least" not in err
 
 
 def test_allowing_every_context_warns_then_proceeds(tmp_path: Path, capsys) -> None:
