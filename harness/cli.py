@@ -265,8 +265,11 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     from harness import schedule
     from harness.runner import scenario_modules
 
+    if getattr(args, "name", None) is not None:
+        schedule.check_names(args.name, args.namespace)
     if args.action == "install":
         schedule.check_cron(args.schedule)
+        schedule.check_install_values(args.time_zone, args.reports_size)
         run_args = build_parser().parse_args(["run", *(["--config", str(args.config)] if args.config else [])])
         specs = apply_run_file(run_args)
         known = scenario_modules(run_args.scenarios)

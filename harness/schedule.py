@@ -45,6 +45,35 @@ _NAMES = {3: ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oc
 _MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 
 
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+# A Kubernetes quantity (resource.Quantity): a decimal number, then a binary or decimal suffix or an exponent.
+_QUANTITY = re.compile(r"(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|[mkMGTPE]|[eE][-+]?\d+)?")
+# A CronJob's Jobs are named <cronjob>-<11 characters>, and a Job name must stay a 63-character label.
+CRONJOB_NAME_MAX = 52
+
+
+def check_names(name: str, namespace: str) -> None:
+    """The schedule's name and namespace as the API server will take them, before anything is sent."""
+    for flag, value, most in (("--name", name, CRONJOB_NAME_MAX), ("--namespace", namespace, 63)):
+        if not _DNS_LABEL.fullmatch(value) or len(value) > most:
+            raise UsageError(f"{flag} {value!r}: must be a DNS label of at most {most} characters (lower-case "
+                             f"letters, digits and '-', starting and ending with a letter or digit)")
+
+
+def check_install_values(time_zone: str | None, reports_size: str) -> None:
+    """--time-zone against the tz database (when this machine has one) and --reports-size as a quantity."""
+    if time_zone:
+        import zoneinfo
+
+        known = zoneinfo.available_timezones()
+        if known and time_zone not in known:
+            raise UsageError(f"--time-zone {time_zone!r}: not a time zone of the tz database (e.g. Europe/Berlin, "
+                             f"Etc/UTC)")
+    match = _QUANTITY.fullmatch(reports_size)
+    if not match or float(match.group(1)) <= 0:
+        raise UsageError(f"--reports-size {reports_size!r}: a positive Kubernetes quantity, e.g. 1Gi or 500Mi")
+
+
 def check_cron(schedule: str) -> None:
     """The CronJob's schedule syntax (five fields, ranges, steps, lists, month and day names, or a macro);
     anything else is a UsageError naming the field, before anything is applied."""
@@ -251,23 +280,24 @@ def apply(cluster: Cluster, obj: dict[str, Any], dry_run: bool = False, dynamic:
 
 def uninstall(cluster: Cluster, name: str, namespace: str) -> list[str]:
     """Delete every object of schedule `name` (found by its labels; its Jobs and their pods go with the CronJob).
-    The namespace stays: it may hold the user's own things."""
+    The namespace stays: it may hold the user's own things. Every call has a request timeout: an API that
+    accepts and never answers is one line within seconds, like status and fetch."""
     selector = f"{SCHEDULE_LABEL}={name},app.kubernetes.io/managed-by=chaos-harness"
     batch, rbac, core = client.BatchV1Api(cluster.api), client.RbacAuthorizationV1Api(cluster.api), cluster.core
     kinds = [
-        ("CronJob", lambda: batch.list_namespaced_cron_job(namespace, label_selector=selector),
-         lambda n: batch.delete_namespaced_cron_job(n, namespace, propagation_policy="Foreground")),
-        ("Job", lambda: batch.list_namespaced_job(namespace, label_selector=selector),
-         lambda n: batch.delete_namespaced_job(n, namespace, propagation_policy="Foreground")),
-        ("ConfigMap", lambda: core.list_namespaced_config_map(namespace, label_selector=selector),
-         lambda n: core.delete_namespaced_config_map(n, namespace)),
-        ("PersistentVolumeClaim", lambda: core.list_namespaced_persistent_volume_claim(namespace, label_selector=selector),
-         lambda n: core.delete_namespaced_persistent_volume_claim(n, namespace)),
-        ("ServiceAccount", lambda: core.list_namespaced_service_account(namespace, label_selector=selector),
-         lambda n: core.delete_namespaced_service_account(n, namespace)),
-        ("ClusterRoleBinding", lambda: rbac.list_cluster_role_binding(label_selector=selector),
-         lambda n: rbac.delete_cluster_role_binding(n)),
-        ("ClusterRole", lambda: rbac.list_cluster_role(label_selector=selector), lambda n: rbac.delete_cluster_role(n)),
+        ("CronJob", lambda: batch.list_namespaced_cron_job(namespace, label_selector=selector, _request_timeout=10),
+         lambda n: batch.delete_namespaced_cron_job(n, namespace, propagation_policy="Foreground", _request_timeout=10)),
+        ("Job", lambda: batch.list_namespaced_job(namespace, label_selector=selector, _request_timeout=10),
+         lambda n: batch.delete_namespaced_job(n, namespace, propagation_policy="Foreground", _request_timeout=10)),
+        ("ConfigMap", lambda: core.list_namespaced_config_map(namespace, label_selector=selector, _request_timeout=10),
+         lambda n: core.delete_namespaced_config_map(n, namespace, _request_timeout=10)),
+        ("PersistentVolumeClaim", lambda: core.list_namespaced_persistent_volume_claim(namespace, label_selector=selector, _request_timeout=10),
+         lambda n: core.delete_namespaced_persistent_volume_claim(n, namespace, _request_timeout=10)),
+        ("ServiceAccount", lambda: core.list_namespaced_service_account(namespace, label_selector=selector, _request_timeout=10),
+         lambda n: core.delete_namespaced_service_account(n, namespace, _request_timeout=10)),
+        ("ClusterRoleBinding", lambda: rbac.list_cluster_role_binding(label_selector=selector, _request_timeout=10),
+         lambda n: rbac.delete_cluster_role_binding(n, _request_timeout=10)),
+        ("ClusterRole", lambda: rbac.list_cluster_role(label_selector=selector, _request_timeout=10), lambda n: rbac.delete_cluster_role(n, _request_timeout=10)),
     ]
     removed = []
     for kind, lister, deleter in kinds:

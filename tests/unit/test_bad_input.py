@@ -83,6 +83,15 @@ CASES = [
     ("journal under a regular file", ["--journal", "{file}/journal.json", "journal"], "can never exist"),
     ("journal under /proc", ["--journal", "/proc/chaos-journal.json", "cleanup"], "can never exist"),
     ("journal a directory", ["--journal", "{scenarios}", "journal"], "is a directory"),
+    # schedule install --dry-run prints YAML the API server must accept: names and values checked first.
+    *[(f"schedule install {flag} {value[:20]}", ["schedule", "install", "--schedule", "@daily", "--dry-run", "--image", "img", flag, value],
+       expect) for flag, value, expect in [
+        ("--name", "Nightly", "must be a DNS label"), ("--name", "a/b", "must be a DNS label"),
+        ("--name", "n" * 300, "at most 52 characters"), ("--namespace", "Bad_NS", "must be a DNS label"),
+        ("--time-zone", "Not/AZone", "not a time zone"), ("--reports-size", "lots", "a positive Kubernetes quantity"),
+        ("--reports-size", "0Gi", "a positive Kubernetes quantity")]],
+    ("schedule uninstall --name Bad", ["--kubeconfig", "{down}", "schedule", "uninstall", "--name", "Bad"],
+     "must be a DNS label"),
 ]
 
 
