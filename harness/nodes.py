@@ -113,7 +113,7 @@ kubelet_state() {{
   for slice in /sys/fs/cgroup/systemd/kubelet.slice /sys/fs/cgroup/systemd/system.slice \\
                /sys/fs/cgroup/kubelet.slice /sys/fs/cgroup/system.slice; do
     [ -d "$slice" ] && known=inactive
-    if read -r _ < "$slice/kubelet.service/cgroup.procs" 2>/dev/null; then echo active; return; fi
+    if {{ read -r _ < "$slice/kubelet.service/cgroup.procs"; }} 2>/dev/null; then echo active; return; fi
   done
   echo "$known"
 }}
