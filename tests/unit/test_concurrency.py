@@ -105,11 +105,8 @@ def test_a_signal_stops_the_workers_at_their_next_wait_and_they_clean_up() -> No
     assert time.monotonic() - started < 5 and sorted(cleaned) == ["a", "b", "signal"]
 
 
-def test_ctrl_c_in_the_main_thread_cancels_every_worker_which_cleans_up_first() -> None:
-    import _thread
-
-    cleaned: list[str] = []
-
+def _healing_sleeper(cleaned: list[str]):  # type: ignore[no-untyped-def]
+    """A scenario that waits 30 s (a cancellable wait) and heals on the way out, noting its name."""
     def job(item: tuple[str, float, bool], placement: tuple[str, ...]) -> str:
         try:
             progress.sleep(30)
@@ -117,7 +114,14 @@ def test_ctrl_c_in_the_main_thread_cancels_every_worker_which_cleans_up_first() 
         finally:
             time.sleep(0.2)  # a heal: the run ends only after it
             cleaned.append(item[0])
+    return job
 
+
+def test_ctrl_c_in_the_main_thread_cancels_every_worker_which_cleans_up_first() -> None:
+    import _thread
+
+    cleaned: list[str] = []
+    job = _healing_sleeper(cleaned)
     slots = [Slot((n, 0, False), alone=False) for n in ("a", "b", "c")]
     threading.Timer(0.3, _thread.interrupt_main).start()
     started = time.monotonic()
@@ -269,15 +273,7 @@ def test_a_sigterm_in_the_main_thread_cancels_every_worker_which_heals_first(sig
 
     assert copy.copy(Interrupted(signum)).exit_code == 128 + signum
     cleaned: list[str] = []
-
-    def job(item: tuple[str, float, bool], placement: tuple[str, ...]) -> str:
-        try:
-            progress.sleep(30)
-            return "finished"
-        finally:
-            time.sleep(0.2)
-            cleaned.append(item[0])
-
+    job = _healing_sleeper(cleaned)
     previous = signal.signal(signum, lambda s, f: (_ for _ in ()).throw(Interrupted(s)))
     try:
         threading.Timer(0.3, lambda: signal.pthread_kill(threading.main_thread().ident or 0, signum)).start()

@@ -1,5 +1,6 @@
 """Test-only scenario (loaded with --scenarios): holds a kubelet fault on $SIGNAL_NODE_A while its twin
-(sig_two_a / sig_two_b) holds one on the other node, so that a signal meets two node faults in flight."""
+sig_two_b (this module under another name) holds one on $SIGNAL_NODE_B, so that a signal meets two node faults
+in flight."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ HOLDS = "pods"  # not true (it faults a node): declared so that the twins run si
 
 
 def run(env) -> None:
-    with env.faults.injected(KubeletStop(os.environ["SIGNAL_NODE_A"])):
-        print("PHASE two-faults a", flush=True)
+    twin = env.history.events("scenario")[-1]["name"][-1]  # "a" or "b": which of the twins runs
+    with env.faults.injected(KubeletStop(os.environ[f"SIGNAL_NODE_{twin.upper()}"])):
+        print(f"PHASE two-faults {twin}", flush=True)
         observe(30, "the signal")  # a wait: a worker is cancelled at it and heals
 
 

@@ -1,24 +1,9 @@
-"""Test-only scenario (loaded with --scenarios): holds a kubelet fault on $SIGNAL_NODE_B while its twin
-(sig_two_a / sig_two_b) holds one on the other node, so that a signal meets two node faults in flight."""
+"""Test-only scenario: sig_two_a under its own name, so that the two run side by side (it faults $SIGNAL_NODE_B)."""
 
 from __future__ import annotations
 
-import os
+import runpy
+from pathlib import Path
 
-from harness.faults import KubeletStop
-from harness.progress import observe
-
-HYPOTHESIS = "test-only: one of two kubelet faults in flight at once"
-HOLDS = "pods"  # not true (it faults a node): declared so that the twins run side by side, each on its own node
-
-
-def run(env) -> None:
-    with env.faults.injected(KubeletStop(os.environ["SIGNAL_NODE_B"])):
-        print("PHASE two-faults b", flush=True)
-        observe(30, "the signal")  # a wait: a worker is cancelled at it and heals
-
-
-def check(events, timing):
-    from harness.checkers import Verdict
-
-    return [Verdict("held", "pass", "held its fault until the end")]
+_twin = runpy.run_path(str(Path(__file__).with_name("sig_two_a.py")))
+HYPOTHESIS, HOLDS, run, check = _twin["HYPOTHESIS"], _twin["HOLDS"], _twin["run"], _twin["check"]
