@@ -239,6 +239,11 @@ def plan_run(args: argparse.Namespace, known: dict[str, "ModuleType"],
         return chosen
 
     plan: list[tuple[str, dict[str, object] | None]] = []
+    if targets and not args.target and args.scenario:
+        # A run file's top-level scenarios run on the bundled example, beside its [[targets]] (they were
+        # silently dropped when the file also had targets).
+        probe_options({"probe": args.probe, "probe_write": args.probe_write, "probe_read": args.probe_read})
+        plan += [(name, None) for name in resolve(args.scenario, [])]
     if not targets:
         probe_options({"probe": args.probe, "probe_write": args.probe_write, "probe_read": args.probe_read})
         return [(name, None) for name in resolve(args.scenario, list(known))]
@@ -414,8 +419,12 @@ def global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
                         help="kubeconfig (default: ./.kube/chaos.kubeconfig if present, else the usual one)")
     parser.add_argument("--kube-context", default=default(None), help="context to use (default: the kubeconfig's current)")
     parser.add_argument("--allow-context", action="append", default=default([]),
-                        help="also allow this context (glob); contexts outside kind-* must be named")
-    parser.add_argument("--journal", type=Path, default=default(default_journal_path()), help="fault journal file")
+                        help="also allow this context (glob; repeatable; also CHAOS_HARNESS_ALLOWED_CONTEXTS, "
+                             "comma-separated); contexts outside kind-* must be named")
+    parser.add_argument("--journal", type=Path, default=default(default_journal_path()),
+                        help="the fault journal, where every fault is written before it is injected (default: "
+                             "$CHAOS_HARNESS_JOURNAL, else $XDG_STATE_HOME/chaos-harness/journal.json, "
+                             "~/.local/state by default)")
     parser.add_argument("--node-access", choices=NODE_ACCESS_MODES, default=default("auto"),
                         help="docker exec into kind nodes, the node agent DaemonSet, or auto (docker when every node "
                              "is a local kind container, else the agent)")
@@ -485,7 +494,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", nargs="*", help="scenario names or short names: s08_kubelet_stop_mysql, s08, S8 "
                                                   "(see 'list'; default: all)")
     run.add_argument("--report-dir", type=Path, default=Path("reports"),
-                     help="where runs go: <report-dir>/<run-id>/report.html, results.json, history.jsonl, junit.xml")
+                     help="where runs go (default ./reports): <report-dir>/<run-id>/report.html, results.json, "
+                          "history.jsonl, junit.xml; made once the cluster answered")
     run.add_argument("--timing-profile", choices=("fast", "faithful"), default=None,
                      help="require the cluster to run this timing profile (default: whatever it runs)")
     run.add_argument("--keep-runs", type=whole_number("keep_runs"), default=0, metavar="N",

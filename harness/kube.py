@@ -197,8 +197,8 @@ def connect(kubeconfig: Path | None = None, context: str | None = None,
         contexts, current = config.list_kube_config_contexts(config_file=path)
     except (ConfigException, OSError, TypeError, ValueError, yaml.YAMLError) as e:
         where = kubeconfig or os.environ.get("KUBECONFIG", "~/.kube/config")
-        raise ClusterError(f"cannot read kubeconfig {where}: {' '.join(str(e).split())}; create the cluster with "
-                           f"'make cluster' or pass --kubeconfig") from e
+        raise ClusterError(f"cannot read kubeconfig {where}: {' '.join(str(e).split())}; pass --kubeconfig FILE "
+                           f"(in a checkout, 'make cluster' creates the test bed's)") from e
     name = context or (current or {}).get("name")
     if not name or name not in {c["name"] for c in contexts}:
         raise ClusterError(f"kube context {name!r} not found in {path or 'the default kubeconfig'}; "

@@ -73,8 +73,9 @@ def check_profile(cluster: Cluster, wanted: str | None) -> str:
 
     actual = read_profile(cluster) or "unknown"
     if wanted and actual != wanted:
-        raise UsageError(f"the cluster runs the {actual!r} timing profile, not {wanted!r}; recreate it with "
-                         f"'make cluster-down && make cluster PROFILE={wanted}'")
+        raise UsageError(f"the cluster runs the {actual!r} timing profile, not {wanted!r}; pass --timing-profile "
+                         f"{actual} (on the test bed, in a checkout: 'make cluster-down && make cluster "
+                         f"PROFILE={wanted}')")
     return actual
 
 

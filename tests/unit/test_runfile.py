@@ -44,6 +44,16 @@ def test_every_key_reaches_the_run(tmp_path: Path) -> None:
                         "probe_read": "cat /k"}]
 
 
+def test_top_level_scenarios_run_on_the_bundled_example_beside_the_targets(tmp_path: Path) -> None:
+    """The README's run file: scenarios = ["s08"] at the top and [[targets]] below; both run."""
+    from harness.runner import scenario_modules
+
+    args, targets = args_for(tmp_path, GOOD.replace('scenario_dirs = ["mine"]\n', ""))
+    plan = cli.plan_run(args, scenario_modules(), targets)
+    assert [(name, spec["statefulset"] if spec else None) for name, spec in plan] == [
+        ("s01_stable_identity", None), ("s08_kubelet_stop_mysql", None), ("s07_pod_delete_keeps_data", "shop/db")]
+
+
 def test_the_command_line_wins(tmp_path: Path) -> None:
     args, targets = args_for(tmp_path, GOOD, "--node-access", "docker", "--report-dir", "here", "--target", "a/b")
     assert args.node_access == "docker" and args.report_dir == Path("here")
