@@ -110,7 +110,7 @@ class RuntimeEvent(Stamp, total=False):
 
 
 class FaultEvent(Stamp, total=False):
-    phase: Literal["inject", "injected", "healed", "heal-failed", "heal-interrupted"]
+    phase: Literal["inject", "injected", "heal", "healed", "heal-failed", "heal-interrupted"]
     fault: dict[str, Any]
     evidence: str
     verified: bool  # on "injected": False when the fault's effect could not be read (the evidence says why)

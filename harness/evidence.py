@@ -153,7 +153,8 @@ def _spec_key(spec: dict[str, Any]) -> str:
 def fault_windows(events: Sequence[Event], fault_type: str) -> list[FaultWindow]:
     """Every `fault_type` fault of the history, in injection order, with its window from evidence. A window
     opens at the journal's `inject` mark (or an `injected` mark with none before it), starts holding at its
-    `injected` mark, and closes at its heal mark or at earlier evidence that it stopped holding."""
+    `injected` mark, and closes at its heal mark or at evidence, read before its heal began (`heal` mark), that
+    it stopped holding."""
     opened: dict[str, dict[str, Any]] = {}
     spans: list[dict[str, Any]] = []
     for m in of_kind(events, "fault"):
@@ -168,13 +169,16 @@ def fault_windows(events: Sequence[Event], fault_type: str) -> list[FaultWindow]
             continue
         if m["phase"] == "injected" and span["injected"] is None:
             span["injected"], span["start"] = m, m["mono"]
+        elif m["phase"] == "heal":
+            span.setdefault("heal", m["mono"])
         elif m["phase"] in _END_PHASES:
             span["end"], span["ended_by"] = m["mono"], m["phase"]
             del opened[key]
     windows = []
     for span in spans:
         end, ended_by = span["end"], span.get("ended_by", "")
-        early = _ended_early(events, span["fault"], span["start"], end)
+        # Evidence of an early end counts only before the heal began (a kubelet the heal started is no early end).
+        early = _ended_early(events, span["fault"], span["start"], span.get("heal", end))
         if early is not None:
             end, ended_by = early
         injected = span["injected"]

@@ -580,6 +580,8 @@ class FaultSession:
 
     def _heal(self, fault: Fault, spec: dict[str, Any], entry_id: str, already_interrupted: bool = False) -> None:
         with signals_deferred(already_interrupted) as received:
+            # The heal begins: from here on, evidence that the fault no longer holds is the heal's own doing.
+            self.history.record("fault", phase="heal", fault=spec)
             try:
                 fault.heal(self.ctx)
             except Exception as e:

@@ -434,3 +434,21 @@ def test_split_brain_sees_two_copies_when_one_node_reports_late() -> None:
               _late_agent_sample(2.6, "w2", 2.5, 2, ("web-0", "c2", "u2")),
               _late_agent_sample(6.0, "w1", 2.0, 2, ("web-0", "c1", "u1"))]
     assert not checkers.split_brain(events, "web").ok
+
+
+def test_a_kubelet_the_heal_started_does_not_end_the_fault_early() -> None:
+    """Through the agent the heal waits for a sample saying the kubelet runs before its `healed` mark: that
+    sample is the heal's doing (after the `heal` mark), not an early end; one before the heal began is."""
+    from harness.evidence import fault_window
+
+    base = [make("fault", 0.0, phase="injected", fault={"type": "kubelet-stop", "node": "w1"})]
+    base += [make("runtime", float(t), node="w1", source="agent", kubelet="inactive") for t in range(1, 10)]
+    healing = base + [make("fault", 10.0, phase="heal", fault={"type": "kubelet-stop", "node": "w1"}),
+                      make("runtime", 11.0, node="w1", source="agent", kubelet="active"),
+                      make("fault", 12.0, phase="healed", fault={"type": "kubelet-stop", "node": "w1"})]
+    w = fault_window(healing, "kubelet-stop")
+    assert w is not None and not w.early and w.end == 12.0
+    assert checkers.node_observed_during_fault(healing, "w1", "kubelet-stop").ok
+    early = base[:5] + [make("runtime", 4.5, node="w1", source="agent", kubelet="active")] + healing[5:]
+    w = fault_window(sorted(early, key=lambda e: e["mono"]), "kubelet-stop")
+    assert w is not None and w.early and w.end == 4.5 and "seen running again" in w.ended_by
