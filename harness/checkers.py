@@ -715,7 +715,10 @@ def restarted_in_place(events: Sequence[Event], pod: str, container: str, fault_
     count higher than before the fault, and a new container on the runtime."""
     name = "restarted-in-place"
     w = fault_window(events, fault_type)
-    start = w.start if w else 0.0
+    # Before/after split at the journal's inject mark, not at `injected`: the kubelet may already have started
+    # the new container while the kill was being verified, and that one must count as after.
+    inject = fault_marks(events, fault_type, "inject")
+    start = inject[0]["mono"] if inject else (w.start if w else 0.0)
     seen = [e for e in of_kind(events, "pod") if e["name"] == pod and e["type"] != "DELETED"]
     before = [e for e in seen if e["mono"] < start]
     after = [e for e in seen if e["mono"] >= start]

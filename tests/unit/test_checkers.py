@@ -452,3 +452,15 @@ def test_a_kubelet_the_heal_started_does_not_end_the_fault_early() -> None:
     early = base[:5] + [make("runtime", 4.5, node="w1", source="agent", kubelet="active")] + healing[5:]
     w = fault_window(sorted(early, key=lambda e: e["mono"]), "kubelet-stop")
     assert w is not None and w.early and w.end == 4.5 and "seen running again" in w.ended_by
+
+
+def test_restarted_in_place_counts_a_container_started_while_the_kill_was_verified() -> None:
+    """The kubelet restarted the container before the fault's `injected` mark (verification under load): the
+    new container is still "after" the fault, which began at its `inject` mark."""
+    events = [make("pod", 0, name="web-0", uid="u1", restarts={"app": 0}), runtime(0.5, "n1", ("web-0", "c1", "u1")),
+              make("fault", 1, phase="inject", fault={"type": "container-kill"}),
+              runtime(1.5, "n1", ("web-0", "c2", "u1")),
+              make("fault", 2, phase="injected", fault={"type": "container-kill"}),
+              make("pod", 3, name="web-0", uid="u1", restarts={"app": 1})]
+    verdict = checkers.restarted_in_place(events, "web-0", "app", "container-kill")
+    assert verdict.ok, verdict.explain()

@@ -80,7 +80,7 @@ def test_fault_is_journaled_before_inject_and_healed_when_the_block_raises(tmp_p
             1 / 0
     assert log == ["inject", "heal"]
     assert journal.entries() == []
-    assert [e["phase"] for e in history.events("fault")] == ["inject", "injected", "healed"]
+    assert [e["phase"] for e in history.events("fault")] == ["inject", "injected", "heal", "healed"]
 
 
 def test_failed_heal_is_a_cleanup_error_and_stays_in_the_journal(tmp_path: Path) -> None:
