@@ -686,9 +686,10 @@ def one_incarnation_during_fault(events: Sequence[Event], pod: str, fault_type: 
 
 
 @checker("stayed-unscheduled", fault="the fault's injection", replacement="the re-created pod observed during the fault")
-def stayed_unscheduled(events: Sequence[Event], pod: str, fault_type: str, old_uid: str) -> Verdict:
-    """The pod re-created under `pod`'s name (a UID other than `old_uid`) was never bound to a node while the
-    fault held, per the recorded pod watch (every event of it in the window, not one read)."""
+def stayed_unscheduled(events: Sequence[Event], pod: str, fault_type: str, old_uid: str, node: str = "") -> Verdict:
+    """The pod re-created under `pod`'s name (a UID other than `old_uid`) was never bound to a node other than
+    the faulted `node` while the fault held, per the recorded pod watch (every event of it in the window, not
+    one read). Bound to the faulted node itself (its kubelet back, the volume there) is no start elsewhere."""
     name = "stayed-unscheduled"
     w = fault_window(events, fault_type)
     start, end = (w.start, w.until) if w else (0.0, float("inf"))
@@ -696,7 +697,7 @@ def stayed_unscheduled(events: Sequence[Event], pod: str, fault_type: str, old_u
            and e["type"] != "DELETED"]
     if missing := lacking(name, fault=w, replacement=new):
         return missing
-    bound = next((e for e in new if e.get("node")), None)
+    bound = next((e for e in new if e.get("node") and e.get("node") != node), None)
     evidence = ({"pod": pod, "uid": new[0]["uid"], "events_during_fault": len(new),
                  "phases": sorted({str(e.get("phase")) for e in new})},)
     if bound is not None:

@@ -80,7 +80,7 @@ def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:
         checkers.split_brain(events, name, across_nodes_only=True),
         checkers.node_observed_during_fault(events, node, KubeletStop.type),
         checkers.events_mention(events, f"Pod/{pod}", "volume node affinity", "untolerated taint", "didn't match"),
-        checkers.stayed_unscheduled(events, pod, KubeletStop.type, old_uid),
+        checkers.stayed_unscheduled(events, pod, KubeletStop.type, old_uid, node),
         checkers.hazard_window(events, pod, node, "pod-delete"),
         *checkers.durability_if_probed(events, [pod]),
     ]
