@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.evidence import (
     MIN_STALENESS, FaultWindow, expected_replicas, facts, fault_marks, fault_window, outages_within, read_replicas,
-    runtime_samples, sample_gaps, staleness, workload_of,
+    runtime_samples, sample_gaps, staleness, staleness_by_node, workload_of,
 )
 from harness.history import Event, of_kind
 from harness.verdicts import CHECKERS, STATUSES, Verdict, blind, checker, judged, lacking, outcome
@@ -101,7 +101,7 @@ def split_brain(events: Sequence[Event], statefulset: str, staleness_seconds: fl
     moment before the old container is gone) are reported in the summary and evidence, not failed."""
     name = "split-brain"
     timed = runtime_samples(events)
-    stale = {n: staleness_seconds or staleness(events, n) for n in {e["node"] for _, e in timed}}
+    stale = {n: staleness_seconds or s for n, s in staleness_by_node(events).items()}
     latest: dict[str, tuple[float, bool, list[dict[str, Any]]]] = {}  # node -> (read at, answered, containers)
     samples = 0
     holding: set[str] = set()
@@ -188,7 +188,7 @@ def concurrent_copies(events: Sequence[Event], pod_prefix: str, expected: int,
     samples = 0
     seen = False
     timed = runtime_samples(events)
-    stale = {n: staleness_seconds or staleness(events, n) for n in {e["node"] for _, e in timed}}
+    stale = {n: staleness_seconds or s for n, s in staleness_by_node(events).items()}
     for now, ev in timed:
         if not ev.get("ok"):
             latest.pop(ev["node"], None)

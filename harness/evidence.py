@@ -46,18 +46,26 @@ def ok_sample_times(events: Sequence[Event], node: str) -> list[float]:
     return [at for at, e in runtime_samples(events) if e["node"] == node and e.get("ok")]
 
 
-def sampling_interval(events: Sequence[Event], node: str) -> float | None:
-    """The median time between two successful samples of `node` in this recording (None: fewer than two)."""
-    times = ok_sample_times(events, node)
+def _staleness_of(times: Sequence[float]) -> float:
+    """STALE_INTERVALS of the median step between successive sample times, never less than MIN_STALENESS."""
     steps = [b - a for a, b in zip(times, times[1:]) if b > a]
-    return statistics.median(steps) if steps else None
+    return max(MIN_STALENESS, STALE_INTERVALS * statistics.median(steps)) if steps else MIN_STALENESS
 
 
 def staleness(events: Sequence[Event], node: str) -> float:
     """How long a sample of `node` stands for that node in this run: STALE_INTERVALS of its measured sampling
     interval, and never less than MIN_STALENESS."""
-    interval = sampling_interval(events, node)
-    return max(MIN_STALENESS, STALE_INTERVALS * interval) if interval else MIN_STALENESS
+    return _staleness_of(ok_sample_times(events, node))
+
+
+def staleness_by_node(events: Sequence[Event]) -> dict[str, float]:
+    """staleness() for every sampled node, from one pass over the samples (the copy checkers ask for all)."""
+    times: dict[str, list[float]] = {}
+    for at, e in runtime_samples(events):
+        times.setdefault(e["node"], [])
+        if e.get("ok"):
+            times[e["node"]].append(at)
+    return {node: _staleness_of(ts) for node, ts in times.items()}
 
 
 def sample_gaps(events: Sequence[Event], node: str, start: float, end: float,
