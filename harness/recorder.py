@@ -24,6 +24,7 @@ log = logging.getLogger("chaos_harness.recorder")
 # waits STOP_GRACE for events in flight, not for those requests to end.
 WATCH_SECONDS = 5
 STOP_GRACE = 1.0
+FIRST_OBSERVATION_SECONDS = 30  # bound on the wait for each watch's first list and each node's first runtime sample
 
 
 def pod_summary(pod: Any) -> PodFields:
@@ -79,6 +80,7 @@ class Recorder:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._synced: dict[str, threading.Event] = {}
+        self._sampled: dict[str, threading.Event] = {}  # node -> its first runtime sample arrived
         self._blind: set[str] = set()  # kinds whose watch is in an outage the next successful list closes
         self._lists: dict[str, tuple[Callable[[Any], dict[str, Any]], Callable[..., Any], tuple[Any, ...]]] = {}
         # Closed by stop(): nothing a thread still running afterwards receives reaches the history.
@@ -95,14 +97,22 @@ class Recorder:
         self._watch("event", event_summary, core.list_namespaced_event, ns)
         self._watch("pvc", pvc_summary, core.list_namespaced_persistent_volume_claim, ns)
         if self.node_access is not None:
+            self._sampled = {node: threading.Event() for node in self.nodes}
             feed = self.node_access.runtime_feed(self.nodes, self.sample_interval)
             for name, loop in feed.loops().items():
                 self._start(name, loop, self._stop, self._emit_runtime)
+        deadline = time.monotonic() + FIRST_OBSERVATION_SECONDS
         for name, synced in self._synced.items():
-            if not synced.wait(30):
+            if not synced.wait(max(0.0, deadline - time.monotonic())):
                 # Until the list completes the stream is blind: an outage like a watch error (closed on resume).
-                log.warning("watch %s did not complete its first list within 30s", name)
-                self._outage(name, "first list not complete within 30s")
+                log.warning("watch %s did not complete its first list within %ss", name, FIRST_OBSERVATION_SECONDS)
+                self._outage(name, f"first list not complete within {FIRST_OBSERVATION_SECONDS}s")
+        # The block starts once every node has answered (or failed to) once: a fault injected before a node's
+        # first sample would have no "before" on its runtime (S13 was unknown when ten feeds started slowly on a
+        # busy machine). A node that stays silent is left to the checkers' sample gaps.
+        for node, sampled in self._sampled.items():
+            if not sampled.wait(max(0.0, deadline - time.monotonic())):
+                log.warning("no runtime sample of %s within %ss", node, FIRST_OBSERVATION_SECONDS)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -216,6 +226,8 @@ class Recorder:
                       error: str | None = None, **extra: Any) -> None:
         """One runtime sample of `node`, keeping only this recording's namespace (extra: the feed's own
         fields, such as the agent's sequence number and the node-side sample time)."""
+        if (first := self._sampled.get(node)) is not None:
+            first.set()
         if ok:
             self._record("runtime", node=node, ok=True, containers=[
                 runtime_summary(c) for c in containers or () if c.pod_namespace == self.namespace], **extra)

@@ -70,9 +70,13 @@ def finished(cluster: Cluster, namespace: str, job: str, deadline: float) -> str
         if status.failed:
             return "failed"
         time.sleep(3)
+    raise AssertionError(f"job {job} did not finish in {deadline:.0f}s; its log:\n{job_log(cluster, namespace, job)}")
+
+
+def job_log(cluster: Cluster, namespace: str, job: str, lines: int = 40) -> str:
+    """The last lines of each of the job's pods, for an assertion's message."""
     pods = cluster.core.list_namespaced_pod(namespace, label_selector=f"job-name={job}").items
-    logs = "".join(cluster.core.read_namespaced_pod_log(p.metadata.name, namespace, tail_lines=40) for p in pods)
-    raise AssertionError(f"job {job} did not finish in {deadline:.0f}s; its log:\n{logs}")
+    return "".join(cluster.core.read_namespaced_pod_log(p.metadata.name, namespace, tail_lines=lines) for p in pods)
 
 
 def events_of(cluster: Cluster, namespace: str, cronjob: str) -> list[client.CoreV1Event]:
@@ -145,7 +149,10 @@ def test_a_scheduled_run_inside_the_cluster(cluster: Cluster, namespace: str, ke
 
         start_job(cluster, home, "broken", "broken-now")
         assert finished(cluster, home, "broken-now", 600) == "failed"
-        [failed] = [e for e in events_of(cluster, home, "broken") if e.reason == "ResilienceCheckFailed"]
+        told = events_of(cluster, home, "broken")
+        failed = [e for e in told if e.reason == "ResilienceCheckFailed"]
+        assert len(failed) == 1, f"events: {[(e.reason, e.message) for e in told]}\n{job_log(cluster, home, 'broken-now', 80)}"
+        [failed] = failed
         assert failed.type == "Warning" and "s07_pod_delete_keeps_data" in failed.message and "durability" in failed.message
         took("job S7 (failing)")
 
