@@ -31,19 +31,19 @@ engine: host
 	scripts/ensure-docker.sh
 
 kind: venv
-	$(PY) -m harness.testbed kind
+	$(PY) -m chaos_harness.testbed kind
 
 image: engine venv
-	$(PY) -m harness.testbed image
+	$(PY) -m chaos_harness.testbed image
 
 cluster: engine venv
-	$(PY) -m harness.testbed up --profile $(PROFILE)
+	$(PY) -m chaos_harness.testbed up --profile $(PROFILE)
 
 cluster-down: venv
-	$(PY) -m harness.testbed down
+	$(PY) -m chaos_harness.testbed down
 
 status: venv
-	$(PY) -m harness.testbed status
+	$(PY) -m chaos_harness.testbed status
 
 unit: venv
 	$(PY) -m pytest -m "not e2e" tests
@@ -61,17 +61,17 @@ test: host cluster
 # history.jsonl, junit.xml, and reports/index.html across runs. Exit 1 when a hypothesis failed.
 KEEP_RUNS ?= 50
 # Every worker, the side lane's two as well (the workload tolerates their taint): seven nodes make two node
-# lanes beside the MySQL scenarios (harness/concurrency.py).
+# lanes beside the MySQL scenarios (chaos_harness/assemble/scheduler.py).
 RUN_NODES ?= !node-role.kubernetes.io/control-plane
 # Three node lanes and two scenarios on their own pods beside them: the lanes mostly wait on Kubernetes' clock.
 RUN_PARALLEL ?= 5
 run: cluster
-	$(PY) -m harness.testbed status
-	$(PY) -m harness.cli run --timing-profile $(PROFILE) --keep-runs $(KEEP_RUNS) --target-nodes '$(RUN_NODES)' \
+	$(PY) -m chaos_harness.testbed status
+	$(PY) -m chaos_harness run --timing-profile $(PROFILE) --keep-runs $(KEEP_RUNS) --target-nodes '$(RUN_NODES)' \
 	  --parallel $(RUN_PARALLEL)
 
 logs: venv
-	$(PY) -m harness.testbed logs reports/kind-logs-$$(date -u +%Y%m%dT%H%M%SZ)
+	$(PY) -m chaos_harness.testbed logs reports/kind-logs-$$(date -u +%Y%m%dT%H%M%SZ)
 
 clean:
 	rm -rf $(VENV) .bin .kube

@@ -18,14 +18,15 @@ from pathlib import Path
 
 from kubernetes import client
 
-from harness.access import resolve_agent_image, target_nodes
-from harness.agent import AgentConfig, AgentNodeAccess, NodeAgent
-from harness.history import History
-from harness.kube import connect
-from harness.nodes import KindNodeAccess
-from harness.recorder import Recorder
-from harness.waits import watch_until
-from harness.workload.deploy import create_namespace, delete_namespace, helper_image
+from chaos_harness.assemble.node_access import resolve_agent_image, target_nodes
+from chaos_harness.nodes.agent import AgentConfig, AgentNodeAccess, NodeAgent
+from chaos_harness.record.history import History
+from chaos_harness.core.kube import connect
+from chaos_harness.nodes.docker import KindNodeAccess
+from chaos_harness.record.recorder import Recorder
+from chaos_harness.core.waits import watch_until
+from chaos_harness.workload.deploy import helper_image
+from chaos_harness.core.namespaces import create_namespace, delete_namespace
 
 
 def agent_process(docker: KindNodeAccess, node: str) -> tuple[float, int]:

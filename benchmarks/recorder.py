@@ -18,11 +18,12 @@ from pathlib import Path
 
 from kubernetes import client
 
-from harness.history import History
-from harness.kube import connect
-from harness.nodes import KindNodeAccess
-from harness.recorder import Recorder
-from harness.workload.deploy import create_namespace, delete_namespace, helper_image
+from chaos_harness.record.history import History
+from chaos_harness.core.kube import connect
+from chaos_harness.nodes.docker import KindNodeAccess
+from chaos_harness.record.recorder import Recorder
+from chaos_harness.workload.deploy import helper_image
+from chaos_harness.core.namespaces import create_namespace, delete_namespace
 
 
 def main() -> None:

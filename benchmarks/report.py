@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from harness.report import render_run, runs
-from harness.report.browser import HeadlessChromium, find_browser
+from chaos_harness.report import render_run, runs
+from chaos_harness.report.browser import HeadlessChromium, find_browser
 
 
 def main() -> int:

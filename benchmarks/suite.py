@@ -52,7 +52,7 @@ def measure(run_dir: Path) -> dict[str, Any]:
     groups: dict[tuple[str, ...], list[str]] = {}
     for n in (n for n in floors if n in alone):
         groups.setdefault(placement[n], []).append(n)
-    # A node lane is a placement of node-fault scenarios that no pods scenario shares (harness/concurrency.py):
+    # A node lane is a placement of node-fault scenarios that no pods scenario shares (chaos_harness/assemble/scheduler.py):
     # lanes run beside each other and beside the pods scenarios; the other node-fault scenarios run alone.
     # A placement that shares a node with the pods scenarios or with another group (a scenario that needs more
     # nodes than a lane is placed on all of them) ran alone.
@@ -122,8 +122,8 @@ def _placement(run_dir: Path, scenario: str) -> tuple[str, ...]:
 def _alone(names: Any) -> set[str]:
     """The scenarios that run alone (they fault nodes), as the runner decides it."""
     sys.path.insert(0, str(REPO))
-    from harness.concurrency import holds
-    from harness.runner import scenario_modules
+    from chaos_harness.assemble.scheduler import holds
+    from chaos_harness.assemble.catalogue import scenario_modules
 
     modules = scenario_modules()
     return {n for n in names if n in modules and holds(n, modules[n]) == "nodes"}
@@ -160,7 +160,7 @@ def main() -> int:
         before = set(args.report_dir.glob("2*")) if args.report_dir.exists() else set()
         started = time.monotonic()
         nodes = ["--target-nodes", args.target_nodes] if args.target_nodes else []
-        result = subprocess.run([sys.executable, "-m", "harness.cli", *nodes, "run", *args.scenario, "--report-dir",
+        result = subprocess.run([sys.executable, "-m", "chaos_harness", *nodes, "run", *args.scenario, "--report-dir",
                                  str(args.report_dir), "--parallel", str(args.parallel)], cwd=REPO)
         print(f"chaos-harness run exited {result.returncode} after {time.monotonic() - started:.0f}s")
         run_dirs = sorted(set(args.report_dir.glob("2*")) - before)

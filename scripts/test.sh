@@ -13,6 +13,6 @@ status=$?
 if [ "$status" -ne 0 ]; then
   dir="reports/kind-logs-$(date -u +%Y%m%dT%H%M%SZ)"
   echo "tests failed (exit $status); exporting cluster logs to $dir"
-  .venv/bin/python -m harness.testbed logs "$dir" || echo "could not export cluster logs"
+  .venv/bin/python -m chaos_harness.testbed logs "$dir" || echo "could not export cluster logs"
 fi
 exit "$status"

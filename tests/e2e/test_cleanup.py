@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from harness.journal import Journal
-from harness.kube import Cluster
-from harness.nodes import KindNodeAccess
-from harness.waits import node_condition, watch_until
+from chaos_harness.faults.journal import Journal
+from chaos_harness.core.kube import Cluster
+from chaos_harness.nodes.docker import KindNodeAccess
+from chaos_harness.core.waits import node_condition, watch_until
 
 pytestmark = [pytest.mark.disruptive]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "chaos_harness", *args], capture_output=True, text=True, timeout=120)
 
 
 def test_cleanup_heals_a_kubelet_left_stopped_by_a_crashed_run(cluster: Cluster, side_lane,
@@ -26,7 +26,7 @@ def test_cleanup_heals_a_kubelet_left_stopped_by_a_crashed_run(cluster: Cluster,
     access = KindNodeAccess()
     journal = Journal(tmp_path / "journal.json")
     # What a run does before it crashes: journal (in a process that is gone by now), then inject.
-    subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; from harness.journal import Journal; "
+    subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; from chaos_harness.faults.journal import Journal; "
                     "Journal(Path(sys.argv[1])).add({'type': 'kubelet-stop', 'node': sys.argv[2]}, sys.argv[3], "
                     "sys.argv[4], 'crashed')", str(journal.path), node, cluster.fingerprint().kube_system_uid,
                     cluster.context], check=True)

@@ -23,10 +23,10 @@ import pytest
 import yaml
 from kubernetes import client
 
-from harness.journal import Journal
-from harness.kube import Cluster
-from harness.nodes import KindNodeAccess
-from harness.waits import node_condition, watch_until
+from chaos_harness.faults.journal import Journal
+from chaos_harness.core.kube import Cluster
+from chaos_harness.nodes.docker import KindNodeAccess
+from chaos_harness.core.waits import node_condition, watch_until
 
 pytestmark = [pytest.mark.disruptive, pytest.mark.slow]
 
@@ -56,7 +56,7 @@ def user_kubeconfig(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) 
     least-privileged ServiceAccount from manifests/rbac/harness.yaml, so every run below proves that role."""
     from kubernetes import utils
 
-    from harness.workload.deploy import delete_namespace
+    from chaos_harness.core.namespaces import delete_namespace
 
     rbac = client.RbacAuthorizationV1Api(cluster.api)
     try:
@@ -87,7 +87,7 @@ SIDE = "chaos-harness.test/lane=side"
 
 
 def harness(kubeconfig: Path, journal: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "harness.cli", "--kubeconfig", str(kubeconfig), "--allow-context", CONTEXT,
+    return [sys.executable, "-m", "chaos_harness", "--kubeconfig", str(kubeconfig), "--allow-context", CONTEXT,
             "--journal", str(journal), "--target-nodes", SIDE, *args]
 
 
@@ -103,7 +103,7 @@ def leftovers(cluster: Cluster, since: datetime) -> list[str]:
     namespace names (NODES_ANNOTATION, there while the namespace is being deleted), else by its DaemonSet's
     pinning. A namespace with neither (made by an older harness, DaemonSet gone) is this test's only if it was
     made after `since`, when the test began."""
-    from harness.agent import NODES_ANNOTATION
+    from chaos_harness.nodes.agent import NODES_ANNOTATION
 
     lane = {n.metadata.name for n in cluster.core.list_node(label_selector=SIDE).items}
     apps = client.AppsV1Api(cluster.api)
@@ -132,7 +132,7 @@ def leftovers(cluster: Cluster, since: datetime) -> list[str]:
 
 def test_a_context_outside_kind_is_refused_unless_named(user_kubeconfig: Path, no_docker_env: dict[str, str],
                                                         tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "harness.cli", "--kubeconfig", str(user_kubeconfig),
+    result = subprocess.run([sys.executable, "-m", "chaos_harness", "--kubeconfig", str(user_kubeconfig),
                              "--journal", str(tmp_path / "j.json"), "doctor"], env=no_docker_env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
@@ -151,7 +151,7 @@ def test_doctor_on_the_user_cluster(user_kubeconfig: Path, no_docker_env: dict[s
 def test_s08_and_s10_through_the_agent_without_docker(cluster: Cluster, began: datetime, user_kubeconfig: Path,
                                                       no_docker_env: dict[str, str], namespace: str,
                                                       keystore_objects, tmp_path: Path, side_lane) -> None:
-    from harness.workload import deploy
+    from chaos_harness.workload import deploy
 
     assert side_lane.selector == SIDE
     with side_lane.placed(namespace):

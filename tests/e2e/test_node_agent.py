@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from harness.access import resolve_agent_image
-from harness.agent import AgentConfig, AgentNodeAccess, NodeAgent, parse_sample
-from harness.kube import Cluster
-from harness.nodes import KindNodeAccess
-from harness.waits import node_condition, watch_until
+from chaos_harness.assemble.node_access import resolve_agent_image
+from chaos_harness.nodes.agent import AgentConfig, AgentNodeAccess, NodeAgent, parse_sample
+from chaos_harness.core.kube import Cluster
+from chaos_harness.nodes.docker import KindNodeAccess
+from chaos_harness.core.waits import node_condition, watch_until
 
 pytestmark = [pytest.mark.disruptive]
 

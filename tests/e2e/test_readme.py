@@ -48,7 +48,7 @@ def test_the_readme_has_runnable_blocks() -> None:
 
 @pytest.mark.parametrize("block", [b for b in blocks() if b[1] == "toml"], ids=lambda b: b[0])
 def test_toml_block_is_a_valid_run_file(block: tuple[str, str, str, str | None], tmp_path: Path) -> None:
-    from harness import cli
+    from chaos_harness.frontends import cli
 
     (tmp_path / "run.toml").write_text(block[2])
     args = cli.build_parser().parse_args(["run", "--config", str(tmp_path / "run.toml")])

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.pytest_plugin import unavailable
-from harness.report import render_index, render_run
-from harness.report.browser import HeadlessChromium, find_browser
+from chaos_harness.frontends.pytest_plugin import unavailable
+from chaos_harness.report import render_index, render_run
+from chaos_harness.report.browser import HeadlessChromium, find_browser
 
 RUN = Path(__file__).resolve().parents[1] / "data" / "run-all"
 HOSTILE = '20991231-235959"><img src=x onerror="window.pwned=1"><script>window.pwned=2</script><b id=injected>'

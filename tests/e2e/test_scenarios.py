@@ -15,8 +15,9 @@ from collections.abc import Callable
 
 import pytest
 
-from harness.pytest_plugin import record_result
-from harness.runner import ScenarioResult, scenario_modules
+from chaos_harness.frontends.pytest_plugin import record_result
+from chaos_harness.assemble.catalogue import scenario_modules
+from chaos_harness.report.results import ScenarioResult
 
 # Scenarios that inject node faults are disruptive; the rest only create and delete their own objects.
 NODE_FAULTS = {"s08_kubelet_stop_mysql", "s09_kubelet_stop_deployment", "s10_force_delete_mysql"}

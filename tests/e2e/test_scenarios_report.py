@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import pytest
 
-from harness.report.browser import HeadlessChromium, find_browser
-from harness.runner import RunWriter, ScenarioResult
-from harness.pytest_plugin import unavailable
+from chaos_harness.report.browser import HeadlessChromium, find_browser
+from chaos_harness.report.results import RunWriter, ScenarioResult
+from chaos_harness.frontends.pytest_plugin import unavailable
 
 QUERIES = {
     "scenarios": "document.querySelectorAll('section.scenario').length",

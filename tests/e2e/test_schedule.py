@@ -16,9 +16,10 @@ import pytest
 import yaml
 from kubernetes import client
 
-from harness.kube import Cluster
-from harness.report.browser import HeadlessChromium, find_browser
-from harness.workload import deploy
+from chaos_harness.core.kube import Cluster
+from chaos_harness.core import namespaces
+from chaos_harness.report.browser import HeadlessChromium, find_browser
+from chaos_harness.workload import deploy
 
 pytestmark = [pytest.mark.disruptive, pytest.mark.slow]
 
@@ -28,7 +29,7 @@ PROBE = 'probe_write = "sh -c \'echo {key} >> /data/keys && sync\'"\nprobe_read 
 
 
 def harness(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "chaos_harness", *args], capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -100,7 +101,7 @@ def test_dry_run_yaml_is_accepted_by_the_api_server(cluster: Cluster, tmp_path: 
     cron = docs[-1]["spec"]
     assert (cron["concurrencyPolicy"], cron["jobTemplate"]["spec"]["backoffLimit"]) == ("Forbid", 0)
     assert cron["startingDeadlineSeconds"] > 0 and cron["jobTemplate"]["spec"]["activeDeadlineSeconds"] > 600
-    from harness.schedule import apply
+    from chaos_harness.frontends.schedule import apply
 
     for doc in docs:  # what `kubectl apply --server-side --dry-run=server -f -` sends: nothing is persisted
         apply(cluster, doc, dry_run=True)
@@ -176,7 +177,7 @@ def test_a_scheduled_run_inside_the_cluster(cluster: Cluster, namespace: str, ke
         for schedule in (name, "broken"):
             gone = harness("schedule", "uninstall", "--name", schedule, "--namespace", home)
             assert gone.returncode == 0, gone.stderr
-        deploy.delete_namespace(cluster, home, 180)
+        namespaces.delete_namespace(cluster, home, 180)
         took("uninstall")
         print(f"phases (s): {phases}")
     assert labelled(cluster, name) == [] and labelled(cluster, "broken") == []
@@ -194,7 +195,7 @@ def test_a_claim_that_never_binds_is_told_by_status(cluster: Cluster, tmp_path: 
         assert "it never bound" in status.stdout and "no run yet" in status.stdout
     finally:
         harness("schedule", "uninstall", "--name", "unbound", "--namespace", home)
-        deploy.delete_namespace(cluster, home, 120)
+        namespaces.delete_namespace(cluster, home, 120)
     assert labelled(cluster, "unbound") == []
 
 

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from harness.journal import Journal
-from harness.kube import Cluster
-from harness.nodes import KindNodeAccess
-from harness.waits import node_condition, watch_until
+from chaos_harness.faults.journal import Journal
+from chaos_harness.core.kube import Cluster
+from chaos_harness.nodes.docker import KindNodeAccess
+from chaos_harness.core.waits import node_condition, watch_until
 
 if TYPE_CHECKING:
     from conftest import SideLane
@@ -31,7 +31,7 @@ SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL+cleanup"
 
 
 def harness(cluster: Cluster, journal: Path, side: "SideLane", *args: str) -> list[str]:
-    return [sys.executable, "-m", "harness.cli", "--kubeconfig", str(cluster.kubeconfig), "--journal", str(journal),
+    return [sys.executable, "-m", "chaos_harness", "--kubeconfig", str(cluster.kubeconfig), "--journal", str(journal),
             "--scenarios", str(SCENARIOS), "--target-nodes", side.selector, *args]
 
 

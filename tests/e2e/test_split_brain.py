@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from harness import checkers
-from harness.faults import FaultContext, FaultSession, KubeletStop, node_running_pod, pod_delete
-from harness.history import History
-from harness.journal import Journal
-from harness.kube import Cluster
-from harness.nodes import KindNodeAccess
-from harness.recorder import Recorder
-from harness.settings import read_timing
-from harness.waits import node_not_ready, watch_until
-from harness.workload.deploy import apply, helper_image, wait_statefulset_ready
+from chaos_harness.judge import checkers
+from chaos_harness.faults import FaultContext, FaultSession, KubeletStop, node_running_pod, pod_delete
+from chaos_harness.record.history import History
+from chaos_harness.faults.journal import Journal
+from chaos_harness.core.kube import Cluster
+from chaos_harness.nodes.docker import KindNodeAccess
+from chaos_harness.record.recorder import Recorder
+from chaos_harness.core.control_plane import read_timing
+from chaos_harness.core.waits import node_not_ready, watch_until
+from chaos_harness.workload.deploy import apply, helper_image, wait_statefulset_ready
 
 pytestmark = [pytest.mark.disruptive, pytest.mark.slow]
 

@@ -8,9 +8,9 @@ import uuid
 
 from kubernetes import client
 
-from harness.kube import Cluster
-from harness.waits import watch_until
-from harness.workload.deploy import helper_image
+from chaos_harness.core.kube import Cluster
+from chaos_harness.core.waits import watch_until
+from chaos_harness.workload.deploy import helper_image
 
 
 def _pod(name: str, image: str, claim: str, command: str) -> client.V1Pod:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import time
 import pytest
 
-from harness.kube import Cluster
-from harness.nodes import KindNodeAccess
-from harness.settings import read_timing
-from harness.waits import node_condition, watch_until
+from chaos_harness.core.kube import Cluster
+from chaos_harness.nodes.docker import KindNodeAccess
+from chaos_harness.core.control_plane import read_timing
+from chaos_harness.core.waits import node_condition, watch_until
 
 pytestmark = [pytest.mark.disruptive]
 

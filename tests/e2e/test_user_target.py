@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.kube import Cluster
-from harness.workload import deploy
+from chaos_harness.core.kube import Cluster
+from chaos_harness.core import namespaces
+from chaos_harness.workload import deploy
 
 
 pytestmark = [pytest.mark.disruptive]
@@ -24,7 +25,7 @@ PROBE = ["--probe-write", 'sh -c "echo {key} >> /data/keys && sync"', "--probe-r
 
 
 def harness(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "chaos_harness", *args], capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -34,10 +35,10 @@ def keystore_home(cluster: Cluster, run_id: str, namespace_reaper, keystore_obje
     """The user's StatefulSet, deployed once for this file the way the user's project deploys it (2 replicas,
     64Mi claims), with a second StatefulSet at 0 replicas beside it. Every test here must leave it as it found
     it: that is what the harness promises a user's target, and `keystore` checks it before each test."""
-    from harness.faults import RUN_LABEL
+    from chaos_harness.core.labels import RUN_LABEL
 
     namespace = f"chaos-{run_id[-4:]}-user-target-{uuid.uuid4().hex[:4]}"
-    deploy.create_namespace(cluster, namespace, {RUN_LABEL: run_id})
+    namespaces.create_namespace(cluster, namespace, {RUN_LABEL: run_id})
     try:
         service, statefulset = keystore_objects(namespace, deploy.helper_image(cluster), 2)
         zero = json.loads(json.dumps(statefulset))
@@ -144,7 +145,7 @@ def test_a_probe_that_raises_makes_the_scenario_error(cluster: Cluster, keystore
     (tmp_path / "broken_probe.py").write_text(
         "class Probe:\n    def __init__(self, target): pass\n    def write(self, key): pass\n"
         "    def read(self): raise RuntimeError('the database refused the read')\n")
-    result = subprocess.run([sys.executable, "-m", "harness.cli", "--kubeconfig", str(cluster.kubeconfig),
+    result = subprocess.run([sys.executable, "-m", "chaos_harness", "--kubeconfig", str(cluster.kubeconfig),
                              "run", "s07", "--target", f"{keystore}/keystore",
                              "--probe", "broken_probe:Probe", "--report-dir", str(tmp_path / "reports")],
                             capture_output=True, text=True, timeout=300, cwd=tmp_path,

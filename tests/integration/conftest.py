@@ -13,10 +13,10 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 from testcontainers.core.container import DockerContainer  # noqa: E402
 
-from harness.pytest_plugin import unavailable  # noqa: E402
-from harness.testbed import images  # noqa: E402
-from harness.testbed.shell import BuildError  # noqa: E402
-from harness.workload.mysql_client import Endpoint, wait_until_serving  # noqa: E402
+from chaos_harness.frontends.pytest_plugin import unavailable  # noqa: E402
+from chaos_harness.testbed import images  # noqa: E402
+from chaos_harness.testbed.shell import BuildError  # noqa: E402
+from chaos_harness.workload.mysql_client import Endpoint, wait_until_serving  # noqa: E402
 
 
 @pytest.fixture(scope="session")

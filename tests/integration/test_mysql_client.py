@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
-from harness.workload.durability import check_durability
-from harness.workload.ledger import Ledger
-from harness.workload.mysql_client import Writer, background_writer, ensure_schema, read_keys
+from chaos_harness.judge.durability import check_durability
+from chaos_harness.workload.ledger import Ledger
+from chaos_harness.workload.mysql_client import Writer, background_writer, ensure_schema, read_keys
 
 
 def test_writes_are_acknowledged_and_read_back(mysql_server) -> None:

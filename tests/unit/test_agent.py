@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-from harness.agent import AgentConfig, NodeAgent, agent_namespace, micro_time, parse_sample, sample_containers
-from harness.doctor import needed_permissions
+from chaos_harness.nodes.agent import AgentConfig, NodeAgent, agent_namespace, micro_time, parse_sample, sample_containers
+from chaos_harness.assemble.doctor import needed_permissions
 
 SAMPLE = {"node": "w1", "seq": 7, "sampled_at": 1.5, "ok": True, "kubelet": "inactive", "holding": True,
           "containers": [{"id": "c1", "name": "mysql", "pod": "mysql-0", "namespace": "ns", "pod_uid": "u1",
@@ -52,9 +52,9 @@ def test_doctor_checks_every_rule_of_the_harness_role() -> None:
 
 
 def test_storage_class_is_configuration_and_default_is_the_clusters() -> None:
-    from harness.testbed.images import MySQLImages
-    from harness.workload import deploy
-    from harness.workload.web import WebSpec, objects
+    from chaos_harness.workload.images import MySQLImages
+    from chaos_harness.workload import deploy
+    from chaos_harness.workload.web import WebSpec, objects
 
     rendered = deploy.render(deploy.REPLICATED, deploy.manifest_params(MySQLImages("m", "x", "mysql")))
     [sts] = [o for o in deploy.with_storage_class(rendered, "fast-ssd") if o["kind"] == "StatefulSet"]
@@ -67,7 +67,7 @@ def test_storage_class_is_configuration_and_default_is_the_clusters() -> None:
 
 
 def test_an_update_carries_every_sample_not_yet_published_oldest_first() -> None:
-    from harness.agent import parse_samples
+    from chaos_harness.nodes.agent import parse_samples
 
     recent = [dict(SAMPLE, seq=9), dict(SAMPLE, seq=8)]
     cm = SimpleNamespace(data={"sample": json.dumps(dict(SAMPLE, seq=9)), "recent": json.dumps(recent)})
@@ -83,7 +83,7 @@ def test_the_feed_records_each_sample_once_and_follows_a_restarted_agent() -> No
 
     from kubernetes.client.exceptions import ApiException
 
-    from harness.agent import AgentFeed
+    from chaos_harness.nodes.agent import AgentFeed
 
     def update(*samples: dict) -> SimpleNamespace:
         return SimpleNamespace(data={"sample": json.dumps(samples[-1]), "recent": json.dumps(list(samples))})

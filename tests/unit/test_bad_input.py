@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli
+from chaos_harness.frontends import cli
 
 from kubeconfigs import KUBECONFIG
 
@@ -114,7 +114,7 @@ def test_bad_input_is_one_line_and_exit_2(what: str, argv: list[str], expect: st
 
 
 def test_an_empty_chaos_harness_journal_counts_as_unset(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from harness.journal import default_journal_path
+    from chaos_harness.faults.journal import default_journal_path
 
     monkeypatch.setenv("CHAOS_HARNESS_JOURNAL", "")
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
@@ -127,7 +127,7 @@ def test_list_into_a_closed_pipe_stops_quietly() -> None:
     import sys
 
     for _ in range(5):
-        out = subprocess.run(f"{sys.executable} -m harness.cli list | head -1", shell=True, capture_output=True,
+        out = subprocess.run(f"{sys.executable} -m chaos_harness list | head -1", shell=True, capture_output=True,
                              text=True, timeout=60)
         assert out.stdout.count("\n") == 1 and "Traceback" not in out.stderr and "Error" not in out.stderr, out.stderr
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli
+from chaos_harness.frontends import cli
 
 RUN = Path(__file__).resolve().parents[1] / "data" / "run-all"
 FILES = sorted(p.name for p in RUN.iterdir() if p.suffix in (".json", ".jsonl"))

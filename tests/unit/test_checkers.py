@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from harness import checkers
-from harness.events import container, make
-from harness.history import load
+from chaos_harness.judge import checkers
+from chaos_harness.record.events import container, make
+from chaos_harness.record.history import load
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 
-# Hand-made events come from harness/events.py, the same typed kinds the recorder writes.
+# Hand-made events come from chaos_harness/record/events.py, the same typed kinds the recorder writes.
 def runtime(mono: float, node: str, *containers: tuple[str, str, str], ok: bool = True) -> dict:
     return make("runtime", mono, node=node, ok=ok,
                        containers=[container(pod, cid, uid) for pod, cid, uid in containers])
@@ -318,7 +318,7 @@ def _observed_history(sample_times: list[float], heal_at: float = 10.0, node: st
 
 
 def test_node_observed_passes_with_a_sample_every_second() -> None:
-    from harness.checkers import node_observed_during_fault
+    from chaos_harness.judge.checkers import node_observed_during_fault
 
     v = node_observed_during_fault(_observed_history([float(t) for t in range(1, 10)]), "w1", "kubelet-stop")
     assert v.ok, v.explain()
@@ -327,7 +327,7 @@ def test_node_observed_passes_with_a_sample_every_second() -> None:
 
 def test_node_observed_a_gap_in_the_window_is_unknown_for_its_span() -> None:
     """The harness could not look for 5 s: that is its blind spot, not a failure of the user's StatefulSet."""
-    from harness.checkers import node_observed_during_fault
+    from chaos_harness.judge.checkers import node_observed_during_fault
 
     v = node_observed_during_fault(_observed_history([1.0, 2.0, 3.0, 4.0, 11.0, 12.0, 13.0], heal_at=14.0), "w1",
                                    "kubelet-stop")
@@ -338,7 +338,7 @@ def test_node_observed_a_gap_in_the_window_is_unknown_for_its_span() -> None:
 
 def test_node_observed_staleness_follows_the_measured_sampling_interval() -> None:
     """A feed that samples every 2 s (the agent on a busy node) is allowed 6 intervals between two samples."""
-    from harness.checkers import node_observed_during_fault
+    from chaos_harness.judge.checkers import node_observed_during_fault
 
     history = _observed_history([2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 20.0, 22.0], heal_at=23.0)
     v = node_observed_during_fault(history, "w1", "kubelet-stop")
@@ -346,14 +346,14 @@ def test_node_observed_staleness_follows_the_measured_sampling_interval() -> Non
 
 
 def test_node_observed_with_no_sample_of_that_node_is_unknown() -> None:
-    from harness.checkers import node_observed_during_fault
+    from chaos_harness.judge.checkers import node_observed_during_fault
 
     v = node_observed_during_fault(_observed_history([1.0, 2.0], node="w2"), "w1", "kubelet-stop")
     assert v.status == "unknown"
 
 
 def test_node_observed_when_no_fault_was_injected_is_unknown() -> None:
-    from harness.checkers import node_observed_during_fault
+    from chaos_harness.judge.checkers import node_observed_during_fault
 
     v = node_observed_during_fault([], "w1", "kubelet-stop")
     assert v.status == "unknown" and "not observed" in v.summary
@@ -363,8 +363,9 @@ def test_node_observed_when_no_fault_was_injected_is_unknown() -> None:
 
 
 def test_a_checker_that_raises_is_an_error_verdict_and_the_others_still_run() -> None:
-    from harness import checkers
-    from harness.runner import ScenarioResult, verdict_dict
+    from chaos_harness.judge import checkers
+    from chaos_harness.judge.verdicts import verdict_dict
+    from chaos_harness.report.results import ScenarioResult
 
     broken = checkers.split_brain([{"kind": "runtime"}], "web")  # a malformed event: KeyError inside
     assert broken.error and not broken.ok and "KeyError" in broken.summary
@@ -382,9 +383,9 @@ def test_a_checker_that_raises_is_an_error_verdict_and_the_others_still_run() ->
 
 
 def test_typed_kinds_refuse_fields_they_do_not_have() -> None:
-    """The recorder, the scenarios and these factories share harness/events.py: a misspelt field is an error
+    """The recorder, the scenarios and these factories share chaos_harness/record/events.py: a misspelt field is an error
     where it is written, in the history as in a test."""
-    from harness.history import History
+    from chaos_harness.record.history import History
 
     with pytest.raises(TypeError, match="no field redy"):
         make("pod", 0, name="web-0", redy=True)
@@ -414,7 +415,7 @@ def test_runtime_samples_place_a_late_sample_when_it_was_read_whatever_the_clock
 
 
 def test_node_observed_counts_samples_that_arrived_together_after_a_slow_api() -> None:
-    from harness.checkers import node_observed_during_fault
+    from chaos_harness.judge.checkers import node_observed_during_fault
 
     history = [make("fault", 0.0, phase="injected", fault={"type": "kubelet-stop", "node": "w1"})]
     history += [_late_agent_sample(0.6, "w1", 0.5, 1)]
@@ -439,7 +440,7 @@ def test_split_brain_sees_two_copies_when_one_node_reports_late() -> None:
 def test_a_kubelet_the_heal_started_does_not_end_the_fault_early() -> None:
     """Through the agent the heal waits for a sample saying the kubelet runs before its `healed` mark: that
     sample is the heal's doing (after the `heal` mark), not an early end; one before the heal began is."""
-    from harness.evidence import fault_window
+    from chaos_harness.judge.evidence import fault_window
 
     base = [make("fault", 0.0, phase="injected", fault={"type": "kubelet-stop", "node": "w1"})]
     base += [make("runtime", float(t), node="w1", source="agent", kubelet="inactive") for t in range(1, 10)]

@@ -1,4 +1,4 @@
-"""The scheduler of scenarios side by side (harness/concurrency.py), with stand-in jobs that record when they
+"""The scheduler of scenarios side by side (chaos_harness/assemble/scheduler.py), with stand-in jobs that record when they
 ran: node faults alone, one target at a time, never more than `parallel`, results in plan order, a bad HOLDS
 declaration refused before anything runs, and a cancelled worker stopped at its next wait."""
 
@@ -12,9 +12,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness import progress
-from harness.concurrency import Slot, holds, run_all
-from harness.errors import UsageError
+from chaos_harness.core import cancellation
+from chaos_harness.assemble.scheduler import Slot, holds, run_all
+from chaos_harness.core.errors import UsageError
 
 
 class Recorder:
@@ -92,7 +92,7 @@ def test_a_signal_stops_the_workers_at_their_next_wait_and_they_clean_up() -> No
             if item[0] == "signal":
                 time.sleep(0.2)
                 raise KeyboardInterrupt()  # stands for a signal handled in a worker's caller
-            progress.sleep(30)  # a wait: the cancellation ends it at once
+            cancellation.sleep(30)  # a wait: the cancellation ends it at once
             return "finished"
         finally:
             cleaned.append(item[0])
@@ -109,7 +109,7 @@ def _healing_sleeper(cleaned: list[str]):  # type: ignore[no-untyped-def]
     """A scenario that waits 30 s (a cancellable wait) and heals on the way out, noting its name."""
     def job(item: tuple[str, float, bool], placement: tuple[str, ...]) -> str:
         try:
-            progress.sleep(30)
+            cancellation.sleep(30)
             return "finished"
         finally:
             time.sleep(0.2)  # a heal: the run ends only after it
@@ -162,7 +162,7 @@ def test_two_lanes_overlap_and_never_share_a_node() -> None:
 ])
 def test_no_lanes_when_a_pod_could_land_on_a_faulted_node(nodes: list[str], pods_placeable: bool, target: object,
                                                           why: str) -> None:
-    from harness.concurrency import plan_lanes
+    from chaos_harness.assemble.scheduler import plan_lanes
 
     heavy = target == "heavy"
     slots = [Slot("node", alone=True, placeable=heavy or not target, key="ns/db" if target is True else ""),
@@ -174,7 +174,7 @@ def test_no_lanes_when_a_pod_could_land_on_a_faulted_node(nodes: list[str], pods
 
 
 def test_a_pinned_workload_keeps_its_own_node_terms_and_gains_the_lane() -> None:
-    from harness.workload.deploy import pinned
+    from chaos_harness.workload.deploy import pinned
 
     sts = {"kind": "StatefulSet", "spec": {"template": {"spec": {"affinity": {"nodeAffinity": {
         "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
@@ -206,7 +206,7 @@ def test_a_scenario_that_needs_more_nodes_than_a_lane_runs_alone() -> None:
 
 
 def test_a_named_pool_is_tolerated_but_never_a_taint_kubernetes_sets_from_node_state() -> None:
-    from harness.workload.deploy import pinned, pool_tolerations
+    from chaos_harness.workload.deploy import pinned, pool_tolerations
 
     def node(*taints: tuple[str, str, str]) -> SimpleNamespace:
         return SimpleNamespace(spec=SimpleNamespace(taints=[SimpleNamespace(key=k, value=v, effect=e)
@@ -231,7 +231,7 @@ def test_a_named_pool_is_tolerated_but_never_a_taint_kubernetes_sets_from_node_s
 ])
 def test_a_wider_lane_when_a_scenario_needs_more_nodes_and_it_ends_sooner(nodes: int, lanes: tuple[int, ...],
                                                                            drain_alone: bool) -> None:
-    from harness.concurrency import _assign, plan_lanes
+    from chaos_harness.assemble.scheduler import _assign, plan_lanes
 
     names = [f"w{i}" for i in range(1, nodes + 1)]
     faults = [Slot("drain", alone=True, placeable=True, lane_nodes=3, expected=70)] + [
@@ -250,7 +250,7 @@ def test_a_wider_lane_when_a_scenario_needs_more_nodes_and_it_ends_sooner(nodes:
 def test_the_longest_scenario_does_not_take_the_wide_lane_the_drain_needs() -> None:
     """make run's node faults on its 9 workers: S16 (a replica per node) has only the wide lane; S8, the
     longest, goes to a narrow one instead of queueing in front of S16 (measured: lane 239 s -> ~190 s)."""
-    from harness.concurrency import _assign, plan_lanes
+    from chaos_harness.assemble.scheduler import _assign, plan_lanes
 
     expected = {"s08": 145, "s09": 58, "s10": 60, "s14": 70, "s15": 90, "s16": 70}
     faults = [Slot(n, alone=True, placeable=True, lane_nodes=3 if n == "s16" else 2, expected=e)
@@ -269,7 +269,7 @@ def test_a_sigterm_in_the_main_thread_cancels_every_worker_which_heals_first(sig
     """SIGTERM arrives as Interrupted (a signal handler raises it in the main thread): every worker gets its
     own copy at its next wait and heals; the run ends with that Interrupted, its exit code intact. (Rebuilding
     it from its args raised ValueError: signal.Signals('SIGTERM').)"""
-    from harness.errors import Interrupted
+    from chaos_harness.core.errors import Interrupted
 
     assert copy.copy(Interrupted(signum)).exit_code == 128 + signum
     cleaned: list[str] = []

@@ -1,5 +1,5 @@
-from harness.workload.durability import check_durability
-from harness.workload.ledger import Ledger, WriteRecord
+from chaos_harness.judge.durability import check_durability
+from chaos_harness.workload.ledger import Ledger, WriteRecord
 
 
 def rec(key: int, outcome: str) -> WriteRecord:

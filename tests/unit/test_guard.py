@@ -1,8 +1,10 @@
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from harness.errors import ClusterError, Conflict, Forbidden, Gone, GuardError, NotFound, TransientClusterError, from_api_exception
-from harness.kube import check_context_allowed, connect
+from chaos_harness.core.errors import ClusterError, Conflict, Forbidden, Gone, GuardError, NotFound, TransientClusterError
+
+from chaos_harness.core.api_errors import from_api_exception
+from chaos_harness.core.kube import check_context_allowed, connect
 
 from kubeconfigs import KUBECONFIG
 
@@ -75,7 +77,7 @@ def test_api_errors_map_by_status(status: int, kind: type) -> None:
     ("", 126),
 ])
 def test_exec_exit_status_comes_from_the_error_channel(channel: str, code: int) -> None:
-    from harness.kube import exit_status
+    from chaos_harness.core.kube import exit_status
 
     assert exit_status(channel) == code
 
@@ -87,13 +89,13 @@ def test_api_errors_carry_the_api_servers_own_message() -> None:
 
 
 def test_client_errors_are_translated_in_one_place() -> None:
-    """Only harness/errors.py knows the client's exceptions; everything else catches ours by type."""
+    """Only chaos_harness/core/api_errors.py knows the client's exceptions; everything else catches ours by type."""
     import re
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    offenders = [f"{p.relative_to(root)}:{n}" for p in [*(root / "harness").rglob("*.py"), *(root / "scenarios").glob("*.py")]
-                 if p.name != "errors.py"
+    offenders = [f"{p.relative_to(root)}:{n}" for p in (root / "chaos_harness").rglob("*.py")
+                 if p.name != "api_errors.py"
                  for n, line in enumerate(p.read_text().splitlines(), 1)
                  if re.search(r"except .*ApiException|\.status [!=]= \d{3}", line.split("#")[0])]
     assert offenders == []
@@ -102,7 +104,9 @@ def test_client_errors_are_translated_in_one_place() -> None:
 def test_api_errors_maps_statuses_to_types() -> None:
     from kubernetes.client.exceptions import ApiException
 
-    from harness.errors import Conflict, Gone, NotFound, TransientClusterError, api_errors
+    from chaos_harness.core.errors import Conflict, Gone, NotFound, TransientClusterError
+
+    from chaos_harness.core.api_errors import api_errors
 
     for status, kind in ((404, NotFound), (409, Conflict), (410, Gone), (503, TransientClusterError)):
         with pytest.raises(kind, match=f"reading x: {status}"):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.testbed.shell import BuildError, StageCancelled, require_tools, run, run_stages
+from chaos_harness.testbed.shell import BuildError, StageCancelled, require_tools, run, run_stages
 
 REPO = Path(__file__).resolve().parents[2]
 APT_LIB = REPO / "scripts" / "lib" / "apt.sh"

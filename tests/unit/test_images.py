@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from harness.testbed import images
+from chaos_harness.testbed import images
 
 
 def test_digest_changes_with_content(tmp_path: Path) -> None:

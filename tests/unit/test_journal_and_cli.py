@@ -6,12 +6,12 @@ from typing import ClassVar
 
 import pytest
 
-from harness import cli
-from harness.runner import scenario_modules
-from harness.errors import CleanupError, FaultError
-from harness.faults import FaultSession, PodDelete, fault_from_spec, spec_of
-from harness.history import History
-from harness.journal import Journal, JournalEntry
+from chaos_harness.frontends import cli
+from chaos_harness.assemble.catalogue import scenario_modules
+from chaos_harness.core.errors import CleanupError, FaultError
+from chaos_harness.faults import FaultSession, PodDelete, fault_from_spec, spec_of
+from chaos_harness.record.history import History
+from chaos_harness.faults.journal import Journal, JournalEntry
 
 
 def test_journal_add_remove_survives_reopen(tmp_path: Path) -> None:
@@ -129,7 +129,7 @@ def test_cli_lists_scenarios_as_json(capsys) -> None:
 
 @pytest.mark.parametrize("typed", ["s08", "S8", "s8", "8", "s08_kubelet_stop_mysql"])
 def test_short_scenario_names_resolve(typed: str) -> None:
-    from harness.runner import resolve_scenario
+    from chaos_harness.assemble.catalogue import resolve_scenario
 
     assert resolve_scenario(typed, scenario_modules()) == "s08_kubelet_stop_mysql"
 
@@ -235,7 +235,7 @@ esac
 
 
 def test_partition_inject_and_heal_remove_every_copy_of_its_rules(tmp_path: Path) -> None:
-    from harness.faults import FaultContext, NetworkPartition
+    from chaos_harness.faults import FaultContext, NetworkPartition
 
     node = FakeIptables(tmp_path, copies=1)
     fault = NetworkPartition("n", "10.0.0.1")
@@ -246,7 +246,7 @@ def test_partition_inject_and_heal_remove_every_copy_of_its_rules(tmp_path: Path
 
 
 def test_partition_heal_that_cannot_tell_or_reach_fails(tmp_path: Path) -> None:
-    from harness.faults import FaultContext, NetworkPartition
+    from chaos_harness.faults import FaultContext, NetworkPartition
 
     with pytest.raises(FaultError, match="answered 2"):
         NetworkPartition("n", "10.0.0.1").heal(FaultContext(FakeCluster(), FakeIptables(tmp_path, check_status=2)))  # type: ignore[arg-type]
@@ -257,7 +257,7 @@ def test_partition_heal_that_cannot_tell_or_reach_fails(tmp_path: Path) -> None:
 # --- signals -------------------------------------------------------------------------------------------------
 
 def test_an_interrupt_during_a_fault_heals_and_stays_the_interrupt(tmp_path: Path) -> None:
-    from harness.errors import Interrupted
+    from chaos_harness.core.errors import Interrupted
 
     s, journal, history = session(tmp_path)
     log: list = []
@@ -269,7 +269,7 @@ def test_an_interrupt_during_a_fault_heals_and_stays_the_interrupt(tmp_path: Pat
 
 def test_a_failed_heal_during_an_interrupt_never_replaces_the_interrupt(tmp_path: Path) -> None:
     """Seen before: the heal's CleanupError replaced SIGTERM, the next scenario ran and the process exited 0."""
-    from harness.errors import Interrupted
+    from chaos_harness.core.errors import Interrupted
 
     s, journal, history = session(tmp_path)
     with pytest.raises(KeyboardInterrupt) as raised:
@@ -323,7 +323,7 @@ class SignalledHeal:
 def test_a_signal_during_a_heal_waits_for_it_then_interrupts(tmp_path: Path) -> None:
     import signal
 
-    from harness.errors import Interrupted
+    from chaos_harness.core.errors import Interrupted
 
     s, journal, history = session(tmp_path)
     log: list = []

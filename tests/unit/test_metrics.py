@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import UsageError
-from harness.report.metrics import push, render
+from chaos_harness.core.errors import UsageError
+from chaos_harness.report.metrics import push, render
 
 RUN = Path(__file__).resolve().parents[1] / "data" / "run-all" / "results.json"
 SAMPLE = re.compile(r'^[a-z_]+\{([a-z_]+="[^"]*",?)+\} -?[0-9.e+]+$')

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.evidence import facts, runtime_samples
-from harness.runner import scenario_modules
-from harness.settings import ClusterTiming
+from chaos_harness.judge.evidence import facts, runtime_samples
+from chaos_harness.assemble.catalogue import scenario_modules
+from chaos_harness.core.timing import ClusterTiming
 
 RUN = Path(__file__).resolve().parents[1] / "data" / "run-all"
 DOCUMENT = json.loads((RUN / "results.json").read_text())

@@ -11,7 +11,7 @@ import time
 import pymysql
 import pytest
 
-from harness.workload.mysql_client import Endpoint, greeted_socket
+from chaos_harness.workload.mysql_client import Endpoint, greeted_socket
 
 
 def server(greet_from: int) -> tuple[socket.socket, list[socket.socket]]:

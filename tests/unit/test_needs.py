@@ -1,5 +1,5 @@
 """Every checker's every declared need, removed one at a time from a history on which the checker passes: the
-verdict is then `unknown`, never a pass and never a failure of the hypothesis (harness/verdicts.py).
+verdict is then `unknown`, never a pass and never a failure of the hypothesis (chaos_harness/judge/verdicts.py).
 
 CASES maps checker name -> (call, passing history, {need: mutation}); a test checks that CASES covers every
 registered checker and every need it declares, so a new checker or need cannot go untested."""
@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 import pytest
 
-from harness import checkers
-from harness.events import container, make
-from harness.verdicts import CHECKERS
+from chaos_harness.judge import checkers
+from chaos_harness.record.events import container, make
+from chaos_harness.judge.verdicts import CHECKERS
 
 H = list[dict]
 

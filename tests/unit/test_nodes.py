@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from harness.nodes import parse_crictl_ps
+from chaos_harness.nodes.access import parse_crictl_ps
 
 # Trimmed from `crictl ps -a -o json` on a kind v0.30.0 node.
 CRICTL_PS = """
@@ -41,7 +41,7 @@ def test_the_streaming_sampler_reads_each_sample_its_exec_prints() -> None:
     import json
     import threading
 
-    from harness.nodes import SAMPLE_MARK, StreamingFeed
+    from chaos_harness.nodes.docker import SAMPLE_MARK, StreamingFeed
 
     ps = json.dumps({"containers": [{"id": "c1", "metadata": {"name": "app"}, "state": "CONTAINER_RUNNING",
                                      "createdAt": "5", "labels": {"io.kubernetes.pod.name": "web-0"}}]})
@@ -72,7 +72,7 @@ def test_stream_ends_right_after_its_last_sample(tmp_path: Path) -> None:
     import subprocess
     import time
 
-    from harness import nodes
+    from chaos_harness.nodes import docker as nodes
 
     crictl = tmp_path / "crictl"
     crictl.write_text('#!/bin/sh\necho \'{"containers": []}\'\n')

@@ -14,7 +14,7 @@ def test_needs_cluster(cluster):
 
 @pytest.fixture
 def no_testbed_up(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    from harness.testbed import cluster as testbed
+    from chaos_harness.testbed import cluster as testbed
 
     calls: list[str] = []
     monkeypatch.setattr(testbed, "up", lambda *a, **k: calls.append("up"))

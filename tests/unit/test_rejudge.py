@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness import cli
-from harness.runner import rejudge, scenario_modules
+from chaos_harness.frontends import cli
+from chaos_harness.assemble.runner import rejudge
+from chaos_harness.assemble.catalogue import scenario_modules
 
 RUN = Path(__file__).resolve().parents[1] / "data" / "run-all"
 

@@ -9,11 +9,11 @@ import shutil
 from pathlib import Path
 from xml.etree import ElementTree
 
-from harness import progress
-from harness.history import load
-from harness.report import prune, render_index, render_run, sparkline
-from harness.report.timeline import notable_rows, timeline_svg
-from harness.runner import ScenarioResult, junit_xml
+from chaos_harness.core import cancellation
+from chaos_harness.record.history import load
+from chaos_harness.report import prune, render_index, render_run, sparkline
+from chaos_harness.report.timeline import notable_rows, timeline_svg
+from chaos_harness.report.results import ScenarioResult, junit_xml
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -97,11 +97,11 @@ def test_cleanup_failure_is_told_apart_from_a_failed_hypothesis() -> None:
 
 
 def test_wait_log_counts_nested_waits_once() -> None:
-    with progress.wait_log() as log:
-        with progress.waiting("outer", 10):
-            with progress.waiting("inner", 10):
+    with cancellation.wait_log() as log:
+        with cancellation.waiting("outer", 10):
+            with cancellation.waiting("inner", 10):
                 pass
-        progress.observe(0.01, "nothing moves")
+        cancellation.observe(0.01, "nothing moves")
     assert log.count == 2 and log.seconds >= 0.01
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli
+from chaos_harness.frontends import cli
 
 GOOD = '''
 scenarios = ["s01", "S8"]
@@ -46,7 +46,7 @@ def test_every_key_reaches_the_run(tmp_path: Path) -> None:
 
 def test_top_level_scenarios_run_on_the_bundled_example_beside_the_targets(tmp_path: Path) -> None:
     """The README's run file: scenarios = ["s08"] at the top and [[targets]] below; both run."""
-    from harness.runner import scenario_modules
+    from chaos_harness.assemble.catalogue import scenario_modules
 
     args, targets = args_for(tmp_path, GOOD.replace('scenario_dirs = ["mine"]\n', ""))
     plan = cli.plan_run(args, scenario_modules(), targets)
@@ -86,7 +86,7 @@ def test_a_bad_run_file_is_one_line_and_exit_2(text: str, expect: str, tmp_path:
 
 
 def test_allowed_changes_add_the_ordering_scenarios_that_change_a_target(tmp_path: Path) -> None:
-    known = __import__("harness.runner", fromlist=["scenario_modules"]).scenario_modules()
+    known = __import__("chaos_harness.assemble.catalogue", fromlist=["scenario_modules"]).scenario_modules()
     args, targets = args_for(tmp_path, '[[targets]]\nstatefulset = "a/b"\n')
     plain = [name for name, _ in cli.plan_run(args, known, targets)]
     args, targets = args_for(tmp_path, '[[targets]]\nstatefulset = "a/b"\nallow_changes = true\n')

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness import schedule
-from harness.errors import UsageError
+from chaos_harness.frontends import schedule
+from chaos_harness.core.errors import UsageError
 
 
 @pytest.mark.parametrize("cron", ["0 3 * * *", "*/15 3-5 * jan-mar mon,fri", "@daily", "59 23 31 12 7", "0 0 1 */2 ?"])
@@ -51,7 +51,7 @@ def test_the_image_goes_only_where_the_schedules_pods_can_run() -> None:
 
     from kubernetes import client
 
-    from harness.schedule import objects, runnable_nodes
+    from chaos_harness.frontends.schedule import objects, runnable_nodes
 
     def node(name, labels=None, *taints):
         return client.V1Node(metadata=client.V1ObjectMeta(name=name, labels=labels or {}),
@@ -65,7 +65,7 @@ def test_the_image_goes_only_where_the_schedules_pods_can_run() -> None:
     cluster = NS(core=NS(list_node=lambda **_: NS(items=nodes)))
     assert runnable_nodes(cluster) == ["w1", "w3", "w4"]
     # The rule above mirrors the pod spec: it tolerates nothing and keeps off the control plane.
-    from harness.schedule import ScheduleSpec
+    from chaos_harness.frontends.schedule import ScheduleSpec
     cron = next(o for o in objects(ScheduleSpec(name="n", namespace="ns", schedule="@daily", image="i", run_file="",
                                                     active_deadline_seconds=600))
                 if o["kind"] == "CronJob")

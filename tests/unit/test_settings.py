@@ -1,6 +1,8 @@
 import pytest
 
-from harness.settings import flags_of, parse_duration
+from chaos_harness.core.timing import parse_duration
+
+from chaos_harness.core.control_plane import flags_of
 
 
 @pytest.mark.parametrize("text,seconds", [("40s", 40), ("1m30s", 90), ("500ms", 0.5), ("2h", 7200), ("16s", 16)])

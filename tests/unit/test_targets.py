@@ -8,12 +8,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness import checkers
-from harness.errors import UsageError
-from harness.runner import namespace_for, resolve_scenario, scenario_modules
-from harness.workload.ledger import Ledger
-from harness.workload.probe import ProbeError, ProbeWriteFailed, ProbeWriter, load_hook, parse_keys, read_with_probe
-from harness.workload.target import TargetRef, parse_target
+from chaos_harness.judge import checkers
+from chaos_harness.core.errors import UsageError
+from chaos_harness.assemble.runner import namespace_for
+from chaos_harness.assemble.catalogue import resolve_scenario, scenario_modules
+from chaos_harness.workload.ledger import Ledger
+from chaos_harness.workload.probe import ProbeError, ProbeWriteFailed, ProbeWriter, load_hook, parse_keys, read_with_probe
+from chaos_harness.workload.target import TargetRef, parse_target
 
 
 @pytest.mark.parametrize("text,ref", [
@@ -142,8 +143,8 @@ def test_scenarios_sharing_a_first_word_get_namespaces_of_their_own() -> None:
 
 
 def test_a_users_store_holds_other_keys_which_are_not_unexpected() -> None:
-    from harness.workload.durability import check_durability
-    from harness.workload.ledger import WriteRecord
+    from chaos_harness.judge.durability import check_durability
+    from chaos_harness.workload.ledger import WriteRecord
 
     writes = [WriteRecord(k, str(k), "db-0", 0, 0, 0, "ok") for k in (100, 101, 102)]
     held = {1, 2, 100, 101, 102, 500}   # data of the user's own and of earlier runs, outside this run's range
@@ -153,7 +154,7 @@ def test_a_users_store_holds_other_keys_which_are_not_unexpected() -> None:
 
 
 def test_dns_answers_are_parsed_from_getent_and_nslookup() -> None:
-    from harness.workload.dns import parse_resolved
+    from chaos_harness.workload.dns import parse_resolved
 
     assert parse_resolved("10.244.1.7      db-0.db.shop.svc.cluster.local\n") == ["10.244.1.7"]
     nslookup = ("Server:\t\t10.96.0.10\nAddress:\t10.96.0.10#53\n\nName:\tdb-0.db.shop.svc.cluster.local\n"

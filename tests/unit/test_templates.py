@@ -54,8 +54,8 @@ def test_the_github_template_publishes_what_it_claims(tmp_path: Path) -> None:
 
 
 def test_the_in_cluster_template_is_a_valid_run_file_and_its_commands_parse(tmp_path: Path) -> None:
-    from harness import cli
-    from harness.runfile import load_run_file
+    from chaos_harness.frontends import cli
+    from chaos_harness.assemble.runfile import load_run_file
 
     template = TEMPLATES / "in-cluster-run.toml"
     run = load_run_file(template)

@@ -1,6 +1,6 @@
 """The test bed's cluster helpers that need no cluster: thawing cgroups a killed node left frozen."""
 
-from harness.testbed.cluster import thaw_frozen_cgroups
+from chaos_harness.testbed.cluster import thaw_frozen_cgroups
 
 
 def test_thaws_only_frozen_cgroups_under_the_named_containers(tmp_path):
@@ -23,7 +23,7 @@ def test_thaws_only_frozen_cgroups_under_the_named_containers(tmp_path):
 
 
 def test_reads_the_image_id_from_old_and_new_crictl():
-    from harness.testbed.cluster import crictl_image_id
+    from chaos_harness.testbed.cluster import crictl_image_id
 
     assert crictl_image_id('{"image": {"id": "sha256:new", "repoTags": []}}') == "sha256:new"
     assert crictl_image_id('{"status": {"id": "sha256:old"}, "info": {}}') == "sha256:old"
@@ -32,7 +32,7 @@ def test_reads_the_image_id_from_old_and_new_crictl():
 
 
 def test_inotify_limits_are_raised_never_lowered(tmp_path):
-    from harness.testbed.cluster import raise_inotify_limits
+    from chaos_harness.testbed.cluster import raise_inotify_limits
 
     (tmp_path / "max_user_instances").write_text("128\n")
     (tmp_path / "max_user_watches").write_text("1048576\n")
@@ -44,8 +44,8 @@ def test_inotify_limits_are_raised_never_lowered(tmp_path):
 def test_a_limit_that_cannot_be_raised_names_the_fix_or_only_warns(tmp_path, caplog):
     import pytest
 
-    from harness.testbed.cluster import raise_inotify_limits
-    from harness.testbed.shell import BuildError
+    from chaos_harness.testbed.cluster import raise_inotify_limits
+    from chaos_harness.testbed.shell import BuildError
 
     (tmp_path / "max_user_instances").mkdir()  # unreadable as a number, unwritable as a file
     (tmp_path / "max_user_watches").write_text("524288")
@@ -58,7 +58,7 @@ def test_a_limit_that_cannot_be_raised_names_the_fix_or_only_warns(tmp_path, cap
 def test_reads_the_engines_nanosecond_timestamps():
     from datetime import datetime, timezone
 
-    from harness.testbed.cluster import _parse_engine_time
+    from chaos_harness.testbed.cluster import _parse_engine_time
 
     assert _parse_engine_time("2026-11-24T21:49:06.123456789Z") == datetime(2026, 11, 24, 21, 49, 6, 123456,
                                                                             tzinfo=timezone.utc)
@@ -73,7 +73,7 @@ def test_after_a_node_restart_only_fresh_leases_and_containers_count_as_ready(mo
 
     from kubernetes import client
 
-    from harness.testbed import cluster as testbed
+    from chaos_harness.testbed import cluster as testbed
 
     restart = datetime(2026, 11, 24, 21, 49, 6, tzinfo=timezone.utc)
     before, after = restart - timedelta(minutes=30), restart + timedelta(seconds=20)

@@ -3,8 +3,8 @@ built-in ones — HYPOTHESIS, run(env) acts and records, check(events, timing) j
 
 from __future__ import annotations
 
-from harness import checkers
-from harness.faults import pod_delete
+from chaos_harness.judge import checkers
+from chaos_harness.faults import pod_delete
 
 HYPOTHESIS = ("Deleting every keystore pod in turn, highest ordinal first, brings each back under its own name "
               "with its own claim, and no acknowledged key is lost.")

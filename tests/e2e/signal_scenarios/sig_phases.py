@@ -8,8 +8,8 @@ import os
 import time
 from dataclasses import dataclass
 
-from harness.faults import FaultContext, KubeletStop
-from harness.workload import deploy
+from chaos_harness.faults import FaultContext, KubeletStop
+from chaos_harness.workload import deploy
 
 HYPOTHESIS = "test-only: the phases a signal can interrupt"
 
@@ -47,6 +47,6 @@ def run(env) -> None:
 
 
 def check(events, timing):
-    from harness.checkers import Verdict
+    from chaos_harness.judge.checkers import Verdict
 
     return [Verdict("phases", True, "went through every phase")]

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import os
 
-from harness.faults import KubeletStop
-from harness.progress import observe
+from chaos_harness.faults import KubeletStop
+from chaos_harness.core.cancellation import observe
 
 HYPOTHESIS = "test-only: one of two kubelet faults in flight at once"
 HOLDS = "pods"  # not true (it faults a node): declared so that the twins run side by side, each on its own node
@@ -21,6 +21,6 @@ def run(env) -> None:
 
 
 def check(events, timing):
-    from harness.checkers import Verdict
+    from chaos_harness.judge.checkers import Verdict
 
     return [Verdict("held", "pass", "held its fault until the end")]

@@ -1,0 +1,7 @@
+"""`python -m chaos_harness ...`: the chaos-harness command."""
+
+import sys
+
+from chaos_harness.frontends.cli import main
+
+sys.exit(main())

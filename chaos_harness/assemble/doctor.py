@@ -1,0 +1,101 @@
+"""`chaos-harness doctor`: what a run against the chosen context would use, one line each, and every
+permission the scenarios need (manifests/rbac/harness.yaml), checked with SelfSubjectAccessReviews.
+Exit 2 when a permission is missing."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import yaml
+from kubernetes import client
+
+from chaos_harness.assemble.node_access import AccessOptions, choose_access, resolve_agent_image, target_nodes
+from chaos_harness.core.errors import HarnessError
+from chaos_harness.core.api_errors import from_api_exception
+from chaos_harness.core.kube import Cluster
+from chaos_harness.core.resources import MANIFESTS
+from chaos_harness.core.control_plane import read_timing
+
+RBAC_MANIFEST = MANIFESTS / "rbac" / "harness.yaml"
+
+
+def needed_permissions(manifest: Path = RBAC_MANIFEST) -> list[tuple[str, str, str, str | None]]:
+    """(verb, group, resource, subresource) for every rule of the harness's ClusterRole."""
+    role = next(d for d in yaml.safe_load_all(manifest.read_text()) if d and d.get("kind") == "ClusterRole")
+    needed = []
+    for rule in role["rules"]:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                name, _, sub = resource.partition("/")
+                needed += [(verb, group, name, sub or None) for verb in rule["verbs"]]
+    return needed
+
+
+def missing_permissions(cluster: Cluster) -> list[str]:
+    auth = client.AuthorizationV1Api(cluster.api)
+    missing = []
+    for verb, group, resource, sub in needed_permissions():
+        review = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(
+            resource_attributes=client.V1ResourceAttributes(verb=verb, group=group, resource=resource,
+                                                            subresource=sub)))
+        try:
+            allowed = auth.create_self_subject_access_review(review, _request_timeout=10).status.allowed
+        except Exception as e:
+            raise from_api_exception(e, "asking the API server what this identity may do") from e
+        if not allowed:
+            missing.append(f"{verb} {resource}{'/' + sub if sub else ''}"
+                           f"{' (' + group + ')' if group else ''}")
+    return missing
+
+
+def default_storage_class(cluster: Cluster) -> str:
+    try:
+        classes = client.StorageV1Api(cluster.api).list_storage_class(_request_timeout=10).items
+    except Exception as e:
+        return f"unknown ({from_api_exception(e, 'listing StorageClasses')})"
+    default = [c.metadata.name for c in classes if (c.metadata.annotations or {}).get(
+        "storageclass.kubernetes.io/is-default-class") == "true"]
+    return ", ".join(default) if default else "none (PVC scenarios need one, or --storage-class NAME)"
+
+
+def cmd_doctor(args: argparse.Namespace, cluster: Cluster, options: AccessOptions) -> int:
+    def line(what: str, value: str) -> None:
+        print(f"{what + ':':<22}{value}", flush=True)
+
+    fingerprint = cluster.fingerprint()  # raises (exit 2) when the API does not answer
+    line("context", f"{cluster.context} ({cluster.api.configuration.host})")
+    line("API", f"reachable, Kubernetes {fingerprint.server_version}, {len(fingerprint.nodes)} nodes")
+    problems = []
+    try:
+        line("target nodes", ", ".join(target_nodes(cluster, options.target_selector)))
+    except HarnessError as e:
+        line("target nodes", str(e))
+        problems.append("target nodes")
+    choice = choose_access(cluster, options.mode)
+    line("node access", f"{choice.mode} ({choice.reason})")
+    if choice.mode == "agent":
+        try:
+            line("agent image", resolve_agent_image(cluster, options.agent_image))
+        except HarnessError as e:
+            line("agent image", str(e))
+            problems.append("agent image")
+        line("dead man's switch", f"kubelet restarted {options.deadman_seconds}s after the last Lease renewal")
+    timing = read_timing(cluster)
+    source = (f"assumed for {', '.join(timing.assumed)} (control plane not visible: configured or Kubernetes' "
+              f"defaults)" if timing.assumed else "read from the control plane's flags")
+    line("timing", f"grace {timing.node_monitor_grace_period:.0f}s, monitor {timing.node_monitor_period:.0f}s, "
+                   f"unreachable toleration {timing.unreachable_toleration_seconds:.0f}s: {source}")
+    line("default StorageClass", default_storage_class(cluster))
+    missing = missing_permissions(cluster)
+    if missing:
+        for m in missing:
+            print(f"missing permission: {m} (see manifests/rbac/harness.yaml)")
+        problems.append(f"{len(missing)} permissions")
+    else:
+        line("permissions", f"all {len(needed_permissions())} the scenarios need (manifests/rbac/harness.yaml)")
+    if problems:
+        print(f"doctor: not ready: {', '.join(problems)}")
+        return 2
+    print("doctor: ready")
+    return 0

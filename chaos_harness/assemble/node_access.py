@@ -1,0 +1,156 @@
+"""Where the harness is assembled: which node access a run uses, and which nodes it may fault.
+
+`--node-access auto` takes docker exec when every node is a running container of the local docker engine (a
+kind cluster on this machine), and the node agent otherwise; the choice and its reason are printed and
+recorded. `--target-nodes SELECTOR` (default: nodes without the control-plane role) bounds the faults: a fault
+on any other node is refused before it is journaled.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from chaos_harness.nodes.agent import AgentConfig, AgentNodeAccess, NodeAgent
+from chaos_harness.core.errors import ClusterError, SelectionError
+from chaos_harness.core.api_errors import from_api_exception
+from chaos_harness.core.kube import Cluster
+from chaos_harness.nodes.access import NodeAccess
+from chaos_harness.nodes.docker import KindNodeAccess
+from chaos_harness.core.cancellation import quiet
+
+NODE_ACCESS_MODES = ("auto", "docker", "agent")
+DEFAULT_TARGET_NODES = "!node-role.kubernetes.io/control-plane"
+
+
+@dataclass(frozen=True)
+class AccessChoice:
+    mode: str      # "docker" or "agent"
+    reason: str
+
+
+def _node_names(cluster: Cluster, selector: str | None = None) -> list[str]:
+    try:
+        nodes = cluster.core.list_node(label_selector=selector or "", _request_timeout=10)
+    except Exception as e:
+        raise from_api_exception(e, f"listing nodes{f' ({selector})' if selector else ''}") from e
+    return sorted(n.metadata.name for n in nodes.items)
+
+
+def docker_unusable(cluster: Cluster) -> str | None:
+    """Why docker exec cannot reach every node (None when it can)."""
+    try:
+        nodes = cluster.core.list_node(_request_timeout=10).items
+    except Exception as e:
+        raise from_api_exception(e, "listing nodes") from e
+    foreign = [n for n in nodes if not (n.spec.provider_id or "").startswith("kind://")]
+    if foreign:
+        return f"node {foreign[0].metadata.name} is not a kind node (providerID {foreign[0].spec.provider_id or 'none'})"
+    if shutil.which("docker") is None:
+        return "no docker CLI on PATH"
+    names = [n.metadata.name for n in nodes]
+    try:
+        out = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", *names], capture_output=True,
+                             text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"docker does not answer ({e})"
+    if out.returncode != 0 or set(out.stdout.split()) != {"true"}:
+        return "the nodes are not running containers of the local docker engine"
+    return None
+
+
+def choose_access(cluster: Cluster, mode: str) -> AccessChoice:
+    if mode not in NODE_ACCESS_MODES:
+        raise ClusterError(f"unknown node access {mode!r}; use one of {', '.join(NODE_ACCESS_MODES)}")
+    if mode == "agent":
+        return AccessChoice("agent", "asked for (--node-access agent)")
+    why_not = docker_unusable(cluster)
+    if mode == "docker":
+        if why_not:
+            raise ClusterError(f"--node-access docker is not possible here: {why_not}; use --node-access agent")
+        return AccessChoice("docker", "asked for (--node-access docker)")
+    if why_not:
+        return AccessChoice("agent", f"auto: {why_not}")
+    return AccessChoice("docker", "auto: every node is a running container of the local docker engine")
+
+
+OWN_NODE_ENV = "CHAOS_HARNESS_OWN_NODE"  # set (downward API) when the harness runs in a pod: its node
+
+
+def target_nodes(cluster: Cluster, selector: str | None) -> list[str]:
+    """The nodes faults may touch: never the control plane (by default) and never the node the harness's own
+    pod runs on (a scheduled run would cut itself off). A selector that matches nothing is an error, never an
+    empty run."""
+    selector = selector or DEFAULT_TARGET_NODES
+    names = _node_names(cluster, selector)
+    own = os.environ.get(OWN_NODE_ENV, "")
+    if own in names:
+        names.remove(own)
+    if not names:
+        besides = f" besides {own}, where the harness runs" if own else ""
+        raise SelectionError(f"--target-nodes {selector!r} matches no node{besides} "
+                             f"(nodes: {', '.join(_node_names(cluster))})")
+    return names
+
+
+def resolve_agent_image(cluster: Cluster, configured: str | None) -> str:
+    """--agent-image, else the image the test bed put on its nodes; a user's cluster must name one."""
+    if configured:
+        return configured
+    from chaos_harness.testbed.cluster import read_agent_image
+
+    found = read_agent_image(cluster)
+    if not found:
+        raise ClusterError("no node agent image: build images/agent/Dockerfile, push it where the cluster can "
+                           "pull it, and pass --agent-image IMAGE")
+    return found
+
+
+@dataclass(frozen=True)
+class AccessOptions:
+    """What the user chose (CLI, pytest options or a run file)."""
+
+    mode: str = "auto"
+    target_selector: str | None = None
+    agent_image: str | None = None
+    deadman_seconds: int = 30
+
+
+@contextmanager
+def node_access(cluster: Cluster, options: AccessOptions,
+                run_id: str) -> Iterator[tuple[NodeAccess, AccessChoice, Sequence[str]]]:
+    """The run's node access, its reason and the target nodes. The agent is installed for the run and
+    removed at its end (also when the run fails)."""
+    targets = target_nodes(cluster, options.target_selector)
+    choice = choose_access(cluster, options.mode)
+    print(f"node access: {choice.mode} ({choice.reason}); target nodes: {', '.join(targets)}", flush=True)
+    if choice.mode == "docker":
+        access = KindNodeAccess()
+        try:
+            yield access, choice, targets
+        finally:
+            access.close()
+        return
+    config = AgentConfig(image=resolve_agent_image(cluster, options.agent_image),
+                         deadman_seconds=options.deadman_seconds)
+    agent = NodeAgent(cluster, run_id, config, targets)
+    try:
+        seconds = agent.install()
+    except BaseException:
+        with quiet():  # the failure's own line is what the user needs to read, not the cleanup's progress
+            agent.remove()
+        raise
+    try:
+        print(f"node agent {config.image} publishing from {len(targets)} nodes after {seconds:.0f}s "
+              f"(namespace {agent.namespace}, dead man's switch {config.deadman_seconds}s)", flush=True)
+        agent_access = AgentNodeAccess(cluster, agent)
+        try:
+            yield agent_access, choice, targets
+        finally:
+            agent_access.close()
+    finally:
+        agent.remove()

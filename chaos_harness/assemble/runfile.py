@@ -1,0 +1,106 @@
+"""The run file (TOML) for scheduled runs: `chaos-harness run --config FILE`.
+
+    scenarios = ["s08", "s13"]          # on the bundled MySQL example (omit with targets: only targets run)
+    report_dir = "reports"              # relative paths are relative to this file
+    timing_profile = "fast"
+    node_access = "agent"
+    target_nodes = "chaos-harness/allowed=true"
+
+    [[targets]]                         # your StatefulSets; each runs its scenarios (default: every targetable)
+    statefulset = "shop/db"
+    scenarios = ["s07", "s08"]
+    probe_write = "sh -c 'echo {key} >> /data/keys'"
+    probe_read = "cat /data/keys"
+    allow_changes = false               # true: also S4 and S5, which scale it to 0 and back, and roll it
+
+Options given on the command line win over the file. An unknown key, or a value of the wrong type, is a
+UsageError naming the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chaos_harness.core.errors import UsageError
+
+# key -> (type, is a path relative to the file)
+TOP_LEVEL: dict[str, tuple[type, bool]] = {
+    "scenarios": (list, False), "report_dir": (str, True), "timing_profile": (str, False),
+    "keep_runs": (int, False), "kubeconfig": (str, True), "kube_context": (str, False),
+    "allow_context": (list, False), "journal": (str, True), "node_access": (str, False),
+    "target_nodes": (str, False), "agent_image": (str, False), "agent_deadman_seconds": (int, False),
+    "mysql_image": (str, False), "xtrabackup_image": (str, False), "storage_class": (str, False),
+    "scenario_dirs": (list, True), "targets": (list, False), "pushgateway": (str, False),
+    "parallel": (int, False),
+}
+TARGET_KEYS: dict[str, type] = {"statefulset": str, "scenarios": list, "probe": str, "probe_write": str,
+                                "probe_read": str, "probe_container": str, "allow_changes": bool}
+_NAMES = {str: "a string", int: "an integer", list: "an array", dict: "a table", bool: "a boolean",
+          float: "a float"}
+CHOICES = {"timing_profile": ("fast", "faithful"), "node_access": ("auto", "docker", "agent")}
+# The least value of each whole-number option, for the command line (its argparse types) and the run file alike.
+MINIMUM: dict[str, tuple[int, str]] = {"parallel": (1, ""), "keep_runs": (0, ""), "agent_deadman_seconds": (5, " seconds")}
+
+
+def below_minimum(key: str, value: int) -> str:
+    """Why `value` is refused for option `key` ("" when it is fine)."""
+    least, unit = MINIMUM.get(key, (value, ""))
+    return f"must be at least {least}{unit}, not {value}" if value < least else ""
+
+
+@dataclass
+class RunFile:
+    path: Path
+    options: dict[str, Any] = field(default_factory=dict)   # argparse destinations -> values
+    targets: list[dict[str, Any]] = field(default_factory=list)
+
+
+def load_run_file(path: Path) -> RunFile:
+    try:
+        doc = tomllib.loads(path.read_text())
+    except OSError as e:
+        raise UsageError(f"--config {path}: cannot read it ({e.strerror})") from e
+    except UnicodeDecodeError as e:
+        raise UsageError(f"--config {path}: cannot read it (not UTF-8 text: {e.reason} at byte {e.start})") from e
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"--config {path}: not valid TOML: {e}") from e
+    base = path.resolve().parent
+    run = RunFile(path)
+    for key, value in doc.items():
+        if key not in TOP_LEVEL:
+            raise UsageError(f"--config {path}: unknown key {key!r} (known: {', '.join(sorted(TOP_LEVEL))})")
+        kind, is_path = TOP_LEVEL[key]
+        _expect(path, key, value, kind)
+        if key in MINIMUM and (why := below_minimum(key, value)):
+            raise UsageError(f"--config {path}: {key} = {value}: {why}")
+        if key in CHOICES and value not in CHOICES[key]:
+            raise UsageError(f"--config {path}: {key} = {value!r}: use one of {', '.join(CHOICES[key])}")
+        if key == "targets":
+            run.targets = [_target(path, i, t) for i, t in enumerate(value)]
+            continue
+        if is_path:
+            value = [base / v for v in value] if isinstance(value, list) else base / value
+        run.options[{"scenarios": "scenario", "scenario_dirs": "scenarios"}.get(key, key)] = value
+    return run
+
+
+def _target(path: Path, index: int, table: Any) -> dict[str, Any]:
+    where = f"targets[{index}]"
+    _expect(path, where, table, dict)
+    for key, value in table.items():
+        if key not in TARGET_KEYS:
+            raise UsageError(f"--config {path}: unknown key {where}.{key} (known: {', '.join(sorted(TARGET_KEYS))})")
+        _expect(path, f"{where}.{key}", value, TARGET_KEYS[key])
+    if "statefulset" not in table:
+        raise UsageError(f"--config {path}: {where} needs statefulset = \"NAMESPACE/NAME\"")
+    return dict(table)
+
+
+def _expect(path: Path, key: str, value: Any, kind: type) -> None:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise UsageError(f"--config {path}: {key} must be {_NAMES[kind]}, not {_NAMES.get(type(value), type(value).__name__)}")
+    if kind is list and not all(isinstance(v, dict if key == "targets" else str) for v in value):
+        raise UsageError(f"--config {path}: {key} must hold {'tables' if key == 'targets' else 'strings'}")

@@ -1,0 +1,55 @@
+"""The one place the kubernetes client's exceptions become the harness's (chaos_harness/core/errors.py): by
+HTTP status, naming what was being done, the original chained."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from chaos_harness.core.errors import ClusterError, Conflict, Forbidden, Gone, NotFound, TransientClusterError
+
+
+def from_api_exception(e: Exception, what: str) -> ClusterError:
+    """Map a kubernetes client exception to ours by HTTP status. Call as `raise from_api_exception(e, ..) from e`."""
+    status = getattr(e, "status", None)
+    reason = getattr(e, "reason", None) or type(e).__name__
+    message = f"{what}: {status or ''} {reason}".replace("  ", " ")
+    detail = _status_message(getattr(e, "body", None))
+    if detail:
+        message += f": {detail}"
+    if status == 404:
+        return NotFound(message)
+    if status == 403:
+        return Forbidden(message)
+    if status == 409:
+        return Conflict(message)
+    if status == 410:
+        return Gone(message)
+    if status is None or status == 429 or (isinstance(status, int) and status >= 500):
+        return TransientClusterError(message)
+    return ClusterError(message)
+
+
+@contextmanager
+def api_errors(what: str) -> Iterator[None]:
+    """The one place the client's exceptions become the harness's: an ApiException (and the urllib3 or socket
+    error under it) raised in the block leaves it as a ClusterError subclass by status (NotFound, Conflict,
+    Gone, TransientClusterError), naming `what`, with the original chained. Callers catch ours by type."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    try:
+        yield
+    except (ApiException, HTTPError, OSError) as e:
+        raise from_api_exception(e, what) from e
+
+
+def _status_message(body: object) -> str:
+    """The API server's own explanation (a metav1.Status message), on one line."""
+    if not isinstance(body, (str, bytes)) or not body:
+        return ""
+    try:
+        return " ".join(str(json.loads(body).get("message", "")).split())[:300]
+    except (ValueError, AttributeError):
+        return ""

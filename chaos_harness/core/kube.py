@@ -1,0 +1,218 @@
+"""Cluster access: one API client per kube context, refused unless the context is on the allowlist.
+
+No process-wide configuration is touched: every client is built from its own Configuration and passed in,
+so a kubeconfig's `proxy-url` reaches every request the client makes (REST, watch, exec, port-forward).
+Any API server the user allows is fine; the allowlist (kind-* by default) is the safety, checked before any
+connection is made.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from kubernetes import client, config
+from kubernetes.config.config_exception import ConfigException
+
+from chaos_harness.core.errors import ClusterError, GuardError
+
+from chaos_harness.core.api_errors import from_api_exception
+
+DEFAULT_ALLOWED_CONTEXTS: tuple[str, ...] = ("kind-*",)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What identifies a cluster: recorded in every history, checked before a journal is healed."""
+
+    context: str
+    kube_system_uid: str
+    nodes: tuple[str, ...]
+    server_version: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"context": self.context, "kube_system_uid": self.kube_system_uid, "nodes": list(self.nodes),
+                "server_version": self.server_version}
+
+
+def exit_status(error_channel: str) -> int:
+    """The exit status from exec's error channel: a metav1.Status, Success, or Failure with an ExitCode cause;
+    any other failure (command not found, the stream cut) is 126."""
+    try:
+        status = json.loads(error_channel) if error_channel else {}
+    except ValueError:
+        status = {}
+    if status.get("status") == "Success":
+        return 0
+    for cause in (status.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode":
+            return int(cause.get("message", 1))
+    return 126
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    stdout: str
+    stderr: str
+    code: int | None
+
+    def check(self, what: str) -> str:
+        """stdout, or a ClusterError naming `what`, the exit status and stderr's tail."""
+        if self.code != 0:
+            raise ClusterError(f"{what} exited {self.code}: {(self.stderr or self.stdout).strip()[-300:]}")
+        return self.stdout
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """An API client bound to one allowed context."""
+
+    context: str
+    api: client.ApiClient
+    kubeconfig: Path | None
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api)
+
+    @property
+    def apps(self) -> client.AppsV1Api:
+        return client.AppsV1Api(self.api)
+
+    def streaming_core(self) -> client.CoreV1Api:
+        """A CoreV1Api on its own ApiClient, for exec and port-forward. `kubernetes.stream` swaps the client's
+        `call_api` for a websocket call while it runs, so on a shared client a concurrent list or watch in
+        another thread would be sent down the websocket path (seen: "Missing required parameter `ports`")."""
+        return client.CoreV1Api(client.ApiClient(self.api.configuration))
+
+
+    def exec(self, namespace: str, pod: str, command: Sequence[str], container: str | None = None,
+             timeout: float = 30) -> "ExecResult":
+        """Run `command` in a pod through the API server's exec; the exit status is read from the exec's own
+        error channel (never from the output), stdout and stderr kept apart. Without `container`, the pod's
+        default one, as kubectl chooses it (its default-container annotation, else its first container)."""
+        from kubernetes.stream import stream
+
+        if container is None:
+            container = self.default_container(namespace, pod)
+        try:
+            ws = stream(self.streaming_core().connect_get_namespaced_pod_exec, pod, namespace, container=container,
+                        command=list(command), stderr=True, stdin=False, stdout=True, tty=False,
+                        _preload_content=False, _request_timeout=timeout)
+            try:
+                ws.run_forever(timeout=timeout)
+                finished = not ws.is_open()
+                result = ExecResult(ws.read_stdout() or "", ws.read_stderr() or "",
+                                    exit_status(ws.read_channel(3)) if finished else None)
+            finally:
+                ws.close()
+        except Exception as e:  # websocket, urllib3 and API errors alike
+            raise from_api_exception(e, f"exec {' '.join(command)[:60]} in {namespace}/{pod}") from e
+        if result.code is None:
+            raise ClusterError(f"exec {' '.join(command)[:60]} in {namespace}/{pod}: no exit status within {timeout}s")
+        return result
+
+    def default_container(self, namespace: str, pod: str) -> str:
+        from chaos_harness.core.api_errors import api_errors
+
+        with api_errors(f"reading pod {namespace}/{pod}"):
+            p = self.core.read_namespaced_pod(pod, namespace, _request_timeout=10)
+        annotated = (p.metadata.annotations or {}).get("kubectl.kubernetes.io/default-container")
+        return str(annotated or p.spec.containers[0].name)
+
+    def probe(self, seconds: float = 10) -> str:
+        """The API server's version, or a ClusterError saying it did not answer within `seconds`."""
+        from chaos_harness.core.cancellation import waiting
+
+        with waiting(f"the API server {self.api.configuration.host} to answer", seconds):
+            try:
+                return str(client.VersionApi(self.api).get_code(_request_timeout=(5, seconds)).git_version)
+            except Exception as e:
+                raise from_api_exception(e, f"the API server {self.api.configuration.host} of context "
+                                            f"{self.context} did not answer") from e
+
+    def fingerprint(self) -> Fingerprint:
+        self.probe()
+        try:
+            ns = self.core.read_namespace("kube-system", _request_timeout=10)
+            nodes = self.core.list_node(_request_timeout=10)
+            version = client.VersionApi(self.api).get_code(_request_timeout=10)
+        except Exception as e:  # the client raises ApiException, urllib3 errors, OSError...
+            raise from_api_exception(e, f"reading the fingerprint of context {self.context}") from e
+        return Fingerprint(self.context, ns.metadata.uid, tuple(sorted(n.metadata.name for n in nodes.items)),
+                           version.git_version)
+
+
+def allowed_contexts_from_env() -> tuple[str, ...]:
+    raw = os.environ.get("CHAOS_HARNESS_ALLOWED_CONTEXTS", "")
+    extra = tuple(p.strip() for p in raw.split(",") if p.strip())
+    return DEFAULT_ALLOWED_CONTEXTS + extra
+
+
+def check_context_allowed(context: str, allowed: Sequence[str]) -> None:
+    if "*" in allowed:
+        print(f"warning: --allow-context '*' allows every kube context, including {context!r}: "
+              f"name the contexts you mean instead", file=sys.stderr)
+    if not any(fnmatch.fnmatchcase(context, pattern) for pattern in allowed):
+        raise GuardError(
+            f"refusing kube context {context!r}: not in the allowlist {list(allowed)}; "
+            f"allow it with --allow-context {context} or CHAOS_HARNESS_ALLOWED_CONTEXTS={context}")
+
+
+IN_CLUSTER = "in-cluster"  # the context name of a harness running in a pod (a scheduled run), to allow by name
+
+
+def in_cluster(kubeconfig: Path | None, context: str | None) -> bool:
+    """In a pod with no kubeconfig of its own (or asked for --kube-context in-cluster): its ServiceAccount."""
+    if context == IN_CLUSTER:
+        return True
+    no_kubeconfig = not kubeconfig and not os.environ.get("KUBECONFIG") and \
+        not (Path.home() / ".kube" / "config").exists()
+    return no_kubeconfig and context is None and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
+def _connect_in_cluster(allowed: Sequence[str]) -> "Cluster":
+    check_context_allowed(IN_CLUSTER, allowed)
+    try:
+        configuration = client.Configuration()
+        config.load_incluster_config(client_configuration=configuration)
+        configuration.retries = 1
+    except ConfigException as e:
+        raise ClusterError(f"cannot use the pod's ServiceAccount ({e}); outside a pod pass --kubeconfig") from e
+    return Cluster(context=IN_CLUSTER, api=client.ApiClient(configuration=configuration), kubeconfig=None)
+
+
+def connect(kubeconfig: Path | None = None, context: str | None = None,
+            allowed: Sequence[str] | None = None) -> Cluster:
+    """A client for `context` (default: the kubeconfig's current one), after the allowlist check (no connection is made before it)."""
+    allowed = tuple(allowed) if allowed is not None else allowed_contexts_from_env()
+    path = str(kubeconfig) if kubeconfig else None
+    if in_cluster(kubeconfig, context):
+        return _connect_in_cluster(allowed)
+    try:
+        contexts, current = config.list_kube_config_contexts(config_file=path)
+    except (ConfigException, OSError, TypeError, ValueError, yaml.YAMLError) as e:
+        where = kubeconfig or os.environ.get("KUBECONFIG", "~/.kube/config")
+        raise ClusterError(f"cannot read kubeconfig {where}: {' '.join(str(e).split())}; pass --kubeconfig FILE "
+                           f"(in a checkout, 'make cluster' creates the test bed's)") from e
+    name = context or (current or {}).get("name")
+    if not name or name not in {c["name"] for c in contexts}:
+        raise ClusterError(f"kube context {name!r} not found in {path or 'the default kubeconfig'}; "
+                           f"known: {sorted(c['name'] for c in contexts)}")
+    check_context_allowed(name, allowed)
+    try:
+        # new_client_from_config, with one retry per request instead of urllib3's three: an API server that
+        # accepts connections and never answers is reported in seconds, not minutes.
+        configuration = client.Configuration()
+        config.load_kube_config(config_file=path, context=name, client_configuration=configuration)
+        configuration.retries = 1
+        api = client.ApiClient(configuration=configuration)
+    except (ConfigException, OSError, ValueError, yaml.YAMLError) as e:
+        raise ClusterError(f"cannot build a client for context {name!r}: {e}") from e
+    return Cluster(context=name, api=api, kubeconfig=Path(path) if path else None)

@@ -1,0 +1,395 @@
+"""The chaos-harness pytest plugin: cluster options, fixtures and markers.
+
+Every option is prefixed `--chaos-` (so it sits beside kubetest's and pytest-kind's), and the plugin applies
+no marker and no autouse fixture to anyone's tests: it declares markers (e2e, disruptive, slow, faithful_only)
+and offers fixtures. Fixtures that need the live cluster fail when CI=true or --chaos-require-cluster is
+given, and skip with the reason otherwise, so a laptop without docker can still run the unit tests. With a docker engine
+but no cluster, the plugin brings the test bed up itself and deletes it afterwards (unless --chaos-keep-cluster).
+
+Scenario tests use `run_scenario("s08_kubelet_stop_mysql")`: the result joins this session's run under
+--chaos-report-dir (report.html, results.json, history.jsonl, junit.xml), its verdict and times become JUnit
+properties, and the report is linked as a pytest-html extra when pytest-html is installed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from chaos_harness.core.errors import HarnessError
+from chaos_harness.core.kube import Cluster, allowed_contexts_from_env, connect
+from chaos_harness.workload.images import MySQLImages
+
+if TYPE_CHECKING:
+    from chaos_harness.faults import FaultSession
+    from chaos_harness.nodes.access import NodeAccess
+    from chaos_harness.record.recorder import Recorder
+    from chaos_harness.report.results import RunWriter, ScenarioResult
+    from chaos_harness.scenario import ScenarioEnv
+    from chaos_harness.core.namespaces import NamespaceReaper
+    from chaos_harness.workload.mysql_cluster import MySQLWorkload
+    from chaos_harness.assemble.session import Session
+    from chaos_harness.workload.probe import Probe
+
+RUN_KEY = pytest.StashKey["RunWriter"]()
+DISPLAY_KEY = pytest.StashKey[object]()
+REPORT_LINK_KEY = pytest.StashKey[str]()
+# How long an existing test bed's API server may take to come back (an engine restart restarts its nodes).
+API_RESTART_SECONDS = 90
+
+MARKERS = {
+    "e2e": "needs the live kind cluster (auto-applied under tests/e2e)",
+    "disruptive": "injects a fault into the cluster (nodes, kubelets, pods)",
+    "slow": "takes more than a minute",
+    "faithful_only": "only meaningful with the faithful timing profile",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chaos-harness")
+    group.addoption("--chaos-kubeconfig", default=None, help="kubeconfig of the test cluster (default: .kube/chaos.kubeconfig)")
+    group.addoption("--chaos-kube-context", default=None, help="kube context to use (default: kind-chaos)")
+    group.addoption("--chaos-allow-context", action="append", default=[], help="also allow this context (glob); default kind-*")
+    group.addoption("--chaos-kind-cluster", default="chaos", help="name of the kind cluster (node containers <name>-*)")
+    group.addoption("--chaos-keep-namespaces", action="store_true", default=False,
+                    help="leave each test's namespace behind for debugging")
+    group.addoption("--chaos-require-cluster", action="store_true", default=False,
+                    help="fail, never skip, end-to-end tests when the cluster cannot be reached (implied by CI=true)")
+    group.addoption("--chaos-keep-cluster", action="store_true", default=False,
+                    help="keep a cluster this session had to create (one that already existed is always kept)")
+    group.addoption("--chaos-timing-profile", choices=("fast", "faithful"), default=None,
+                    help="the timing profile the cluster must run (a cluster this session creates gets it); "
+                         "default: whatever the cluster runs, fast when creating")
+    group.addoption("--chaos-report-dir", default="reports", help="scenario runs go to <report-dir>/<run-id>/")
+    group.addoption("--chaos-node-access", choices=("auto", "docker", "agent"), default="auto",
+                    help="how scenarios reach nodes: docker exec (kind), the node agent, or auto")
+    group.addoption("--chaos-target-nodes", default=None, metavar="SELECTOR",
+                    help="label selector of the nodes faults may touch (default: no control-plane role)")
+    group.addoption("--chaos-agent-image", default=None, metavar="IMAGE", help="the node agent's image")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from chaos_harness.core import cancellation
+
+    # Markers are declared, never applied: a project that installs the plugin marks its own tests.
+    for name, doc in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {doc}")
+    # Every long wait (image pull or build, kind load, cluster creation, Ready, namespace deletion) says what it
+    # waits for: on stdout, so `pytest -s` shows it live and a failing test's captured output keeps it.
+    config.stash[DISPLAY_KEY] = cancellation.set_display(cancellation.PrintDisplay())
+
+
+def cluster_required(config: pytest.Config) -> bool:
+    return bool(config.getoption("--chaos-require-cluster")) or os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def unavailable(config: pytest.Config, message: str) -> None:
+    """A missing cluster or engine: a failure in CI (or with --chaos-require-cluster), a skip with the reason elsewhere."""
+    if cluster_required(config):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def default_kubeconfig(config: pytest.Config) -> Path:
+    """--chaos-kubeconfig, else the test bed's (where `make cluster` writes it)."""
+    from chaos_harness.testbed.cluster import kubeconfig_path
+
+    given = config.getoption("--chaos-kubeconfig")
+    return Path(given) if given else kubeconfig_path()
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    """One id per test session: namespaces, reports and journals are named after it."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:4]
+
+
+@pytest.fixture(scope="session")
+def chaos_session(cluster: Cluster, run_id: str, pytestconfig: pytest.Config) -> Iterator["Session"]:
+    """This test session's run, opened as the CLI opens one (chaos_harness/assemble/session.py): profile checked, run
+    registered in the journal for `cleanup`, node access assembled (--chaos-node-access), the run directory
+    under --chaos-report-dir; at its end every namespace the session deleted is confirmed gone."""
+    from chaos_harness.assemble.node_access import AccessOptions
+    from chaos_harness.core.errors import UsageError
+    from chaos_harness.assemble.session import Session, SessionOptions
+
+    options = SessionOptions(report_dir=Path(pytestconfig.getoption("--chaos-report-dir")), source="pytest",
+                             access=AccessOptions(mode=pytestconfig.getoption("--chaos-node-access"),
+                                                  target_selector=pytestconfig.getoption("--chaos-target-nodes"),
+                                                  agent_image=pytestconfig.getoption("--chaos-agent-image")),
+                             timing_profile=pytestconfig.getoption("--chaos-timing-profile"), run_id=run_id)
+    try:
+        with Session.open(cluster, options) as session:
+            pytestconfig.stash[RUN_KEY] = session.writer
+            yield session
+    except UsageError as e:
+        pytest.exit(str(e), returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+@pytest.fixture(scope="session")
+def namespace_reaper(chaos_session: "Session") -> "NamespaceReaper":
+    """Deletes test namespaces in the background; the session ends only once they are all gone."""
+    return chaos_session.reaper
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, run_id: str, namespace_reaper: "NamespaceReaper",
+              request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace per test, derived from the run id; deleted afterwards (off the test's critical path:
+    the session confirms every deletion before it ends)."""
+    from chaos_harness.core.labels import RUN_LABEL
+    from chaos_harness.core.namespaces import create_namespace
+
+    test = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:20].strip("-")
+    name = f"chaos-{run_id[-4:]}-{test}-{uuid.uuid4().hex[:4]}"
+    create_namespace(cluster, name, {RUN_LABEL: run_id})
+    yield name
+    if not request.config.getoption("--chaos-keep-namespaces"):
+        namespace_reaper.delete(name)
+
+
+@pytest.fixture(scope="session")
+def mysql_images(chaos_session: "Session") -> MySQLImages:
+    """The MySQL workload images (pulled, or built offline), loaded into every node of the kind cluster."""
+    return chaos_session.mysql_images()
+
+
+@pytest.fixture(scope="session")
+def kind_cluster_name(pytestconfig: pytest.Config) -> str:
+    return str(pytestconfig.getoption("--chaos-kind-cluster"))
+
+
+def _docker_answers() -> bool:
+    import subprocess
+
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def cluster(pytestconfig: pytest.Config, kind_cluster_name: str) -> Iterator[Cluster]:
+    """The live cluster, after the context allowlist check. Created (the test bed) when docker answers but no
+    cluster does; fails in CI and skips elsewhere when neither is there."""
+    from chaos_harness.testbed import cluster as testbed
+
+    kubeconfig = default_kubeconfig(pytestconfig)
+    context = pytestconfig.getoption("--chaos-kube-context") or f"kind-{kind_cluster_name}"
+    allowed = allowed_contexts_from_env() + tuple(pytestconfig.getoption("--chaos-allow-context"))
+    created = False
+    try:
+        c = connect(kubeconfig, context, allowed)
+        c.fingerprint()  # proves the API answers
+    except HarnessError as e:
+        # The test bed is created only when the user named nothing and no `chaos` cluster exists: a typo in
+        # --chaos-kubeconfig, a refused context or an API that is down must never recreate (or later delete) a
+        # cluster, nor switch to another kubeconfig than the one given.
+        named = [o for o in ("--chaos-kubeconfig", "--chaos-kube-context") if pytestconfig.getoption(o)]
+        if kind_cluster_name != testbed.CLUSTER_NAME:
+            named.append("--chaos-kind-cluster")
+        if named:
+            unavailable(pytestconfig, f"cluster unreachable ({e}) with {', '.join(named)} as given; "
+                                      f"nothing is created for a cluster you named")
+        if not _docker_answers():
+            unavailable(pytestconfig, f"cluster unreachable ({e}) and no docker engine to create the test bed; "
+                                      f"bring it up with 'make cluster'")
+        if testbed.cluster_exists(testbed.kind_binary()):
+            # Its API server may be between two lives (its node restarted with the engine): give it the minute
+            # and a half `make cluster` gives it before calling the cluster broken. A kubeconfig that cannot be
+            # read is not worth waiting for.
+            try:
+                c = connect(kubeconfig, context, allowed)
+                answered = testbed.api_answers_within(c, API_RESTART_SECONDS)
+            except HarnessError:
+                answered = False
+            if not answered:
+                unavailable(pytestconfig, f"the kind cluster {testbed.CLUSTER_NAME} exists but does not answer ({e}; "
+                                          f"waited up to {API_RESTART_SECONDS} s); it is left alone: 'make cluster' "
+                                          f"repairs or recreates it")
+        else:
+            try:
+                testbed.up(pytestconfig.getoption("--chaos-timing-profile") or "fast")
+                created = True
+                c = connect(kubeconfig, context, allowed)
+            except Exception as up_error:
+                unavailable(pytestconfig, f"cluster unreachable ({e}) and creating it failed: {up_error}")
+    yield c
+    c.api.close()
+    if created and not pytestconfig.getoption("--chaos-keep-cluster"):
+        testbed.down()
+
+
+@pytest.fixture(scope="session")
+def timing_profile(cluster: Cluster, pytestconfig: pytest.Config) -> str:
+    """The cluster's timing profile (fast / faithful; 'unknown' for a cluster the test bed did not create).
+    Asking for another one than the cluster runs stops the session: the profile is baked into the cluster."""
+    from chaos_harness.core.errors import UsageError
+    from chaos_harness.assemble.session import check_profile
+
+    try:
+        return check_profile(cluster, pytestconfig.getoption("--chaos-timing-profile"))
+    except UsageError as e:
+        pytest.exit(str(e), returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+@pytest.fixture(scope="session")
+def chaos_run(chaos_session: "Session") -> "RunWriter":
+    """This session's run directory under --chaos-report-dir: every scenario run by run_scenario lands in it."""
+    return chaos_session.writer
+
+
+@pytest.fixture(scope="session")
+def node_access(chaos_session: "Session") -> tuple["NodeAccess", list[str]]:
+    """The session's node access and target nodes, chosen as the CLI chooses them (--chaos-node-access);
+    an agent installed for the session is removed at its end."""
+    return chaos_session.access, chaos_session.target_nodes
+
+
+@pytest.fixture
+def run_scenario(cluster: Cluster, namespace: str, chaos_session: "Session",
+                 request: pytest.FixtureRequest) -> Callable[[str], "ScenarioResult"]:
+    """Run a scenario module by name in this test's namespace; returns its result (assert on result.ok with
+    result.failure_message()). Records the verdict and times as JUnit properties and links the report."""
+    from chaos_harness.assemble.catalogue import resolve_scenario, scenario_modules, uses_mysql
+
+    def run(typed: str, target: str | None = None, probe: "str | Probe | None" = None,
+            allow_target_changes: bool = False) -> ScenarioResult:
+        """`target`: NAMESPACE/NAME (or NAMESPACE/LABEL=VALUE) of your own StatefulSet, for the targetable
+        scenarios; `probe`: a Probe object, `module:object`, or an entry point's name in chaos_harness.probes;
+        `allow_target_changes`: also the scenarios that scale and roll the target (its scale is restored)."""
+        from chaos_harness.core.errors import UsageError
+        from chaos_harness.assemble.catalogue import changes_target, targetable
+        from chaos_harness.workload.probe import Probe, load_hook
+        from chaos_harness.workload.target import parse_target, resolve_target
+
+        modules = scenario_modules()
+        try:
+            name = resolve_scenario(typed, modules)
+        except KeyError:
+            raise pytest.UsageError(f"unknown scenario {typed}; known: {', '.join(modules)}") from None
+        module = modules[name]
+        resolved = None
+        if target:
+            if not targetable(module, True):
+                raise UsageError(f"{name} deploys its own workload and cannot run on a target")
+            if not targetable(module, allow_target_changes):
+                raise UsageError(f"{name} changes the target's {changes_target(module)}; pass "
+                                 f"allow_target_changes=True")
+            resolved = resolve_target(cluster, parse_target(target))
+            resolved.allow_changes = allow_target_changes
+            if probe is not None:
+                resolved.probe = probe if isinstance(probe, Probe) else load_hook(probe, resolved)
+        images = request.getfixturevalue("mysql_images") if uses_mysql(module) and not resolved else None
+        # The session's journal is the real one, so `chaos-harness cleanup` heals what a killed session left.
+        result = chaos_session.run(name, module, images, resolved, namespace=namespace, junit=False)
+        record_result(request, chaos_session, name, result)
+        return result
+
+    return run
+
+
+def record_result(request: pytest.FixtureRequest, session: "Session", name: str, result: "ScenarioResult") -> None:
+    """A scenario's verdict and times as the test's JUnit properties, and its report section linked from the
+    pytest-html report."""
+    from chaos_harness.assemble.runner import junit_properties
+
+    for key, value in junit_properties(result):
+        request.node.user_properties.append((key, value))
+    link = f"{session.writer.report_path}#{name}"
+    request.node.user_properties.append(("report", link))
+    request.node.stash[REPORT_LINK_KEY] = link
+    print(f"{name}: {result.status} in {result.seconds:.0f}s ({result.wait_seconds:.0f}s waiting); report {link}")
+
+
+@pytest.fixture(scope="session")
+def run_scenarios(chaos_session: "Session") -> Callable[..., list["ScenarioResult"]]:
+    """Run several scenarios in one go, side by side where what they hold allows, as `chaos-harness run
+    --parallel N` does: those acting only on their own pods together, each node fault alone, each in a namespace
+    of its own. Returns the results in the order given; pass each to `record_result` in its test."""
+    from chaos_harness.assemble.catalogue import resolve_scenario, scenario_modules, uses_mysql
+    from chaos_harness.assemble.session import Job
+
+    def run(names: list[str], parallel: int = 3) -> list[ScenarioResult]:
+        modules = scenario_modules()
+        try:
+            resolved = [resolve_scenario(n, modules) for n in names]
+        except KeyError as e:
+            raise pytest.UsageError(f"unknown scenario {e.args[0]}; known: {', '.join(modules)}") from None
+        jobs = [Job(n, modules[n], chaos_session.mysql_images() if uses_mysql(modules[n]) else None) for n in resolved]
+        return chaos_session.run_all(jobs, parallel, junit=False)
+
+    return run
+
+
+@pytest.fixture
+def chaos_env(cluster: Cluster, namespace: str, chaos_session: "Session",
+              request: pytest.FixtureRequest) -> Iterator["ScenarioEnv"]:
+    """A scenario environment for a hand-written test: `chaos_env.recording()`, `chaos_env.faults.injected(...)`,
+    `chaos_env.history`; its history goes into this session's run directory, its faults through the session's
+    node access, journal and target nodes."""
+    from chaos_harness.scenario import make_env
+
+    s = chaos_session
+    test = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)[:80]
+    env = make_env(cluster, namespace, s.run_id, s.writer.dir / f"{test}.history.jsonl", s.journal,
+                   nodes=s.access, targets=s.target_nodes, timing=s.timing)
+    yield env
+    env.history.close()
+
+
+@pytest.fixture
+def recorder(chaos_env: "ScenarioEnv") -> Iterator["Recorder"]:
+    """The recorder, running for the whole test (pods, nodes, events, PVCs and every node's runtime)."""
+    with chaos_env.recording() as rec:
+        yield rec
+
+
+@pytest.fixture
+def faults(chaos_env: "ScenarioEnv") -> "FaultSession":
+    """Inject faults with `with faults.injected(KubeletStop(node)):`: journaled first, healed on exit."""
+    return chaos_env.faults
+
+
+@pytest.fixture
+def mysql(cluster: Cluster, namespace: str, mysql_images: MySQLImages) -> "MySQLWorkload":
+    """The replicated MySQL StatefulSet deployed in this test's namespace, 3/3 Ready."""
+    from chaos_harness.workload.mysql_cluster import MySQLWorkload
+
+    workload = MySQLWorkload(cluster, namespace, mysql_images)
+    workload.deploy()
+    return workload
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    link = item.stash.get(REPORT_LINK_KEY, None)
+    if link and report.when == "call":
+        try:
+            import pytest_html
+        except ImportError:
+            return
+        report.extras = [*getattr(report, "extras", []), pytest_html.extras.url(link, name="chaos-harness report")]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The JUnit XML pytest wrote goes into the run directory beside the report (pytest writes it at session
+    finish, which has run by now)."""
+    from chaos_harness.core import cancellation
+
+    if DISPLAY_KEY in config.stash:
+        cancellation.set_display(config.stash[DISPLAY_KEY])  # type: ignore[arg-type]
+    writer = config.stash.get(RUN_KEY, None)
+    xml = getattr(config.option, "xmlpath", None)
+    if writer is not None and xml and Path(xml).exists():
+        shutil.copyfile(xml, writer.dir / "junit.xml")

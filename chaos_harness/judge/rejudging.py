@@ -1,0 +1,66 @@
+"""Judging a scenario from its recorded history, at the end of a run or offline from a run directory
+(`chaos-harness check`): the same verdicts from the same history."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from chaos_harness.core.errors import UsageError
+from chaos_harness.core.timing import ClusterTiming
+from chaos_harness.judge.verdicts import Verdict
+from chaos_harness.record.events import load
+
+
+def with_timing_source(verdicts: list[Verdict], timing: ClusterTiming) -> list[Verdict]:
+    """Every window a checker derived from assumed timing inherits its uncertainty: say so next to it."""
+    if not timing.assumed:
+        return verdicts
+    note = {"timing_assumed": list(timing.assumed),
+            "why": "the control plane does not show these flags: configured or Kubernetes' defaults"}
+    return [replace(v, evidence=(*v.evidence, note)) for v in verdicts]
+
+
+def judge(module: ModuleType, events: list[dict[str, Any]], timing: ClusterTiming) -> list[Verdict]:
+    """The scenario's verdicts from its history. A `check` that raises outside its checkers (which isolate
+    themselves) is one `error` verdict, never a lost run."""
+    try:
+        return list(module.check(events, timing))
+    except Exception as e:
+        return [Verdict("check", "error", f"check raised {type(e).__name__}: {e}")]
+
+
+def read_run(run_dir: Path) -> dict[str, Any]:
+    """A finished run's results.json, checked for what re-judging needs; anything unreadable is one line naming
+    the file (UsageError), never a traceback."""
+    path = run_dir / "results.json"
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError as e:
+        raise UsageError(f"{run_dir} holds no results.json: pass a run directory (reports/<run-id>)") from e
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UsageError(f"{path} is not a readable results file ({type(e).__name__}: {e}); was the run "
+                         f"interrupted while writing it?") from e
+    results = document.get("results") if isinstance(document, dict) else None
+    if not isinstance(results, list) or not isinstance(document.get("timing"), dict) or not all(
+            isinstance(r, dict) and isinstance(r.get("scenario"), str) and isinstance(r.get("history"), str)
+            and isinstance(r.get("verdicts"), list) for r in results):
+        raise UsageError(f"{path} is not a chaos-harness results file (it needs timing and results, each with "
+                         f"scenario, history and verdicts)")
+    return document
+
+
+def read_history(run_dir: Path, name: str) -> list[dict[str, Any]]:
+    """One scenario's recorded history; a missing file or a broken line is one line naming it and the line."""
+    path = run_dir / Path(name).name  # a history lives in the run directory, whatever results.json says
+    try:
+        return load(path)
+    except FileNotFoundError as e:
+        raise UsageError(f"{path} is missing: the run's histories are what it is judged from") from e
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{path}:{e.lineno}: not a history line ({e.msg}); the file is truncated or corrupt") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path} cannot be read ({type(e).__name__}: {e})") from e

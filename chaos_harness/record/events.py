@@ -1,0 +1,244 @@
+"""The history's event kinds, typed once and shared: the recorder and the scenarios write them, the checkers
+read them, and the tests build them with `make` (which refuses a field the kind does not have, so a test
+factory cannot drift from what the recorder writes).
+
+Every event carries `seq`, `mono` (time.monotonic), `wall` (time.time) and `kind`; the fields per kind follow.
+Kinds not listed here (`fact`, `dns`, `step`, ...) carry what their scenario notes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal, TypedDict, cast
+
+
+class Stamp(TypedDict):
+    seq: int
+    mono: float
+    wall: float
+    kind: str
+
+
+WatchType = Literal["LISTED", "ADDED", "MODIFIED", "DELETED", "FINAL"]
+
+
+class PodFields(TypedDict, total=False):
+    name: str
+    namespace: str
+    uid: str
+    node: str | None
+    phase: str | None
+    ready: bool
+    deleting: bool
+    created: float | None
+    running: list[str]
+    restarts: dict[str, int]
+    owner: str | None
+    pvcs: list[str]
+    hostname: str | None
+    subdomain: str | None
+    ip: str | None
+    revision: str | None
+    rv: str
+
+
+class PodEvent(Stamp, PodFields, total=False):
+    type: WatchType
+    synthetic: bool  # a DELETED the recorder inferred from a re-list
+
+
+class NodeFields(TypedDict, total=False):
+    name: str
+    ready: str | None  # the Ready condition's status: "True", "False", "Unknown"
+    taints: list[str]
+    unschedulable: bool
+    rv: str
+
+
+class NodeEvent(Stamp, NodeFields, total=False):
+    type: WatchType
+    synthetic: bool
+
+
+class KubeEventFields(TypedDict, total=False):
+    reason: str | None
+    message: str | None
+    event_type: str | None
+    object: str  # Kind/name
+    count: int | None
+
+
+class KubeEvent(Stamp, KubeEventFields, total=False):
+    type: WatchType
+    synthetic: bool
+
+
+class PvcFields(TypedDict, total=False):
+    name: str
+    uid: str
+    phase: str | None
+    volume: str | None
+    deleting: bool
+
+
+class PvcEvent(Stamp, PvcFields, total=False):
+    type: WatchType
+    synthetic: bool
+
+
+class RuntimeContainerFields(TypedDict):
+    id: str
+    name: str
+    pod: str
+    namespace: str
+    pod_uid: str
+    state: str
+    created_ns: int
+
+
+class RuntimeEvent(Stamp, total=False):
+    """One sample of a node's container runtime (only the recording's namespace)."""
+    node: str
+    ok: bool
+    containers: list[RuntimeContainerFields]
+    error: str | None
+    source: str          # "agent" when the node agent sampled it
+    agent_seq: int       # the agent's own sample counter
+    sampled_at: float    # node-side time of the sample
+    kubelet: str | None  # the agent's view of the kubelet: active / inactive
+    deadman: str         # the agent's dead man's switch fired
+
+
+class FaultEvent(Stamp, total=False):
+    phase: Literal["inject", "injected", "heal", "healed", "heal-failed", "heal-interrupted"]
+    fault: dict[str, Any]
+    evidence: str
+    verified: bool  # on "injected": False when the fault's effect could not be read (the evidence says why)
+    error: str
+
+
+class WriteEvent(Stamp, total=False):
+    key: int
+    value: str
+    target: str
+    invoked_wall: float
+    invoked_mono: float
+    completed_mono: float
+    outcome: Literal["ok", "fail", "unknown"]
+    error: str | None
+
+
+class ReadKeysEvent(Stamp):
+    replica: str
+    keys: list[int]
+
+
+class MetaEvent(Stamp, total=False):
+    fingerprint: dict[str, Any]
+    timing: dict[str, Any]
+    run_id: str
+    namespace: str
+    node_access: str
+    target_nodes: list[str]
+    target: str | None
+
+
+class RecorderEvent(Stamp, total=False):
+    """A gap in what the recorder saw: `error` opens an outage of the stream `what` (e.g. "pod watch"), a later
+    event with `resumed` closes it (chaos_harness/judge/evidence.py: watch_outages)."""
+    what: str
+    error: str
+    resumed: bool
+
+
+# The kinds whose fields are fixed: History.record refuses any other field for them.
+KINDS: dict[str, type] = {"pod": PodEvent, "node": NodeEvent, "event": KubeEvent, "pvc": PvcEvent,
+                          "runtime": RuntimeEvent, "fault": FaultEvent, "write": WriteEvent,
+                          "read-keys": ReadKeysEvent, "meta": MetaEvent, "recorder": RecorderEvent}
+STAMP_KEYS = frozenset(Stamp.__annotations__)
+
+
+def fields_of(kind: str) -> frozenset[str] | None:
+    """The fields `kind` may carry (stamps excluded); None for an open kind."""
+    cls = KINDS.get(kind)
+    if cls is None:
+        return None
+    return frozenset(cls.__required_keys__ | cls.__optional_keys__) - STAMP_KEYS
+
+
+def check_fields(kind: str, fields: Iterable[str]) -> None:
+    allowed = fields_of(kind)
+    if allowed is not None and (unknown := sorted(set(fields) - allowed)):
+        raise TypeError(f"a {kind!r} event has no field {', '.join(unknown)} (chaos_harness/record/events.py)")
+
+
+# Defaults for the fields tests leave out, so a hand-made event looks like a recorded one.
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "pod": {"namespace": "ns", "node": "n1", "phase": "Running", "ready": True, "deleting": False, "created": 0.0,
+            "running": [], "restarts": {}, "owner": None, "pvcs": [], "hostname": None, "subdomain": None,
+            "ip": None, "revision": None, "rv": "1", "type": "MODIFIED"},
+    "node": {"ready": "True", "taints": [], "unschedulable": False, "rv": "1", "type": "MODIFIED"},
+    "pvc": {"phase": "Bound", "deleting": False, "type": "MODIFIED"},
+    "event": {"event_type": "Normal", "count": 1, "type": "ADDED"},
+    "runtime": {"ok": True, "containers": []},
+}
+
+
+def make(kind: str, mono: float, **fields: Any) -> dict[str, Any]:
+    """An event as the history would hold it (tests): unknown fields are refused, missing ones defaulted."""
+    check_fields(kind, fields)
+    return {"seq": 0, "mono": mono, "wall": 1000 + mono, "kind": kind, **_DEFAULTS.get(kind, {}), **fields}
+
+
+def container(pod: str, container_id: str, pod_uid: str, name: str = "app", namespace: str = "ns",
+              state: str = "CONTAINER_RUNNING") -> RuntimeContainerFields:
+    return {"id": container_id, "name": name, "pod": pod, "namespace": namespace, "pod_uid": pod_uid,
+            "state": state, "created_ns": 0}
+
+
+def pods(events: Iterable[dict[str, Any]]) -> Iterator[PodEvent]:
+    return (cast(PodEvent, e) for e in events if e["kind"] == "pod")
+
+
+def runtime_samples(events: Iterable[dict[str, Any]]) -> Iterator[RuntimeEvent]:
+    return (cast(RuntimeEvent, e) for e in events if e["kind"] == "runtime")
+
+
+def faults(events: Iterable[dict[str, Any]]) -> Iterator[FaultEvent]:
+    return (cast(FaultEvent, e) for e in events if e["kind"] == "fault")
+
+
+Event = dict[str, Any]
+
+
+def of_kind(events: Iterable[Event], *kinds: str) -> Iterator[Event]:
+    return (e for e in events if e["kind"] in kinds)
+
+
+Outcome = Literal["ok", "fail", "unknown"]
+
+
+@dataclass(frozen=True)
+class WriteRecord:
+    key: int
+    value: str
+    target: str                 # where the write was sent, e.g. "mysql-0.mysql"
+    invoked_wall: float         # time.time() at invoke
+    invoked_mono: float         # time.monotonic() at invoke
+    completed_mono: float       # time.monotonic() when the outcome was known
+    outcome: Outcome
+    error: str | None = None
+
+    @property
+    def latency(self) -> float:
+        return self.completed_mono - self.invoked_mono
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def load(path: Path) -> list[Event]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
