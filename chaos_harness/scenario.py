@@ -8,16 +8,16 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chaos_harness.faults import Fault, FaultContext, FaultSession, node_running_pod
-from chaos_harness.record.history import History
-from chaos_harness.faults.journal import Journal
-from chaos_harness.core.kube import Cluster
-from chaos_harness.nodes.access import NodeAccess
-from chaos_harness.record.recorder import Recorder
-from chaos_harness.core.timing import ClusterTiming
-from chaos_harness.core.control_plane import read_timing
 from chaos_harness.core.cancellation import observe
+from chaos_harness.core.control_plane import read_timing
+from chaos_harness.core.kube import Cluster
+from chaos_harness.core.timing import ClusterTiming
 from chaos_harness.core.waits import node_not_ready, node_ready, poll_until
+from chaos_harness.faults import Fault, FaultContext, FaultSession, node_running_pod
+from chaos_harness.faults.journal import Journal
+from chaos_harness.nodes.access import NodeAccess
+from chaos_harness.record.history import History
+from chaos_harness.record.recorder import Recorder
 from chaos_harness.workload.images import MySQLImages
 from chaos_harness.workload.ledger import Ledger
 from chaos_harness.workload.mysql_client import background_writer, read_keys

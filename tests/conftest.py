@@ -73,13 +73,13 @@ class SideLane:
 
     @contextmanager
     def placed(self, namespace: str) -> Iterator[None]:
-        from chaos_harness.workload.deploy import Placement, placed
+        from chaos_harness.workload.placement import Placement, placed
 
         with placed(namespace, Placement(self.nodes, self.tolerations)):
             yield
 
     def pod(self, body: dict) -> dict:
-        from chaos_harness.workload.deploy import pinned
+        from chaos_harness.workload.placement import pinned
 
         return pinned(body, self.nodes, self.tolerations)
 
@@ -87,7 +87,7 @@ class SideLane:
 @pytest.fixture(scope="module")
 def side_lane(cluster, request: pytest.FixtureRequest) -> SideLane:  # type: ignore[no-untyped-def]
     """The workers of the side lane the requesting test module runs in."""
-    from chaos_harness.workload.deploy import pool_tolerations
+    from chaos_harness.workload.placement import pool_tolerations
 
     lane = lane_of(str(request.path.relative_to(Path(__file__).resolve().parent.parent)))
     if lane not in SIDE_LANES:

@@ -16,7 +16,6 @@ from typing import Any
 
 from chaos_harness.core.errors import UsageError
 
-
 SCENARIO_GROUP = "chaos_harness.scenarios"
 
 

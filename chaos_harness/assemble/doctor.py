@@ -11,11 +11,11 @@ import yaml
 from kubernetes import client
 
 from chaos_harness.assemble.node_access import AccessOptions, choose_access, resolve_agent_image, target_nodes
-from chaos_harness.core.errors import HarnessError
 from chaos_harness.core.api_errors import from_api_exception
+from chaos_harness.core.control_plane import read_timing
+from chaos_harness.core.errors import HarnessError
 from chaos_harness.core.kube import Cluster
 from chaos_harness.core.resources import MANIFESTS
-from chaos_harness.core.control_plane import read_timing
 
 RBAC_MANIFEST = MANIFESTS / "rbac" / "harness.yaml"
 

@@ -15,13 +15,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from chaos_harness.nodes.agent import AgentConfig, AgentNodeAccess, NodeAgent
-from chaos_harness.core.errors import ClusterError, SelectionError
 from chaos_harness.core.api_errors import from_api_exception
+from chaos_harness.core.cancellation import quiet
+from chaos_harness.core.errors import ClusterError, SelectionError
 from chaos_harness.core.kube import Cluster
 from chaos_harness.nodes.access import NodeAccess
+from chaos_harness.nodes.agent import AgentConfig, AgentNodeAccess, NodeAgent
 from chaos_harness.nodes.docker import KindNodeAccess
-from chaos_harness.core.cancellation import quiet
 
 NODE_ACCESS_MODES = ("auto", "docker", "agent")
 DEFAULT_TARGET_NODES = "!node-role.kubernetes.io/control-plane"

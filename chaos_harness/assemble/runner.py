@@ -15,19 +15,19 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from chaos_harness.assemble.catalogue import scenario_modules
+from chaos_harness.core.cancellation import wait_log
+from chaos_harness.core.errors import CleanupError, HarnessError, UsageError
+from chaos_harness.core.kube import Cluster
+from chaos_harness.core.timing import ClusterTiming
+from chaos_harness.faults.journal import Journal
 from chaos_harness.judge.checkers import Verdict
 from chaos_harness.judge.rejudging import judge, read_history, read_run, with_timing_source
 from chaos_harness.judge.verdicts import outcome, verdict_dict
-from chaos_harness.report.results import HEADLINE_FIGURES, ScenarioResult
-from chaos_harness.assemble.catalogue import scenario_modules
-from chaos_harness.core.errors import CleanupError, HarnessError, UsageError
-from chaos_harness.faults.journal import Journal
-from chaos_harness.core.kube import Cluster
 from chaos_harness.nodes.access import NodeAccess
 from chaos_harness.nodes.docker import KindNodeAccess
-from chaos_harness.core.cancellation import wait_log
+from chaos_harness.report.results import HEADLINE_FIGURES, ScenarioResult
 from chaos_harness.scenario import make_env
-from chaos_harness.core.timing import ClusterTiming
 from chaos_harness.workload.images import MySQLImages
 
 if TYPE_CHECKING:

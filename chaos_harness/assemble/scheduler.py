@@ -25,7 +25,6 @@ signal then unwinds the run. A declaration that cannot be satisfied is a UsageEr
 from __future__ import annotations
 
 import copy
-
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,8 +33,8 @@ from typing import Generic, TypeVar
 
 from chaos_harness.core import cancellation
 from chaos_harness.core.errors import UsageError
+from chaos_harness.faults.registry import NODE_FAULTS
 
-NODE_FAULTS = frozenset({"kubelet-stop", "node-pause", "network-partition", "node-drain"})
 HOLD_KINDS = ("pods", "nodes")
 
 T = TypeVar("T")

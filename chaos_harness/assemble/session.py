@@ -15,21 +15,21 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from chaos_harness.assemble.catalogue import uses_mysql
 from chaos_harness.assemble.node_access import AccessOptions, node_access
+from chaos_harness.assemble.runner import namespace_for, run_meta, run_scenario
 from chaos_harness.assemble.scheduler import NODE_LANE_SIZE, Slot, holds, plan_lanes, run_all
-from chaos_harness.core.errors import UsageError
 from chaos_harness.core.api_errors import api_errors
+from chaos_harness.core.control_plane import read_timing
+from chaos_harness.core.errors import UsageError
+from chaos_harness.core.kube import Cluster
 from chaos_harness.core.labels import RUN_LABEL
+from chaos_harness.core.namespaces import NamespaceReaper, create_namespace
+from chaos_harness.core.timing import ClusterTiming
 from chaos_harness.faults import run_registered
 from chaos_harness.faults.journal import Journal, default_journal_path
-from chaos_harness.core.kube import Cluster
-from chaos_harness.assemble.runner import namespace_for, run_meta, run_scenario
-from chaos_harness.assemble.catalogue import uses_mysql
 from chaos_harness.report.results import RunWriter, ScenarioResult
-from chaos_harness.core.timing import ClusterTiming
-from chaos_harness.core.control_plane import read_timing
-from chaos_harness.workload.deploy import Placement, placed, pool_tolerations
-from chaos_harness.core.namespaces import NamespaceReaper, create_namespace
+from chaos_harness.workload.placement import Placement, placed, pool_tolerations
 
 if TYPE_CHECKING:
     from chaos_harness.nodes.access import NodeAccess

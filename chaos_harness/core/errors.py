@@ -4,7 +4,6 @@ here by HTTP status and always chained (`raise ... from e`) so the original stay
 from __future__ import annotations
 
 
-
 class HarnessError(Exception):
     """Base of every error the harness raises on purpose."""
 

@@ -20,9 +20,8 @@ import yaml
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
-from chaos_harness.core.errors import ClusterError, GuardError
-
 from chaos_harness.core.api_errors import from_api_exception
+from chaos_harness.core.errors import ClusterError, GuardError
 
 DEFAULT_ALLOWED_CONTEXTS: tuple[str, ...] = ("kind-*",)
 

@@ -8,9 +8,9 @@ import time
 
 from kubernetes import client
 
+from chaos_harness.core.api_errors import api_errors
 from chaos_harness.core.cancellation import waiting
 from chaos_harness.core.errors import ClusterError, NotFound
-from chaos_harness.core.api_errors import api_errors
 from chaos_harness.core.kube import Cluster
 from chaos_harness.core.labels import MANAGED_BY
 from chaos_harness.core.waits import poll_until

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-
 # Kubernetes v1.34 defaults (pkg/controller/nodelifecycle/config/v1alpha1/defaults.go, DefaultTolerationSeconds).
 DEFAULT_NODE_MONITOR_GRACE_PERIOD = 50.0
 DEFAULT_NODE_MONITOR_PERIOD = 5.0

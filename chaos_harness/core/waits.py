@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from kubernetes import watch
 
-from chaos_harness.core.errors import Gone, TransientClusterError, WaitTimeout
-
 from chaos_harness.core.api_errors import api_errors
 from chaos_harness.core.cancellation import checkpoint, sleep, waiting
+from chaos_harness.core.errors import Gone, TransientClusterError, WaitTimeout
 
 if TYPE_CHECKING:
     from chaos_harness.core.kube import Cluster

@@ -11,15 +11,15 @@ import os
 import signal
 import sys
 import threading
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chaos_harness.assemble.node_access import DEFAULT_TARGET_NODES, NODE_ACCESS_MODES, AccessOptions
 from chaos_harness.core.errors import CleanupError, GuardError, HarnessError, Interrupted, UsageError
+from chaos_harness.core.kube import Cluster, allowed_contexts_from_env, connect
 from chaos_harness.faults import heal_journal
 from chaos_harness.faults.journal import Journal, JournalEntry, default_journal_path
-from chaos_harness.core.kube import Cluster, allowed_contexts_from_env, connect
 from chaos_harness.nodes.access import NodeAccess
 from chaos_harness.nodes.docker import KindNodeAccess
 from chaos_harness.testbed.shell import BuildError
@@ -152,8 +152,7 @@ def normalized(verdicts: list[dict[str, object]]) -> list[dict[str, object]]:
 def cmd_check(args: argparse.Namespace) -> int:
     """Re-judge a finished run from its recorded histories alone; no cluster is contacted."""
     from chaos_harness.assemble.runner import rejudge
-    from chaos_harness.judge.verdicts import verdict_status
-    from chaos_harness.judge.verdicts import outcome
+    from chaos_harness.judge.verdicts import outcome, verdict_status
 
     statuses = []
     changed = False
@@ -269,8 +268,8 @@ def plan_run(args: argparse.Namespace, known: dict[str, "ModuleType"],
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    from chaos_harness.frontends import schedule
     from chaos_harness.assemble.catalogue import scenario_modules
+    from chaos_harness.frontends import schedule
 
     if getattr(args, "name", None) is not None:
         schedule.check_names(args.name, args.namespace)
@@ -349,9 +348,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    from chaos_harness.report import prune
     from chaos_harness.assemble.catalogue import scenario_modules, uses_mysql
-    from chaos_harness.assemble.session import Job, Session, SessionOptions, check_profile, resolve_mysql_images, slots_of
+    from chaos_harness.assemble.session import (Job, Session, SessionOptions, check_profile, resolve_mysql_images,
+                                                slots_of)
+    from chaos_harness.report import prune
 
     target_specs = apply_run_file(args)
     known = scenario_modules(args.scenarios)

@@ -29,14 +29,14 @@ from chaos_harness.core.kube import Cluster, allowed_contexts_from_env, connect
 from chaos_harness.workload.images import MySQLImages
 
 if TYPE_CHECKING:
+    from chaos_harness.assemble.session import Session
+    from chaos_harness.core.namespaces import NamespaceReaper
     from chaos_harness.faults import FaultSession
     from chaos_harness.nodes.access import NodeAccess
     from chaos_harness.record.recorder import Recorder
     from chaos_harness.report.results import RunWriter, ScenarioResult
     from chaos_harness.scenario import ScenarioEnv
-    from chaos_harness.core.namespaces import NamespaceReaper
     from chaos_harness.workload.mysql_cluster import MySQLWorkload
-    from chaos_harness.assemble.session import Session
     from chaos_harness.workload.probe import Probe
 
 RUN_KEY = pytest.StashKey["RunWriter"]()
@@ -118,8 +118,8 @@ def chaos_session(cluster: Cluster, run_id: str, pytestconfig: pytest.Config) ->
     registered in the journal for `cleanup`, node access assembled (--chaos-node-access), the run directory
     under --chaos-report-dir; at its end every namespace the session deleted is confirmed gone."""
     from chaos_harness.assemble.node_access import AccessOptions
-    from chaos_harness.core.errors import UsageError
     from chaos_harness.assemble.session import Session, SessionOptions
+    from chaos_harness.core.errors import UsageError
 
     options = SessionOptions(report_dir=Path(pytestconfig.getoption("--chaos-report-dir")), source="pytest",
                              access=AccessOptions(mode=pytestconfig.getoption("--chaos-node-access"),
@@ -232,8 +232,8 @@ def cluster(pytestconfig: pytest.Config, kind_cluster_name: str) -> Iterator[Clu
 def timing_profile(cluster: Cluster, pytestconfig: pytest.Config) -> str:
     """The cluster's timing profile (fast / faithful; 'unknown' for a cluster the test bed did not create).
     Asking for another one than the cluster runs stops the session: the profile is baked into the cluster."""
-    from chaos_harness.core.errors import UsageError
     from chaos_harness.assemble.session import check_profile
+    from chaos_harness.core.errors import UsageError
 
     try:
         return check_profile(cluster, pytestconfig.getoption("--chaos-timing-profile"))
@@ -266,8 +266,8 @@ def run_scenario(cluster: Cluster, namespace: str, chaos_session: "Session",
         """`target`: NAMESPACE/NAME (or NAMESPACE/LABEL=VALUE) of your own StatefulSet, for the targetable
         scenarios; `probe`: a Probe object, `module:object`, or an entry point's name in chaos_harness.probes;
         `allow_target_changes`: also the scenarios that scale and roll the target (its scale is restored)."""
-        from chaos_harness.core.errors import UsageError
         from chaos_harness.assemble.catalogue import changes_target, targetable
+        from chaos_harness.core.errors import UsageError
         from chaos_harness.workload.probe import Probe, load_hook
         from chaos_harness.workload.target import parse_target, resolve_target
 

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from kubernetes import client
 
-from chaos_harness.core.labels import MANAGED_BY, SCHEDULE_LABEL
-from chaos_harness.core.errors import Forbidden, NotFound, UsageError
 from chaos_harness.core.api_errors import api_errors
+from chaos_harness.core.errors import Forbidden, NotFound, UsageError
 from chaos_harness.core.kube import IN_CLUSTER, Cluster
+from chaos_harness.core.labels import MANAGED_BY, SCHEDULE_LABEL
 from chaos_harness.core.resources import MANIFESTS
 
 if TYPE_CHECKING:

@@ -12,12 +12,11 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from chaos_harness.judge.evidence import (
-    MIN_STALENESS, FaultWindow, expected_replicas, facts, fault_marks, fault_window, outages_within, read_replicas,
-    runtime_samples, sample_gaps, staleness, staleness_by_node, workload_of,
-)
-from chaos_harness.record.events import Event, of_kind
+from chaos_harness.judge.evidence import (MIN_STALENESS, FaultWindow, expected_replicas, facts, fault_marks,
+                                          fault_window, outages_within, read_replicas, runtime_samples, sample_gaps,
+                                          staleness, staleness_by_node, workload_of)
 from chaos_harness.judge.verdicts import CHECKERS, STATUSES, Verdict, blind, checker, judged, lacking, outcome
+from chaos_harness.record.events import Event, of_kind
 
 __all__ = ["CHECKERS", "STATUSES", "Verdict", "checker", "judged", "lacking", "outcome", "facts", "workload_of",
            "read_replicas", "expected_replicas", "runtime_samples", "durability_if_probed", "recorded_durability"]

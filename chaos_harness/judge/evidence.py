@@ -11,8 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chaos_harness.record.events import RuntimeEvent
-from chaos_harness.record.events import Event, of_kind
+from chaos_harness.record.events import Event, RuntimeEvent, of_kind
 
 # The finest resolution a copy checker claims: a node's runtime sample stands for that node for at least this
 # long, however fast the feed. Above it the staleness follows the run's own measured sampling interval

@@ -52,7 +52,7 @@ class NodeAccess(Protocol):
 
     def kubelet_active(self, node: str) -> bool: ...
 
-    def runtime_containers(self, node: str, timeout: float = 30, all_states: bool = False) -> list[RuntimeContainer]:
+    def runtime_containers(self, node: str, timeout: float = 30) -> list[RuntimeContainer]:
         ...
 
     def runtime_feed(self, nodes: Sequence[str], interval: float) -> RuntimeFeed: ...
@@ -79,9 +79,9 @@ def parse_crictl_ps(node: str, output: str) -> list[RuntimeContainer]:
     return containers
 
 
-def list_runtime_containers(access: NodeAccess, node: str, timeout: float, all_states: bool) -> list[RuntimeContainer]:
+def list_runtime_containers(access: NodeAccess, node: str, timeout: float) -> list[RuntimeContainer]:
     """`crictl ps` on the node through whichever access reaches it."""
-    args = ["crictl", "ps", "-o", "json"] + (["-a"] if all_states else [])
+    args = ["crictl", "ps", "-o", "json"]  # running containers only
     return parse_crictl_ps(node, access.exec(node, *args, timeout=timeout))
 
 

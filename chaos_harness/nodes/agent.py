@@ -29,13 +29,12 @@ from typing import Any
 
 from kubernetes import client, watch
 
-from chaos_harness.core.errors import ClusterError, Conflict, FaultError, NotFound, WaitTimeout
-
 from chaos_harness.core.api_errors import api_errors
-from chaos_harness.core.labels import RUN_LABEL  # the label of everything a run creates
+from chaos_harness.core.errors import ClusterError, Conflict, FaultError, NotFound, WaitTimeout
 from chaos_harness.core.kube import Cluster
-from chaos_harness.nodes.access import Emit, RuntimeContainer
+from chaos_harness.core.labels import RUN_LABEL  # the label of everything a run creates
 from chaos_harness.core.waits import node_condition, poll_until, watch_until
+from chaos_harness.nodes.access import Emit, RuntimeContainer
 
 log = logging.getLogger("chaos_harness.agent")
 
@@ -264,7 +263,7 @@ class AgentNodeAccess:
             raise FaultError(f"the node agent on {node} has published no sample yet")
         return sample
 
-    def runtime_containers(self, node: str, timeout: float = 30, all_states: bool = False) -> list[RuntimeContainer]:
+    def runtime_containers(self, node: str, timeout: float = 30) -> list[RuntimeContainer]:
         return sample_containers(self.latest_sample(node))
 
     def runtime_feed(self, nodes: Sequence[str], interval: float) -> "AgentFeed":

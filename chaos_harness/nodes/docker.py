@@ -12,9 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from chaos_harness.core.errors import FaultError
-from chaos_harness.nodes.access import (  # re-exported: the interface docker implements
-    UNIT_STATES, Emit, RuntimeContainer, RuntimeFeed, list_runtime_containers, parse_crictl_ps)
-
+from chaos_harness.nodes.access import (UNIT_STATES, Emit,  # re-exported: the interface docker implements
+                                        RuntimeContainer, RuntimeFeed, list_runtime_containers, parse_crictl_ps)
 
 # One `docker exec` costs the host about 150 ms of CPU (docker CLI, dockerd, runc); a `crictl ps` inside an
 # exec that is already running costs about 1 ms. Sampling five nodes twice a second with one exec per sample
@@ -176,8 +175,8 @@ class KindNodeAccess:
                              f"{(result.stderr or result.stdout).strip()[:200] or 'no output'}")
         return state == "active"
 
-    def runtime_containers(self, node: str, timeout: float = 30, all_states: bool = False) -> list[RuntimeContainer]:
-        return list_runtime_containers(self, node, timeout, all_states)
+    def runtime_containers(self, node: str, timeout: float = 30) -> list[RuntimeContainer]:
+        return list_runtime_containers(self, node, timeout)
 
     def runtime_feed(self, nodes: Sequence[str], interval: float) -> RuntimeFeed:
         return StreamingFeed(nodes, interval)

@@ -14,6 +14,7 @@ from typing import Any
 
 from chaos_harness.record.events import Event, check_fields, load, of_kind  # Event, load, of_kind: re-exported
 
+
 class History:
     """Thread-safe appender. Every event gets `seq`, `mono` (time.monotonic) and `wall` (time.time)."""
 

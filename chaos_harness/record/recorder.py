@@ -12,13 +12,12 @@ from typing import Any
 
 from kubernetes import watch
 
-from chaos_harness.core.errors import ClusterError
-
 from chaos_harness.core.api_errors import api_errors
-from chaos_harness.record.events import KubeEventFields, NodeFields, PodFields, PvcFields, RuntimeContainerFields
-from chaos_harness.record.history import History
+from chaos_harness.core.errors import ClusterError
 from chaos_harness.core.kube import Cluster
 from chaos_harness.nodes.access import NodeAccess, RuntimeContainer
+from chaos_harness.record.events import KubeEventFields, NodeFields, PodFields, PvcFields, RuntimeContainerFields
+from chaos_harness.record.history import History
 
 log = logging.getLogger("chaos_harness.recorder")
 

@@ -14,7 +14,6 @@ from xml.etree import ElementTree
 
 from chaos_harness.judge.verdicts import outcome, verdict_status
 
-
 # Figures that several checkers report under these names; results lift them to the scenario's top level.
 HEADLINE_FIGURES = ("time_to_detect", "time_to_recover")
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from chaos_harness.core.timing import ClusterTiming
+from chaos_harness.faults import pod_delete
 from chaos_harness.judge import checkers
 from chaos_harness.judge.checkers import Verdict
-from chaos_harness.faults import pod_delete
 from chaos_harness.record.history import Event
 from chaos_harness.scenario import ScenarioEnv
-from chaos_harness.core.timing import ClusterTiming
 from chaos_harness.workload.web import NAME, Web, WebSpec
 
 HYPOTHESIS = ("Each pod gets one PVC named data-<sts>-<n>; the PVCs survive pod deletion and StatefulSet deletion, "

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 
+from chaos_harness.core.timing import ClusterTiming
+from chaos_harness.faults import pod_delete
 from chaos_harness.judge import checkers
 from chaos_harness.judge.checkers import Verdict
-from chaos_harness.faults import pod_delete
 from chaos_harness.record.history import Event
 from chaos_harness.scenario import ScenarioEnv
-from chaos_harness.core.timing import ClusterTiming
 from chaos_harness.workload.web import NAME, Web, WebSpec
 
 HYPOTHESIS = ("With podManagementPolicy OrderedReady, pods are created 0..N-1, each Running and Ready before "

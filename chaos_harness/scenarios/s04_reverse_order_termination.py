@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from chaos_harness.core.errors import SelectionError
+from chaos_harness.core.timing import ClusterTiming
+from chaos_harness.faults import StatefulSetScale
 from chaos_harness.judge import checkers
 from chaos_harness.judge.checkers import Verdict
-from chaos_harness.core.errors import SelectionError
-from chaos_harness.faults import StatefulSetScale
 from chaos_harness.record.history import Event
 from chaos_harness.scenario import ScenarioEnv
-from chaos_harness.core.timing import ClusterTiming
 from chaos_harness.workload import deploy
 from chaos_harness.workload.web import NAME, Web, WebSpec
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from chaos_harness.judge import checkers
-from chaos_harness.judge.checkers import Verdict
 from datetime import datetime, timezone
 
 from chaos_harness.core.errors import SelectionError
+from chaos_harness.core.timing import ClusterTiming
 from chaos_harness.faults import RolloutRestart
+from chaos_harness.judge import checkers
+from chaos_harness.judge.checkers import Verdict
 from chaos_harness.record.history import Event
 from chaos_harness.scenario import ScenarioEnv
-from chaos_harness.core.timing import ClusterTiming
 from chaos_harness.workload.web import NAME, Web, WebSpec
 
 HYPOTHESIS = ("RollingUpdate replaces pods in reverse ordinal order, one at a time; with partition k only ordinals "

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from chaos_harness.core.timing import ClusterTiming
+from chaos_harness.faults import pod_delete
 from chaos_harness.judge import checkers
 from chaos_harness.judge.checkers import Verdict
-from chaos_harness.faults import pod_delete
 from chaos_harness.record.history import Event
 from chaos_harness.scenario import ScenarioEnv
-from chaos_harness.core.timing import ClusterTiming
 
 HYPOTHESIS = ("Deleting pod 0 (mysql-0, or the --target's) brings back a pod of the same name, with the same PVC "
               "(same claim, same volume) and every acknowledged write on it.")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from chaos_harness.judge import checkers
-from chaos_harness.judge.checkers import Verdict
-from chaos_harness.faults import KubeletStop
 from chaos_harness.core.cancellation import observe
-from chaos_harness.record.history import Event
-from chaos_harness.scenario import ScenarioEnv
 from chaos_harness.core.timing import ClusterTiming
 from chaos_harness.core.waits import node_not_ready, watch_until
+from chaos_harness.faults import KubeletStop
+from chaos_harness.judge import checkers
+from chaos_harness.judge.checkers import Verdict
+from chaos_harness.record.history import Event
+from chaos_harness.scenario import ScenarioEnv
 
 HYPOTHESIS = ("With the kubelet of pod 0's node stopped (mysql-0, or the --target's pod 0), the Node goes not-Ready "
               "within the grace period; pod 0 is not re-created anywhere while the node is unreachable, through "

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from chaos_harness.judge import checkers
-from chaos_harness.judge.checkers import Verdict
-from chaos_harness.faults import KubeletStop, node_running_pod, pods_by_label
 from chaos_harness.core.cancellation import observe
-from chaos_harness.record.history import Event
-from chaos_harness.scenario import ScenarioEnv
 from chaos_harness.core.timing import ClusterTiming
 from chaos_harness.core.waits import node_not_ready, node_ready, watch_until
+from chaos_harness.faults import KubeletStop, node_running_pod, pods_by_label
+from chaos_harness.judge import checkers
+from chaos_harness.judge.checkers import Verdict
+from chaos_harness.record.history import Event
+from chaos_harness.scenario import ScenarioEnv
 from chaos_harness.workload.deploy import apply, helper_image
 
 HYPOTHESIS = ("The same kubelet stop on a Deployment's node: after the unreachable toleration a replacement pod "

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 
-from chaos_harness.judge import checkers
-from chaos_harness.judge.checkers import Verdict
-from chaos_harness.faults import KubeletStop, pod_delete
 from chaos_harness.core.cancellation import observe
-from chaos_harness.record.history import Event
-from chaos_harness.scenario import ScenarioEnv
 from chaos_harness.core.timing import ClusterTiming
 from chaos_harness.core.waits import node_not_ready, poll_until, watch_until
+from chaos_harness.faults import KubeletStop, pod_delete
+from chaos_harness.judge import checkers
+from chaos_harness.judge.checkers import Verdict
+from chaos_harness.record.history import Event
+from chaos_harness.scenario import ScenarioEnv
 
 HYPOTHESIS = ("Force-deleting pod 0 (mysql-0, or the --target's) while its kubelet is stopped makes the StatefulSet "
               "re-create it at once; its node-bound volume keeps the new pod from starting anywhere else (the "

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from chaos_harness.core.errors import HarnessError
+from chaos_harness.core.timing import ClusterTiming
+from chaos_harness.core.waits import poll_until
 from chaos_harness.judge import checkers
 from chaos_harness.judge.checkers import Verdict
-from chaos_harness.core.errors import HarnessError
-from chaos_harness.core.waits import poll_until
 from chaos_harness.record.history import Event
 from chaos_harness.scenario import ScenarioEnv
-from chaos_harness.core.timing import ClusterTiming
 
 HYPOTHESIS = ("The replicated MySQL StatefulSet starts in order (each pod Ready before the next); rows written through mysql-0.mysql (the primary) are read back through the mysql-read Service "
               "from every replica (server ids 100, 101, 102), each with all acknowledged rows.")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from chaos_harness.judge import checkers
-from chaos_harness.judge.checkers import Verdict
-from chaos_harness.faults import ContainerKill
-from chaos_harness.record.history import Event
-from chaos_harness.scenario import ScenarioEnv
 from chaos_harness.core.timing import ClusterTiming
 from chaos_harness.core.waits import watch_until
+from chaos_harness.faults import ContainerKill
+from chaos_harness.judge import checkers
+from chaos_harness.judge.checkers import Verdict
+from chaos_harness.record.history import Event
+from chaos_harness.scenario import ScenarioEnv
 
 HYPOTHESIS = ("Killing pod 0's main container on its node's runtime (mysql-0's, or the --target's pod 0) restarts it "
               "in place: its restart count rises, the pod keeps its UID, at most one copy ever runs, and no "

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from chaos_harness.core.timing import ClusterTiming
+from chaos_harness.faults import NodePause
 from chaos_harness.judge import checkers
 from chaos_harness.judge.checkers import Verdict
-from chaos_harness.faults import NodePause
 from chaos_harness.record.history import Event
 from chaos_harness.scenario import ScenarioEnv
-from chaos_harness.core.timing import ClusterTiming
 
 HYPOTHESIS = ("Freezing pod 0's node (mysql-0's, or the --target's pod 0) makes the Node not-Ready within the grace "
               "period; while it is frozen pod 0 keeps its one pod object (nothing starts it elsewhere) and no "

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from chaos_harness.core.errors import UsageError
+from chaos_harness.core.timing import ClusterTiming
+from chaos_harness.faults import NetworkPartition
 from chaos_harness.judge import checkers
 from chaos_harness.judge.checkers import Verdict
-from chaos_harness.core.errors import UsageError
-from chaos_harness.faults import NetworkPartition
 from chaos_harness.record.history import Event
 from chaos_harness.scenario import ScenarioEnv
-from chaos_harness.core.timing import ClusterTiming
 
 HYPOTHESIS = ("Cutting pod 0's node (mysql-0's, or the --target's pod 0) off the control plane makes the Node "
               "not-Ready within the grace period; pod 0 is not re-created elsewhere while the node is cut off, and "

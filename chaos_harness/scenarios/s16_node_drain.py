@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from kubernetes import client
 
-from chaos_harness.judge import checkers
-from chaos_harness.judge.checkers import Verdict
 from chaos_harness.core.api_errors import api_errors
-from chaos_harness.faults import NodeDrain
-from chaos_harness.record.history import Event
 from chaos_harness.core.cancellation import observe
-from chaos_harness.scenario import ScenarioEnv
 from chaos_harness.core.timing import ClusterTiming
 from chaos_harness.core.waits import watch_until
+from chaos_harness.faults import NodeDrain
+from chaos_harness.judge import checkers
+from chaos_harness.judge.checkers import Verdict
+from chaos_harness.record.history import Event
+from chaos_harness.scenario import ScenarioEnv
 
 HYPOTHESIS = ("Draining pod 0's node (mysql-0's, or the --target's pod 0) evicts pod 0 through the Eviction API, "
               "respecting the PodDisruptionBudget: at most one identity is unavailable at a time, pod 0 comes back "

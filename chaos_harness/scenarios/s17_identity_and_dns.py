@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from chaos_harness.core.timing import ClusterTiming
+from chaos_harness.faults import pod_delete
 from chaos_harness.judge import checkers
 from chaos_harness.judge.checkers import Verdict
-from chaos_harness.faults import pod_delete
 from chaos_harness.record.history import Event
 from chaos_harness.scenario import ScenarioEnv
-from chaos_harness.core.timing import ClusterTiming
 from chaos_harness.workload.dns import lookup_pod
 
 HYPOTHESIS = ("Every pod of the StatefulSet (mysql's, or the --target's) is <sts>-<n> under its headless Service, "

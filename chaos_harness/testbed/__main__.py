@@ -11,8 +11,7 @@ from pathlib import Path
 
 from chaos_harness.core import cancellation
 from chaos_harness.core.errors import HarnessError
-from chaos_harness.testbed import cluster
-from chaos_harness.testbed import images
+from chaos_harness.testbed import cluster, images
 from chaos_harness.testbed.shell import BuildError
 
 

@@ -16,17 +16,15 @@ from pathlib import Path
 
 from kubernetes import client
 
-from chaos_harness.core.errors import Conflict, HarnessError, WaitTimeout
-
 from chaos_harness.core.api_errors import api_errors
-from chaos_harness.core.kube import Cluster, connect
 from chaos_harness.core.cancellation import waiting
-from chaos_harness.core.resources import MANIFESTS
 from chaos_harness.core.control_plane import read_timing
-from chaos_harness.testbed import images
-from chaos_harness.testbed import versions
-from chaos_harness.testbed.shell import BuildError, run
+from chaos_harness.core.errors import Conflict, HarnessError, WaitTimeout
+from chaos_harness.core.kube import Cluster, connect
+from chaos_harness.core.resources import MANIFESTS
 from chaos_harness.core.waits import node_condition, poll_until
+from chaos_harness.testbed import images, versions
+from chaos_harness.testbed.shell import BuildError, run
 
 log = logging.getLogger("chaos_harness.cluster")
 

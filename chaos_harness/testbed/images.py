@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chaos_harness.workload.images import MySQLImages  # the refs it builds: re-exported for the test bed's callers
 from chaos_harness.core.cancellation import waiting
 from chaos_harness.core.resources import IMAGES
 from chaos_harness.testbed import versions
 from chaos_harness.testbed.shell import BuildError, require_tools, run, run_stages
+from chaos_harness.workload.images import MySQLImages  # the refs it builds: re-exported for the test bed's callers
 
 log = logging.getLogger("chaos_harness.images")
 

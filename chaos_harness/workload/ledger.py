@@ -11,7 +11,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+
 from chaos_harness.record.events import Outcome, WriteRecord  # re-exported: a write is a recorded event
+
 
 class Ledger:
     """Thread-safe, append-only. Optionally mirrors each record to a sink (the run's history recorder)."""

@@ -9,9 +9,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from chaos_harness.core.kube import Cluster
-from chaos_harness.workload.images import MySQLImages
 from chaos_harness.workload import deploy
 from chaos_harness.workload.deploy import PodTimeline
+from chaos_harness.workload.images import MySQLImages
 from chaos_harness.workload.ledger import Ledger
 from chaos_harness.workload.mysql_client import Endpoint, Writer, ensure_schema, read_keys, wait_until_serving
 from chaos_harness.workload.portforward import PortForward

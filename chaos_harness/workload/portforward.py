@@ -16,9 +16,8 @@ from types import TracebackType
 
 from kubernetes.stream import portforward
 
-from chaos_harness.core.errors import ClusterError
-
 from chaos_harness.core.api_errors import from_api_exception
+from chaos_harness.core.errors import ClusterError
 from chaos_harness.core.kube import Cluster
 
 log = logging.getLogger("chaos_harness.portforward")

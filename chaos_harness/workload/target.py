@@ -13,11 +13,8 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-
-from chaos_harness.core.errors import ClusterError, NotFound, UsageError
-
-
 from chaos_harness.core.api_errors import api_errors
+from chaos_harness.core.errors import ClusterError, NotFound, UsageError
 from chaos_harness.core.kube import Cluster
 from chaos_harness.workload import deploy
 from chaos_harness.workload.deploy import PodTimeline

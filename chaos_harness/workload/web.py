@@ -10,14 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-
-from chaos_harness.core.api_errors import api_errors
 from chaos_harness.core import namespaces
-from chaos_harness.core.kube import Cluster
+from chaos_harness.core.api_errors import api_errors
 from chaos_harness.core.cancellation import observe
+from chaos_harness.core.kube import Cluster
 from chaos_harness.core.waits import poll_until
-from chaos_harness.workload import deploy
-from chaos_harness.workload import dns
+from chaos_harness.workload import deploy, dns
 
 NAME = "web"
 LOG = "/data/log"

@@ -174,7 +174,7 @@ def test_no_lanes_when_a_pod_could_land_on_a_faulted_node(nodes: list[str], pods
 
 
 def test_a_pinned_workload_keeps_its_own_node_terms_and_gains_the_lane() -> None:
-    from chaos_harness.workload.deploy import pinned
+    from chaos_harness.workload.placement import pinned
 
     sts = {"kind": "StatefulSet", "spec": {"template": {"spec": {"affinity": {"nodeAffinity": {
         "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
@@ -206,7 +206,7 @@ def test_a_scenario_that_needs_more_nodes_than_a_lane_runs_alone() -> None:
 
 
 def test_a_named_pool_is_tolerated_but_never_a_taint_kubernetes_sets_from_node_state() -> None:
-    from chaos_harness.workload.deploy import pinned, pool_tolerations
+    from chaos_harness.workload.placement import pinned, pool_tolerations
 
     def node(*taints: tuple[str, str, str]) -> SimpleNamespace:
         return SimpleNamespace(spec=SimpleNamespace(taints=[SimpleNamespace(key=k, value=v, effect=e)

@@ -1,0 +1,122 @@
+"""The fault session: the only way a fault is applied. It journals the fault before injecting, records inject/heal
+marks in the history, heals on exit (also on SIGINT/SIGTERM) and reports a failed heal as CleanupError, apart
+from whatever the scenario itself found."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from chaos_harness.core.errors import CleanupError, GuardError, Interrupted
+from chaos_harness.faults.base import Fault, FaultContext, Unverified, spec_of
+from chaos_harness.faults.journal import Journal
+from chaos_harness.record.history import History
+
+
+@contextmanager
+def heal_on_signals() -> Iterator[None]:
+    def raise_interrupted(signum: int, frame: Any) -> None:
+        raise Interrupted(signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, raise_interrupted)
+    except ValueError:  # not the main thread: the caller's own handlers apply
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def signals_deferred(already_interrupted: bool) -> Iterator[list[int]]:
+    """While a heal runs, SIGINT and SIGTERM wait for it: the first is recorded and the heal goes on (the
+    caller raises it afterwards); a second one, or the first when the run was already interrupted, stops the
+    heal at once (the journal keeps the fault for `chaos-harness cleanup`)."""
+    received: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        received.append(signum)
+        if already_interrupted or len(received) > 1:
+            raise KeyboardInterrupt() if signum == signal.SIGINT else Interrupted(signum)
+
+    try:
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: the caller's own handlers apply
+        yield received
+        return
+    try:
+        yield received
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def raise_deferred(received: list[int]) -> None:
+    if received:
+        raise KeyboardInterrupt() if received[0] == signal.SIGINT else Interrupted(received[0])
+
+
+class FaultSession:
+    """Applies faults for one run against one cluster, journaled and recorded."""
+
+    def __init__(self, ctx: FaultContext, journal: Journal, history: History, run_id: str) -> None:
+        self.ctx = ctx
+        self.journal = journal
+        self.history = history
+        self.run_id = run_id
+        self._cluster_uid = ctx.cluster.fingerprint().kube_system_uid
+
+    @contextmanager
+    def injected(self, fault: Fault) -> Iterator[str]:
+        """Inject `fault` for the duration of the block; yields the evidence that it took effect."""
+        spec = spec_of(fault)
+        node = spec.get("node")
+        targets = self.ctx.target_nodes
+        if node and targets is not None and node not in targets:
+            raise GuardError(f"refusing {spec['type']} on {node}: not a target node (--target-nodes selects "
+                             f"{', '.join(sorted(targets))})")
+        entry = self.journal.add(spec, self._cluster_uid, self.ctx.cluster.context, self.run_id,
+                                 access=self.ctx.access_record())
+        with heal_on_signals():
+            try:
+                self.history.record("fault", phase="inject", fault=spec)
+                fault.inject(self.ctx)
+                evidence = fault.verify_injected(self.ctx)
+                self.history.record("fault", phase="injected", fault=spec, evidence=evidence,
+                                    verified=not isinstance(evidence, Unverified))
+                yield evidence
+            except Exception:
+                self._heal(fault, spec, entry.id)
+                raise
+            except BaseException as interrupt:
+                # A signal: heal, but never let a failed (or second-signal-interrupted) heal hide the interrupt;
+                # the journal keeps what was not healed, for `chaos-harness cleanup`.
+                try:
+                    self._heal(fault, spec, entry.id, already_interrupted=True)
+                except BaseException as heal_error:
+                    interrupt.add_note(f"{spec['type']} not healed ({heal_error or type(heal_error).__name__}); "
+                                       f"'chaos-harness cleanup' will finish it")
+                raise
+            self._heal(fault, spec, entry.id)
+
+    def _heal(self, fault: Fault, spec: dict[str, Any], entry_id: str, already_interrupted: bool = False) -> None:
+        with signals_deferred(already_interrupted) as received:
+            # The heal begins: from here on, evidence that the fault no longer holds is the heal's own doing.
+            self.history.record("fault", phase="heal", fault=spec)
+            try:
+                fault.heal(self.ctx)
+            except Exception as e:
+                self.history.record("fault", phase="heal-failed", fault=spec, error=f"{type(e).__name__}: {e}")
+                raise CleanupError(f"healing {spec} failed: {e}; run 'chaos-harness cleanup'") from e
+            except BaseException as interrupt:  # a second signal: the heal stops, the journal keeps the fault
+                self.history.record("fault", phase="heal-interrupted", fault=spec)
+                interrupt.add_note(f"{spec['type']} not healed (a second signal stopped its heal); "
+                                   f"'chaos-harness cleanup' will finish it")
+                raise
+            self.history.record("fault", phase="healed", fault=spec)
+            self.journal.remove(entry_id)
+        raise_deferred(received)  # the signal that waited for the heal now interrupts the run
