@@ -6,6 +6,7 @@ and where the recording was blind. Pure functions of the recorded events, like t
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -253,3 +254,15 @@ def expected_replicas(events: Sequence[Event]) -> list[str]:
 def recording_end(events: Sequence[Event]) -> float:
     """The last moment anything was recorded."""
     return max((e["mono"] for e in events), default=0.0)
+
+
+def is_ordinal_pod(name: str, statefulset: str) -> bool:
+    return re.fullmatch(rf"{re.escape(statefulset)}-\d+", name) is not None
+
+
+def ordinal_of(name: str) -> int:
+    return int(name.rsplit("-", 1)[1])
+
+
+def window_reason(w: FaultWindow) -> str:
+    return f"{w.fault['type']} stopped holding {w.until - w.start:.1f}s after it took effect: {w.ended_by}"
