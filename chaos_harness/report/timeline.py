@@ -122,27 +122,45 @@ def fault_label(spec: dict[str, Any]) -> str:
 
 
 def timeline_svg(events: Sequence[Event]) -> str:
-    """The whole timeline as one <svg> element (empty string for an empty history)."""
+    """The whole timeline as one <svg> element (empty string for an empty history): the faults lane, a lane per
+    node, per pod identity (the API's view) and per identity on the runtimes, the writes' latency, then the
+    fault windows shaded over them all and the time axis."""
     timed = [e for e in events if e["kind"] not in ("meta", "scenario")]
     if not timed:
         return ""
     frame = Frame(min(e["mono"] for e in timed), max(e["mono"] for e in timed),
                   next(e["wall"] - (e["mono"] - min(x["mono"] for x in timed)) for e in timed[:1]))
     svg = Svg()
-    y = AXIS_H
-    lanes_top = y
     windows = _fault_windows(events)
+    lanes_top = AXIS_H
+    y = _faults_lane(svg, frame, windows, lanes_top)
+    y, colour_of_node = _node_lanes(svg, frame, events, y)
+    y = _pod_lanes(svg, frame, events, y + 4)
+    y = lanes_bottom = _runtime_lanes(svg, frame, events, colour_of_node, y + 4)
+    y = _latency_lane(svg, frame, events, y)
+    for e in of_kind(events, "step"):
+        svg.line(frame.x(e["mono"]), lanes_top, frame.x(e["mono"]), lanes_bottom, "step",
+                 f"{e['what']} at {frame.wall(e['mono'])} ({frame.rel(e['mono'])})")
+    height = y + 10
+    return (f'<svg class="timeline" xmlns="http://www.w3.org/2000/svg" width="{LABEL_W + PLOT_W + 20}" '
+            f'height="{height:.0f}" viewBox="0 0 {LABEL_W + PLOT_W + 20} {height:.0f}" role="img">'
+            + "".join(_axis(frame, y).parts + _fault_shades(frame, windows, lanes_top, y).parts + svg.parts)
+            + "</svg>")
 
-    # Faults lane.
+
+def _faults_lane(svg: Svg, frame: Frame, windows: list[tuple[float, float | None, dict[str, Any]]], y: float) -> float:
     svg.text(8, y + 15, "faults", "lane-title")
     for i, (start, stop, spec) in enumerate(windows):
         end = stop if stop is not None else frame.t1
         svg.rect(frame.x(start), y + 3 + (i % 2) * 8, frame.x(end) - frame.x(start), 7, "#b03a2e",
                  f"{fault_label(spec)}: injected {frame.wall(start)} ({frame.rel(start)}), "
                  f"{'healed ' + frame.wall(end) if stop is not None else 'not healed in this history'}", "fault")
-    y += LANE_H + 4
+    return y + LANE_H + 4
 
-    # Node lanes.
+
+def _node_lanes(svg: Svg, frame: Frame, events: Sequence[Event], y: float) -> tuple[float, dict[str, str]]:
+    """Each node's Ready state over time, with the moments its runtime could not be sampled; the colour that
+    stands for the node in the runtime lanes."""
     nodes = sorted({e["name"] for e in of_kind(events, "node")})
     colour_of_node = {n: NODE_PALETTE[i % len(NODE_PALETTE)] for i, n in enumerate(nodes)}
     for node in nodes:
@@ -159,12 +177,14 @@ def timeline_svg(events: Sequence[Event]) -> str:
                          f"runtime of {node} unreachable at {frame.wall(e['mono'])}: {e.get('error', '')[:80]}")
         svg.rect(LABEL_W - 14, y + 6, 8, 8, colour_of_node[node], f"colour of {node} in the runtime lanes")
         y += LANE_H
+    return y, colour_of_node
 
-    # Pod identity lanes (API view).
-    pod_events = [e for e in of_kind(events, "pod")]
-    identities = sorted({e["name"] for e in pod_events}, key=_identity_key)
-    y += 4
-    for pod in identities:
+
+def _pod_lanes(svg: Svg, frame: Frame, events: Sequence[Event], y: float) -> float:
+    """Each pod identity as the API showed it: one segment per state of each incarnation (UID), a line where
+    an incarnation was deleted."""
+    pod_events = list(of_kind(events, "pod"))
+    for pod in sorted({e["name"] for e in pod_events}, key=_identity_key):
         svg.text(8, y + 15, f"pod {pod}", "lane-title")
         by_uid: dict[str, list[Event]] = {}
         for e in pod_events:
@@ -184,10 +204,13 @@ def timeline_svg(events: Sequence[Event]) -> str:
                 svg.line(frame.x(deleted), y + 2, frame.x(deleted), y + LANE_H - 2, "deleted",
                          f"{pod} (uid {uid[:8]}) deleted from the API at {frame.wall(deleted)} ({frame.rel(deleted)})")
         y += LANE_H
+    return y
 
-    # Runtime lanes: what the nodes' container runtimes ran, per identity.
+
+def _runtime_lanes(svg: Svg, frame: Frame, events: Sequence[Event], colour_of_node: dict[str, str],
+                   y: float) -> float:
+    """What the nodes' container runtimes ran, per identity: one bar per (node, pod UID), in its node's colour."""
     bars = _runtime_bars(events)
-    y += 4
     for pod in sorted(bars, key=_identity_key):
         rows = sorted(bars[pod], key=lambda k: (bars[pod][k][0], k))
         height = max(LANE_H, len(rows) * (SUB_H + 2) + 6)
@@ -200,53 +223,57 @@ def timeline_svg(events: Sequence[Event]) -> str:
                      f"{frame.wall(first)} ({frame.rel(first)}), last seen {frame.wall(last)} ({frame.rel(last)}), "
                      f"{n} samples", "runtime-bar")
         y += height
-    lanes_bottom = y
+    return y
 
-    # Writer latency.
+
+def _latency_lane(svg: Svg, frame: Frame, events: Sequence[Event], y: float) -> float:
+    """Each write's latency (log scale), coloured by its outcome; thinned to MAX_WRITE_POINTS."""
     writes = list(of_kind(events, "write"))
-    if writes:
-        y += 10
-        svg.text(8, y + 14, "writes: latency", "lane-title")
-        svg.text(8, y + 30, "(log scale)", "axis")
-        top, bottom = y + 6, y + LATENCY_H - 6
-        low, high = math.log10(0.0005), math.log10(30.0)
-        for tick in (0.001, 0.01, 0.1, 1.0, 10.0):
-            ty = bottom - (math.log10(tick) - low) / (high - low) * (bottom - top)
-            svg.line(LABEL_W, ty, LABEL_W + PLOT_W, ty, "grid")
-            svg.text(LABEL_W - 4, ty + 4, f"{tick * 1000:g} ms" if tick < 1 else f"{tick:g} s", "axis", "end")
-        step = max(1, len(writes) // MAX_WRITE_POINTS)
-        for w in writes[::step]:
-            latency = max(w["completed_mono"] - w["invoked_mono"], 0.0005)
-            py = bottom - (math.log10(min(latency, 30.0)) - low) / (high - low) * (bottom - top)
-            svg.circle(frame.x(w["invoked_mono"]), py, COLOURS.get(w["outcome"], "#000"),
-                       f"write {w['key']} to {w['target']}: {w['outcome']} in {latency * 1000:.1f} ms at "
-                       f"{frame.wall(w['invoked_mono'])} ({frame.rel(w['invoked_mono'])})"
-                       + (f": {w['error']}" if w.get("error") else ""))
-        y += LATENCY_H
+    if not writes:
+        return y
+    y += 10
+    svg.text(8, y + 14, "writes: latency", "lane-title")
+    svg.text(8, y + 30, "(log scale)", "axis")
+    top, bottom = y + 6, y + LATENCY_H - 6
+    low, high = math.log10(0.0005), math.log10(30.0)
+    for tick in (0.001, 0.01, 0.1, 1.0, 10.0):
+        ty = bottom - (math.log10(tick) - low) / (high - low) * (bottom - top)
+        svg.line(LABEL_W, ty, LABEL_W + PLOT_W, ty, "grid")
+        svg.text(LABEL_W - 4, ty + 4, f"{tick * 1000:g} ms" if tick < 1 else f"{tick:g} s", "axis", "end")
+    step = max(1, len(writes) // MAX_WRITE_POINTS)
+    for w in writes[::step]:
+        latency = max(w["completed_mono"] - w["invoked_mono"], 0.0005)
+        py = bottom - (math.log10(min(latency, 30.0)) - low) / (high - low) * (bottom - top)
+        svg.circle(frame.x(w["invoked_mono"]), py, COLOURS.get(w["outcome"], "#000"),
+                   f"write {w['key']} to {w['target']}: {w['outcome']} in {latency * 1000:.1f} ms at "
+                   f"{frame.wall(w['invoked_mono'])} ({frame.rel(w['invoked_mono'])})"
+                   + (f": {w['error']}" if w.get("error") else ""))
+    return y + LATENCY_H
 
-    # Fault windows shaded over every lane, steps as dashed lines, then the time axis.
+
+def _fault_shades(frame: Frame, windows: list[tuple[float, float | None, dict[str, Any]]], top: float,
+                  bottom: float) -> Svg:
     shades = Svg()
     for start, stop, spec in windows:
         end = stop if stop is not None else frame.t1
-        shades.rect(frame.x(start), lanes_top, frame.x(end) - frame.x(start), y - lanes_top, "#b03a2e",
+        shades.rect(frame.x(start), top, frame.x(end) - frame.x(start), bottom - top, "#b03a2e",
                     f"fault window: {fault_label(spec)}", "fault-window", 'fill-opacity="0.08"')
-    for e in of_kind(events, "step"):
-        svg.line(frame.x(e["mono"]), lanes_top, frame.x(e["mono"]), lanes_bottom, "step",
-                 f"{e['what']} at {frame.wall(e['mono'])} ({frame.rel(e['mono'])})")
+    return shades
+
+
+def _axis(frame: Frame, bottom: float) -> Svg:
+    """Seconds since the first event, about a dozen ticks whatever the span."""
     span = frame.t1 - frame.t0
     tick = next((t for t in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600) if span / t <= 12), 1200)
     axis = Svg()
     t = 0.0
     while t <= span + 1e-9:
         x = frame.x(frame.t0 + t)
-        axis.line(x, AXIS_H - 6, x, y, "tick")
+        axis.line(x, AXIS_H - 6, x, bottom, "tick")
         axis.text(x, AXIS_H - 10, f"{t:g}s", "axis", "middle")
         t += tick
     axis.text(8, AXIS_H - 10, f"t=0 at {frame.wall(frame.t0)}", "axis")
-    height = y + 10
-    return (f'<svg class="timeline" xmlns="http://www.w3.org/2000/svg" width="{LABEL_W + PLOT_W + 20}" '
-            f'height="{height:.0f}" viewBox="0 0 {LABEL_W + PLOT_W + 20} {height:.0f}" role="img">'
-            + "".join(axis.parts + shades.parts + svg.parts) + "</svg>")
+    return axis
 
 
 def _identity_key(name: str) -> tuple[str, int]:
