@@ -1,7 +1,5 @@
-"""The chaos-harness command line.
-
-Exit codes: 0 pass, 1 hypothesis failed, 2 usage or environment error, 3 cleanup failed.
-"""
+"""The chaos-harness command line: each subcommand as parsed by chaos_harness/frontends/cli_parser.py, and the one
+error boundary (`main`) that turns every error into one line and an exit code (cli_parser.DESCRIPTION)."""
 
 from __future__ import annotations
 
@@ -11,15 +9,15 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chaos_harness.assemble.node_access import DEFAULT_TARGET_NODES, NODE_ACCESS_MODES, AccessOptions
+from chaos_harness.assemble.node_access import AccessOptions
+from chaos_harness.assemble.plan import build_target, plan_run
 from chaos_harness.core.errors import CleanupError, GuardError, HarnessError, Interrupted, UsageError
 from chaos_harness.core.kube import Cluster, allowed_contexts_from_env, connect
 from chaos_harness.faults import heal_journal
-from chaos_harness.faults.journal import Journal, JournalEntry, default_journal_path
+from chaos_harness.faults.journal import Journal, JournalEntry
+from chaos_harness.frontends.cli_parser import build_parser, writable_report_dir
 from chaos_harness.nodes.access import NodeAccess
 from chaos_harness.nodes.docker import KindNodeAccess
 from chaos_harness.testbed.shell import BuildError
@@ -40,45 +38,8 @@ def exit_code(statuses: list[str]) -> int:
     return EXIT_PASS
 
 if TYPE_CHECKING:
-    from types import ModuleType
 
     from chaos_harness.report.results import ScenarioResult
-    from chaos_harness.workload.target import StatefulSetTarget
-
-
-def default_kubeconfig() -> Path | None:
-    local = Path.cwd() / ".kube" / "chaos.kubeconfig"
-    return local if local.exists() else None
-
-
-def whole_number(key: str) -> Callable[[str], int]:
-    """The argparse type of a whole-number option, with the run file's minimum (runfile.MINIMUM)."""
-    from chaos_harness.assemble.runfile import below_minimum
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if why := below_minimum(key, value):
-            raise argparse.ArgumentTypeError(why)
-        return value
-
-    parse.__name__ = "whole number"  # argparse names the type in its message
-    return parse
-
-
-def writable_report_dir(path: Path) -> Path:
-    """Checked before anything else happens, and without creating anything (the run directory is made only once
-    the cluster answered): the directory, or the nearest existing one above it, must be a directory this
-    process can write into."""
-    existing = path.absolute()
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        why = "not a directory" if not existing.is_dir() else "not writable"
-        raise UsageError(f"--report-dir {path} is not a writable directory ({existing} is {why}); pass another one")
-    return path
 
 
 def connect_from(args: argparse.Namespace) -> Cluster:
@@ -174,33 +135,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_HYPOTHESIS if code == EXIT_PASS and changed else code
 
 
-def probe_options(target: dict[str, str | None], where: str = "") -> None:
-    """Probe options make sense only with a target, and one kind at a time: checked before any connection."""
-    given = [o for o in ("probe", "probe_write", "probe_read") if target.get(o)]
-    flag = (lambda o: f"{where}{o}") if where else (lambda o: "--" + o.replace("_", "-"))
-    if given and not target.get("statefulset"):
-        raise UsageError(f"{flag(given[0])} needs --target NAMESPACE/NAME (the bundled example has its own writer)")
-    if target.get("probe") and (target.get("probe_write") or target.get("probe_read")):
-        raise UsageError(f"{flag('probe')} (a Python hook) and {flag('probe_write')}/{flag('probe_read')} (exec "
-                         f"commands) exclude each other")
-    if bool(target.get("probe_write")) != bool(target.get("probe_read")):
-        raise UsageError(f"{flag('probe_write')} and {flag('probe_read')} go together: one writes {{key}}, the other "
-                         f"prints the keys")
-
-
-def build_target(spec: dict[str, str | None], cluster: Cluster) -> "StatefulSetTarget":
-    from chaos_harness.workload.probe import ExecProbe, load_hook
-    from chaos_harness.workload.target import parse_target, resolve_target
-
-    target = resolve_target(cluster, parse_target(str(spec["statefulset"])))
-    target.allow_changes = bool(spec.get("allow_changes"))
-    if spec.get("probe"):
-        target.probe = load_hook(str(spec["probe"]), target)
-    elif spec.get("probe_write"):
-        target.probe = ExecProbe(target, str(spec["probe_write"]), str(spec["probe_read"]), spec.get("probe_container"))
-    return target
-
-
 def apply_run_file(args: argparse.Namespace) -> list[dict[str, object]]:
     """The run file's values for every option the command line left at its default; its targets unless
     --target was given. Returns the target specs of the run (empty: the bundled workload)."""
@@ -217,54 +151,6 @@ def apply_run_file(args: argparse.Namespace) -> list[dict[str, object]]:
         if getattr(args, key, None) == getattr(defaults, key, None):
             setattr(args, key, value)
     return cli_target or run.targets
-
-
-def plan_run(args: argparse.Namespace, known: dict[str, "ModuleType"],
-             targets: list[dict[str, object]]) -> list[tuple[str, dict[str, object] | None]]:
-    """(scenario, target spec or None) in the order they run; every name and every target's form checked."""
-    from chaos_harness.assemble.catalogue import changes_target, resolve_scenario, targetable
-    from chaos_harness.workload.target import parse_target
-
-    builtin = sum(getattr(m, "CHAOS_SOURCE", "built-in") == "built-in" for m in known.values())
-
-    def resolve(typed: list[str], default: list[str]) -> list[str]:
-        chosen, unknown = [], []
-        for name in typed or default:
-            try:
-                chosen.append(resolve_scenario(name, known))
-            except KeyError:
-                unknown.append(name)
-        if unknown:
-            raise UsageError(f"unknown scenario {', '.join(unknown)}; known: {', '.join(known)} or their short "
-                             f"names s01..s{builtin:02d} (see 'chaos-harness list')")
-        return chosen
-
-    plan: list[tuple[str, dict[str, object] | None]] = []
-    if targets and not args.target and args.scenario:
-        # A run file's top-level scenarios run on the bundled example, beside its [[targets]] (they were
-        # silently dropped when the file also had targets).
-        probe_options({"probe": args.probe, "probe_write": args.probe_write, "probe_read": args.probe_read})
-        plan += [(name, None) for name in resolve(args.scenario, [])]
-    if not targets:
-        probe_options({"probe": args.probe, "probe_write": args.probe_write, "probe_read": args.probe_read})
-        return [(name, None) for name in resolve(args.scenario, list(known))]
-    for i, spec in enumerate(targets):
-        parse_target(str(spec["statefulset"]))  # its form, before anything else
-        probe_options(spec, "" if args.target else f"targets[{i}].")
-        typed = list(spec.get("scenarios") or []) or (args.scenario if args.target else [])  # type: ignore[arg-type]
-        allow = bool(spec.get("allow_changes"))
-        names = resolve(typed, [n for n, m in known.items() if targetable(m, allow)])
-        if changing := [n for n in names if targetable(known[n], True) and not targetable(known[n], allow)]:
-            what = sorted({changes_target(known[n]) for n in changing})
-            raise UsageError(f"{', '.join(changing)} change{'s' if len(changing) == 1 else ''} the target's "
-                             f"{' and '.join(what)}; allow it with "
-                             f"{'--allow-target-changes' if args.target else f'targets[{i}].allow_changes = true'}")
-        if own := [n for n in names if not targetable(known[n], True)]:
-            raise UsageError(f"{', '.join(own)} deploy{'s' if len(own) == 1 else ''} its own workload and cannot "
-                             f"run on --target; targetable: "
-                             f"{', '.join(n for n, m in known.items() if targetable(m, allow))}")
-        plan += [(name, spec) for name in names]
-    return plan
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
@@ -409,132 +295,6 @@ def run_plan(args: argparse.Namespace) -> int:
         for gone in prune(args.report_dir, args.keep_runs):
             print(f"pruned old run {gone}")
     return code
-
-
-def global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
-    """Options that go before or after the subcommand (`chaos-harness run --kubeconfig X` works too): on the
-    subcommands their defaults are suppressed, so a value given before the subcommand is not overwritten."""
-    def default(value: object) -> object:
-        return argparse.SUPPRESS if suppress else value
-
-    parser.add_argument("--kubeconfig", type=Path, default=default(default_kubeconfig()),
-                        help="kubeconfig (default: ./.kube/chaos.kubeconfig if present, else the usual one)")
-    parser.add_argument("--kube-context", default=default(None), help="context to use (default: the kubeconfig's current)")
-    parser.add_argument("--allow-context", action="append", default=default([]),
-                        help="also allow this context (glob; repeatable; also CHAOS_HARNESS_ALLOWED_CONTEXTS, "
-                             "comma-separated); contexts outside kind-* must be named")
-    parser.add_argument("--journal", type=Path, default=default(default_journal_path()),
-                        help="the fault journal, where every fault is written before it is injected (default: "
-                             "$CHAOS_HARNESS_JOURNAL, else $XDG_STATE_HOME/chaos-harness/journal.json, "
-                             "~/.local/state by default)")
-    parser.add_argument("--node-access", choices=NODE_ACCESS_MODES, default=default("auto"),
-                        help="docker exec into kind nodes, the node agent DaemonSet, or auto (docker when every node "
-                             "is a local kind container, else the agent)")
-    parser.add_argument("--target-nodes", default=default(None), metavar="SELECTOR",
-                        help=f"label selector of the nodes faults may touch (default: {DEFAULT_TARGET_NODES})")
-    parser.add_argument("--agent-image", default=default(None), metavar="IMAGE",
-                        help="the node agent's image (default on the test bed: the one pre-loaded on its nodes)")
-    parser.add_argument("--scenarios", type=Path, action="append", default=default([]), metavar="DIR",
-                        help="also load the scenario files (*.py) in DIR; same contract as the built-ins "
-                             "(installed packages add theirs through the entry-point group chaos_harness.scenarios)")
-    parser.add_argument("--agent-deadman-seconds", type=whole_number("agent_deadman_seconds"), default=default(30), metavar="N",
-                        help="the agent restarts a kubelet the harness stopped once the harness has not renewed "
-                             "its Lease for N seconds (default 30)")
-
-
-def schedule_options(a: argparse.ArgumentParser, action: str) -> None:
-    """The options of `schedule ACTION` (and of `reports fetch`, the same as `schedule fetch`)."""
-    a.add_argument("--name", default="chaos-harness", help="the schedule's name (default chaos-harness)")
-    a.add_argument("--namespace", default="chaos-harness", help="where it lives (default chaos-harness)")
-    if action == "install":
-        a.add_argument("--schedule", required=True, metavar="CRON", help="when, in cron syntax: '0 3 * * *'")
-        a.add_argument("--config", type=Path, default=None, metavar="RUNFILE",
-                       help="the run file the scheduled runs use (scenarios, targets, ...; default: all scenarios)")
-        a.add_argument("--image", default=None, metavar="IMAGE",
-                       help="the harness image (images/harness/Dockerfile, pushed where the cluster pulls from; "
-                            "default on a kind test bed: built offline and loaded)")
-        a.add_argument("--time-zone", default=None, metavar="TZ", help="the CronJob's timeZone, e.g. Europe/Berlin")
-        a.add_argument("--storage-class", default=None, metavar="NAME", help="the reports claim's StorageClass")
-        a.add_argument("--reports-size", default="1Gi", metavar="SIZE", help="the reports claim's size (1Gi)")
-        a.add_argument("--dry-run", action="store_true", help="print the objects as YAML (for kubectl apply -f -)")
-    if action == "fetch":
-        a.add_argument("--to", type=Path, default=Path("reports") / "scheduled", metavar="DIR",
-                       help="where the reports go (default reports/scheduled)")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chaos-harness", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    global_options(parser, suppress=False)
-    common = argparse.ArgumentParser(add_help=False)
-    global_options(common, suppress=True)
-    sub = parser.add_subparsers(dest="command", required=True)
-    cleanup = sub.add_parser("cleanup", parents=[common],
-                             help="heal every fault a crashed or interrupted run left in the journal")
-    cleanup.add_argument("--force", action="store_true",
-                         help="also heal entries whose run is still alive (its own exit would heal them)")
-    sub.add_parser("journal", parents=[common], help="list the faults in the journal")
-    listing = sub.add_parser("list", parents=[common], help="list the scenarios and their hypotheses")
-    listing.add_argument("--json", action="store_true", help="machine-readable: one object per scenario")
-    check = sub.add_parser("check", parents=[common],
-                           help="re-judge a finished run from its recorded histories (offline: no cluster)")
-    check.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory: reports/<run-id>")
-    sub.add_parser("doctor", parents=[common],
-                   help="check the chosen context: API, version, node access, timing, storage, permissions")
-    schedule = sub.add_parser("schedule", help="scheduled runs inside the cluster, on a Kubernetes CronJob")
-    actions = schedule.add_subparsers(dest="action", required=True)
-    fetch_help = "copy the reports from the schedule's claim to --to DIR (a short-lived pod)"
-    for action, text in (("install", "apply the ServiceAccount, ClusterRole, reports claim, run file and CronJob"),
-                         ("uninstall", "delete every object the schedule's install made (found by its labels)"),
-                         ("status", "the schedule, its reports claim, its recent runs and their verdicts"),
-                         ("fetch", fetch_help)):
-        schedule_options(actions.add_parser(action, parents=[common], help=text), action)
-    reports = sub.add_parser("reports", help="the reports of scheduled runs (`reports fetch` = `schedule fetch`)")
-    schedule_options(reports.add_subparsers(dest="action", required=True).add_parser(
-        "fetch", parents=[common], help=fetch_help), "fetch")
-    run = sub.add_parser("run", parents=[common], help="run scenarios (default: all) against the cluster")
-    run.add_argument("scenario", nargs="*", help="scenario names or short names: s08_kubelet_stop_mysql, s08, S8 "
-                                                  "(see 'list'; default: all)")
-    run.add_argument("--report-dir", type=Path, default=Path("reports"),
-                     help="where runs go (default ./reports): <report-dir>/<run-id>/report.html, results.json, "
-                          "history.jsonl, junit.xml; made once the cluster answered")
-    run.add_argument("--timing-profile", choices=("fast", "faithful"), default=None,
-                     help="require the cluster to run this timing profile (default: whatever it runs)")
-    run.add_argument("--keep-runs", type=whole_number("keep_runs"), default=0, metavar="N",
-                     help="after the run, delete all but the newest N runs under --report-dir (0: keep all)")
-    run.add_argument("--mysql-image", default=None, metavar="IMAGE",
-                     help="the MySQL scenarios' server image, pulled by the cluster (default on kind: the tutorial's "
-                          "mysql:5.7, else an offline MariaDB build, loaded with kind load)")
-    run.add_argument("--xtrabackup-image", default=None, metavar="IMAGE",
-                     help="the clone/backup image (default: --mysql-image)")
-    run.add_argument("--storage-class", default=None, metavar="NAME",
-                     help="StorageClass of the workloads' claims (default: the cluster's default)")
-    run.add_argument("--pushgateway", default=None, metavar="URL",
-                     help="also push the run's metrics (reports/<run-id>/metrics.prom) to this Prometheus Pushgateway")
-    run.add_argument("--parallel", type=whole_number("parallel"), default=3, metavar="N",
-                     help="run up to N scenarios side by side where what they hold allows: those acting only on "
-                          "their own pods together, each node fault alone (default 3; 1: one after the other)")
-    run.add_argument("--config", type=Path, default=None, metavar="FILE",
-                     help="a run file (TOML): scenarios, targets, profile, report dir, node access...; options on "
-                          "the command line win over it")
-    run.add_argument("--target", default=None, metavar="NS/NAME",
-                     help="run the targetable scenarios (default: all of them) on your StatefulSet NS/NAME, or "
-                          "NS/LABEL=VALUE for the one StatefulSet a selector matches; nothing is deployed, its "
-                          "spec and scale are never changed (unless --allow-target-changes)")
-    run.add_argument("--allow-target-changes", action="store_true",
-                     help="also run the ordering scenarios that scale the target to 0 and back (S4) and roll it "
-                          "as 'kubectl rollout restart' does (S5); its scale is restored, also by 'cleanup'")
-    run.add_argument("--probe", default=None, metavar="MODULE:OBJECT",
-                     help="durability on the target through a Python hook: write(key) and read() -> keys "
-                          "(or a factory called with the target), or an entry point's name in chaos_harness.probes")
-    run.add_argument("--probe-write", default=None, metavar="CMD",
-                     help="durability through exec in the target's pod 0: a command that writes {key}, "
-                          "e.g. 'sh -c \"echo {key} >> /data/keys && sync\"'")
-    run.add_argument("--probe-read", default=None, metavar="CMD",
-                     help="the command that prints every key the target holds (whitespace-separated integers)")
-    run.add_argument("--probe-container", default=None, metavar="NAME",
-                     help="the container the probe commands run in (default: the pod's first)")
-    return parser
 
 
 def interrupted_line(args: argparse.Namespace, name: str, notes: list[str]) -> str:
