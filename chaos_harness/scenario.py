@@ -1,5 +1,6 @@
-"""What a scenario gets to work with, and what it gives back. A scenario module reads as:
-HYPOTHESIS (one sentence), then `run(env)`: workload, fault, checks, returning the checkers' verdicts."""
+"""What a scenario gets to work with (ScenarioEnv). A scenario module reads as: HYPOTHESIS (one sentence), then
+`run(env)`: the workload, the fault injected while the recorder writes the history, and notes of what it learned;
+then `check(events, timing)`: the checkers' verdicts from that history alone (chaos_harness/judge/checkers.py)."""
 
 from __future__ import annotations
 
