@@ -54,35 +54,51 @@ def writable_report_dir(path: Path) -> Path:
     return path
 
 
-def global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+# Which global options each subcommand shows in its --help (all are accepted before the subcommand).
+CLUSTER, JOURNAL, NODES, SCENARIOS = "cluster", "journal", "nodes", "scenarios"
+OPTION_GROUPS = {"cleanup": (CLUSTER, JOURNAL, NODES), "journal": (JOURNAL,), "list": (SCENARIOS,),
+                 "check": (SCENARIOS,), "doctor": (CLUSTER, NODES), "schedule": (CLUSTER,), "reports": (CLUSTER,),
+                 "run": (CLUSTER, JOURNAL, NODES, SCENARIOS)}
+
+
+def global_options(parser: argparse.ArgumentParser, suppress: bool,
+                   groups: tuple[str, ...] = (CLUSTER, JOURNAL, NODES, SCENARIOS)) -> None:
     """Options that go before or after the subcommand (`chaos-harness run --kubeconfig X` works too): on the
-    subcommands their defaults are suppressed, so a value given before the subcommand is not overwritten."""
+    subcommands their defaults are suppressed, so a value given before the subcommand is not overwritten; a
+    subcommand shows only the `groups` it uses."""
     def default(value: object) -> object:
         return argparse.SUPPRESS if suppress else value
 
-    parser.add_argument("--kubeconfig", type=Path, default=default(default_kubeconfig()),
-                        help="kubeconfig (default: ./.kube/chaos.kubeconfig if present, else the usual one)")
-    parser.add_argument("--kube-context", default=default(None), help="context to use (default: the kubeconfig's current)")
-    parser.add_argument("--allow-context", action="append", default=default([]),
-                        help="also allow this context (glob; repeatable; also CHAOS_HARNESS_ALLOWED_CONTEXTS, "
-                             "comma-separated); contexts outside kind-* must be named")
-    parser.add_argument("--journal", type=Path, default=default(default_journal_path()),
-                        help="the fault journal, where every fault is written before it is injected (default: "
-                             "$CHAOS_HARNESS_JOURNAL, else $XDG_STATE_HOME/chaos-harness/journal.json, "
-                             "~/.local/state by default)")
-    parser.add_argument("--node-access", choices=NODE_ACCESS_MODES, default=default("auto"),
-                        help="docker exec into kind nodes, the node agent DaemonSet, or auto (docker when every node "
-                             "is a local kind container, else the agent)")
-    parser.add_argument("--target-nodes", default=default(None), metavar="SELECTOR",
-                        help=f"label selector of the nodes faults may touch (default: {DEFAULT_TARGET_NODES})")
-    parser.add_argument("--agent-image", default=default(None), metavar="IMAGE",
-                        help="the node agent's image (default on the test bed: the one pre-loaded on its nodes)")
-    parser.add_argument("--scenarios", type=Path, action="append", default=default([]), metavar="DIR",
-                        help="also load the scenario files (*.py) in DIR; same contract as the built-ins "
-                             "(installed packages add theirs through the entry-point group chaos_harness.scenarios)")
-    parser.add_argument("--agent-deadman-seconds", type=whole_number("agent_deadman_seconds"), default=default(30), metavar="N",
-                        help="the agent restarts a kubelet the harness stopped once the harness has not renewed "
-                             "its Lease for N seconds (default 30)")
+    if CLUSTER in groups:
+        parser.add_argument("--kubeconfig", type=Path, default=default(default_kubeconfig()),
+                            help="kubeconfig (default: ./.kube/chaos.kubeconfig if present, else the usual one)")
+        parser.add_argument("--kube-context", default=default(None),
+                            help="context to use (default: the kubeconfig's current)")
+        parser.add_argument("--allow-context", action="append", default=default([]),
+                            help="also allow this context (glob; repeatable; also CHAOS_HARNESS_ALLOWED_CONTEXTS, "
+                                 "comma-separated); contexts outside kind-* must be named")
+    if JOURNAL in groups:
+        parser.add_argument("--journal", type=Path, default=default(default_journal_path()),
+                            help="the fault journal, where every fault is written before it is injected (default: "
+                                 "$CHAOS_HARNESS_JOURNAL, else $XDG_STATE_HOME/chaos-harness/journal.json, "
+                                 "~/.local/state by default)")
+    if NODES in groups:
+        parser.add_argument("--node-access", choices=NODE_ACCESS_MODES, default=default("auto"),
+                            help="docker exec into kind nodes, the node agent DaemonSet, or auto (docker when every "
+                                 "node is a local kind container, else the agent)")
+        parser.add_argument("--target-nodes", default=default(None), metavar="SELECTOR",
+                            help=f"label selector of the nodes faults may touch (default: {DEFAULT_TARGET_NODES})")
+        parser.add_argument("--agent-image", default=default(None), metavar="IMAGE",
+                            help="the node agent's image (default on the test bed: the one pre-loaded on its nodes)")
+        parser.add_argument("--agent-deadman-seconds", type=whole_number("agent_deadman_seconds"),
+                            default=default(30), metavar="N",
+                            help="the agent restarts a kubelet the harness stopped once the harness has not renewed "
+                                 "its Lease for N seconds (default 30)")
+    if SCENARIOS in groups:
+        parser.add_argument("--scenarios", type=Path, action="append", default=default([]), metavar="DIR",
+                            help="also load the scenario files (*.py) in DIR; same contract as the built-ins "
+                                 "(installed packages add theirs through the entry-point group "
+                                 "chaos_harness.scenarios)")
 
 
 def schedule_options(a: argparse.ArgumentParser, action: str) -> None:
@@ -109,20 +125,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chaos-harness", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     global_options(parser, suppress=False)
-    common = argparse.ArgumentParser(add_help=False)
-    global_options(common, suppress=True)
+    common: dict[str, argparse.ArgumentParser] = {}
+    for command, groups in OPTION_GROUPS.items():
+        common[command] = argparse.ArgumentParser(add_help=False)
+        global_options(common[command], suppress=True, groups=groups)
     sub = parser.add_subparsers(dest="command", required=True)
-    cleanup = sub.add_parser("cleanup", parents=[common],
+    cleanup = sub.add_parser("cleanup", parents=[common["cleanup"]],
                              help="heal every fault a crashed or interrupted run left in the journal")
     cleanup.add_argument("--force", action="store_true",
                          help="also heal entries whose run is still alive (its own exit would heal them)")
-    sub.add_parser("journal", parents=[common], help="list the faults in the journal")
-    listing = sub.add_parser("list", parents=[common], help="list the scenarios and their hypotheses")
+    sub.add_parser("journal", parents=[common["journal"]], help="list the faults in the journal")
+    listing = sub.add_parser("list", parents=[common["list"]], help="list the scenarios and their hypotheses")
     listing.add_argument("--json", action="store_true", help="machine-readable: one object per scenario")
-    check = sub.add_parser("check", parents=[common],
+    check = sub.add_parser("check", parents=[common["check"]],
                            help="re-judge a finished run from its recorded histories (offline: no cluster)")
     check.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory: reports/<run-id>")
-    sub.add_parser("doctor", parents=[common],
+    sub.add_parser("doctor", parents=[common["doctor"]],
                    help="check the chosen context: API, version, node access, timing, storage, permissions")
     schedule = sub.add_parser("schedule", help="scheduled runs inside the cluster, on a Kubernetes CronJob")
     actions = schedule.add_subparsers(dest="action", required=True)
@@ -131,11 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
                          ("uninstall", "delete every object the schedule's install made (found by its labels)"),
                          ("status", "the schedule, its reports claim, its recent runs and their verdicts"),
                          ("fetch", fetch_help)):
-        schedule_options(actions.add_parser(action, parents=[common], help=text), action)
+        schedule_options(actions.add_parser(action, parents=[common["schedule"]], help=text), action)
     reports = sub.add_parser("reports", help="the reports of scheduled runs (`reports fetch` = `schedule fetch`)")
     schedule_options(reports.add_subparsers(dest="action", required=True).add_parser(
-        "fetch", parents=[common], help=fetch_help), "fetch")
-    run = sub.add_parser("run", parents=[common], help="run scenarios (default: all) against the cluster")
+        "fetch", parents=[common["reports"]], help=fetch_help), "fetch")
+    run = sub.add_parser("run", parents=[common["run"]], help="run scenarios (default: all) against the cluster")
     run.add_argument("scenario", nargs="*", help="scenario names or short names: s08_kubelet_stop_mysql, s08, S8 "
                                                   "(see 'list'; default: all)")
     run.add_argument("--report-dir", type=Path, default=Path("reports"),
