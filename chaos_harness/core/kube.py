@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 from kubernetes import client, config
@@ -214,4 +215,9 @@ def connect(kubeconfig: Path | None = None, context: str | None = None,
         api = client.ApiClient(configuration=configuration)
     except (ConfigException, OSError, ValueError, yaml.YAMLError) as e:
         raise ClusterError(f"cannot build a client for context {name!r}: {e}") from e
+    server = urlsplit(configuration.host or "")
+    if server.scheme not in ("http", "https") or not server.hostname:
+        # Said before any request: urllib3 would warn (no scheme) or fail with a bare LocationValueError.
+        raise ClusterError(f"context {name!r}: its cluster's server {configuration.host or ''!r} is not an https:// "
+                           f"URL; fix clusters[].cluster.server in {path or 'the kubeconfig'}")
     return Cluster(context=name, api=api, kubeconfig=Path(path) if path else None)

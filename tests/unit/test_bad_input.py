@@ -38,10 +38,14 @@ def case_dir(tmp_path: Path) -> dict[str, Path]:
     (corrupt_run / "results.json").write_text('{"results": [')
     short_deadman = tmp_path / "deadman.toml"
     short_deadman.write_text("agent_deadman_seconds = 1\n")
+    no_server = tmp_path / "no-server.kubeconfig"
+    no_server.write_text(KUBECONFIG.format(server="", context="kind-nowhere"))
+    schemeless = tmp_path / "schemeless.kubeconfig"
+    schemeless.write_text(KUBECONFIG.format(server="127.0.0.1:1", context="kind-nowhere"))
     return {"scenarios": scenarios, "down": down, "foreign": foreign, "broken": broken, "file": a_file, "bad_journal": bad_journal,
             "missing": tmp_path / "missing.kubeconfig", "reports": tmp_path / "reports", "half": half,
             "binary_run_file": binary_run_file, "negative_keep": negative_keep, "short_deadman": short_deadman,
-            "corrupt_run": corrupt_run}
+            "corrupt_run": corrupt_run, "no_server": no_server, "schemeless": schemeless}
 
 
 CASES = [
@@ -50,6 +54,10 @@ CASES = [
     ("malformed kubeconfig", ["--kubeconfig", "{broken}", "run", "s01"], "cannot read kubeconfig"),
     ("context not allowed", ["--kubeconfig", "{foreign}", "run", "s01"], "refusing kube context 'prod-eu'"),
     ("API down", ["--kubeconfig", "{down}", "run", "s01"], "of context kind-down did not answer"),
+    ("kubeconfig: a cluster without a server", ["--kubeconfig", "{no_server}", "run", "s01"],
+     "its cluster's server '' is not an https:// URL"),
+    ("kubeconfig: a server without a scheme", ["--kubeconfig", "{schemeless}", "doctor"],
+     "its cluster's server '127.0.0.1:1' is not an https:// URL"),
     ("API down + --timing-profile", ["--kubeconfig", "{down}", "run", "s01", "--timing-profile", "faithful"],
      "did not answer"),
     ("--report-dir under a file", ["--kubeconfig", "{down}", "run", "s01", "--report-dir", "{file}/reports"],
