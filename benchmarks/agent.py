@@ -19,7 +19,8 @@ from pathlib import Path
 from kubernetes import client
 
 from chaos_harness.assemble.node_access import resolve_agent_image, target_nodes
-from chaos_harness.nodes.agent import AgentConfig, AgentNodeAccess, NodeAgent
+from chaos_harness.nodes.agent import AgentConfig, NodeAgent
+from chaos_harness.nodes.agent_access import AgentNodeAccess
 from chaos_harness.record.history import History
 from chaos_harness.core.kube import connect
 from chaos_harness.nodes.docker import KindNodeAccess

@@ -20,7 +20,8 @@ from chaos_harness.core.cancellation import quiet
 from chaos_harness.core.errors import ClusterError, SelectionError
 from chaos_harness.core.kube import Cluster
 from chaos_harness.nodes.access import NodeAccess
-from chaos_harness.nodes.agent import AgentConfig, AgentNodeAccess, NodeAgent
+from chaos_harness.nodes.agent import AgentConfig, NodeAgent
+from chaos_harness.nodes.agent_access import AgentNodeAccess
 from chaos_harness.nodes.docker import KindNodeAccess
 
 NODE_ACCESS_MODES = ("auto", "docker", "agent")

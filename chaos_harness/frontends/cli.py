@@ -52,7 +52,7 @@ def access_options(args: argparse.Namespace) -> AccessOptions:
 
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
-    from chaos_harness.nodes.agent import AgentNodeAccess
+    from chaos_harness.nodes.agent_access import AgentNodeAccess
 
     journal = Journal(args.journal)
     entries = journal.entries()

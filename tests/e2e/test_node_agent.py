@@ -8,7 +8,8 @@ import time
 import pytest
 
 from chaos_harness.assemble.node_access import resolve_agent_image
-from chaos_harness.nodes.agent import AgentConfig, AgentNodeAccess, NodeAgent, parse_sample
+from chaos_harness.nodes.agent import AgentConfig, NodeAgent, parse_sample
+from chaos_harness.nodes.agent_access import AgentNodeAccess
 from chaos_harness.core.kube import Cluster
 from chaos_harness.nodes.docker import KindNodeAccess
 from chaos_harness.core.waits import node_condition, watch_until

@@ -83,7 +83,7 @@ def test_the_feed_records_each_sample_once_and_follows_a_restarted_agent() -> No
 
     from kubernetes.client.exceptions import ApiException
 
-    from chaos_harness.nodes.agent import AgentFeed
+    from chaos_harness.nodes.agent_access import AgentFeed
 
     def update(*samples: dict) -> SimpleNamespace:
         return SimpleNamespace(data={"sample": json.dumps(samples[-1]), "recent": json.dumps(list(samples))})

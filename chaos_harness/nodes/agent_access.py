@@ -1,0 +1,229 @@
+"""Node access through the node agent (chaos_harness/nodes/agent.py installs it): commands through `exec` into
+the agent pod, the kubelet held stopped through its Lease (the agent's dead man's switch starts it again when
+the renewals stop), and the recorder's runtime feed from the agent's sample ConfigMaps."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from kubernetes import client, watch
+
+from chaos_harness.core.api_errors import api_errors
+from chaos_harness.core.errors import ClusterError, Conflict, FaultError, NotFound, WaitTimeout
+from chaos_harness.core.kube import Cluster
+from chaos_harness.core.labels import RUN_LABEL
+from chaos_harness.core.waits import node_condition, watch_until
+from chaos_harness.nodes.access import Emit, RuntimeContainer
+from chaos_harness.nodes.agent import (APP_LABEL, HEALED_ANNOTATION, NAME, SAMPLE_LABEL, STATE_ANNOTATION, AgentConfig,
+                                       NodeAgent, micro_time, object_name, parse_sample, parse_samples,
+                                       sample_containers)
+
+log = logging.getLogger("chaos_harness.agent")
+
+
+class AgentNodeAccess:
+    """NodeAccess through the node agent of one run."""
+
+    name = "agent"
+    capabilities: frozenset[str] = frozenset()
+
+    def __init__(self, cluster: Cluster, agent: NodeAgent) -> None:
+        self.cluster = cluster
+        self.agent = agent
+        self._held: set[str] = set()
+        self._lock = threading.Lock()
+        self._renewer: threading.Thread | None = None
+        self._stop_renewing = threading.Event()
+
+    @classmethod
+    def attach(cls, cluster: Cluster, run_id: str) -> "AgentNodeAccess":
+        """The access of a run that is gone (for `cleanup`): its agent namespace may still exist, or not."""
+        return cls(cluster, NodeAgent(cluster, run_id, AgentConfig(image="(attached)"), []))
+
+    @property
+    def namespace(self) -> str:
+        return self.agent.namespace
+
+    # --- samples -------------------------------------------------------------------------------------------
+
+    def latest_sample(self, node: str) -> dict[str, Any]:
+        try:
+            with api_errors("reading it"):
+                cm = self.cluster.core.read_namespaced_config_map(object_name(node), self.namespace,
+                                                                  _request_timeout=10)
+        except ClusterError as e:
+            raise FaultError(f"no sample from the node agent on {node}: {e}") from e
+        sample = parse_sample(cm)
+        if not sample:
+            raise FaultError(f"the node agent on {node} has published no sample yet")
+        return sample
+
+    def runtime_containers(self, node: str, timeout: float = 30) -> list[RuntimeContainer]:
+        return sample_containers(self.latest_sample(node))
+
+    def runtime_feed(self, nodes: Sequence[str], interval: float) -> "AgentFeed":
+        return AgentFeed(self.cluster, self.namespace, set(nodes))
+
+    def kubelet_active(self, node: str) -> bool:
+        state = self.latest_sample(node).get("kubelet")
+        if not state:
+            raise FaultError(f"the node agent on {node} reports no kubelet state")
+        return state == "active"
+
+    # --- kubelet control through the Lease -----------------------------------------------------------------
+
+    def _set_lease(self, node: str, state: str) -> None:
+        coord = client.CoordinationV1Api(self.cluster.api)
+        body = client.V1Lease(
+            metadata=client.V1ObjectMeta(name=object_name(node), annotations={STATE_ANNOTATION: state},
+                                         labels={APP_LABEL: NAME, RUN_LABEL: self.agent.run_id}),
+            spec=client.V1LeaseSpec(holder_identity=f"chaos-harness/{self.agent.run_id}",
+                                    lease_duration_seconds=self.agent.config.deadman_seconds,
+                                    renew_time=micro_time()))
+        try:
+            with api_errors(f"creating the Lease for {node}"):
+                coord.create_namespaced_lease(self.namespace, body, _request_timeout=10)
+        except Conflict:
+            patch = {"metadata": {"annotations": {STATE_ANNOTATION: state, HEALED_ANNOTATION: None}},
+                     "spec": {"renewTime": micro_time(), "leaseDurationSeconds": self.agent.config.deadman_seconds}}
+            with api_errors(f"updating the Lease for {node}"):
+                coord.patch_namespaced_lease(object_name(node), self.namespace, patch, _request_timeout=10)
+
+    def _wait_kubelet(self, node: str, state: str, deadline_seconds: float) -> None:
+        def reached(cm: Any) -> bool:
+            sample = parse_sample(cm)
+            return bool(sample) and sample.get("kubelet") == state
+
+        try:
+            watch_until(self.cluster.core.list_namespaced_config_map, reached, deadline_seconds,
+                        f"kubelet on {node} {state} (node agent)", namespace=self.namespace,
+                        field_selector=f"metadata.name={object_name(node)}")
+        except WaitTimeout as e:
+            raise FaultError(f"the node agent on {node} did not report the kubelet {state} within "
+                             f"{deadline_seconds:.0f}s") from e
+
+    def kubelet_stop(self, node: str) -> None:
+        # Renewals start before the stop is asked for: the switch is armed the moment the Lease says stopped.
+        with self._lock:
+            self._held.add(node)
+            self._ensure_renewer()
+        self._set_lease(node, "stopped")
+        self._wait_kubelet(node, "inactive", 30)
+
+    def kubelet_start(self, node: str) -> None:
+        with self._lock:
+            self._held.discard(node)
+        try:
+            self._set_lease(node, "running")
+        except NotFound:
+            # The agent namespace is gone: its agent started the kubelet on exit (or its switch fired). The
+            # node's own Ready condition, posted by the kubelet, is the proof.
+            watch_until(self.cluster.core.list_node, lambda n: node_condition(n) == "True",
+                        self.agent.config.deadman_seconds + 120, f"{node} Ready (kubelet back)",
+                        field_selector=f"metadata.name={node}")
+            return
+        self._wait_kubelet(node, "active", 60)
+
+    def _ensure_renewer(self) -> None:
+        if self._renewer and self._renewer.is_alive():
+            return
+        self._stop_renewing.clear()
+        self._renewer = threading.Thread(target=self._renew_loop, name="agent-lease-renewer", daemon=True)
+        self._renewer.start()
+
+    def _renew_loop(self) -> None:
+        coord = client.CoordinationV1Api(self.cluster.api)
+        period = max(1.0, self.agent.config.deadman_seconds / 4)
+        while not self._stop_renewing.wait(period):
+            with self._lock:
+                held = sorted(self._held)
+            for node in held:
+                try:
+                    with api_errors(f"renewing the Lease of {node}"):
+                        coord.patch_namespaced_lease(object_name(node), self.namespace,
+                                                     {"spec": {"renewTime": micro_time()}}, _request_timeout=5)
+                except ClusterError as e:
+                    log.warning("renewing the Lease of %s: %s", node, e)  # the next period tries again
+
+    # --- commands ------------------------------------------------------------------------------------------
+
+    def _pod_on(self, node: str) -> str:
+        pods = self.cluster.core.list_namespaced_pod(self.namespace, field_selector=f"spec.nodeName={node}",
+                                                     label_selector=f"{APP_LABEL}={NAME}", _request_timeout=10)
+        running = [p.metadata.name for p in pods.items if p.status.phase == "Running"]
+        if not running:
+            raise FaultError(f"no running node agent on {node} in {self.namespace}")
+        return running[0]
+
+    def exec(self, node: str, *cmd: str, timeout: float = 30) -> str:
+        """Run `cmd` in the node's host namespaces through the agent pod (needs the node's kubelet)."""
+        pod = self._pod_on(node)
+        command = ["nsenter", "-t", "1", "-m", "-u", "-i", "-n", "-p", "--", *cmd]
+        try:
+            return self.cluster.exec(self.namespace, pod, command, timeout=timeout).check(f"{' '.join(cmd)} on {node}")
+        except ClusterError as e:
+            raise FaultError(f"{e} (through {self.namespace}/{pod})") from e
+
+    def close(self) -> None:
+        self._stop_renewing.set()
+
+
+class AgentFeed:
+    """The recorder's runtime samples from the agents' ConfigMaps: list, then watch, re-list on 410."""
+
+    def __init__(self, cluster: Cluster, namespace: str, nodes: set[str]) -> None:
+        self.cluster = cluster
+        self.namespace = namespace
+        self.nodes = nodes
+
+    def loops(self) -> dict[str, Callable[[threading.Event, Emit], None]]:
+        return {"agent-samples": self._watch}
+
+    def _watch(self, stop: threading.Event, emit: Emit) -> None:
+        core = self.cluster.core
+        # Per node and agent process: a restarted agent counts from 1 again.
+        last_seq: dict[tuple[str, Any], int] = {}
+
+        def take(cm: Any) -> None:
+            for sample in parse_samples(cm):
+                key = (sample["node"], sample.get("started"))
+                if sample["node"] not in self.nodes or sample["seq"] <= last_seq.get(key, 0):
+                    continue
+                last_seq[key] = sample["seq"]
+                extra = {"source": "agent", "agent_seq": sample["seq"], "sampled_at": sample["sampled_at"],
+                         "kubelet": sample.get("kubelet")}
+                if sample.get("deadman"):
+                    extra["deadman"] = sample["deadman"]
+                if sample.get("ok"):
+                    emit(sample["node"], True, containers=sample_containers(sample), **extra)
+                else:
+                    emit(sample["node"], False, error=sample.get("error"), **extra)
+
+        rv: str | None = None
+        while not stop.is_set():
+            try:
+                with api_errors("watching the node agent's samples"):
+                    if rv is None:
+                        listed = core.list_namespaced_config_map(self.namespace, label_selector=SAMPLE_LABEL,
+                                                                 _request_timeout=10)
+                        for cm in listed.items:
+                            take(cm)
+                        rv = listed.metadata.resource_version
+                    for ev in watch.Watch().stream(core.list_namespaced_config_map, self.namespace,
+                                                   label_selector=SAMPLE_LABEL, resource_version=rv, timeout_seconds=5,
+                                                   _request_timeout=15):
+                        if ev["type"] == "ERROR":
+                            rv = None
+                            break
+                        rv = ev["object"].metadata.resource_version
+                        if ev["type"] != "DELETED":
+                            take(ev["object"])
+                        if stop.is_set():
+                            break
+            except ClusterError as e:
+                log.debug("agent sample watch: %s", e)
+                rv = None
+                stop.wait(1)
