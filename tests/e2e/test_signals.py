@@ -35,18 +35,21 @@ def harness(cluster: Cluster, journal: Path, side: "SideLane", *args: str) -> li
             "--scenarios", str(SCENARIOS), "--target-nodes", side.selector, *args]
 
 
-def wait_for_line(proc: subprocess.Popen, marker: str, deadline: float) -> list[str]:
-    """Read the run's merged output until `marker` appears (the phase has started)."""
+def wait_for_line(proc: subprocess.Popen, marker: str, deadline: float, times: int = 1) -> list[str]:
+    """Read the run's merged output until `marker` appeared `times` times (the phase has started). Counted per
+    occurrence, not per line: two worker threads printing at once can put both markers on one line."""
     seen: list[str] = []
+    found = 0
     assert proc.stdout is not None
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line:
             break
         seen.append(line.rstrip())
-        if marker in line:
+        found += line.count(marker)
+        if found >= times:
             return seen
-    raise AssertionError(f"never reached {marker!r}: {seen[-10:]}")
+    raise AssertionError(f"never reached {marker!r} {times} time(s) (seen {found}): {seen[-10:]}")
 
 
 @pytest.mark.parametrize("phase", list(PHASES))
@@ -118,8 +121,7 @@ def test_a_signal_with_two_node_faults_in_flight_heals_both(cluster: Cluster, si
     docker = KindNodeAccess()
     try:
         deadline = time.monotonic() + 180
-        seen = wait_for_line(proc, "PHASE two-faults", deadline)
-        seen += wait_for_line(proc, "PHASE two-faults", deadline)
+        seen = wait_for_line(proc, "PHASE two-faults", deadline, times=2)
         in_flight = [e.fault["node"] for e in Journal(journal).entries() if e.fault["type"] == "kubelet-stop"]
         stopped = [n for n in (node_a, node_b) if not docker.kubelet_active(n)]
         run_id = next(e.run_id for e in Journal(journal).entries())

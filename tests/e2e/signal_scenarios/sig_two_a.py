@@ -5,6 +5,7 @@ in flight."""
 from __future__ import annotations
 
 import os
+import sys
 
 from chaos_harness.faults import KubeletStop
 from chaos_harness.core.cancellation import observe
@@ -16,7 +17,8 @@ HOLDS = "pods"  # not true (it faults a node): declared so that the twins run si
 def run(env) -> None:
     twin = env.history.events("scenario")[-1]["name"][-1]  # "a" or "b": which of the twins runs
     with env.faults.injected(KubeletStop(os.environ[f"SIGNAL_NODE_{twin.upper()}"])):
-        print(f"PHASE two-faults {twin}", flush=True)
+        sys.stdout.write(f"PHASE two-faults {twin}\n")  # one write: the twin prints at the same moment
+        sys.stdout.flush()
         observe(30, "the signal")  # a wait: a worker is cancelled at it and heals
 
 
