@@ -300,7 +300,7 @@ def run_scenario(cluster: Cluster, namespace: str, chaos_session: "Session",
 def record_result(request: pytest.FixtureRequest, session: "Session", name: str, result: "ScenarioResult") -> None:
     """A scenario's verdict and times as the test's JUnit properties, and its report section linked from the
     pytest-html report."""
-    from chaos_harness.assemble.runner import junit_properties
+    from chaos_harness.report.results import junit_properties
 
     for key, value in junit_properties(result):
         request.node.user_properties.append((key, value))
