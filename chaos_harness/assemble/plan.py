@@ -4,8 +4,9 @@ UsageError naming the fix)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chaos_harness.core.errors import UsageError
 from chaos_harness.core.kube import Cluster
@@ -41,9 +42,13 @@ def build_target(spec: dict[str, str | None], cluster: Cluster) -> "StatefulSetT
     return target
 
 
-def plan_run(args: Any, known: dict[str, ModuleType],
-             targets: list[dict[str, object]]) -> list[tuple[str, dict[str, object] | None]]:
-    """(scenario, target spec or None) in the order they run; every name and every target's form checked."""
+def plan_run(known: dict[str, ModuleType], targets: list[dict[str, object]], scenarios: Sequence[str] = (),
+             target_given: bool = False, probe: dict[str, str | None] | None = None
+             ) -> list[tuple[str, dict[str, object] | None]]:
+    """(scenario, target spec or None) in the order they run; every name and every target's form checked.
+    `scenarios`: the names as typed (for --target, or the bundled example); `target_given`: the one target came
+    from the command line (--target), not a run file; `probe`: the command line's probe options."""
+    probe = probe or {}
     from chaos_harness.assemble.catalogue import changes_target, resolve_scenario, targetable
     from chaos_harness.workload.target import parse_target
 
@@ -62,25 +67,25 @@ def plan_run(args: Any, known: dict[str, ModuleType],
         return chosen
 
     plan: list[tuple[str, dict[str, object] | None]] = []
-    if targets and not args.target and args.scenario:
+    if targets and not target_given and list(scenarios):
         # A run file's top-level scenarios run on the bundled example, beside its [[targets]] (they were
         # silently dropped when the file also had targets).
-        probe_options({"probe": args.probe, "probe_write": args.probe_write, "probe_read": args.probe_read})
-        plan += [(name, None) for name in resolve(args.scenario, [])]
+        probe_options(probe)
+        plan += [(name, None) for name in resolve(list(scenarios), [])]
     if not targets:
-        probe_options({"probe": args.probe, "probe_write": args.probe_write, "probe_read": args.probe_read})
-        return [(name, None) for name in resolve(args.scenario, list(known))]
+        probe_options(probe)
+        return [(name, None) for name in resolve(list(scenarios), list(known))]
     for i, spec in enumerate(targets):
         parse_target(str(spec["statefulset"]))  # its form, before anything else
-        probe_options(spec, "" if args.target else f"targets[{i}].")
-        typed = list(spec.get("scenarios") or []) or (args.scenario if args.target else [])  # type: ignore[arg-type]
+        probe_options(spec, "" if target_given else f"targets[{i}].")
+        typed = list(spec.get("scenarios") or []) or (list(scenarios) if target_given else [])  # type: ignore[arg-type]
         allow = bool(spec.get("allow_changes"))
         names = resolve(typed, [n for n, m in known.items() if targetable(m, allow)])
         if changing := [n for n in names if targetable(known[n], True) and not targetable(known[n], allow)]:
             what = sorted({changes_target(known[n]) for n in changing})
             raise UsageError(f"{', '.join(changing)} change{'s' if len(changing) == 1 else ''} the target's "
                              f"{' and '.join(what)}; allow it with "
-                             f"{'--allow-target-changes' if args.target else f'targets[{i}].allow_changes = true'}")
+                             f"{'--allow-target-changes' if target_given else f'targets[{i}].allow_changes = true'}")
         if own := [n for n in names if not targetable(known[n], True)]:
             raise UsageError(f"{', '.join(own)} deploy{'s' if len(own) == 1 else ''} its own workload and cannot "
                              f"run on --target; targetable: "

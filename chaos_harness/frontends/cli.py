@@ -12,12 +12,12 @@ import threading
 from typing import TYPE_CHECKING
 
 from chaos_harness.assemble.node_access import AccessOptions
-from chaos_harness.assemble.plan import build_target, plan_run
+from chaos_harness.assemble.plan import plan_run
 from chaos_harness.core.errors import CleanupError, GuardError, HarnessError, Interrupted, UsageError
 from chaos_harness.core.kube import Cluster, allowed_contexts_from_env, connect
 from chaos_harness.faults import heal_journal
 from chaos_harness.faults.journal import Journal, JournalEntry
-from chaos_harness.frontends.cli_parser import build_parser, writable_report_dir
+from chaos_harness.frontends.cli_parser import build_parser
 from chaos_harness.nodes.access import NodeAccess
 from chaos_harness.nodes.docker import KindNodeAccess
 from chaos_harness.testbed.shell import BuildError
@@ -135,6 +135,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_HYPOTHESIS if code == EXIT_PASS and changed else code
 
 
+def probe_of(args: argparse.Namespace) -> dict[str, str | None]:
+    return {"probe": args.probe, "probe_write": args.probe_write, "probe_read": args.probe_read}
+
+
 def apply_run_file(args: argparse.Namespace) -> list[dict[str, object]]:
     """The run file's values for every option the command line left at its default; its targets unless
     --target was given. Returns the target specs of the run (empty: the bundled workload)."""
@@ -165,7 +169,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         run_args = build_parser().parse_args(["run", *(["--config", str(args.config)] if args.config else [])])
         specs = apply_run_file(run_args)
         known = scenario_modules(run_args.scenarios)
-        plan = plan_run(run_args, known, specs)
+        plan = plan_run(known, specs, run_args.scenario, bool(run_args.target), probe_of(run_args))
         spec_of = schedule.ScheduleSpec(
             name=args.name, namespace=args.namespace, schedule=args.schedule, image=args.image or "IMAGE",
             run_file=args.config.read_text() if args.config else "",
@@ -234,30 +238,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    from chaos_harness.assemble.catalogue import scenario_modules, uses_mysql
-    from chaos_harness.assemble.session import (Job, Session, SessionOptions, check_profile, resolve_mysql_images,
-                                                slots_of)
+    from chaos_harness.assemble.prepare import RunRequest, prepare
+    from chaos_harness.assemble.session import Job, Session, SessionOptions
     from chaos_harness.report import prune
 
     target_specs = apply_run_file(args)
-    known = scenario_modules(args.scenarios)
-    plan = plan_run(args, known, target_specs)
-    writable_report_dir(args.report_dir)
-    cluster = connect_from(args)
-    options = SessionOptions(report_dir=args.report_dir, source="cli", access=access_options(args),
-                             journal=args.journal, timing_profile=args.timing_profile,
-                             storage_class=args.storage_class, mysql_image=args.mysql_image,
-                             xtrabackup_image=args.xtrabackup_image)
-    # Everything that can fail on bad input or a build fails before the run exists (no run directory, no
-    # journal entry, no agent): the API answers, the profile, every target, the images.
-    cluster.fingerprint()
-    check_profile(cluster, args.timing_profile)
-    targets = {id(spec): build_target(spec, cluster) for spec in target_specs}
-    needs_mysql = any(spec is None and uses_mysql(known[name]) for name, spec in plan)
-    mysql = resolve_mysql_images(cluster, args.mysql_image, args.xtrabackup_image) if needs_mysql else None
-    jobs = [Job(name, known[name], mysql if spec is None and uses_mysql(known[name]) else None,
-                targets[id(spec)] if spec is not None else None) for name, spec in plan]
-    slots_of(jobs)  # what each holds, checked before the run exists
+    run = prepare(RunRequest(
+        options=SessionOptions(report_dir=args.report_dir, source="cli", access=access_options(args),
+                               journal=args.journal, timing_profile=args.timing_profile,
+                               storage_class=args.storage_class, mysql_image=args.mysql_image,
+                               xtrabackup_image=args.xtrabackup_image),
+        connect=lambda: connect_from(args), scenarios=args.scenario, scenario_dirs=args.scenarios,
+        targets=target_specs, target_given=bool(args.target), probe=probe_of(args)))
+    cluster, options, jobs = run.cluster, run.options, run.jobs
     printing = threading.Lock()
 
     def started(job: Job) -> None:

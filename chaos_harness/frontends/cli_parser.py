@@ -4,12 +4,10 @@ runs what was parsed."""
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from chaos_harness.assemble.node_access import DEFAULT_TARGET_NODES, NODE_ACCESS_MODES
-from chaos_harness.core.errors import UsageError
 from chaos_harness.faults.journal import default_journal_path
 
 DESCRIPTION = """The chaos-harness command line.
@@ -39,19 +37,6 @@ def whole_number(key: str) -> Callable[[str], int]:
 
     parse.__name__ = "whole number"  # argparse names the type in its message
     return parse
-
-
-def writable_report_dir(path: Path) -> Path:
-    """Checked before anything else happens, and without creating anything (the run directory is made only once
-    the cluster answered): the directory, or the nearest existing one above it, must be a directory this
-    process can write into."""
-    existing = path.absolute()
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        why = "not a directory" if not existing.is_dir() else "not writable"
-        raise UsageError(f"--report-dir {path} is not a writable directory ({existing} is {why}); pass another one")
-    return path
 
 
 # Which global options each subcommand shows in its --help (all are accepted before the subcommand).

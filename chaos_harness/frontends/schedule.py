@@ -26,8 +26,9 @@ from chaos_harness.core.errors import Forbidden, NotFound, UsageError
 from chaos_harness.core.kube import Cluster
 from chaos_harness.core.labels import MANAGED_BY, SCHEDULE_LABEL
 # Re-exported: the whole interface of the schedule is here.
-from chaos_harness.frontends.schedule_spec import (CRONJOB_ENV, CRONJOB_NAME_MAX, REPORTS, RUN_FILE_KEY, SETUP_SECONDS, ScheduleSpec, active_deadline, as_yaml,
-                                                   check_cron, check_install_values, check_names, harness_rules, objects)
+from chaos_harness.frontends.schedule_spec import (CRONJOB_ENV, CRONJOB_NAME_MAX, REPORTS, RUN_FILE_KEY, SETUP_SECONDS,
+                                                   ScheduleSpec, active_deadline, as_yaml, check_cron,
+                                                   check_install_values, check_names, harness_rules, objects)
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -16,7 +16,6 @@ from chaos_harness.core.kube import IN_CLUSTER
 from chaos_harness.core.labels import MANAGED_BY, SCHEDULE_LABEL
 from chaos_harness.core.resources import MANIFESTS
 
-
 CRONJOB_ENV = "CHAOS_HARNESS_CRONJOB"        # namespace/name of the CronJob a scheduled run belongs to
 
 

@@ -49,7 +49,7 @@ def test_top_level_scenarios_run_on_the_bundled_example_beside_the_targets(tmp_p
     from chaos_harness.assemble.catalogue import scenario_modules
 
     args, targets = args_for(tmp_path, GOOD.replace('scenario_dirs = ["mine"]\n', ""))
-    plan = cli.plan_run(args, scenario_modules(), targets)
+    plan = cli.plan_run(scenario_modules(), targets, args.scenario, bool(args.target), cli.probe_of(args))
     assert [(name, spec["statefulset"] if spec else None) for name, spec in plan] == [
         ("s01_stable_identity", None), ("s08_kubelet_stop_mysql", None), ("s07_pod_delete_keeps_data", "shop/db")]
 
@@ -88,9 +88,9 @@ def test_a_bad_run_file_is_one_line_and_exit_2(text: str, expect: str, tmp_path:
 def test_allowed_changes_add_the_ordering_scenarios_that_change_a_target(tmp_path: Path) -> None:
     known = __import__("chaos_harness.assemble.catalogue", fromlist=["scenario_modules"]).scenario_modules()
     args, targets = args_for(tmp_path, '[[targets]]\nstatefulset = "a/b"\n')
-    plain = [name for name, _ in cli.plan_run(args, known, targets)]
+    plain = [name for name, _ in cli.plan_run(known, targets, args.scenario, bool(args.target), cli.probe_of(args))]
     args, targets = args_for(tmp_path, '[[targets]]\nstatefulset = "a/b"\nallow_changes = true\n')
-    allowed = [name for name, _ in cli.plan_run(args, known, targets)]
+    allowed = [name for name, _ in cli.plan_run(known, targets, args.scenario, bool(args.target), cli.probe_of(args))]
     assert "s03_ordered_ready" in plain and not {"s04_reverse_order_termination", "s05_rolling_update"} & set(plain)
     assert set(allowed) - set(plain) == {"s04_reverse_order_termination", "s05_rolling_update"}
 

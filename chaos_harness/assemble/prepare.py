@@ -1,0 +1,68 @@
+"""One assembly step for a run, whichever frontend asked for it: every input that needs no cluster is checked
+first (the scenarios, the targets' form, the probes, the report directory), then the cluster is connected and
+asked (the API answers, its timing profile, every target, the images), and only then is anything created (the
+run directory, journal entries, namespaces, an agent: Session.open, by the caller)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chaos_harness.assemble.catalogue import scenario_modules, uses_mysql
+from chaos_harness.assemble.plan import build_target, plan_run
+from chaos_harness.assemble.session import Job, SessionOptions, check_profile, resolve_mysql_images, slots_of
+from chaos_harness.core.errors import UsageError
+from chaos_harness.core.kube import Cluster
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What a frontend parsed, nothing checked yet."""
+
+    options: SessionOptions                        # the report directory, access, journal, profile, images
+    connect: Callable[[], Cluster]                 # called once everything else has been checked
+    scenarios: Sequence[str] = ()                  # as typed; empty: all (or each target's own)
+    scenario_dirs: Sequence[Path] = ()             # --scenarios DIR
+    targets: Sequence[dict[str, object]] = ()      # target specs; empty: the bundled example
+    target_given: bool = False                     # the one target is the command line's --target
+    probe: dict[str, str | None] = field(default_factory=dict)  # the command line's probe options
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    cluster: Cluster
+    options: SessionOptions
+    jobs: list[Job]
+
+
+def prepare(request: RunRequest) -> PreparedRun:
+    """The run's jobs on a connected cluster, every input checked (UsageError naming the fix), nothing made."""
+    known = scenario_modules(request.scenario_dirs)
+    plan = plan_run(known, list(request.targets), request.scenarios, request.target_given, request.probe)
+    writable_report_dir(request.options.report_dir)
+    cluster = request.connect()
+    cluster.fingerprint()  # the API answers
+    check_profile(cluster, request.options.timing_profile)
+    targets = {id(spec): build_target(spec, cluster) for spec in request.targets}
+    needs_mysql = any(spec is None and uses_mysql(known[name]) for name, spec in plan)
+    mysql = (resolve_mysql_images(cluster, request.options.mysql_image, request.options.xtrabackup_image)
+             if needs_mysql else None)
+    jobs = [Job(name, known[name], mysql if spec is None and uses_mysql(known[name]) else None,
+                targets[id(spec)] if spec is not None else None) for name, spec in plan]
+    slots_of(jobs)  # what each holds, checked before the run exists
+    return PreparedRun(cluster, request.options, jobs)
+
+
+def writable_report_dir(path: Path) -> Path:
+    """Checked before anything else happens, and without creating anything (the run directory is made only once
+    the cluster answered): the directory, or the nearest existing one above it, must be a directory this
+    process can write into."""
+    existing = path.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        why = "not a directory" if not existing.is_dir() else "not writable"
+        raise UsageError(f"--report-dir {path} is not a writable directory ({existing} is {why}); pass another one")
+    return path
