@@ -27,6 +27,10 @@ def probe_options(target: dict[str, str | None], where: str = "") -> None:
     if bool(target.get("probe_write")) != bool(target.get("probe_read")):
         raise UsageError(f"{flag('probe_write')} and {flag('probe_read')} go together: one writes {{key}}, the other "
                          f"prints the keys")
+    if target.get("probe"):
+        from chaos_harness.workload.probe import find_hook
+
+        find_hook(str(target["probe"]))  # the module, the object, or the entry point: found before connecting
 
 
 def build_target(spec: dict[str, str | None], cluster: Cluster) -> "StatefulSetTarget":

@@ -9,12 +9,16 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from chaos_harness.assemble.catalogue import scenario_modules, uses_mysql
 from chaos_harness.assemble.plan import build_target, plan_run
+from chaos_harness.assemble.scheduler import holds
 from chaos_harness.assemble.session import Job, SessionOptions, check_profile, resolve_mysql_images, slots_of
 from chaos_harness.core.errors import UsageError
 from chaos_harness.core.kube import Cluster
+from chaos_harness.core.selectors import check_selector
+from chaos_harness.faults.journal import Journal
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class RunRequest:
     targets: Sequence[dict[str, object]] = ()      # target specs; empty: the bundled example
     target_given: bool = False                     # the one target is the command line's --target
     probe: dict[str, str | None] = field(default_factory=dict)  # the command line's probe options
+    pushgateway: str | None = None                 # where the metrics go after the run
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,13 @@ def prepare(request: RunRequest) -> PreparedRun:
     known = scenario_modules(request.scenario_dirs)
     plan = plan_run(known, list(request.targets), request.scenarios, request.target_given, request.probe)
     writable_report_dir(request.options.report_dir)
+    Journal(request.options.journal)  # a directory, or under a file: refused now, not at the first fault
+    if request.options.access.target_selector is not None:
+        check_selector(request.options.access.target_selector, "--target-nodes")
+    if request.pushgateway:
+        check_pushgateway(request.pushgateway)
+    for name, _ in plan:
+        holds(name, known[name])  # a HOLDS the scheduler cannot honour
     cluster = request.connect()
     cluster.fingerprint()  # the API answers
     check_profile(cluster, request.options.timing_profile)
@@ -55,14 +67,26 @@ def prepare(request: RunRequest) -> PreparedRun:
     return PreparedRun(cluster, request.options, jobs)
 
 
-def writable_report_dir(path: Path) -> Path:
-    """Checked before anything else happens, and without creating anything (the run directory is made only once
-    the cluster answered): the directory, or the nearest existing one above it, must be a directory this
-    process can write into."""
+def writable_dir(path: Path, flag: str) -> Path:
+    """Checked before anything else happens, and without creating anything: the directory, or the nearest
+    existing one above it, must be a directory this process can write into."""
     existing = path.absolute()
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         why = "not a directory" if not existing.is_dir() else "not writable"
-        raise UsageError(f"--report-dir {path} is not a writable directory ({existing} is {why}); pass another one")
+        raise UsageError(f"{flag} {path} is not a writable directory ({existing} is {why}); pass another one")
     return path
+
+
+def writable_report_dir(path: Path) -> Path:
+    """The run directory is made only once the cluster answered; whether it can be is checked first."""
+    return writable_dir(path, "--report-dir")
+
+
+def check_pushgateway(url: str) -> str:
+    """An http(s) URL with a host, or a UsageError (checked before the run, not after it)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--pushgateway {url!r} is not an http(s) URL; e.g. http://pushgateway.monitoring:9091")
+    return url

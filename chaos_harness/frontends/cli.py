@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 
 from chaos_harness.assemble.node_access import AccessOptions
 from chaos_harness.assemble.plan import plan_run
+from chaos_harness.assemble.prepare import writable_dir
 from chaos_harness.core.errors import CleanupError, GuardError, HarnessError, Interrupted, UsageError
 from chaos_harness.core.kube import Cluster, allowed_contexts_from_env, connect
+from chaos_harness.core.selectors import check_selector
 from chaos_harness.faults import heal_journal
 from chaos_harness.faults.journal import Journal, JournalEntry
 from chaos_harness.frontends.cli_parser import build_parser
@@ -170,6 +172,8 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         specs = apply_run_file(run_args)
         known = scenario_modules(run_args.scenarios)
         plan = plan_run(known, specs, run_args.scenario, bool(run_args.target), probe_of(run_args))
+        if run_args.target_nodes is not None:
+            check_selector(run_args.target_nodes, "target_nodes")
         spec_of = schedule.ScheduleSpec(
             name=args.name, namespace=args.namespace, schedule=args.schedule, image=args.image or "IMAGE",
             run_file=args.config.read_text() if args.config else "",
@@ -192,6 +196,8 @@ def cmd_schedule(args: argparse.Namespace) -> int:
               f"after {spec_of.active_deadline_seconds}s; start one now with: kubectl create job -n {args.namespace} "
               f"--from=cronjob/{args.name} {args.name}-now")
         return EXIT_PASS
+    if args.action == "fetch":
+        writable_dir(args.to, "--to")  # before connecting: nothing is fetched into a place that cannot hold it
     cluster = connect_from(args)
     if args.action == "uninstall":
         removed = schedule.uninstall(cluster, args.name, args.namespace)
@@ -249,7 +255,8 @@ def run_plan(args: argparse.Namespace) -> int:
                                storage_class=args.storage_class, mysql_image=args.mysql_image,
                                xtrabackup_image=args.xtrabackup_image),
         connect=lambda: connect_from(args), scenarios=args.scenario, scenario_dirs=args.scenarios,
-        targets=target_specs, target_given=bool(args.target), probe=probe_of(args)))
+        targets=target_specs, target_given=bool(args.target), probe=probe_of(args),
+        pushgateway=args.pushgateway))
     cluster, options, jobs = run.cluster, run.options, run.jobs
     printing = threading.Lock()
 

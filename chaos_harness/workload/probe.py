@@ -75,15 +75,16 @@ def parse_keys(text: str) -> set[int]:
         raise ProbeError(f"the probe's read printed something other than integer keys: {e}") from e
 
 
-def load_hook(spec: str, target: "StatefulSetTarget") -> Probe:
-    """`module:object` or an entry point's name in chaos_harness.probes."""
+def find_hook(spec: str) -> Any:
+    """The object `spec` names (`module:object`, or an entry point's name in chaos_harness.probes), not yet
+    started: found before the run connects, so a typo is one line and nothing else happens."""
     if ":" in spec:
         module_name, _, attr = spec.partition(":")
         try:
             obj: Any = importlib.import_module(module_name)
             for part in attr.split("."):
                 obj = getattr(obj, part)
-        except (ImportError, AttributeError) as e:
+        except (ImportError, AttributeError, ValueError) as e:
             raise UsageError(f"--probe {spec}: cannot load it ({type(e).__name__}: {e})") from e
     else:
         found = [ep for ep in entry_points(group=PROBE_GROUP) if ep.name == spec]
@@ -91,7 +92,18 @@ def load_hook(spec: str, target: "StatefulSetTarget") -> Probe:
             known = ", ".join(sorted(ep.name for ep in entry_points(group=PROBE_GROUP))) or "none installed"
             raise UsageError(f"--probe {spec}: no entry point of that name in {PROBE_GROUP} ({known}); "
                              f"or write module:object")
-        obj = found[0].load()
+        try:
+            obj = found[0].load()
+        except (ImportError, AttributeError) as e:
+            raise UsageError(f"--probe {spec}: its entry point does not load ({type(e).__name__}: {e})") from e
+    if not (isinstance(obj, type) or callable(obj) or isinstance(obj, Probe)):
+        raise UsageError(f"--probe {spec}: needs write(key) and read(), or a factory returning such an object")
+    return obj
+
+
+def load_hook(spec: str, target: "StatefulSetTarget") -> Probe:
+    """The probe `spec` names, started for `target` (a class or factory is called with it)."""
+    obj = find_hook(spec)
     if isinstance(obj, type) or (callable(obj) and not isinstance(obj, Probe)):  # a class or factory
         try:
             obj = obj(target)

@@ -54,6 +54,21 @@ CASES = [
     ("malformed kubeconfig", ["--kubeconfig", "{broken}", "run", "s01"], "cannot read kubeconfig"),
     ("context not allowed", ["--kubeconfig", "{foreign}", "run", "s01"], "refusing kube context 'prod-eu'"),
     ("API down", ["--kubeconfig", "{down}", "run", "s01"], "of context kind-down did not answer"),
+    ("--probe: a module that does not exist", ["--kubeconfig", "{down}", "run", "s07", "--target", "a/b", "--probe",
+                                                "nosuchmod:obj"], "cannot load it (ModuleNotFoundError"),
+    ("--probe: an attribute that does not exist", ["--kubeconfig", "{down}", "run", "s07", "--target", "a/b",
+                                                   "--probe", "json:nosuch"], "has no attribute 'nosuch'"),
+    ("--probe: no such entry point", ["--kubeconfig", "{down}", "run", "s07", "--target", "a/b", "--probe", "nosuch"],
+     "no entry point of that name"),
+    ("--target-nodes: not a selector", ["--kubeconfig", "{down}", "run", "s01", "--target-nodes", "!!bad=="],
+     "is not a label selector"),
+    ("--pushgateway: not a URL", ["--kubeconfig", "{down}", "run", "s01", "--pushgateway", "not a url"],
+     "is not an http(s) URL"),
+    ("--journal: a directory", ["--kubeconfig", "{down}", "--journal", "{scenarios}", "run", "s01"], "is a directory"),
+    ("--journal: under a file", ["--kubeconfig", "{down}", "--journal", "{file}/j.json", "run", "s01"],
+     "can never exist"),
+    ("schedule fetch --to under a file", ["--kubeconfig", "{down}", "schedule", "fetch", "--to", "{file}/x"],
+     "is not a writable directory"),
     ("kubeconfig: a cluster without a server", ["--kubeconfig", "{no_server}", "run", "s01"],
      "its cluster's server '' is not an https:// URL"),
     ("kubeconfig: a server without a scheme", ["--kubeconfig", "{schemeless}", "doctor"],
@@ -181,3 +196,19 @@ def test_an_api_that_accepts_and_never_answers_is_reported_in_seconds(tmp_path: 
     print(f"\n| API accepts, never answers | exit {code} after {elapsed:.0f}s | {err.strip()} |")
     assert code == cli.EXIT_USAGE and elapsed < 30
     assert err.count("\n") == 1 and "did not answer" in err
+
+
+@pytest.mark.parametrize("selector", ["!node-role.kubernetes.io/control-plane", "pool=chaos", "a==b,c!=d", "k!=",
+                                      "zone in (a, b),x notin (y)", "chaos-harness.test/lane=side2", "gen>3", ""])
+def test_a_valid_label_selector_passes(selector: str) -> None:
+    from chaos_harness.core.selectors import selector_problem
+
+    assert selector_problem(selector) == ""
+
+
+@pytest.mark.parametrize("selector", ["!!bad==", "a=b=c", "a,,b", "x in (a", "Bad_Prefix/x=y", "a=-b", "gen>x",
+                                      "k" * 64 + "=v", "k=" + "v" * 64])
+def test_a_malformed_label_selector_is_named(selector: str) -> None:
+    from chaos_harness.core.selectors import selector_problem
+
+    assert selector_problem(selector)
