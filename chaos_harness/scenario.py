@@ -165,6 +165,6 @@ def make_env(cluster: Cluster, namespace: str, run_id: str, history_path: Path, 
     history.record("meta", fingerprint=cluster.fingerprint().as_dict(), timing=timing.as_dict(), run_id=run_id,
                    namespace=namespace, node_access=nodes.name, target_nodes=list(targets or []),
                    target=f"{target.namespace}/{target.name}" if target else None)
-    ctx = FaultContext(cluster, nodes, frozenset(targets) if targets else None)
+    ctx = FaultContext(cluster, nodes, frozenset(targets) if targets else None, timing.fault_time_box())
     return ScenarioEnv(cluster, namespace, run_id, history, FaultSession(ctx, journal, history, run_id), nodes, timing,
                        mysql_images, sampled_nodes=list(targets or []), storage_class=storage_class, target=target)

@@ -5,6 +5,8 @@ Exit 2 when a permission is missing."""
 from __future__ import annotations
 
 import argparse
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -59,6 +61,34 @@ def default_storage_class(cluster: Cluster) -> str:
     return ", ".join(default) if default else "none (PVC scenarios need one, or --storage-class NAME)"
 
 
+def node_layouts(cluster: Cluster, options: AccessOptions, image: str, nodes: list[str],
+                 line: Callable[[str, str], None]) -> list[str]:
+    """What the node agent finds on each target node (its kubelet's unit, its runtime, and how), from an agent
+    installed for the look and removed after it. The problems, one per node the agent cannot work on."""
+    from chaos_harness.core.cancellation import quiet
+    from chaos_harness.nodes.agent import NodeAgent
+
+    agent = NodeAgent(cluster, f"doctor-{uuid.uuid4().hex[:6]}", options.agent_config(image), nodes)
+    problems = []
+    try:
+        with quiet():
+            agent.install(check_layouts=False)
+        layouts = agent.layouts()
+        for node in nodes:
+            layout = layouts.get(node)
+            line(f"node {node}", layout.describe() if layout else "no layout published (an older agent image?)")
+            if layout is None or (problem := layout.problem()):
+                print(f"  {problem}" if layout else f"  use the agent image of this harness's version")
+                problems.append(f"node {node}")
+    except HarnessError as e:
+        line("node layouts", str(e))
+        problems.append("node agent")
+    finally:
+        with quiet():
+            agent.remove()
+    return problems
+
+
 def cmd_doctor(args: argparse.Namespace, cluster: Cluster, options: AccessOptions) -> int:
     def line(what: str, value: str) -> None:
         print(f"{what + ':':<22}{value}", flush=True)
@@ -76,11 +106,15 @@ def cmd_doctor(args: argparse.Namespace, cluster: Cluster, options: AccessOption
     line("node access", f"{choice.mode} ({choice.reason})")
     if choice.mode == "agent":
         try:
-            line("agent image", resolve_agent_image(cluster, options.agent_image))
+            image = resolve_agent_image(cluster, options.agent_image)
+            line("agent image", image)
         except HarnessError as e:
             line("agent image", str(e))
             problems.append("agent image")
+            image = None
         line("dead man's switch", f"kubelet restarted {options.deadman_seconds}s after the last Lease renewal")
+        if image and "target nodes" not in problems:
+            problems += node_layouts(cluster, options, image, target_nodes(cluster, options.target_selector), line)
     timing = read_timing(cluster)
     source = (f"assumed for {', '.join(timing.assumed)} (control plane not visible: configured or Kubernetes' "
               f"defaults)" if timing.assumed else "read from the control plane's flags")

@@ -119,6 +119,12 @@ class AccessOptions:
     target_selector: str | None = None
     agent_image: str | None = None
     deadman_seconds: int = 30
+    kubelet_unit: str | None = None       # None: the agent finds it on each node
+    runtime_endpoint: str | None = None   # None: the agent finds it on each node
+
+    def agent_config(self, image: str) -> AgentConfig:
+        return AgentConfig(image=image, deadman_seconds=self.deadman_seconds, kubelet_unit=self.kubelet_unit or "",
+                           runtime_endpoint=self.runtime_endpoint or "")
 
 
 @contextmanager
@@ -136,8 +142,7 @@ def node_access(cluster: Cluster, options: AccessOptions,
         finally:
             access.close()
         return
-    config = AgentConfig(image=resolve_agent_image(cluster, options.agent_image),
-                         deadman_seconds=options.deadman_seconds)
+    config = options.agent_config(resolve_agent_image(cluster, options.agent_image))
     agent = NodeAgent(cluster, run_id, config, targets)
     try:
         seconds = agent.install()

@@ -6,12 +6,14 @@ run directory, journal entries, namespaces, an agent: Session.open, by the calle
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from chaos_harness.assemble.catalogue import scenario_modules, uses_mysql
+from chaos_harness.assemble.node_access import AccessOptions
 from chaos_harness.assemble.plan import build_target, plan_run
 from chaos_harness.assemble.scheduler import holds
 from chaos_harness.assemble.session import Job, SessionOptions, check_profile, resolve_mysql_images, slots_of
@@ -52,6 +54,7 @@ def prepare(request: RunRequest) -> PreparedRun:
         check_selector(request.options.access.target_selector, "--target-nodes")
     if request.pushgateway:
         check_pushgateway(request.pushgateway)
+    check_agent_layout(request.options.access)
     for name, _ in plan:
         holds(name, known[name])  # a HOLDS the scheduler cannot honour
     cluster = request.connect()
@@ -82,6 +85,20 @@ def writable_dir(path: Path, flag: str) -> Path:
 def writable_report_dir(path: Path) -> Path:
     """The run directory is made only once the cluster answered; whether it can be is checked first."""
     return writable_dir(path, "--report-dir")
+
+
+_UNIT = re.compile(r"[A-Za-z0-9:_.@\\-]+")
+
+
+def check_agent_layout(access: AccessOptions) -> None:
+    """--agent-kubelet-unit is a systemd unit name, --agent-runtime-endpoint an absolute unix:// socket path."""
+    unit, endpoint = access.kubelet_unit, access.runtime_endpoint
+    if unit is not None and (not _UNIT.fullmatch(unit) or unit.endswith((".socket", ".timer", ".slice"))):
+        raise UsageError(f"--agent-kubelet-unit {unit!r} is not a service unit's name; e.g. kubelet, k3s-agent, "
+                         f"snap.microk8s.daemon-kubelite")
+    if endpoint is not None and not (endpoint.startswith("unix:///") and len(endpoint) > len("unix:///")):
+        raise UsageError(f"--agent-runtime-endpoint {endpoint!r} is not a unix socket; e.g. "
+                         f"unix:///run/k3s/containerd/containerd.sock")
 
 
 def check_pushgateway(url: str) -> str:

@@ -32,6 +32,7 @@ TOP_LEVEL: dict[str, tuple[type, bool]] = {
     "keep_runs": (int, False), "kubeconfig": (str, True), "kube_context": (str, False),
     "allow_context": (list, False), "journal": (str, True), "node_access": (str, False),
     "target_nodes": (str, False), "agent_image": (str, False), "agent_deadman_seconds": (int, False),
+    "agent_kubelet_unit": (str, False), "agent_runtime_endpoint": (str, False),
     "mysql_image": (str, False), "xtrabackup_image": (str, False), "storage_class": (str, False),
     "scenario_dirs": (list, True), "targets": (list, False), "pushgateway": (str, False),
     "parallel": (int, False),

@@ -21,6 +21,13 @@ class ClusterTiming:
     # Values not read from the cluster (configured or Kubernetes' default), by field name.
     assumed: tuple[str, ...] = ()
 
+    def fault_time_box(self) -> float:
+        """How long a node fault may hold at most, undone by the node itself past it (the node agent, the host's
+        own timer): a scenario's node fault lasts until the node is seen not-Ready and its pods past the
+        unreachable toleration, then a while; twice that and five minutes more is never reached by a run that
+        is still in control, and still bounds one that is not."""
+        return 2 * (self.node_monitor_grace_period + self.unreachable_toleration_seconds) + 300
+
     def as_dict(self) -> dict[str, object]:
         return {**{k: v for k, v in self.__dict__.items() if k != "assumed"}, "assumed": list(self.assumed)}
 

@@ -10,6 +10,7 @@ from chaos_harness.core.kube import Cluster
 from chaos_harness.nodes.access import NodeAccess
 
 CHAOS_COMMENT = "chaos-harness"
+DEFAULT_TIME_BOX_SECONDS = 900.0
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,8 @@ class FaultContext:
     nodes: NodeAccess
     # The nodes faults may touch (--target-nodes); None: not restricted (a test's own context).
     target_nodes: frozenset[str] | None = None
+    # The longest a node fault may hold before the node undoes it itself (ClusterTiming.fault_time_box).
+    time_box_seconds: float = DEFAULT_TIME_BOX_SECONDS
 
     def access_record(self) -> dict[str, str]:
         """What the journal keeps so that `cleanup` heals through the same access (the agent's namespace

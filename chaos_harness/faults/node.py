@@ -25,7 +25,7 @@ class KubeletStop:
     node: str
 
     def inject(self, ctx: FaultContext) -> None:
-        ctx.nodes.kubelet_stop(self.node)
+        ctx.nodes.kubelet_stop(self.node, ctx.time_box_seconds)
 
     def verify_injected(self, ctx: FaultContext) -> str:
         try:

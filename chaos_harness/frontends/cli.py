@@ -50,7 +50,8 @@ def connect_from(args: argparse.Namespace) -> Cluster:
 
 def access_options(args: argparse.Namespace) -> AccessOptions:
     return AccessOptions(mode=args.node_access, target_selector=args.target_nodes, agent_image=args.agent_image,
-                         deadman_seconds=args.agent_deadman_seconds)
+                         deadman_seconds=args.agent_deadman_seconds, kubelet_unit=args.agent_kubelet_unit,
+                         runtime_endpoint=args.agent_runtime_endpoint)
 
 
 def cmd_cleanup(args: argparse.Namespace) -> int:

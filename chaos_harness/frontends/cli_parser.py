@@ -79,6 +79,12 @@ def global_options(parser: argparse.ArgumentParser, suppress: bool,
                             default=default(30), metavar="N",
                             help="the agent restarts a kubelet the harness stopped once the harness has not renewed "
                                  "its Lease for N seconds (default 30)")
+        parser.add_argument("--agent-kubelet-unit", default=default(None), metavar="UNIT",
+                            help="the kubelet's systemd unit on the nodes (default: the agent finds it on each node, "
+                                 "from the cgroup of the process serving the kubelet's port)")
+        parser.add_argument("--agent-runtime-endpoint", default=default(None), metavar="unix:///PATH",
+                            help="the nodes' CRI endpoint (default: the agent finds it, from the kubelet's flags or "
+                                 "config, else the known sockets matched against the node's runtime version)")
     if SCENARIOS in groups:
         parser.add_argument("--scenarios", type=Path, action="append", default=default([]), metavar="DIR",
                             help="also load the scenario files (*.py) in DIR; same contract as the built-ins "

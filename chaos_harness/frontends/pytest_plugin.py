@@ -74,6 +74,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--chaos-target-nodes", default=None, metavar="SELECTOR",
                     help="label selector of the nodes faults may touch (default: no control-plane role)")
     group.addoption("--chaos-agent-image", default=None, metavar="IMAGE", help="the node agent's image")
+    group.addoption("--chaos-agent-kubelet-unit", default=None, metavar="UNIT",
+                    help="the kubelet's systemd unit on the nodes (default: the agent finds it)")
+    group.addoption("--chaos-agent-runtime-endpoint", default=None, metavar="unix:///PATH",
+                    help="the nodes' CRI endpoint (default: the agent finds it)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -124,7 +128,10 @@ def chaos_session(cluster: Cluster, run_id: str, pytestconfig: pytest.Config) ->
     options = SessionOptions(report_dir=Path(pytestconfig.getoption("--chaos-report-dir")), source="pytest",
                              access=AccessOptions(mode=pytestconfig.getoption("--chaos-node-access"),
                                                   target_selector=pytestconfig.getoption("--chaos-target-nodes"),
-                                                  agent_image=pytestconfig.getoption("--chaos-agent-image")),
+                                                  agent_image=pytestconfig.getoption("--chaos-agent-image"),
+                                                  kubelet_unit=pytestconfig.getoption("--chaos-agent-kubelet-unit"),
+                                                  runtime_endpoint=pytestconfig.getoption(
+                                                      "--chaos-agent-runtime-endpoint")),
                              timing_profile=pytestconfig.getoption("--chaos-timing-profile"), run_id=run_id)
     try:
         with Session.open(cluster, options) as session:

@@ -42,6 +42,9 @@ APP_LABEL = "app.kubernetes.io/name"
 SAMPLE_LABEL = "chaos-harness.io/agent-sample"
 STATE_ANNOTATION = "chaos-harness.io/kubelet"
 HEALED_ANNOTATION = "chaos-harness.io/healed-by"
+# A stop is a hold with an id of its own and a time box (seconds) the node enforces on its own clock.
+HOLD_ID_ANNOTATION = "chaos-harness.io/hold-id"
+HOLD_SECONDS_ANNOTATION = "chaos-harness.io/hold-seconds"
 # On the agent's namespace: the nodes its DaemonSet covers, still readable while the namespace is being deleted
 # (its DaemonSet already gone), so whoever looks can tell which nodes' agent it was.
 NODES_ANNOTATION = "chaos-harness.io/nodes"
@@ -56,8 +59,50 @@ class AgentConfig:
     image: str
     deadman_seconds: int = DEFAULT_DEADMAN_SECONDS
     interval_seconds: float = 1.0
-    runtime_endpoint: str = "unix:///run/containerd/containerd.sock"
-    kubelet_unit: str = "kubelet"
+    # Empty: the agent finds them on each node (images/agent/layout.go): the kubelet's unit from the cgroup of
+    # the process serving the kubelet's port, the CRI endpoint from the kubelet's flags or config, else the
+    # known sockets matched against nodeInfo.containerRuntimeVersion.
+    runtime_endpoint: str = ""
+    kubelet_unit: str = ""
+
+
+@dataclass(frozen=True)
+class NodeLayout:
+    """What the agent found on a node (its data.layout), and how."""
+
+    node: str
+    kubelet_unit: str
+    kubelet_how: str
+    runtime_endpoint: str
+    runtime_how: str
+    runtime: str
+
+    def problem(self) -> str | None:
+        """One line naming what is missing and the override that supplies it; None when nothing is."""
+        if not self.runtime_endpoint:
+            return (f"the node agent on {self.node} found no container runtime ({self.runtime_how}); "
+                    f"name it with --agent-runtime-endpoint unix:///PATH")
+        if not self.kubelet_unit:
+            return (f"the node agent on {self.node} found no kubelet unit ({self.kubelet_how}); "
+                    f"name it with --agent-kubelet-unit UNIT")
+        return None
+
+    def describe(self) -> str:
+        return (f"kubelet unit {self.kubelet_unit or '?'} ({self.kubelet_how}); runtime "
+                f"{self.runtime_endpoint or '?'} {self.runtime} ({self.runtime_how})")
+
+
+def parse_layout(cm: Any) -> NodeLayout | None:
+    raw = (cm.data or {}).get("layout") if cm is not None else None
+    try:
+        doc = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    node = (cm.metadata.labels or {}).get("chaos-harness.io/node", "") if cm.metadata else ""
+    return NodeLayout(node, doc.get("kubelet_unit", ""), doc.get("kubelet_how", ""), doc.get("runtime_endpoint", ""),
+                      doc.get("runtime_how", ""), doc.get("runtime", ""))
 
 
 def object_name(node: str) -> str:
@@ -120,10 +165,14 @@ class NodeAgent:
         self.config = config
         self.nodes = sorted(nodes)
         self.namespace = agent_namespace(run_id)
+        self.kubelet_port = 10250  # the kubelet's default; read_nodes() takes what the nodes report
+        self.runtimes: list[str] = []
 
-    def install(self, deadline_seconds: float = 120) -> float:
-        """Create the namespace, RBAC and DaemonSet; return seconds until every node published a sample."""
+    def install(self, deadline_seconds: float = 120, check_layouts: bool = True) -> float:
+        """Create the namespace, RBAC and DaemonSet; return seconds until every node published a sample (and,
+        with `check_layouts`, its layout has the kubelet's unit and the runtime: check_layouts())."""
         started = time.monotonic()
+        self.read_nodes()
         core, ns = self.cluster.core, self.namespace
         labels = {APP_LABEL: NAME, RUN_LABEL: self.run_id}
         meta = lambda name: client.V1ObjectMeta(name=name, labels=labels)  # noqa: E731
@@ -145,11 +194,12 @@ class NodeAgent:
         _ignore_conflict(lambda: client.AppsV1Api(self.cluster.api).create_namespaced_daemon_set(
             ns, self.daemon_set(labels), _request_timeout=15), "creating the agent DaemonSet")
         self.wait_published(started + deadline_seconds)
+        if check_layouts:
+            self.check_layouts()
         return time.monotonic() - started
 
     def daemon_set(self, labels: dict[str, str]) -> client.V1DaemonSet:
         c = self.config
-        socket_dir = c.runtime_endpoint.removeprefix("unix://").rsplit("/", 1)[0]
         env = [client.V1EnvVar(name="NODE_NAME", value_from=client.V1EnvVarSource(
                    field_ref=client.V1ObjectFieldSelector(field_path="spec.nodeName"))),
                client.V1EnvVar(name="POD_NAMESPACE", value_from=client.V1EnvVarSource(
@@ -163,7 +213,10 @@ class NodeAgent:
                     spec=client.V1PodSpec(
                         service_account_name=NAME, host_pid=True, host_network=True,
                         dns_policy="ClusterFirstWithHostNet", termination_grace_period_seconds=5,
+                        # Every taint a faulted node gets (unreachable and not-ready NoExecute among them), and
+                        # the priority that the kubelet evicts last: the agent is what heals the node.
                         tolerations=[client.V1Toleration(operator="Exists")],
+                        priority_class_name="system-node-critical",
                         affinity=client.V1Affinity(node_affinity=client.V1NodeAffinity(
                             # A field selector takes one value per term; terms are ORed: one per node.
                             required_during_scheduling_ignored_during_execution=client.V1NodeSelector(
@@ -172,14 +225,64 @@ class NodeAgent:
                                                                      values=[node])]) for node in self.nodes]))),
                         containers=[client.V1Container(
                             name="agent", image=c.image, image_pull_policy="IfNotPresent", env=env,
-                            args=[f"-interval={c.interval_seconds}s", f"-runtime-endpoint={c.runtime_endpoint}",
-                                  f"-kubelet-unit={c.kubelet_unit}"],
+                            args=self.args(),
                             security_context=client.V1SecurityContext(privileged=True),
                             resources=client.V1ResourceRequirements(requests={"cpu": "10m", "memory": "16Mi"},
-                                                                    limits={"memory": "64Mi"}),
-                            volume_mounts=[client.V1VolumeMount(name="runtime", mount_path=socket_dir)])],
-                        volumes=[client.V1Volume(name="runtime", host_path=client.V1HostPathVolumeSource(
-                            path=socket_dir, type="Directory"))]))))
+                                                                    limits={"memory": "64Mi"}))]))))
+
+    def args(self) -> list[str]:
+        """The agent's flags: what the user named, else what it is to find on each node, and what the nodes
+        say of themselves (their kubelet's port, their runtimes' versions) to check what it finds against."""
+        c = self.config
+        args = [f"-interval={c.interval_seconds}s", f"-kubelet-port={self.kubelet_port}"]
+        if self.runtimes:
+            args.append(f"-expect-runtime={','.join(self.runtimes)}")
+        if c.runtime_endpoint:
+            args.append(f"-runtime-endpoint={c.runtime_endpoint}")
+        if c.kubelet_unit:
+            args.append(f"-kubelet-unit={c.kubelet_unit}")
+        return args
+
+    def read_nodes(self) -> None:
+        """The kubelet port and runtime versions the target nodes report (status.daemonEndpoints, nodeInfo)."""
+        wanted, ports, runtimes = set(self.nodes), [], set()
+        with api_errors("reading the target nodes"):
+            for n in self.cluster.core.list_node(_request_timeout=15).items:
+                if n.metadata.name not in wanted or n.status is None:
+                    continue
+                endpoint = n.status.daemon_endpoints.kubelet_endpoint if n.status.daemon_endpoints else None
+                if endpoint and endpoint.port:
+                    ports.append(endpoint.port)
+                if n.status.node_info and n.status.node_info.container_runtime_version:
+                    runtimes.add(n.status.node_info.container_runtime_version)
+        if ports:
+            self.kubelet_port = max(set(ports), key=ports.count)
+        self.runtimes = sorted(runtimes)
+
+    def layouts(self) -> dict[str, NodeLayout]:
+        """What each node's agent found (published beside its samples)."""
+        with api_errors("reading the node agent's layouts"):
+            items = self.cluster.core.list_namespaced_config_map(self.namespace, label_selector=SAMPLE_LABEL,
+                                                                 _request_timeout=10).items
+        found = {}
+        for cm in items:
+            layout = parse_layout(cm)
+            if layout and layout.node in self.nodes:
+                found[layout.node] = layout
+        return found
+
+    def check_layouts(self) -> dict[str, NodeLayout]:
+        """Every node's layout, or one line naming the first node where the kubelet's unit or the runtime was
+        not found and the option that names it (before anything is injected)."""
+        layouts = self.layouts()
+        for node in self.nodes:
+            layout = layouts.get(node)
+            if layout is None:
+                raise ClusterError(f"the node agent on {node} published no layout (an older agent image?); "
+                                   f"use the image of this harness's version with --agent-image")
+            if problem := layout.problem():
+                raise ClusterError(problem)
+        return layouts
 
     def wait_published(self, deadline: float) -> None:
         """Until every node's ConfigMap holds a sample. A pod that cannot pull its image is named at once."""

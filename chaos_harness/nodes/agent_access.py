@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ from chaos_harness.core.kube import Cluster
 from chaos_harness.core.labels import RUN_LABEL
 from chaos_harness.core.waits import node_condition, watch_until
 from chaos_harness.nodes.access import Emit, RuntimeContainer
-from chaos_harness.nodes.agent import (APP_LABEL, HEALED_ANNOTATION, NAME, SAMPLE_LABEL, STATE_ANNOTATION, AgentConfig,
+from chaos_harness.nodes.agent import (APP_LABEL, HEALED_ANNOTATION, HOLD_ID_ANNOTATION, HOLD_SECONDS_ANNOTATION, NAME, SAMPLE_LABEL, STATE_ANNOTATION, AgentConfig,
                                        NodeAgent, micro_time, object_name, parse_sample, parse_samples,
                                        sample_containers)
 
@@ -75,10 +76,16 @@ class AgentNodeAccess:
 
     # --- kubelet control through the Lease -----------------------------------------------------------------
 
-    def _set_lease(self, node: str, state: str) -> None:
+    def _set_lease(self, node: str, state: str, time_box_seconds: float | None = None) -> None:
+        """The Lease asks for `state`; a stop is a new hold (its own id), time-boxed on the node."""
         coord = client.CoordinationV1Api(self.cluster.api)
+        annotations: dict[str, str | None] = {STATE_ANNOTATION: state, HEALED_ANNOTATION: None}
+        if state == "stopped":
+            annotations[HOLD_ID_ANNOTATION] = uuid.uuid4().hex[:12]
+            annotations[HOLD_SECONDS_ANNOTATION] = str(round(time_box_seconds or 900))
         body = client.V1Lease(
-            metadata=client.V1ObjectMeta(name=object_name(node), annotations={STATE_ANNOTATION: state},
+            metadata=client.V1ObjectMeta(name=object_name(node),
+                                         annotations={k: v for k, v in annotations.items() if v is not None},
                                          labels={APP_LABEL: NAME, RUN_LABEL: self.agent.run_id}),
             spec=client.V1LeaseSpec(holder_identity=f"chaos-harness/{self.agent.run_id}",
                                     lease_duration_seconds=self.agent.config.deadman_seconds,
@@ -87,7 +94,7 @@ class AgentNodeAccess:
             with api_errors(f"creating the Lease for {node}"):
                 coord.create_namespaced_lease(self.namespace, body, _request_timeout=10)
         except Conflict:
-            patch = {"metadata": {"annotations": {STATE_ANNOTATION: state, HEALED_ANNOTATION: None}},
+            patch = {"metadata": {"annotations": annotations},
                      "spec": {"renewTime": micro_time(), "leaseDurationSeconds": self.agent.config.deadman_seconds}}
             with api_errors(f"updating the Lease for {node}"):
                 coord.patch_namespaced_lease(object_name(node), self.namespace, patch, _request_timeout=10)
@@ -105,12 +112,12 @@ class AgentNodeAccess:
             raise FaultError(f"the node agent on {node} did not report the kubelet {state} within "
                              f"{deadline_seconds:.0f}s") from e
 
-    def kubelet_stop(self, node: str) -> None:
+    def kubelet_stop(self, node: str, time_box_seconds: float = 900) -> None:
         # Renewals start before the stop is asked for: the switch is armed the moment the Lease says stopped.
         with self._lock:
             self._held.add(node)
             self._ensure_renewer()
-        self._set_lease(node, "stopped")
+        self._set_lease(node, "stopped", time_box_seconds)
         self._wait_kubelet(node, "inactive", 30)
 
     def kubelet_start(self, node: str) -> None:

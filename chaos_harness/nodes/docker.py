@@ -138,6 +138,12 @@ class StreamingFeed:
                 body.append(line)
 
 
+# The transient units (.timer, .service) of the node's own systemd that start a stopped kubelet at the fault's
+# time box; the node agent arms the same name for its kubelet's unit (images/agent/hold.go).
+HOST_TIMER = "chaos-harness-heal-kubelet"
+_DISARM = f"systemctl stop {HOST_TIMER}.timer 2>/dev/null; systemctl reset-failed {HOST_TIMER}.service 2>/dev/null; true"
+
+
 class KindNodeAccess:
     """kind nodes are containers on the local docker engine."""
 
@@ -155,11 +161,15 @@ class KindNodeAccess:
             raise FaultError(f"docker exec {node} {' '.join(cmd)} exited {result.returncode}: {result.stderr.strip()}")
         return result.stdout
 
-    def kubelet_stop(self, node: str) -> None:
-        self.exec(node, "systemctl", "stop", "kubelet")
+    def kubelet_stop(self, node: str, time_box_seconds: float = 900) -> None:
+        # The node's own systemd is armed first: it starts the kubelet at the time box whatever becomes of this
+        # process (SIGKILLed, its machine gone); `kubelet_start` disarms it.
+        self.exec(node, "sh", "-c", f"{_DISARM}; systemd-run --quiet --unit={HOST_TIMER} "
+                                    f"--on-active={max(1, round(time_box_seconds))}s --timer-property=AccuracySec=1s "
+                                    f"systemctl start kubelet.service && systemctl stop kubelet")
 
     def kubelet_start(self, node: str) -> None:
-        self.exec(node, "systemctl", "start", "kubelet")
+        self.exec(node, "sh", "-c", f"systemctl start kubelet && {{ {_DISARM}; }}")
 
     def kubelet_active(self, node: str) -> bool:
         """The unit's state as systemd says it (is-active exits 3 for inactive: the answer, not a failure); an

@@ -35,8 +35,6 @@ import (
 	"syscall"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -94,35 +92,53 @@ type agent struct {
 	kubelet     string        // systemctl is-active, as the Lease loop last saw it (written under mu)
 	holding     bool          // the kubelet is stopped because the Lease asks for it (written under mu)
 	deadman     string        // what the switch did, reported in every later sample (written under mu)
+	layout      layout        // how this node is laid out (layout.go), published beside the samples
+	// The hold this process took (the Lease's hold id), when its time box ends on this node's monotonic
+	// clock, when the host's own timer was last armed, and the holds that ended (time box, switch, a start
+	// from outside): an ended hold is never taken again, even when the Lease still says stopped.
+	holdID       string
+	holdDeadline time.Time
+	timerArmed   time.Time
+	ended        map[string]bool
 }
 
 func main() {
 	interval := flag.Duration("interval", time.Second, "how often to sample the runtime and read the Lease")
-	endpoint := flag.String("runtime-endpoint", "unix:///run/containerd/containerd.sock", "CRI endpoint")
-	unit := flag.String("kubelet-unit", "kubelet", "the kubelet's systemd unit")
+	endpoint := flag.String("runtime-endpoint", "", "CRI endpoint (default: found on the node)")
+	unit := flag.String("kubelet-unit", "", "the kubelet's systemd unit (default: found on the node)")
+	port := flag.Int("kubelet-port", 10250, "the port the kubelet serves, to find its process")
+	expect := flag.String("expect-runtime", "", "the nodes' nodeInfo.containerRuntimeVersion values, comma-separated")
 	flag.Parse()
 	node, namespace := os.Getenv("NODE_NAME"), os.Getenv("POD_NAMESPACE")
 	if node == "" || namespace == "" {
 		log.Fatal("NODE_NAME and POD_NAMESPACE must be set (downward API)")
-	}
-	conn, err := grpc.NewClient(*endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		log.Fatalf("CRI %s: %v", *endpoint, err)
 	}
 	httpClient, err := inClusterHTTP()
 	if err != nil {
 		log.Fatal(err)
 	}
 	a := &agent{
-		node: node, namespace: namespace, unit: *unit, interval: *interval, http: httpClient,
+		node: node, namespace: namespace, interval: *interval, http: httpClient,
 		api:        "https://" + joinHostPort(os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT")),
-		cri:        runtime.NewRuntimeServiceClient(conn),
 		lastChange: time.Now(), lastLeaseOK: time.Now(), started: float64(time.Now().UnixNano()) / 1e9,
+		ended: map[string]bool{},
 	}
-	log.Printf("chaos-agent on %s: sampling every %s, publishing to %s/chaos-agent-%s", node, *interval, namespace, node)
+	var expected []string
+	if *expect != "" {
+		expected = strings.Split(*expect, ",")
+	}
+	a.layout, a.cri = detectLayout(*unit, *endpoint, *port, expected)
+	if a.layout.KubeletUnit == "" {
+		a.inheritLayout() // a kubelet stopped when this agent started: the previous agent may have found it
+	}
+	a.unit = a.layout.KubeletUnit
+	log.Printf("chaos-agent on %s: kubelet unit %q (%s), runtime %s (%s); sampling every %s, publishing to %s/chaos-agent-%s",
+		node, a.layout.KubeletUnit, a.layout.KubeletHow, a.layout.RuntimeEndpoint, a.layout.RuntimeHow, *interval,
+		namespace, node)
 	a.wake = make(chan struct{}, 1)
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	a.endInheritedHold()
 	a.observeKubelet() // the first sample already says what the kubelet does
 	go every(*interval, a.sample)
 	go every(*interval, func() { a.followLease(); a.observeKubelet() })
@@ -134,6 +150,7 @@ func main() {
 	if a.holding {
 		log.Printf("exiting while holding %s stopped: starting it", a.unit)
 		_ = a.systemctl("start")
+		a.disarmHostTimer()
 	}
 }
 
@@ -173,7 +190,13 @@ func (a *agent) sample() {
 	s := sample{Node: a.node, Seq: a.seq, Started: a.started, SampledAt: float64(time.Now().UnixNano()) / 1e9, OK: true}
 	ctx, cancel := context.WithTimeout(context.Background(), a.interval*3)
 	defer cancel()
-	cs, err := a.containers(ctx)
+	var cs []container
+	var err error
+	if a.cri == nil {
+		cs, err = []container{}, errors.New("no container runtime: "+a.layout.RuntimeHow)
+	} else {
+		cs, err = a.containers(ctx)
+	}
 	if err != nil {
 		s.OK, s.Error = false, err.Error()
 	}
@@ -231,101 +254,6 @@ func (a *agent) containers(ctx context.Context) ([]container, error) {
 	return out, nil
 }
 
-// followLease reads the Lease and moves the kubelet to the state it asks for, or heals on a stale Lease.
-func (a *agent) followLease() {
-	var lease struct {
-		Metadata struct {
-			Annotations map[string]string `json:"annotations"`
-		} `json:"metadata"`
-		Spec struct {
-			RenewTime            string `json:"renewTime"`
-			LeaseDurationSeconds int    `json:"leaseDurationSeconds"`
-		} `json:"spec"`
-	}
-	status, err := a.request("GET", a.leasePath(), "", nil, &lease)
-	now := time.Now()
-	switch {
-	case err == nil:
-		a.lastLeaseOK = now
-		if lease.Spec.RenewTime != a.lastRenew {
-			a.lastRenew, a.lastChange = lease.Spec.RenewTime, now
-		}
-	case status == http.StatusNotFound:
-		a.lastLeaseOK = now
-		if a.holding { // the harness removed its Lease: nothing asks for the kubelet to stay down
-			a.release("the Lease was deleted")
-		}
-		return
-	default:
-		// The API is unreachable (a partition, the harness's cluster down): the switch below still runs.
-		log.Printf("reading the Lease: %v", err)
-	}
-	if err == nil && lease.Spec.LeaseDurationSeconds > 0 {
-		a.bound = time.Duration(lease.Spec.LeaseDurationSeconds) * time.Second
-	}
-	bound := a.bound
-	if bound <= 0 {
-		bound = 30 * time.Second
-	}
-	want := lease.Metadata.Annotations[annotationState]
-	if err != nil {
-		want = map[bool]string{true: "stopped", false: ""}[a.holding]
-	}
-	switch want {
-	case "stopped":
-		silent := now.Sub(a.lastChange)
-		if err != nil && now.Sub(a.lastLeaseOK) > silent {
-			silent = now.Sub(a.lastLeaseOK)
-		}
-		if silent > bound {
-			why := fmt.Sprintf("kubelet started by the dead man's switch at %s: lease not renewed for %.0fs (bound %.0fs)",
-				now.UTC().Format(time.RFC3339), silent.Seconds(), bound.Seconds())
-			a.mu.Lock()
-			a.deadman = why
-			a.mu.Unlock()
-			a.release(why)
-			a.markHealed()
-			return
-		}
-		if a.kubeletState() != "inactive" {
-			if err := a.systemctl("stop"); err != nil {
-				log.Printf("stopping %s: %v", a.unit, err)
-				return
-			}
-			log.Printf("%s stopped as the Lease asks", a.unit)
-		}
-		a.setHolding(true)
-	case "running":
-		a.release("the Lease asks for running")
-	}
-}
-
-func (a *agent) release(why string) {
-	if a.kubeletState() != "active" {
-		if err := a.systemctl("start"); err != nil {
-			log.Printf("starting %s (%s): %v", a.unit, why, err)
-			return
-		}
-		log.Printf("%s started: %s", a.unit, why)
-	}
-	a.setHolding(false)
-}
-
-// setHolding is the one write of `holding` (by the Lease loop, which alone reads it unlocked).
-func (a *agent) setHolding(held bool) {
-	a.mu.Lock()
-	a.holding = held
-	a.mu.Unlock()
-}
-
-// markHealed tells the harness (and `chaos-harness cleanup`) that the switch fired; best effort.
-func (a *agent) markHealed() {
-	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:"running",%q:"deadman"}}}`, annotationState, annotationHeal)
-	if _, err := a.request("PATCH", a.leasePath(), "application/merge-patch+json", []byte(patch), nil); err != nil {
-		log.Printf("marking the Lease healed: %v", err)
-	}
-}
-
 func (a *agent) leasePath() string {
 	return fmt.Sprintf("/apis/coordination.k8s.io/v1/namespaces/%s/leases/chaos-agent-%s", a.namespace, a.node)
 }
@@ -341,16 +269,27 @@ func (a *agent) observeKubelet() {
 }
 
 func (a *agent) kubeletState() string {
+	if a.unit == "" {
+		return "unknown"
+	}
 	out, _ := exec.Command("nsenter", "-t", "1", "-m", "--", "systemctl", "is-active", a.unit).Output()
 	return strings.TrimSpace(string(out))
 }
 
-func (a *agent) systemctl(verb string) error {
-	out, err := exec.Command("nsenter", "-t", "1", "-m", "--", "systemctl", verb, a.unit).CombinedOutput()
+// host runs a command in the host's mount namespace (its systemctl, systemd-run).
+func host(args ...string) error {
+	out, err := exec.Command("nsenter", append([]string{"-t", "1", "-m", "--"}, args...)...).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("systemctl %s %s: %v: %s", verb, a.unit, err, bytes.TrimSpace(out))
+		return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
 	}
 	return nil
+}
+
+func (a *agent) systemctl(verb string) error {
+	if a.unit == "" {
+		return errors.New("the kubelet's unit was not found: " + a.layout.KubeletHow)
+	}
+	return host("systemctl", verb, a.unit)
 }
 
 // publish writes the newest of `pending` as data.sample and all of them (the newest that fit the size
@@ -369,7 +308,8 @@ func (a *agent) publish(pending []sample) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	data := map[string]string{"sample": string(body), "recent": string(recent)}
+	layout, _ := json.Marshal(a.layout)
+	data := map[string]string{"sample": string(body), "recent": string(recent), "layout": string(layout)}
 	path := fmt.Sprintf("/api/v1/namespaces/%s/configmaps/chaos-agent-%s", a.namespace, a.node)
 	patch, _ := json.Marshal(map[string]any{"data": data})
 	status, err := a.request("PATCH", path, "application/merge-patch+json", patch, nil)

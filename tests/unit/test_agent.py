@@ -39,8 +39,67 @@ def test_the_daemon_set_runs_privileged_on_exactly_the_target_nodes() -> None:
     terms = spec.affinity.node_affinity.required_during_scheduling_ignored_during_execution.node_selector_terms
     assert [t.match_fields[0].values for t in terms] == [["w1"], ["w2"]]  # one value per field-selector term
     assert spec.host_pid and spec.containers[0].security_context.privileged
-    assert spec.containers[0].volume_mounts[0].mount_path == "/var/run/crio"
+    # The socket is reached through /proc/1/root (hostPID): no hostPath guesses its directory in advance.
+    assert not spec.volumes and not spec.containers[0].volume_mounts
     assert "-runtime-endpoint=unix:///var/run/crio/crio.sock" in spec.containers[0].args
+    assert not any(a.startswith("-kubelet-unit") for a in spec.containers[0].args)  # found on each node
+    # Kept on a faulted node: every taint tolerated (NoExecute too), evicted last.
+    assert [(t.operator, t.key, t.effect) for t in spec.tolerations] == [("Exists", None, None)]
+    assert spec.priority_class_name == "system-node-critical"
+
+
+def test_the_agent_is_told_what_the_nodes_say_of_themselves() -> None:
+    def node(name: str, port: int, runtime: str) -> SimpleNamespace:
+        return SimpleNamespace(metadata=SimpleNamespace(name=name), status=SimpleNamespace(
+            daemon_endpoints=SimpleNamespace(kubelet_endpoint=SimpleNamespace(port=port)),
+            node_info=SimpleNamespace(container_runtime_version=runtime)))
+
+    nodes = [node("w1", 10250, "containerd://1.7.2"), node("w2", 10250, "containerd://1.6.20"),
+             node("w3", 10250, "cri-o://1.28.1"), node("other", 1, "docker://1")]
+    cluster = SimpleNamespace(core=SimpleNamespace(list_node=lambda **kw: SimpleNamespace(items=nodes)))
+    agent = NodeAgent(cluster, "r1", AgentConfig("img:1", kubelet_unit="k3s-agent"), ["w1", "w2", "w3"])  # type: ignore[arg-type]
+    agent.read_nodes()
+    args = agent.args()
+    assert "-kubelet-port=10250" in args and "-kubelet-unit=k3s-agent" in args
+    assert "-expect-runtime=containerd://1.6.20,containerd://1.7.2,cri-o://1.28.1" in args
+    assert not any(a.startswith("-runtime-endpoint") for a in args)
+
+
+def test_a_layout_missing_a_part_names_the_node_and_the_option() -> None:
+    from chaos_harness.nodes.agent import parse_layout
+
+    def cm(layout: dict) -> SimpleNamespace:
+        return SimpleNamespace(data={"layout": json.dumps(layout)},
+                               metadata=SimpleNamespace(labels={"chaos-harness.io/node": "w1"}))
+
+    whole = parse_layout(cm({"kubelet_unit": "k3s-agent", "kubelet_how": "the cgroup of pid 7 (serving port 10250)",
+                             "runtime_endpoint": "unix:///run/k3s/containerd/containerd.sock",
+                             "runtime_how": "the first known socket that answered", "runtime": "containerd://1.7"}))
+    assert whole is not None and whole.problem() is None and "k3s-agent" in whole.describe()
+    no_unit = parse_layout(cm({"kubelet_how": "not found: no process serves port 10250",
+                               "runtime_endpoint": "unix:///x.sock", "runtime_how": "given"}))
+    assert no_unit is not None and "w1" in no_unit.problem() and "--agent-kubelet-unit" in no_unit.problem()
+    no_runtime = parse_layout(cm({"kubelet_unit": "kubelet", "runtime_how": "not found: no CRI answered"}))
+    assert no_runtime is not None and "--agent-runtime-endpoint" in no_runtime.problem()
+    assert parse_layout(SimpleNamespace(data={"layout": "{oops"}, metadata=None)) is None
+
+
+def test_the_go_agent_parses_cgroups_flags_and_kubelet_configs() -> None:
+    """images/agent's own tests (layout_test.go): the layout detection's parsing, without a node."""
+    import os
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    go = shutil.which("go")
+    assert go or os.environ.get("CI") != "true", "Go is needed (the offline build needs it too)"
+    if go is None:
+        import pytest
+
+        pytest.skip("no Go on PATH")
+    agent_dir = Path(__file__).resolve().parents[2] / "images" / "agent"
+    result = subprocess.run([go, "test", "./..."], cwd=agent_dir, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_doctor_checks_every_rule_of_the_harness_role() -> None:
