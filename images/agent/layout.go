@@ -79,7 +79,7 @@ func detectLayout(unit, endpoint string, port int, expect []string) (layout, run
 			continue
 		}
 		answered = append(answered, e+" ("+version+")")
-		if len(expect) > 0 && !contains(expect, version) && endpoint == "" {
+		if len(expect) > 0 && !matchesAny(expect, version) && endpoint == "" {
 			continue // another runtime on the same host (docker's own containerd beside k3s's, say)
 		}
 		l.RuntimeEndpoint, l.RuntimeHow, l.Runtime = e, from, version
@@ -98,13 +98,26 @@ func detectLayout(unit, endpoint string, port int, expect []string) (layout, run
 	return l, nil
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
+// matchesAny: the runtime that answered is one the nodes report. The kubelet reports the version as it parses
+// it (the leading dotted numbers: containerd's "1.6.20~ds1" is "1.6.20" in nodeInfo), so compare those.
+func matchesAny(expected []string, answered string) bool {
+	for _, e := range expected {
+		if genericVersion(e) == genericVersion(answered) {
 			return true
 		}
 	}
 	return false
+}
+
+// genericVersion: "name://1.2.3" from "name://v1.2.3-anything".
+func genericVersion(runtimeVersion string) string {
+	name, version, _ := strings.Cut(runtimeVersion, "://")
+	version = strings.TrimPrefix(version, "v")
+	end := 0
+	for end < len(version) && (version[end] == '.' || (version[end] >= '0' && version[end] <= '9')) {
+		end++
+	}
+	return name + "://" + strings.TrimRight(version[:end], ".")
 }
 
 // findKubelet: the process listening on the kubelet's port (this pod shares the host's network and PID

@@ -37,3 +37,15 @@ func TestEndpointFromFlagsAndConfig(t *testing.T) {
 		t.Errorf("absent: %q", got)
 	}
 }
+
+func TestRuntimeVersionsMatchAsTheKubeletParsesThem(t *testing.T) {
+	if !matchesAny([]string{"cri-o://1.28.1", "containerd://1.6.20"}, "containerd://1.6.20~ds1") {
+		t.Error("Debian's containerd 1.6.20~ds1 is nodeInfo's containerd://1.6.20")
+	}
+	if !matchesAny([]string{"containerd://1.7.27"}, "containerd://v1.7.27-k3s1") {
+		t.Error("k3s's containerd v1.7.27-k3s1")
+	}
+	if matchesAny([]string{"containerd://1.7.2"}, "containerd://1.7.27") || matchesAny([]string{"containerd://1.6.20"}, "cri-o://1.6.20") {
+		t.Error("a different version or runtime matched")
+	}
+}

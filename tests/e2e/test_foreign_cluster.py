@@ -25,8 +25,8 @@ from kubernetes import client
 
 from chaos_harness.faults.journal import Journal
 from chaos_harness.core.kube import Cluster
-from chaos_harness.nodes.docker import KindNodeAccess
 from chaos_harness.core.waits import node_condition, watch_until
+from chaos_harness.testbed.layouts import K3S_SOCKET, k3s_like, unit_active
 
 pytestmark = [pytest.mark.disruptive, pytest.mark.slow]
 
@@ -91,6 +91,23 @@ def harness(kubeconfig: Path, journal: Path, *args: str) -> list[str]:
             "--journal", str(journal), "--target-nodes", SIDE, *args]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def k3s_node(cluster: Cluster, side_lane) -> Iterator[str]:
+    """One of the lane's two workers laid out like a k3s agent (its kubelet under k3s-agent, its runtime at
+    k3s's socket), the other as kubeadm lays it out: every run below covers both layouts."""
+    node = side_lane.nodes[0]
+    with k3s_like(node):
+        watch_until(cluster.core.list_node, lambda n: node_condition(n) == "True", 120, f"{node} Ready as k3s-agent",
+                    field_selector=f"metadata.name={node}")
+        yield node
+    watch_until(cluster.core.list_node, lambda n: node_condition(n) == "True", 120, f"{node} Ready",
+                field_selector=f"metadata.name={node}")
+
+
+def kubelet_unit(node: str, k3s_node: str) -> str:
+    return "k3s-agent" if node == k3s_node else "kubelet"
+
+
 @pytest.fixture
 def began() -> datetime:
     """When the test began (the API server's clock is the host's on the test bed)."""
@@ -139,12 +156,19 @@ def test_a_context_outside_kind_is_refused_unless_named(user_kubeconfig: Path, n
     assert result.stderr.count("\n") == 1 and f"--allow-context {CONTEXT}" in result.stderr
 
 
-def test_doctor_on_the_user_cluster(user_kubeconfig: Path, no_docker_env: dict[str, str], tmp_path: Path) -> None:
+def test_doctor_on_the_user_cluster(user_kubeconfig: Path, no_docker_env: dict[str, str], tmp_path: Path,
+                                    k3s_node: str) -> None:
     result = subprocess.run(harness(user_kubeconfig, tmp_path / "j.json", "doctor"),
                             env=no_docker_env, capture_output=True, text=True, timeout=120)
     print(result.stdout)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "agent (auto: no docker CLI on PATH)" in result.stdout
+    # What the agent found on each node of the lane, and how: both layouts.
+    k3s = next(line for line in result.stdout.splitlines() if line.startswith(f"node {k3s_node}:"))
+    assert "kubelet unit k3s-agent (the cgroup of pid" in k3s and f"unix://{K3S_SOCKET}" in k3s, k3s
+    [usual] = [line for line in result.stdout.splitlines()
+               if line.startswith("node ") and "kubelet unit" in line and k3s_node not in line]
+    assert "kubelet unit kubelet (" in usual and "unix:///run/containerd/containerd.sock" in usual, usual
     assert "permissions:          all" in result.stdout and "doctor: ready" in result.stdout
 
 
@@ -184,18 +208,19 @@ def test_s08_and_s10_through_the_agent_without_docker(cluster: Cluster, began: d
 
 
 def test_sigkill_during_a_kubelet_fault_heals_by_itself(cluster: Cluster, began: datetime, user_kubeconfig: Path,
-                                                        no_docker_env: dict[str, str], tmp_path: Path) -> None:
+                                                        no_docker_env: dict[str, str], tmp_path: Path,
+                                                        k3s_node: str) -> None:
     deadman = 15
     journal = tmp_path / "journal.json"
     log = (tmp_path / "run.log").open("w")
     proc = subprocess.Popen(harness(user_kubeconfig, journal, "run", "s09_kubelet_stop_deployment",
                                     "--report-dir", str(tmp_path / "reports"), "--agent-deadman-seconds", str(deadman)),
                             env=no_docker_env, stdout=log, stderr=subprocess.STDOUT)
-    docker = KindNodeAccess()
     node = None
+    active = lambda: unit_active(node, kubelet_unit(node, k3s_node))  # noqa: E731
     try:
         deadline = time.monotonic() + 240
-        while node is None or docker.kubelet_active(node):
+        while node is None or active():
             assert proc.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "the run never stopped a kubelet"
             stops = [e for e in Journal(journal).entries() if e.fault["type"] == "kubelet-stop"] \
@@ -205,17 +230,17 @@ def test_sigkill_during_a_kubelet_fault_heals_by_itself(cluster: Cluster, began:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         killed = time.monotonic()
-        while not docker.kubelet_active(node):
+        while not active():
             assert time.monotonic() - killed < deadman + 15, f"kubelet on {node} still stopped {deadman + 15}s " \
                                                              f"after the harness was killed"
             time.sleep(0.5)
-        print(f"harness SIGKILLed with the kubelet of {node} stopped: kubelet active again after "
+        print(f"harness SIGKILLed with the kubelet of {node} ({kubelet_unit(node, k3s_node)}) stopped: active again after "
               f"{time.monotonic() - killed:.1f}s with no cleanup run (dead man's switch {deadman}s)")
     finally:
         if proc.poll() is None:
             proc.kill()
-        if node:
-            docker.kubelet_start(node)
+        if node and not active():
+            subprocess.run(["docker", "exec", node, "systemctl", "start", kubelet_unit(node, k3s_node)], timeout=30)
     run_ids = {e.run_id for e in Journal(journal).entries()}
     assert run_ids, "the killed run left no journal entry for cleanup to act on"
     cleanup = subprocess.run(harness(user_kubeconfig, journal, "cleanup"), env=no_docker_env,

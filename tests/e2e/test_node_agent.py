@@ -1,8 +1,12 @@
 """The node agent on the live cluster: it sees what docker exec sees, publishes through the API server while
-the kubelet it stopped is down, and its dead man's switch brings the kubelet back without the harness."""
+the kubelet it stopped is down, and its dead man's switch brings the kubelet back without the harness. On a
+node laid out like k3s (chaos_harness/testbed/layouts.py) it finds the kubelet's unit and the runtime by itself,
+and every hold ends by the node's own doing: the host's timer when the agent dies, the hold's time box, a
+Lease that stops asking; an ended hold is not taken again."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import pytest
@@ -13,6 +17,7 @@ from chaos_harness.nodes.agent_access import AgentNodeAccess
 from chaos_harness.core.kube import Cluster
 from chaos_harness.nodes.docker import KindNodeAccess
 from chaos_harness.core.waits import node_condition, watch_until
+from chaos_harness.testbed.layouts import K3S_SOCKET, k3s_like, unit_active
 
 pytestmark = [pytest.mark.disruptive]
 
@@ -36,6 +41,10 @@ def agent_on_a_side_node(cluster: Cluster, side_lane, run_id: str):
 def test_agent_sees_what_docker_exec_sees(cluster: Cluster, agent_on_a_side_node) -> None:
     node, agent = agent_on_a_side_node
     access, docker = AgentNodeAccess(cluster, agent), KindNodeAccess()
+    layout = agent.layouts()[node]
+    print(f"{node}: {layout.describe()}")
+    assert layout.kubelet_unit == "kubelet" and "serving port 10250" in layout.kubelet_how
+    assert layout.runtime_endpoint == "unix:///run/containerd/containerd.sock" and "config file" in layout.runtime_how
     # Other tests may start or stop containers between the two listings: compare a few times.
     for _ in range(6):
         time.sleep(1.2)
@@ -70,3 +79,95 @@ def test_agent_keeps_publishing_with_the_kubelet_down_and_its_switch_restarts_it
     watch_until(cluster.core.list_namespaced_config_map, lambda cm: "dead man" in (parse_sample(cm) or {}).get(
         "deadman", ""), 10, "the agent reporting its switch", namespace=agent.namespace,
         field_selector=f"metadata.name=chaos-agent-{node}")
+
+
+@pytest.fixture(scope="module")
+def k3s_node(cluster: Cluster, side_lane):
+    """The side lane's first worker laid out like a k3s agent, for this module's tests."""
+    node = side_lane.nodes[0]
+    with k3s_like(node) as layout:
+        watch_until(cluster.core.list_node, lambda n: node_condition(n) == "True", 120, f"{node} Ready as k3s-agent",
+                    field_selector=f"metadata.name={node}")
+        yield layout
+    watch_until(cluster.core.list_node, lambda n: node_condition(n) == "True", 120, f"{node} Ready",
+                field_selector=f"metadata.name={node}")
+
+
+@pytest.fixture
+def agent_on_a_k3s_node(cluster: Cluster, k3s_node, run_id: str, request: pytest.FixtureRequest):
+    """An agent (dead man's switch 10 s) on the k3s-like node, one per test."""
+    from kubernetes import client
+
+    node = k3s_node.node
+    agent = NodeAgent(cluster, f"{run_id}-k3s{request.node.name[-6:].lower().replace('_', '-')}",
+                      AgentConfig(resolve_agent_image(cluster, None), deadman_seconds=10), [node])
+    access = AgentNodeAccess(cluster, agent)
+    try:
+        print(f"agent publishing after {agent.install():.1f}s")
+        yield node, agent, access, client.CoordinationV1Api(cluster.api), k3s_node
+    finally:
+        access.close()
+        if not unit_active(node, k3s_node.kubelet_unit):
+            subprocess.run(["docker", "exec", node, "systemctl", "start", k3s_node.kubelet_unit], timeout=30)
+        agent.remove()
+
+
+def until(predicate, seconds: float, what: str) -> float:
+    """Seconds until `predicate()` holds (polling a node's systemd: no watch reaches it); fails past `seconds`."""
+    started = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - started < seconds, f"{what}: not within {seconds:.0f}s"
+        time.sleep(0.5)
+    return time.monotonic() - started
+
+
+def test_on_a_k3s_node_the_agent_finds_the_unit_and_socket_and_the_host_restarts_the_kubelet_it_dies_holding(
+        agent_on_a_k3s_node) -> None:
+    node, agent, access, _, layout = agent_on_a_k3s_node
+    found = agent.layouts()[node]
+    print(f"{node}: {found.describe()}")
+    assert found.kubelet_unit == "k3s-agent" and "cgroup of pid" in found.kubelet_how
+    assert found.runtime_endpoint == f"unix://{K3S_SOCKET}" and found.runtime.startswith("containerd://")
+    assert {c.container_id for c in access.runtime_containers(node)}, "no containers read through k3s's socket"
+    access.kubelet_stop(node, 600)
+    assert not unit_active(node, "k3s-agent"), "the agent stopped another unit than k3s-agent"
+    timers = subprocess.run(["docker", "exec", node, "systemctl", "list-timers", "--all", "--no-pager"],
+                            capture_output=True, text=True, timeout=30).stdout
+    assert "chaos-harness-heal-k3s-agent.timer" in timers, timers
+    # The agent dies holding it (its memory limit, say): nothing of the agent is left to start the kubelet.
+    subprocess.run(["docker", "exec", node, "pkill", "-KILL", "-x", "chaos-agent"], check=True, timeout=30)
+    back = until(lambda: unit_active(node, "k3s-agent"), 10 + 5 + 15, "the host's timer starting k3s-agent")
+    print(f"agent SIGKILLed holding k3s-agent stopped: the host's timer started it {back:.1f}s later "
+          f"(bound: switch 10s + 5s)")
+
+
+def test_a_hold_ends_at_its_time_box_and_is_not_taken_again(agent_on_a_k3s_node) -> None:
+    from chaos_harness.nodes.agent import HEALED_ANNOTATION, HOLD_ID_ANNOTATION, STATE_ANNOTATION, micro_time
+
+    node, agent, access, coord, _ = agent_on_a_k3s_node
+    access.kubelet_stop(node, 6)  # renewals go on: only the time box ends it
+    stopped = time.monotonic()
+    back = until(lambda: unit_active(node, "k3s-agent"), 6 + 10, "the time box starting k3s-agent")
+    print(f"hold with a 6 s time box: k3s-agent active again {time.monotonic() - stopped:.1f}s after the stop")
+    lease = coord.read_namespaced_lease(f"chaos-agent-{node}", agent.namespace)
+    assert lease.metadata.annotations.get(HEALED_ANNOTATION) == "time-box", lease.metadata.annotations
+    # The hold's Lease says "stopped" again, renewed, as if marking it healed had failed: the same hold is over.
+    coord.patch_namespaced_lease(f"chaos-agent-{node}", agent.namespace, {
+        "metadata": {"annotations": {STATE_ANNOTATION: "stopped", HEALED_ANNOTATION: None,
+                                     HOLD_ID_ANNOTATION: lease.metadata.annotations[HOLD_ID_ANNOTATION]}},
+        "spec": {"renewTime": micro_time()}})
+    for _ in range(8):
+        time.sleep(0.5)
+        assert unit_active(node, "k3s-agent"), "an ended hold stopped the kubelet again"
+    assert back < 6 + 10
+
+
+def test_a_lease_that_stops_asking_for_stopped_releases_the_kubelet(agent_on_a_k3s_node) -> None:
+    from chaos_harness.nodes.agent import STATE_ANNOTATION
+
+    node, agent, access, coord, _ = agent_on_a_k3s_node
+    access.kubelet_stop(node, 600)
+    coord.patch_namespaced_lease(f"chaos-agent-{node}", agent.namespace,
+                                 {"metadata": {"annotations": {STATE_ANNOTATION: None}}})
+    back = until(lambda: unit_active(node, "k3s-agent"), 10, "k3s-agent started once the Lease no longer asks")
+    print(f"annotation removed while holding: k3s-agent active {back:.1f}s later")

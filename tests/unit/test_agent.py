@@ -164,3 +164,18 @@ def test_the_feed_records_each_sample_once_and_follows_a_restarted_agent() -> No
     feed.loops()["agent-samples"](stop, lambda node, ok, **extra: seen.append((extra.get("sampled_at"),
                                                                                  extra["agent_seq"])))
     assert [seq for _, seq in seen] == [1, 2, 3, 1, 2]
+
+
+def test_a_node_fault_is_time_boxed_from_the_clusters_timing() -> None:
+    """KubeletStop hands the node its time box: twice the grace and unreachable toleration, plus five minutes
+    (never reached by a run still in control; the node undoes the fault past it by itself)."""
+    from chaos_harness.core.timing import ClusterTiming
+    from chaos_harness.faults.base import FaultContext
+    from chaos_harness.faults.node import KubeletStop
+
+    timing = ClusterTiming(40, 5, 300, 300)
+    assert timing.fault_time_box() == 2 * (40 + 300) + 300
+    asked: list[tuple[str, float]] = []
+    nodes = SimpleNamespace(kubelet_stop=lambda node, box: asked.append((node, box)))
+    KubeletStop("w1").inject(FaultContext(None, nodes, None, timing.fault_time_box()))  # type: ignore[arg-type]
+    assert asked == [("w1", 980)]
