@@ -97,8 +97,10 @@ def cmd_doctor(args: argparse.Namespace, cluster: Cluster, options: AccessOption
     line("context", f"{cluster.context} ({cluster.api.configuration.host})")
     line("API", f"reachable, Kubernetes {fingerprint.server_version}, {len(fingerprint.nodes)} nodes")
     problems = []
+    targets: list[str] = []
     try:
-        line("target nodes", ", ".join(target_nodes(cluster, options.target_selector)))
+        targets = target_nodes(cluster, options.target_selector)
+        line("target nodes", ", ".join(targets))
     except HarnessError as e:
         line("target nodes", str(e))
         problems.append("target nodes")
@@ -113,8 +115,8 @@ def cmd_doctor(args: argparse.Namespace, cluster: Cluster, options: AccessOption
             problems.append("agent image")
             image = None
         line("dead man's switch", f"kubelet restarted {options.deadman_seconds}s after the last Lease renewal")
-        if image and "target nodes" not in problems:
-            problems += node_layouts(cluster, options, image, target_nodes(cluster, options.target_selector), line)
+        if image and targets:
+            problems += node_layouts(cluster, options, image, targets, line)
     timing = read_timing(cluster)
     source = (f"assumed for {', '.join(timing.assumed)} (control plane not visible: configured or Kubernetes' "
               f"defaults)" if timing.assumed else "read from the control plane's flags")

@@ -7,10 +7,9 @@ from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Protocol
 
 from chaos_harness.core.kube import Cluster
-from chaos_harness.nodes.access import NodeAccess
+from chaos_harness.nodes.access import DEFAULT_TIME_BOX_SECONDS, NodeAccess
 
 CHAOS_COMMENT = "chaos-harness"
-DEFAULT_TIME_BOX_SECONDS = 900.0
 
 
 @dataclass(frozen=True)

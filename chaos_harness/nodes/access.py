@@ -30,6 +30,10 @@ class RuntimeContainer:
     created_at_ns: int
 
 
+# The longest a node fault holds when nobody says (a test's own FaultContext); a run's comes from its cluster's
+# timing (ClusterTiming.fault_time_box). The node agent's own fallback is the same (images/agent/hold.go).
+DEFAULT_TIME_BOX_SECONDS = 900.0
+
 # What the recorder hands a feed: emit(node, ok, containers=None, error=None, **extra) records one sample.
 Emit = Callable[..., None]
 
@@ -46,7 +50,7 @@ class NodeAccess(Protocol):
 
     def exec(self, node: str, *cmd: str, timeout: float = 30) -> str: ...
 
-    def kubelet_stop(self, node: str, time_box_seconds: float = 900) -> None:
+    def kubelet_stop(self, node: str, time_box_seconds: float = DEFAULT_TIME_BOX_SECONDS) -> None:
         """Stop the node's kubelet; the node starts it again by itself `time_box_seconds` later at the latest,
         whether or not the harness is still there (a timer of the host's own systemd)."""
         ...

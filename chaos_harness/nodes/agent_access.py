@@ -17,7 +17,7 @@ from chaos_harness.core.errors import ClusterError, Conflict, FaultError, NotFou
 from chaos_harness.core.kube import Cluster
 from chaos_harness.core.labels import RUN_LABEL
 from chaos_harness.core.waits import node_condition, watch_until
-from chaos_harness.nodes.access import Emit, RuntimeContainer
+from chaos_harness.nodes.access import DEFAULT_TIME_BOX_SECONDS, Emit, RuntimeContainer
 from chaos_harness.nodes.agent import (APP_LABEL, HEALED_ANNOTATION, HOLD_ID_ANNOTATION, HOLD_SECONDS_ANNOTATION, NAME, SAMPLE_LABEL, STATE_ANNOTATION, AgentConfig,
                                        NodeAgent, micro_time, object_name, parse_sample, parse_samples,
                                        sample_containers)
@@ -76,13 +76,13 @@ class AgentNodeAccess:
 
     # --- kubelet control through the Lease -----------------------------------------------------------------
 
-    def _set_lease(self, node: str, state: str, time_box_seconds: float | None = None) -> None:
+    def _set_lease(self, node: str, state: str, time_box_seconds: float = DEFAULT_TIME_BOX_SECONDS) -> None:
         """The Lease asks for `state`; a stop is a new hold (its own id), time-boxed on the node."""
         coord = client.CoordinationV1Api(self.cluster.api)
         annotations: dict[str, str | None] = {STATE_ANNOTATION: state, HEALED_ANNOTATION: None}
         if state == "stopped":
             annotations[HOLD_ID_ANNOTATION] = uuid.uuid4().hex[:12]
-            annotations[HOLD_SECONDS_ANNOTATION] = str(round(time_box_seconds or 900))
+            annotations[HOLD_SECONDS_ANNOTATION] = str(round(time_box_seconds))
         body = client.V1Lease(
             metadata=client.V1ObjectMeta(name=object_name(node),
                                          annotations={k: v for k, v in annotations.items() if v is not None},
@@ -112,7 +112,7 @@ class AgentNodeAccess:
             raise FaultError(f"the node agent on {node} did not report the kubelet {state} within "
                              f"{deadline_seconds:.0f}s") from e
 
-    def kubelet_stop(self, node: str, time_box_seconds: float = 900) -> None:
+    def kubelet_stop(self, node: str, time_box_seconds: float = DEFAULT_TIME_BOX_SECONDS) -> None:
         # Renewals start before the stop is asked for: the switch is armed the moment the Lease says stopped.
         with self._lock:
             self._held.add(node)

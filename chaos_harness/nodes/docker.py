@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from chaos_harness.core.errors import FaultError
-from chaos_harness.nodes.access import (UNIT_STATES, Emit,  # re-exported: the interface docker implements
+from chaos_harness.nodes.access import (DEFAULT_TIME_BOX_SECONDS, UNIT_STATES, Emit,  # re-exported: the interface docker implements
                                         RuntimeContainer, RuntimeFeed, list_runtime_containers, parse_crictl_ps)
 
 # One `docker exec` costs the host about 150 ms of CPU (docker CLI, dockerd, runc); a `crictl ps` inside an
@@ -161,7 +161,7 @@ class KindNodeAccess:
             raise FaultError(f"docker exec {node} {' '.join(cmd)} exited {result.returncode}: {result.stderr.strip()}")
         return result.stdout
 
-    def kubelet_stop(self, node: str, time_box_seconds: float = 900) -> None:
+    def kubelet_stop(self, node: str, time_box_seconds: float = DEFAULT_TIME_BOX_SECONDS) -> None:
         # The node's own systemd is armed first: it starts the kubelet at the time box whatever becomes of this
         # process (SIGKILLed, its machine gone); `kubelet_start` disarms it.
         self.exec(node, "sh", "-c", f"{_DISARM}; systemd-run --quiet --unit={HOST_TIMER} "
