@@ -103,8 +103,6 @@ def describe(name: str, module: ModuleType) -> dict[str, Any]:
         needs.append("MySQL images, or --target NS/NAME" if targetable(module) else "MySQL images")
     if "kubelet-stop" in faults:
         needs.append("2 target nodes (one faulted, one to reschedule on)")
-    if {"node-pause", "network-partition"} & set(faults):
-        needs.append("--node-access docker (nodes that are local kind containers; not through the agent)")
     if changes_target(module):
         needs.append(f"--allow-target-changes to run on --target (it changes the target's {changes_target(module)})")
     builtin = getattr(module, "CHAOS_SOURCE", "built-in") == "built-in"

@@ -70,3 +70,38 @@ def read_timing(cluster: Cluster, overrides: dict[str, float] | None = None) -> 
         else:
             values[name] = float(parse(shown[flag])) if flag in shown else default
     return ClusterTiming(**values, assumed=tuple(assumed))
+
+
+def api_server_addresses(cluster: Cluster) -> list[str]:
+    """host:port of every API server as the cluster advertises them: the endpoints of the `kubernetes` Service
+    (its EndpointSlices in `default`), else the control-plane nodes' InternalIPs on 6443. What a partition of a
+    node from the control plane cuts off."""
+    from kubernetes import client
+
+    from chaos_harness.core.api_errors import api_errors
+
+    def join(address: str, port: int) -> str:
+        return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+    found: list[str] = []
+    try:
+        with api_errors("reading the kubernetes Service's endpoints"):
+            slices = client.DiscoveryV1Api(cluster.api).list_namespaced_endpoint_slice(
+                "default", label_selector="kubernetes.io/service-name=kubernetes", _request_timeout=10).items
+        for s in slices:
+            ports = [p.port for p in s.ports or [] if p.port] or [6443]
+            for endpoint in s.endpoints or []:
+                found += [join(a, port) for a in endpoint.addresses or [] for port in ports]
+    except ClusterError:
+        pass  # not allowed to read them: the control-plane nodes say where they are
+    if found:
+        return sorted(set(found))
+    try:
+        nodes = cluster.core.list_node(label_selector="node-role.kubernetes.io/control-plane", _request_timeout=10)
+    except Exception as e:
+        raise from_api_exception(e, "listing the control-plane nodes") from e
+    found = [join(a.address, 6443) for n in nodes.items for a in n.status.addresses or [] if a.type == "InternalIP"]
+    if not found:
+        raise ClusterError("neither the kubernetes Service's endpoints nor a control-plane node with an InternalIP "
+                           "are readable: a partition from the control plane cannot be aimed")
+    return sorted(set(found))

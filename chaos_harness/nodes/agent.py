@@ -7,13 +7,16 @@ left). Two channels go through the API server only, so they keep working while a
 - samples: each agent writes its node's running containers into the ConfigMap `chaos-agent-<node>` every
   interval, with every sample it could not publish yet (a slow API server); AgentFeed watches those
   ConfigMaps for the recorder, which records each sample once, with the node's time of sampling.
-- kubelet control: the Lease `chaos-agent-<node>` carries the wanted state (annotation
-  chaos-harness.io/kubelet: stopped|running). While a kubelet is held stopped this process renews the Lease
-  every deadman/4 seconds; when renewals stop for `deadman_seconds` (the harness was killed, or lost the API),
-  the agent starts the kubelet itself: the dead man's switch needs nothing of the harness.
+- node faults: the Lease `chaos-agent-<node>` names the fault to hold (annotation chaos-harness.io/hold:
+  kubelet-stop, network-partition, node-pause, or none), each injection with an id and a time box the node
+  enforces on its own clock; the agent answers on the same Lease (applied + evidence, hold-error, ended). While
+  a fault is held this process renews the Lease every deadman/4 seconds; when renewals stop for
+  `deadman_seconds` (the harness was killed, or lost the API), the agent undoes the fault itself, and the host's
+  own systemd undoes it if the agent is gone too: none of it needs the harness. A partition lets the agent's
+  Lease traffic through (a socket mark), not its samples: those arrive after the heal.
 
-Commands (crictl stop, iptables...) go through `exec` into the agent pod (nsenter into the host), which needs
-the node's kubelet like any exec.
+Commands (crictl stop for a container kill) go through `exec` into the agent pod (nsenter into the host), which
+needs the node's kubelet like any exec.
 """
 
 from __future__ import annotations
@@ -40,11 +43,20 @@ log = logging.getLogger("chaos_harness.agent")
 NAME = "chaos-agent"
 APP_LABEL = "app.kubernetes.io/name"
 SAMPLE_LABEL = "chaos-harness.io/agent-sample"
-STATE_ANNOTATION = "chaos-harness.io/kubelet"
-HEALED_ANNOTATION = "chaos-harness.io/healed-by"
-# A stop is a hold with an id of its own and a time box (seconds) the node enforces on its own clock.
+# The harness asks (images/agent/hold.go): which fault to hold, a new id per injection, its time box (seconds,
+# on the node's clock), and for a partition the API server addresses to cut off (host:port, comma-separated).
+HOLD_ANNOTATION = "chaos-harness.io/hold"
 HOLD_ID_ANNOTATION = "chaos-harness.io/hold-id"
 HOLD_SECONDS_ANNOTATION = "chaos-harness.io/hold-seconds"
+HOLD_PEERS_ANNOTATION = "chaos-harness.io/hold-peers"
+# The agent answers: the id once the fault is in force (and what it saw), the id with what went wrong, the id
+# once undone, and which bound undid it when the harness did not (deadman, time-box, outside, agent-restart).
+APPLIED_ANNOTATION = "chaos-harness.io/applied"
+EVIDENCE_ANNOTATION = "chaos-harness.io/evidence"
+HOLD_ERROR_ANNOTATION = "chaos-harness.io/hold-error"
+ENDED_ANNOTATION = "chaos-harness.io/ended"
+HEALED_ANNOTATION = "chaos-harness.io/healed-by"
+NO_HOLD = "none"
 # On the agent's namespace: the nodes its DaemonSet covers, still readable while the namespace is being deleted
 # (its DaemonSet already gone), so whoever looks can tell which nodes' agent it was.
 NODES_ANNOTATION = "chaos-harness.io/nodes"
@@ -203,7 +215,10 @@ class NodeAgent:
         env = [client.V1EnvVar(name="NODE_NAME", value_from=client.V1EnvVarSource(
                    field_ref=client.V1ObjectFieldSelector(field_path="spec.nodeName"))),
                client.V1EnvVar(name="POD_NAMESPACE", value_from=client.V1EnvVarSource(
-                   field_ref=client.V1ObjectFieldSelector(field_path="metadata.namespace")))]
+                   field_ref=client.V1ObjectFieldSelector(field_path="metadata.namespace"))),
+               # A pause freezes every pod's cgroup but this one's.
+               client.V1EnvVar(name="POD_UID", value_from=client.V1EnvVarSource(
+                   field_ref=client.V1ObjectFieldSelector(field_path="metadata.uid")))]
         return client.V1DaemonSet(
             metadata=client.V1ObjectMeta(name=NAME, labels=labels),
             spec=client.V1DaemonSetSpec(
@@ -321,8 +336,8 @@ class NodeAgent:
         return "\n".join(lines)
 
     def remove(self, deadline_seconds: float = 120) -> None:
-        """Delete the agent's namespace and wait until it is gone. An agent holding a kubelet stopped starts it
-        when it is told to exit, so this heals too."""
+        """Delete the agent's namespace and wait until it is gone. An agent holding a fault undoes it when it is
+        told to exit, so this heals too."""
         from chaos_harness.core.namespaces import delete_namespace
 
         delete_namespace(self.cluster, self.namespace, deadline_seconds)

@@ -1,6 +1,6 @@
 """Node access through the node agent (chaos_harness/nodes/agent.py installs it): commands through `exec` into
-the agent pod, the kubelet held stopped through its Lease (the agent's dead man's switch starts it again when
-the renewals stop), and the recorder's runtime feed from the agent's sample ConfigMaps."""
+the agent pod, the node faults (kubelet stop, pause, partition) held through its Lease (the agent's dead man's
+switch undoes them when the renewals stop), and the recorder's runtime feed from the agent's sample ConfigMaps."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ from chaos_harness.core.kube import Cluster
 from chaos_harness.core.labels import RUN_LABEL
 from chaos_harness.core.waits import node_condition, watch_until
 from chaos_harness.nodes.access import DEFAULT_TIME_BOX_SECONDS, Emit, RuntimeContainer
-from chaos_harness.nodes.agent import (APP_LABEL, HEALED_ANNOTATION, HOLD_ID_ANNOTATION, HOLD_SECONDS_ANNOTATION, NAME, SAMPLE_LABEL, STATE_ANNOTATION, AgentConfig,
-                                       NodeAgent, micro_time, object_name, parse_sample, parse_samples,
+from chaos_harness.nodes.agent import (APP_LABEL, APPLIED_ANNOTATION, ENDED_ANNOTATION, EVIDENCE_ANNOTATION,
+                                       HEALED_ANNOTATION, HOLD_ANNOTATION, HOLD_ERROR_ANNOTATION, HOLD_ID_ANNOTATION,
+                                       HOLD_PEERS_ANNOTATION, HOLD_SECONDS_ANNOTATION, NAME, NO_HOLD, SAMPLE_LABEL,
+                                       AgentConfig, NodeAgent, micro_time, object_name, parse_sample, parse_samples,
                                        sample_containers)
 
 log = logging.getLogger("chaos_harness.agent")
@@ -29,12 +31,14 @@ class AgentNodeAccess:
     """NodeAccess through the node agent of one run."""
 
     name = "agent"
-    capabilities: frozenset[str] = frozenset()
+    capabilities: frozenset[str] = frozenset({"pause", "partition"})
 
     def __init__(self, cluster: Cluster, agent: NodeAgent) -> None:
         self.cluster = cluster
         self.agent = agent
         self._held: set[str] = set()
+        self._holds: dict[str, str] = {}      # node -> the id of the hold this access asked for
+        self._evidence: dict[str, str] = {}   # node -> what its agent said when the fault was in force
         self._lock = threading.Lock()
         self._renewer: threading.Thread | None = None
         self._stop_renewing = threading.Event()
@@ -74,15 +78,19 @@ class AgentNodeAccess:
             raise FaultError(f"the node agent on {node} reports no kubelet state")
         return state == "active"
 
-    # --- kubelet control through the Lease -----------------------------------------------------------------
+    # --- node faults held through the Lease -----------------------------------------------------------------
 
-    def _set_lease(self, node: str, state: str, time_box_seconds: float = DEFAULT_TIME_BOX_SECONDS) -> None:
-        """The Lease asks for `state`; a stop is a new hold (its own id), time-boxed on the node."""
+    def _set_lease(self, node: str, fault: str, time_box_seconds: float = DEFAULT_TIME_BOX_SECONDS,
+                   peers: Sequence[str] = ()) -> str:
+        """The Lease asks for `fault` (NO_HOLD: none); a fault is a new hold (its own id), time-boxed on the
+        node. Returns the hold's id ("" for NO_HOLD)."""
         coord = client.CoordinationV1Api(self.cluster.api)
-        annotations: dict[str, str | None] = {STATE_ANNOTATION: state, HEALED_ANNOTATION: None}
-        if state == "stopped":
-            annotations[HOLD_ID_ANNOTATION] = uuid.uuid4().hex[:12]
-            annotations[HOLD_SECONDS_ANNOTATION] = str(round(time_box_seconds))
+        hold_id = uuid.uuid4().hex[:12] if fault != NO_HOLD else ""
+        annotations: dict[str, str | None] = {HOLD_ANNOTATION: fault, HEALED_ANNOTATION: None}
+        if hold_id:
+            annotations.update({HOLD_ID_ANNOTATION: hold_id, HOLD_SECONDS_ANNOTATION: str(round(time_box_seconds)),
+                                HOLD_PEERS_ANNOTATION: ",".join(peers) or None, APPLIED_ANNOTATION: None,
+                                EVIDENCE_ANNOTATION: None, HOLD_ERROR_ANNOTATION: None, ENDED_ANNOTATION: None})
         body = client.V1Lease(
             metadata=client.V1ObjectMeta(name=object_name(node),
                                          annotations={k: v for k, v in annotations.items() if v is not None},
@@ -98,6 +106,70 @@ class AgentNodeAccess:
                      "spec": {"renewTime": micro_time(), "leaseDurationSeconds": self.agent.config.deadman_seconds}}
             with api_errors(f"updating the Lease for {node}"):
                 coord.patch_namespaced_lease(object_name(node), self.namespace, patch, _request_timeout=10)
+        return hold_id
+
+    def _wait_lease(self, node: str, what: str, reached: Callable[[dict[str, str]], bool],
+                    deadline_seconds: float) -> dict[str, str]:
+        """The Lease's annotations once `reached` says so (the agent's answer)."""
+        coord = client.CoordinationV1Api(self.cluster.api)
+        try:
+            lease, _ = watch_until(coord.list_namespaced_lease, lambda l: reached(l.metadata.annotations or {}),
+                                   deadline_seconds, f"{what} on {node} (node agent)", namespace=self.namespace,
+                                   field_selector=f"metadata.name={object_name(node)}")
+        except WaitTimeout as e:
+            raise FaultError(f"the node agent on {node} did not answer ({what}) within {deadline_seconds:.0f}s") from e
+        return dict(lease.metadata.annotations or {})
+
+    def _hold(self, node: str, fault: str, time_box_seconds: float, peers: Sequence[str] = ()) -> str:
+        """Ask the node's agent to hold `fault`; return its evidence once the agent says it is in force."""
+        # Renewals start before the fault is asked for: the switch is armed the moment the Lease asks.
+        with self._lock:
+            self._held.add(node)
+            self._ensure_renewer()
+        hold_id = self._set_lease(node, fault, time_box_seconds, peers)
+        self._holds[node] = hold_id
+
+        def answered(ann: dict[str, str]) -> bool:
+            return (ann.get(APPLIED_ANNOTATION) == hold_id or ann.get(ENDED_ANNOTATION) == hold_id
+                    or ann.get(HOLD_ERROR_ANNOTATION, "").startswith(hold_id + ":"))
+
+        ann = self._wait_lease(node, f"{fault} applied", answered, 30)
+        if ann.get(APPLIED_ANNOTATION) != hold_id:
+            with self._lock:
+                self._held.discard(node)
+            error = ann.get(HOLD_ERROR_ANNOTATION, "").partition(": ")[2] or "it ended before it was in force"
+            raise FaultError(f"the node agent on {node} could not apply {fault}: {error}")
+        evidence = ann.get(EVIDENCE_ANNOTATION, "")
+        self._evidence[node] = evidence
+        return evidence
+
+    def _unhold(self, node: str, fault: str) -> bool:
+        """Ask the node's agent to undo what it holds and wait until it says so. False when the agent's
+        namespace is gone (its agent undid the fault on exit, or its switch did)."""
+        with self._lock:
+            self._held.discard(node)
+        hold_id = self._holds.pop(node, None)
+        self._evidence.pop(node, None)
+        try:
+            if hold_id is None:  # cleanup's attached access: whatever the Lease asked for last
+                hold_id = self._current_hold(node)
+            self._set_lease(node, NO_HOLD)
+        except NotFound:
+            return False
+        if hold_id:
+            self._wait_lease(node, f"{fault} undone", lambda ann: ann.get(ENDED_ANNOTATION) == hold_id, 60)
+        return True
+
+    def _current_hold(self, node: str) -> str:
+        with api_errors(f"reading the Lease of {node}"):
+            lease = client.CoordinationV1Api(self.cluster.api).read_namespaced_lease(
+                object_name(node), self.namespace, _request_timeout=10)
+        return (lease.metadata.annotations or {}).get(HOLD_ID_ANNOTATION, "")
+
+    def _held_evidence(self, node: str, fault: str) -> str:
+        if node not in self._evidence:
+            raise FaultError(f"the node agent on {node} holds no {fault} for this run")
+        return self._evidence[node]
 
     def _wait_kubelet(self, node: str, state: str, deadline_seconds: float) -> None:
         def reached(cm: Any) -> bool:
@@ -113,19 +185,11 @@ class AgentNodeAccess:
                              f"{deadline_seconds:.0f}s") from e
 
     def kubelet_stop(self, node: str, time_box_seconds: float = DEFAULT_TIME_BOX_SECONDS) -> None:
-        # Renewals start before the stop is asked for: the switch is armed the moment the Lease says stopped.
-        with self._lock:
-            self._held.add(node)
-            self._ensure_renewer()
-        self._set_lease(node, "stopped", time_box_seconds)
+        self._hold(node, "kubelet-stop", time_box_seconds)
         self._wait_kubelet(node, "inactive", 30)
 
     def kubelet_start(self, node: str) -> None:
-        with self._lock:
-            self._held.discard(node)
-        try:
-            self._set_lease(node, "running")
-        except NotFound:
+        if not self._unhold(node, "kubelet-stop"):
             # The agent namespace is gone: its agent started the kubelet on exit (or its switch fired). The
             # node's own Ready condition, posted by the kubelet, is the proof.
             watch_until(self.cluster.core.list_node, lambda n: node_condition(n) == "True",
@@ -133,6 +197,25 @@ class AgentNodeAccess:
                         field_selector=f"metadata.name={node}")
             return
         self._wait_kubelet(node, "active", 60)
+
+    def pause(self, node: str, time_box_seconds: float = DEFAULT_TIME_BOX_SECONDS) -> None:
+        self._hold(node, "node-pause", time_box_seconds)
+
+    def paused(self, node: str) -> str:
+        return self._held_evidence(node, "node-pause")
+
+    def unpause(self, node: str) -> None:
+        self._unhold(node, "node-pause")
+
+    def partition(self, node: str, peers: Sequence[str],
+                  time_box_seconds: float = DEFAULT_TIME_BOX_SECONDS) -> None:
+        self._hold(node, "network-partition", time_box_seconds, peers)
+
+    def partitioned(self, node: str, peers: Sequence[str]) -> str:
+        return self._held_evidence(node, "network-partition")
+
+    def unpartition(self, node: str, peers: Sequence[str]) -> None:
+        self._unhold(node, "network-partition")
 
     def _ensure_renewer(self) -> None:
         if self._renewer and self._renewer.is_alive():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chaos_harness.core.control_plane import api_server_addresses
 from chaos_harness.core.errors import UsageError
 from chaos_harness.core.timing import ClusterTiming
 from chaos_harness.faults import NetworkPartition
@@ -21,22 +22,19 @@ USES_MYSQL = True
 TARGETABLE = True
 
 
-def control_plane_ip(env: ScenarioEnv) -> str:
-    nodes = env.cluster.core.list_node(label_selector="node-role.kubernetes.io/control-plane",
-                                       _request_timeout=10).items
-    for node in nodes:
-        for address in node.status.addresses or []:
-            if address.type == "InternalIP":
-                return address.address
-    raise UsageError("no control-plane node with an InternalIP: a partition from the control plane cannot be aimed")
+def node_addresses(env: ScenarioEnv, node: str) -> set[str]:
+    status = env.cluster.core.read_node(node, _request_timeout=10).status
+    return {a.address for a in (status.addresses or [])}
 
 
 def run(env: ScenarioEnv) -> None:
     w, node = env.workload()
-    peer = control_plane_ip(env)
-    env.note(node=node, pod=w.pod(0), peer=peer)
+    peers = api_server_addresses(env.cluster)
+    if any(p.rsplit(":", 1)[0].strip("[]") in node_addresses(env, node) for p in peers):
+        raise UsageError(f"{node} serves the API server itself: it cannot be cut off from it; target another node")
+    env.note(node=node, pod=w.pod(0), peers=peers)
     with env.recording(), env.writing_throughout(w):
-        env.silent_node(w, NetworkPartition(node, peer), node)
+        env.silent_node(w, NetworkPartition(node, tuple(peers)), node)
     env.read_back(w)
 
 

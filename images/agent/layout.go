@@ -12,7 +12,10 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -316,4 +319,74 @@ func dialCRI(endpoint string) (runtime.RuntimeServiceClient, string, error) {
 		return nil, "", err
 	}
 	return client, v.RuntimeName + "://" + v.RuntimeVersion, nil
+}
+
+// kubeletServers: the API server addresses the kubelet talks to (host:port), from the `server:` entries of
+// the kubeconfig its --kubeconfig names, names resolved as the host resolves them. None when the kubelet is
+// not found (the harness's addresses, the `kubernetes` Service's endpoints, still are).
+func (a *agent) kubeletServers() []string {
+	pid, _ := findKubelet(a.kubeletPort)
+	if pid == 0 {
+		return nil
+	}
+	path := flagValue(cmdline(pid), "--kubeconfig")
+	if !strings.HasPrefix(path, "/") {
+		return nil
+	}
+	raw, err := os.ReadFile(hostRoot + path)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, server := range kubeconfigServers(string(raw)) {
+		host, port, err := net.SplitHostPort(server)
+		if err != nil {
+			continue
+		}
+		if net.ParseIP(host) != nil {
+			out = append(out, server)
+			continue
+		}
+		for _, ip := range resolveOnHost(host) {
+			out = append(out, net.JoinHostPort(ip, port))
+		}
+	}
+	return out
+}
+
+// kubeconfigServers: host:port of every `server: https://...` line (no YAML library for one key).
+func kubeconfigServers(doc string) []string {
+	var out []string
+	for _, line := range strings.Split(doc, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "server:") {
+			continue
+		}
+		u, err := url.Parse(strings.Trim(strings.TrimSpace(strings.TrimPrefix(line, "server:")), `"'`))
+		if err != nil || u.Host == "" {
+			continue
+		}
+		port := u.Port()
+		if port == "" {
+			port = "443"
+		}
+		out = append(out, net.JoinHostPort(u.Hostname(), port))
+	}
+	return out
+}
+
+// resolveOnHost: the addresses the host's own resolver gives a name (its /etc/hosts, its DNS).
+func resolveOnHost(name string) []string {
+	raw, err := exec.Command("nsenter", "-t", "1", "-m", "--", "getent", "ahosts", name).Output()
+	if err != nil {
+		return nil
+	}
+	seen, out := map[string]bool{}, []string{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if fields := strings.Fields(line); len(fields) > 0 && net.ParseIP(fields[0]) != nil && !seen[fields[0]] {
+			seen[fields[0]] = true
+			out = append(out, fields[0])
+		}
+	}
+	return out
 }

@@ -8,11 +8,11 @@
 //     following the Lease run in loops of their own: a slow API server (a busy control plane) delays the
 //     samples but does not thin them. Samples not yet published travel together in data.recent, so the
 //     harness receives every one, each with the time the runtime was read.
-//  2. It stops and starts the kubelet as the Lease chaos-agent-<node> asks (annotation
-//     chaos-harness.io/kubelet: stopped|running), and holds a dead man's switch: while the kubelet is held
-//     stopped, the harness renews the Lease; if the renewTime stops changing for leaseDurationSeconds (timed
+//  2. It holds the node faults the Lease chaos-agent-<node> asks for (hold.go: the kubelet stopped, the node
+//     cut off from the API server, the node frozen; faults.go) and holds a dead man's switch: while a fault
+//     is held, the harness renews the Lease; if the renewTime stops changing for leaseDurationSeconds (timed
 //     on this node's own monotonic clock, so clock skew between harness and node does not matter), or the
-//     Lease cannot be read for that long, the agent starts the kubelet itself and says so in its sample.
+//     Lease cannot be read for that long, the agent undoes the fault itself and says so in its sample.
 package main
 
 import (
@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -69,13 +70,17 @@ type sample struct {
 	Containers []container `json:"containers"`
 	Kubelet    string      `json:"kubelet"`
 	Holding    bool        `json:"holding"`
+	Hold       string      `json:"hold,omitempty"` // the fault held while this sample was read
 	Deadman    string      `json:"deadman,omitempty"`
 }
 
 type agent struct {
 	node, namespace, unit string
 	api                   string
-	http                  *http.Client
+	http                  *http.Client // samples: cut off like everything else during a partition
+	control               *http.Client // the Lease: its sockets carry controlMark, which a partition lets pass
+	kubeletPort           int
+	podUID                string // this agent's own pod: a pause leaves it running
 	cri                   runtime.RuntimeServiceClient
 	interval              time.Duration
 	seq                   int64
@@ -90,13 +95,16 @@ type agent struct {
 	lastLeaseOK time.Time
 	bound       time.Duration // the Lease's leaseDurationSeconds, as last read
 	kubelet     string        // systemctl is-active, as the Lease loop last saw it (written under mu)
-	holding     bool          // the kubelet is stopped because the Lease asks for it (written under mu)
+	holding     bool          // a fault is held because the Lease asks for it (written under mu)
+	heldFault   string        // which one (written under mu)
 	deadman     string        // what the switch did, reported in every later sample (written under mu)
 	layout      layout        // how this node is laid out (layout.go), published beside the samples
-	// The hold this process took (the Lease's hold id), when its time box ends on this node's monotonic
-	// clock, when the host's own timer was last armed, and the holds that ended (time box, switch, a start
-	// from outside): an ended hold is never taken again, even when the Lease still says stopped.
+	// The hold this process took (the Lease's hold id and fault), when its time box ends on this node's
+	// monotonic clock, when the host's own timer was last armed, and the holds taken: a hold is never taken
+	// again, even when the Lease still asks for it after it ended.
 	holdID       string
+	holdFault    string
+	fault        nodeFault
 	holdDeadline time.Time
 	timerArmed   time.Time
 	ended        map[string]bool
@@ -113,12 +121,17 @@ func main() {
 	if node == "" || namespace == "" {
 		log.Fatal("NODE_NAME and POD_NAMESPACE must be set (downward API)")
 	}
-	httpClient, err := inClusterHTTP()
+	httpClient, err := inClusterHTTP(0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	controlClient, err := inClusterHTTP(controlMark)
 	if err != nil {
 		log.Fatal(err)
 	}
 	a := &agent{
-		node: node, namespace: namespace, interval: *interval, http: httpClient,
+		node: node, namespace: namespace, interval: *interval, http: httpClient, control: controlClient,
+		kubeletPort: *port, podUID: os.Getenv("POD_UID"),
 		api:        "https://" + joinHostPort(os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT")),
 		lastChange: time.Now(), lastLeaseOK: time.Now(), started: float64(time.Now().UnixNano()) / 1e9,
 		ended: map[string]bool{},
@@ -144,12 +157,15 @@ func main() {
 	go every(*interval, func() { a.followLease(); a.observeKubelet() })
 	go a.publishLoop()
 	<-stop
-	// Leaving while holding the kubelet down would strand the node: start it on the way out.
+	// Leaving while holding a fault would strand the node: undo it on the way out.
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.holding {
-		log.Printf("exiting while holding %s stopped: starting it", a.unit)
-		_ = a.systemctl("start")
+		log.Printf("exiting while holding %s: undoing it", a.holdFault)
+		if err := a.fault.undo(); err != nil {
+			log.Printf("undoing %s: %v (the host's timer stays armed)", a.holdFault, err)
+			return
+		}
 		a.disarmHostTimer()
 	}
 }
@@ -171,7 +187,9 @@ func joinHostPort(host, port string) string {
 	return host + ":" + port
 }
 
-func inClusterHTTP() (*http.Client, error) {
+// inClusterHTTP: a client of the API server with the service account's CA; `mark` (SO_MARK) on its sockets
+// when not 0.
+func inClusterHTTP(mark int) (*http.Client, error) {
 	ca, err := os.ReadFile(saDir + "/ca.crt")
 	if err != nil {
 		return nil, fmt.Errorf("service account CA: %w", err)
@@ -180,7 +198,19 @@ func inClusterHTTP() (*http.Client, error) {
 	if !pool.AppendCertsFromPEM(ca) {
 		return nil, errors.New("service account CA: no certificate")
 	}
-	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	if mark != 0 {
+		dialer.Control = func(_, _ string, c syscall.RawConn) error {
+			var markErr error
+			if err := c.Control(func(fd uintptr) {
+				markErr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_MARK, mark)
+			}); err != nil {
+				return err
+			}
+			return markErr
+		}
+	}
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: dialer.DialContext,
 		TLSClientConfig: &tls.Config{RootCAs: pool}, Proxy: http.ProxyFromEnvironment}}, nil
 }
 
@@ -202,7 +232,7 @@ func (a *agent) sample() {
 	}
 	s.Containers = cs
 	a.mu.Lock()
-	s.Kubelet, s.Holding, s.Deadman = a.kubelet, a.holding, a.deadman
+	s.Kubelet, s.Holding, s.Hold, s.Deadman = a.kubelet, a.holding, a.heldFault, a.deadman
 	a.backlog = append(a.backlog, s)
 	if len(a.backlog) > maxBacklog {
 		a.backlog = a.backlog[len(a.backlog)-maxBacklog:]
@@ -312,7 +342,7 @@ func (a *agent) publish(pending []sample) (int64, error) {
 	data := map[string]string{"sample": string(body), "recent": string(recent), "layout": string(layout)}
 	path := fmt.Sprintf("/api/v1/namespaces/%s/configmaps/chaos-agent-%s", a.namespace, a.node)
 	patch, _ := json.Marshal(map[string]any{"data": data})
-	status, err := a.request("PATCH", path, "application/merge-patch+json", patch, nil)
+	status, err := a.request(a.http, "PATCH", path, "application/merge-patch+json", patch, nil)
 	if status != http.StatusNotFound {
 		return latest.Seq, err
 	}
@@ -322,12 +352,17 @@ func (a *agent) publish(pending []sample) (int64, error) {
 			"labels": map[string]string{sampleLabel: "true", "chaos-harness.io/node": a.node}},
 		"data": data,
 	})
-	_, err = a.request("POST", fmt.Sprintf("/api/v1/namespaces/%s/configmaps", a.namespace), "application/json", cm, nil)
+	_, err = a.request(a.http, "POST", fmt.Sprintf("/api/v1/namespaces/%s/configmaps", a.namespace), "application/json", cm, nil)
 	return latest.Seq, err
 }
 
+// leaseRequest: a request on this node's Lease, through the control connection.
+func (a *agent) leaseRequest(method, contentType string, body []byte, into any) (int, error) {
+	return a.request(a.control, method, a.leasePath(), contentType, body, into)
+}
+
 // request sends one API request with the service account's current token (re-read: it is rotated).
-func (a *agent) request(method, path, contentType string, body []byte, into any) (int, error) {
+func (a *agent) request(c *http.Client, method, path, contentType string, body []byte, into any) (int, error) {
 	token, err := os.ReadFile(saDir + "/token")
 	if err != nil {
 		return 0, fmt.Errorf("service account token: %w", err)
@@ -340,7 +375,7 @@ func (a *agent) request(method, path, contentType string, body []byte, into any)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := a.http.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return 0, err
 	}

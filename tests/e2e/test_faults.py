@@ -14,23 +14,17 @@ from chaos_harness.faults.journal import Journal
 from chaos_harness.core.kube import Cluster
 from chaos_harness.nodes.docker import KindNodeAccess
 from chaos_harness.record.recorder import Recorder
-from chaos_harness.core.control_plane import read_timing
+from chaos_harness.core.control_plane import api_server_addresses, read_timing
 from chaos_harness.core.waits import node_not_ready, node_ready
 
 pytestmark = [pytest.mark.disruptive]
 
 
-def control_plane_ip(cluster: Cluster, kind_cluster_name: str) -> str:
-    node = cluster.core.read_node(f"{kind_cluster_name}-control-plane")
-    return next(a.address for a in node.status.addresses if a.type == "InternalIP")
-
-
 @pytest.mark.parametrize("make_fault", ["pause", "partition"])
-def test_node_fault_makes_node_unready_and_heals(make_fault: str, cluster: Cluster, kind_cluster_name: str,
+def test_node_fault_makes_node_unready_and_heals(make_fault: str, cluster: Cluster,
                                                  namespace: str, tmp_path: Path, side_lane) -> None:
     node = side_lane.nodes[0]
-    fault = NodePause(node) if make_fault == "pause" else NetworkPartition(node, control_plane_ip(cluster,
-                                                                                               kind_cluster_name))
+    fault = NodePause(node) if make_fault == "pause" else NetworkPartition(node, tuple(api_server_addresses(cluster)))
     timing = read_timing(cluster)
     history, journal, access = History(), Journal(tmp_path / "journal.json"), KindNodeAccess()
     session = FaultSession(FaultContext(cluster, access), journal, history, "faults")

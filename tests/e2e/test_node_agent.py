@@ -7,6 +7,7 @@ Lease that stops asking; an ended hold is not taken again."""
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 
 import pytest
@@ -31,11 +32,37 @@ def agent_on_a_side_node(cluster: Cluster, side_lane, run_id: str):
         print(f"agent publishing after {agent.install():.1f}s")
         yield node, agent
     finally:
-        KindNodeAccess().kubelet_start(node)  # the test's own heal, whatever the agent did
+        heal_by_hand(node)  # the test's own heal, whatever the agent did
+        KindNodeAccess().kubelet_start(node)
         agent.remove()
     assert not cluster.core.list_namespace(label_selector=f"chaos-harness/run-id={run_id}-agent").items
     watch_until(cluster.core.list_node, lambda n: node_condition(n) == "True", 120, f"{node} Ready",
                 field_selector=f"metadata.name={node}")
+
+
+# What a partition or a pause through the agent may leave, undone from outside (docker exec into the kind node).
+_HEAL_BY_HAND = ("nft delete table inet chaos_harness 2>/dev/null; "
+                 "for f in $(find /sys/fs/cgroup/unified /sys/fs/cgroup -maxdepth 6 -name cgroup.freeze 2>/dev/null); "
+                 "do [ \"$(cat $f)\" = 1 ] && echo 0 > $f; done; true")
+
+
+def heal_by_hand(node: str) -> None:
+    subprocess.run(["docker", "exec", node, "sh", "-c", _HEAL_BY_HAND], timeout=60)
+
+
+def node_sh(node: str, script: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", "exec", node, "sh", "-c", script], capture_output=True, text=True, timeout=30)
+
+
+def partitioned(node: str) -> bool:
+    return node_sh(node, "nft list table inet chaos_harness").returncode == 0
+
+
+def kubelet_frozen(node: str) -> bool:
+    """The kubelet's cgroup v2 group says frozen (the unified hierarchy of this cgroup v1 test bed)."""
+    out = node_sh(node, 'c=$(sed -n "s/^0:://p" /proc/$(pgrep -xo kubelet)/cgroup); '
+                        'cat /sys/fs/cgroup/unified$c/cgroup.events').stdout
+    return "frozen 1" in out
 
 
 def test_agent_sees_what_docker_exec_sees(cluster: Cluster, agent_on_a_side_node) -> None:
@@ -142,7 +169,8 @@ def test_on_a_k3s_node_the_agent_finds_the_unit_and_socket_and_the_host_restarts
 
 
 def test_a_hold_ends_at_its_time_box_and_is_not_taken_again(agent_on_a_k3s_node) -> None:
-    from chaos_harness.nodes.agent import HEALED_ANNOTATION, HOLD_ID_ANNOTATION, STATE_ANNOTATION, micro_time
+    from chaos_harness.nodes.agent import (ENDED_ANNOTATION, HEALED_ANNOTATION, HOLD_ANNOTATION, HOLD_ID_ANNOTATION,
+                                           micro_time)
 
     node, agent, access, coord, _ = agent_on_a_k3s_node
     access.kubelet_stop(node, 6)  # renewals go on: only the time box ends it
@@ -151,9 +179,9 @@ def test_a_hold_ends_at_its_time_box_and_is_not_taken_again(agent_on_a_k3s_node)
     print(f"hold with a 6 s time box: k3s-agent active again {time.monotonic() - stopped:.1f}s after the stop")
     lease = coord.read_namespaced_lease(f"chaos-agent-{node}", agent.namespace)
     assert lease.metadata.annotations.get(HEALED_ANNOTATION) == "time-box", lease.metadata.annotations
-    # The hold's Lease says "stopped" again, renewed, as if marking it healed had failed: the same hold is over.
+    # The hold's Lease asks for it again, renewed, as if marking it healed had failed: the same hold is over.
     coord.patch_namespaced_lease(f"chaos-agent-{node}", agent.namespace, {
-        "metadata": {"annotations": {STATE_ANNOTATION: "stopped", HEALED_ANNOTATION: None,
+        "metadata": {"annotations": {HOLD_ANNOTATION: "kubelet-stop", HEALED_ANNOTATION: None, ENDED_ANNOTATION: None,
                                      HOLD_ID_ANNOTATION: lease.metadata.annotations[HOLD_ID_ANNOTATION]}},
         "spec": {"renewTime": micro_time()}})
     for _ in range(8):
@@ -163,11 +191,66 @@ def test_a_hold_ends_at_its_time_box_and_is_not_taken_again(agent_on_a_k3s_node)
 
 
 def test_a_lease_that_stops_asking_for_stopped_releases_the_kubelet(agent_on_a_k3s_node) -> None:
-    from chaos_harness.nodes.agent import STATE_ANNOTATION
+    from chaos_harness.nodes.agent import HOLD_ANNOTATION
 
     node, agent, access, coord, _ = agent_on_a_k3s_node
     access.kubelet_stop(node, 600)
     coord.patch_namespaced_lease(f"chaos-agent-{node}", agent.namespace,
-                                 {"metadata": {"annotations": {STATE_ANNOTATION: None}}})
+                                 {"metadata": {"annotations": {HOLD_ANNOTATION: None}}})
     back = until(lambda: unit_active(node, "k3s-agent"), 10, "k3s-agent started once the Lease no longer asks")
     print(f"annotation removed while holding: k3s-agent active {back:.1f}s later")
+
+
+def test_a_partition_cuts_the_node_off_but_not_the_agents_lease_and_its_samples_arrive_after(
+        cluster: Cluster, agent_on_a_side_node) -> None:
+    from chaos_harness.core.control_plane import api_server_addresses
+    node, agent = agent_on_a_side_node
+    access = AgentNodeAccess(cluster, agent)
+    peers = api_server_addresses(cluster)
+    received: list[float] = []  # sampled_at of every sample the recorder's feed hands over
+    stop = threading.Event()
+    feed = access.runtime_feed([node], 1.0).loops()["agent-samples"]
+    threading.Thread(target=feed, args=(stop, lambda n, ok, **kw: received.append(kw["sampled_at"])),
+                     daemon=True).start()
+    before = access.latest_sample(node)["seq"]
+    access.partition(node, peers, 600)
+    cut = time.time()
+    evidence = access.partitioned(node, peers)
+    print(f"partition through the agent: {evidence}")
+    assert partitioned(node) and "drops the node's traffic" in evidence and "failed" in evidence, evidence
+    # Cut off: nothing new is published (one sample may have been on its way)...
+    time.sleep(4)
+    assert access.latest_sample(node)["seq"] <= before + 2, "samples still published through the cut"
+    # ...but the Lease still reaches the agent: the harness "dies" and the switch (10 s) heals the node.
+    access.close()
+    gone = until(lambda: not partitioned(node), 10 + 15, "the dead man's switch removing the partition")
+    healed = time.time()
+    print(f"partition undone by the dead man's switch {gone:.1f}s after the last renewal (bound 10s)")
+    # The samples read while cut off arrive after the heal (the recorder's feed receives them), each with the
+    # time the node read it.
+    deadline = time.monotonic() + 30
+    while not any(healed - 3 < t for t in received) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    stop.set()
+    during = [t for t in received if cut <= t <= healed]
+    print(f"{len(during)} samples read during the {healed - cut:.0f}s partition, delivered after it")
+    assert len(during) >= (healed - cut) / 2, during
+
+
+def test_a_pause_freezes_the_kubelet_not_the_agent_and_the_host_thaws_it_when_the_agent_dies(
+        cluster: Cluster, agent_on_a_side_node) -> None:
+    node, agent = agent_on_a_side_node
+    access = AgentNodeAccess(cluster, agent)
+    access.pause(node, 600)
+    evidence = access.paused(node)
+    print(f"pause through the agent: {evidence}")
+    assert kubelet_frozen(node) and "frozen" in evidence, evidence
+    first = access.latest_sample(node)["seq"]
+    time.sleep(3)
+    assert access.latest_sample(node)["seq"] >= first + 2, "the agent froze with the node"
+    # The agent dies holding it: its pod cannot even be restarted (the kubelet is frozen); the host's timer thaws.
+    subprocess.run(["docker", "exec", node, "pkill", "-KILL", "-x", "chaos-agent"], check=True, timeout=30)
+    thawed = until(lambda: not kubelet_frozen(node), 10 + 5 + 15, "the host's timer thawing the node")
+    print(f"agent SIGKILLed holding the node frozen: the host's timer thawed it {thawed:.1f}s later "
+          f"(bound: switch 10s + 5s)")
+    access.close()

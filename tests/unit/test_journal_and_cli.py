@@ -12,6 +12,7 @@ from chaos_harness.core.errors import CleanupError, FaultError
 from chaos_harness.faults import FaultSession, PodDelete, fault_from_spec, spec_of
 from chaos_harness.record.history import History
 from chaos_harness.faults.journal import Journal, JournalEntry
+from chaos_harness.nodes.docker import KindNodeAccess
 
 
 def test_journal_add_remove_survives_reopen(tmp_path: Path) -> None:
@@ -198,20 +199,21 @@ def test_entries_record_their_owner_and_a_live_owner_is_alive(tmp_path: Path) ->
     assert not dead.owner_alive()
 
 
-class FakeIptables:
-    """A node whose iptables holds `copies` of each rule (a stub `iptables` on PATH keeps them in files, so the
-    fault's own shell script runs for real), or cannot be reached at all."""
-
-    name = "docker"
-    capabilities = frozenset({"partition"})
+class FakeIptables(KindNodeAccess):
+    """A kind node whose iptables holds `copies` of each rule (a stub `iptables` on PATH keeps them in files, so
+    the access's own shell script runs for real), or cannot be reached at all. Its systemd is a stub too."""
 
     def __init__(self, tmp: Path, copies: int = 1, reachable: bool = True, check_status: int | None = None) -> None:
         self.dir, self.reachable = tmp, reachable
         for chain in ("INPUT", "OUTPUT"):
             (tmp / chain).write_text(str(copies))
         forced = f"exit {check_status}" if check_status is not None else "true"
+        for name in ("systemd-run", "systemctl"):
+            (tmp / name).write_text(f"#!/bin/sh\necho \"$*\" >> {tmp}/{name}.log\n")
+            (tmp / name).chmod(0o755)
         stub = tmp / "iptables"
         stub.write_text(f"""#!/bin/sh
+[ "$1" = -w ] && shift
 op=$1 chain=$2 n=$(cat {tmp}/$2)
 case $op in
   -C) {forced}; [ "$n" -gt 0 ] ;;
@@ -238,20 +240,24 @@ def test_partition_inject_and_heal_remove_every_copy_of_its_rules(tmp_path: Path
     from chaos_harness.faults import FaultContext, NetworkPartition
 
     node = FakeIptables(tmp_path, copies=1)
-    fault = NetworkPartition("n", "10.0.0.1")
-    fault.inject(FaultContext(FakeCluster(), node))  # type: ignore[arg-type]
+    fault = NetworkPartition("n", ("10.0.0.1:6443", "10.0.0.1:443"))
+    fault.inject(FaultContext(FakeCluster(), node, time_box_seconds=120))  # type: ignore[arg-type]
     assert node.copies() == {"INPUT": 2, "OUTPUT": 2}
+    # The node's own systemd removes the rules at the time box, whatever becomes of the harness.
+    armed = (tmp_path / "systemd-run.log").read_text()
+    assert "--on-active=120s" in armed and "iptables -w -D INPUT -s 10.0.0.1" in armed, armed
     fault.heal(FaultContext(FakeCluster(), node))  # type: ignore[arg-type]
     assert node.copies() == {"INPUT": 0, "OUTPUT": 0}
+    assert "stop chaos-harness-heal-partition.timer" in (tmp_path / "systemctl.log").read_text()
 
 
 def test_partition_heal_that_cannot_tell_or_reach_fails(tmp_path: Path) -> None:
     from chaos_harness.faults import FaultContext, NetworkPartition
 
     with pytest.raises(FaultError, match="answered 2"):
-        NetworkPartition("n", "10.0.0.1").heal(FaultContext(FakeCluster(), FakeIptables(tmp_path, check_status=2)))  # type: ignore[arg-type]
+        NetworkPartition("n", ("10.0.0.1:6443",)).heal(FaultContext(FakeCluster(), FakeIptables(tmp_path, check_status=2)))  # type: ignore[arg-type]
     with pytest.raises(FaultError):
-        NetworkPartition("n", "10.0.0.1").heal(FaultContext(FakeCluster(), FakeIptables(tmp_path, reachable=False)))  # type: ignore[arg-type]
+        NetworkPartition("n", ("10.0.0.1:6443",)).heal(FaultContext(FakeCluster(), FakeIptables(tmp_path, reachable=False)))  # type: ignore[arg-type]
 
 
 # --- signals -------------------------------------------------------------------------------------------------
