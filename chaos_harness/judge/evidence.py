@@ -205,19 +205,29 @@ def _ended_early(events: Sequence[Event], spec: dict[str, Any], start: float,
                  end: float | None) -> tuple[float, str] | None:
     """The first runtime sample, read inside the window, that shows the fault no longer held."""
     node = spec.get("node")
-    if not node or spec["type"] not in ("kubelet-stop", "node-pause"):
+    fault = spec["type"]
+    if not node or fault not in ("kubelet-stop", "node-pause", "network-partition"):
         return None
     for at, e in runtime_samples(events):
         if e["node"] != node or at <= start or (end is not None and at >= end):
             continue
-        if spec["type"] == "kubelet-stop":
-            if e.get("deadman"):
-                return at, f"the node agent's dead man's switch on {node} ({e['deadman']})"
-            if e.get("kubelet") == "active":
-                return at, f"the kubelet on {node} seen running again ({e.get('source', 'docker')} sample)"
-        elif e.get("ok"):
+        if e.get("deadman"):
+            return at, f"the node agent's dead man's switch on {node} ({e['deadman']})"
+        if "hold" in e and e["hold"] != fault:  # the node agent says what it holds in every sample
+            return at, f"the node agent on {node} no longer held {fault} ({e['hold'] or 'nothing'} held)"
+        if fault == "kubelet-stop" and e.get("kubelet") == "active":
+            return at, f"the kubelet on {node} seen running again ({e.get('source', 'docker')} sample)"
+        if fault == "node-pause" and e.get("ok") and e.get("source", "docker") != "agent":
+            # docker pause freezes the whole node, sampler included; the agent's pause leaves it running.
             return at, f"{node} answered a runtime sample while it should have been paused"
     return None
+
+
+def observed_while_frozen(events: Sequence[Event], node: str) -> bool:
+    """The node's runtime is sampled by the node agent, which a node pause leaves running (kind's docker pause
+    freezes every process of the node, its sampler's too)."""
+    sources = {e.get("source", "docker") for e in of_kind(events, "runtime") if e["node"] == node}
+    return sources == {"agent"}
 
 
 # --- what the scenario noted --------------------------------------------------------------------------------

@@ -287,6 +287,8 @@ class AgentFeed:
                          "kubelet": sample.get("kubelet")}
                 if sample.get("deadman"):
                     extra["deadman"] = sample["deadman"]
+                if "holding" in sample:  # what the agent held when it read this sample ("" for nothing)
+                    extra["hold"] = sample.get("hold", "")
                 if sample.get("ok"):
                     emit(sample["node"], True, containers=sample_containers(sample), **extra)
                 else:

@@ -109,7 +109,8 @@ class RuntimeEvent(Stamp, total=False):
     agent_seq: int       # the agent's own sample counter
     sampled_at: float    # node-side time of the sample
     kubelet: str | None  # the agent's view of the kubelet: active / inactive
-    deadman: str         # the agent's dead man's switch fired
+    deadman: str         # the agent's dead man's switch (or another of its bounds) ended the fault it held
+    hold: str            # the node fault the agent held when it read the sample ("" for none)
 
 
 class FaultEvent(Stamp, total=False):

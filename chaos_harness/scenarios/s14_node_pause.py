@@ -34,6 +34,9 @@ def check(events: list[Event], t: ClusterTiming) -> list[Verdict]:
         checkers.node_detection(events, f["node"], NodePause.type, t.node_monitor_grace_period, t.node_monitor_period),
         checkers.one_incarnation_during_fault(events, f["pod"], NodePause.type),
         checkers.split_brain(events, name),
+        # Through the node agent the frozen node's runtime stays readable: "no second copy" is then seen there.
+        *([checkers.node_observed_during_fault(events, f["node"], NodePause.type)]
+          if checkers.observed_while_frozen(events, f["node"]) else []),
         checkers.replacement_while_old_exists(events, name),
         *checkers.durability_if_probed(events),  # every replica the workload can read, read or not
     ]

@@ -158,6 +158,9 @@ func (a *agent) takeHold(kind, id string, ann map[string]string, now time.Time, 
 		return
 	}
 	a.holdID, a.holdFault, a.fault = id, kind, fault
+	a.mu.Lock()
+	a.deadman = "" // what ended an earlier hold says nothing of this one
+	a.mu.Unlock()
 	a.holdDeadline = now.Add(time.Duration(box * float64(time.Second)))
 	// The host's timer first: from the moment the fault is in force, something outside this pod undoes it.
 	a.armHostTimer(now, bound)

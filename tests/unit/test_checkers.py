@@ -465,3 +465,50 @@ def test_restarted_in_place_counts_a_container_started_while_the_kill_was_verifi
               make("pod", 3, name="web-0", uid="u1", restarts={"app": 1})]
     verdict = checkers.restarted_in_place(events, "web-0", "app", "container-kill")
     assert verdict.ok, verdict.explain()
+
+
+def _held(fault: str, samples: list[dict]) -> list[dict]:
+    spec = {"type": fault, "node": "w1"}
+    return ([make("fault", 0.0, phase="injected", fault=spec)] + samples +
+            [make("fault", 10.0, phase="heal", fault=spec), make("fault", 11.0, phase="healed", fault=spec)])
+
+
+@pytest.mark.parametrize("fault", ["node-pause", "network-partition"])
+def test_the_agent_saying_what_it_holds_is_the_evidence_of_a_pause_or_partition(fault: str) -> None:
+    """Through the agent a paused node still answers (its pause leaves the agent and the runtime running) and a
+    partitioned node's samples arrive late: each sample says what the agent held when it read it. The same
+    history with the agent holding nothing from 4.5 s on is an early end: unknown, never a pass."""
+    from chaos_harness.judge.evidence import fault_window, observed_while_frozen
+
+    held = [make("runtime", t + 0.5, node="w1", ok=True, containers=[], source="agent", hold=fault)
+            for t in range(10)]
+    history = _held(fault, held)
+    w = fault_window(history, fault)
+    assert w is not None and not w.early, w
+    assert checkers.node_observed_during_fault(history, "w1", fault).ok
+    assert observed_while_frozen(history, "w1")
+    released = _held(fault, held[:4] + [{**e, "hold": ""} for e in held[4:]])
+    w = fault_window(released, fault)
+    assert w is not None and w.early and w.end == 4.5 and "no longer held" in w.ended_by, w
+    assert checkers.node_observed_during_fault(released, "w1", fault).status == "unknown"
+
+
+def test_a_docker_sample_of_a_paused_node_still_ends_the_pause_early() -> None:
+    """kind's docker pause freezes the sampler with the node: a sample that answered means the pause ended."""
+    from chaos_harness.judge.evidence import fault_window, observed_while_frozen
+
+    history = _held("node-pause", [runtime(3.0, "w1")])
+    w = fault_window(history, "node-pause")
+    assert w is not None and w.early and "answered a runtime sample" in w.ended_by
+    assert not observed_while_frozen(history, "w1")
+
+
+def test_a_sample_reporting_the_switch_ends_any_fault_the_agent_held() -> None:
+    """The switch undoes whatever the agent held, not only a kubelet stop (the agent clears the report when it
+    takes its next hold, so one hold's switch does not end the next)."""
+    from chaos_harness.judge.evidence import fault_window
+
+    history = _held("network-partition", [make("runtime", 2.0, node="w1", ok=True, containers=[], source="agent",
+                                               hold="network-partition", deadman="kubelet-stop undone by ...")])
+    w = fault_window(history, "network-partition")
+    assert w is not None and w.early and "dead man" in w.ended_by
