@@ -18,6 +18,8 @@ from chaos_harness.core.control_plane import read_timing
 from chaos_harness.core.errors import HarnessError
 from chaos_harness.core.kube import Cluster
 from chaos_harness.core.resources import MANIFESTS
+from chaos_harness.faults.journal import Journal
+from chaos_harness.nodes.agent import NodeAgent
 
 RBAC_MANIFEST = MANIFESTS / "rbac" / "harness.yaml"
 
@@ -62,13 +64,20 @@ def default_storage_class(cluster: Cluster) -> str:
 
 
 def node_layouts(cluster: Cluster, options: AccessOptions, image: str, nodes: list[str],
-                 line: Callable[[str, str], None]) -> list[str]:
+                 line: Callable[[str, str], None], journal: Journal) -> list[str]:
     """What the node agent finds on each target node (its kubelet's unit, its runtime, and how), from an agent
-    installed for the look and removed after it. The problems, one per node the agent cannot work on."""
-    from chaos_harness.core.cancellation import quiet
-    from chaos_harness.nodes.agent import NodeAgent
+    installed for the look and removed after it (journaled meanwhile, so that `cleanup` removes what a killed
+    doctor left). The problems, one per node the agent cannot work on."""
+    from chaos_harness.faults import run_registered
 
     agent = NodeAgent(cluster, f"doctor-{uuid.uuid4().hex[:6]}", options.agent_config(image), nodes)
+    with run_registered(cluster, journal, agent.run_id):
+        return _look(agent, nodes, line)
+
+
+def _look(agent: NodeAgent, nodes: list[str], line: Callable[[str, str], None]) -> list[str]:
+    from chaos_harness.core.cancellation import quiet
+
     problems = []
     try:
         with quiet():
@@ -116,7 +125,7 @@ def cmd_doctor(args: argparse.Namespace, cluster: Cluster, options: AccessOption
             image = None
         line("dead man's switch", f"kubelet restarted {options.deadman_seconds}s after the last Lease renewal")
         if image and targets:
-            problems += node_layouts(cluster, options, image, targets, line)
+            problems += node_layouts(cluster, options, image, targets, line, Journal(args.journal))
     timing = read_timing(cluster)
     source = (f"assumed for {', '.join(timing.assumed)} (control plane not visible: configured or Kubernetes' "
               f"defaults)" if timing.assumed else "read from the control plane's flags")

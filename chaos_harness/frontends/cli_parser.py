@@ -42,7 +42,7 @@ def whole_number(key: str) -> Callable[[str], int]:
 # Which global options each subcommand shows in its --help (all are accepted before the subcommand).
 CLUSTER, JOURNAL, NODES, SCENARIOS = "cluster", "journal", "nodes", "scenarios"
 OPTION_GROUPS = {"cleanup": (CLUSTER, JOURNAL, NODES), "journal": (JOURNAL,), "list": (SCENARIOS,),
-                 "check": (SCENARIOS,), "doctor": (CLUSTER, NODES), "schedule": (CLUSTER,), "reports": (CLUSTER,),
+                 "check": (SCENARIOS,), "doctor": (CLUSTER, JOURNAL, NODES), "schedule": (CLUSTER,), "reports": (CLUSTER,),
                  "run": (CLUSTER, JOURNAL, NODES, SCENARIOS)}
 
 

@@ -1,10 +1,10 @@
 """The test bed addressed as a user's cluster: a kubeconfig whose context is not kind-* (explicitly allowed),
 authenticated as the least-privileged ServiceAccount of manifests/rbac/harness.yaml, and a harness process
 with no docker CLI on its PATH. `--node-access auto` must pick the node agent;
-S8, S10, S14 and S15 pass through it on the user's own StatefulSet (--target, durability through exec probes), with
+S8, S14 and S15 pass through it on the user's own StatefulSet (--target, durability through exec probes), with
 runtime samples of the faulted node throughout the fault (for the partition, delivered after it); a harness
-SIGKILLed during a kubelet fault leaves a node that heals itself within the dead man's switch, and `cleanup`
-removes the rest. After every run no agent namespace, Lease or run namespace remains."""
+SIGKILLed during each node fault (kubelet stop, partition, pause) leaves a node that heals itself within the dead
+man's switch, and `cleanup` removes the rest. After every run no agent namespace, Lease or run namespace remains."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from chaos_harness.faults.journal import Journal
 from chaos_harness.core.kube import Cluster
 from chaos_harness.core.waits import node_condition, watch_until
 from chaos_harness.testbed.layouts import K3S_SOCKET, k3s_like, unit_active
+from chaos_harness.testbed.node_state import heal_by_hand, kubelet_frozen, partitioned
 
 pytestmark = [pytest.mark.disruptive, pytest.mark.slow]
 
@@ -184,19 +185,19 @@ def test_node_faults_through_the_agent_without_docker(cluster: Cluster, began: d
     reports = Path("reports") / "foreign-cluster"
     journal = tmp_path / "journal.json"
     started = time.monotonic()
-    result = subprocess.run(harness(user_kubeconfig, journal, "run", "s08", "s10", "s14", "s15",
+    result = subprocess.run(harness(user_kubeconfig, journal, "run", "s08", "s14", "s15",
                                     "--target", f"{namespace}/keystore",
                                     "--probe-write", 'sh -c "echo {key} >> /data/keys && sync"',
                                     "--probe-read", "cat /data/keys", "--report-dir", str(reports)),
                             env=no_docker_env, capture_output=True, text=True, timeout=1200)
     print(result.stdout[-6000:], result.stderr[-3000:])
-    print(f"S8, S10, S14, S15 through the agent: {time.monotonic() - started:.0f}s")
+    print(f"S8, S14, S15 through the agent: {time.monotonic() - started:.0f}s")
     assert "node access: agent (auto: no docker CLI on PATH)" in result.stdout
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     run_dir = Path(result.stdout.split("results: ")[1].split()[0]).parent
     results = json.loads((run_dir / "results.json").read_text())
     assert results["node_access"].startswith("agent")
-    assert sorted(s["scenario"][:3] for s in results["results"]) == ["s08", "s10", "s14", "s15"]
+    assert sorted(s["scenario"][:3] for s in results["results"]) == ["s08", "s14", "s15"]
     for scenario in results["results"]:
         assert scenario["status"] == "pass", scenario
         observed = next((v for v in scenario["verdicts"] if v["checker"] == "node-observed-during-fault"), None)
@@ -213,40 +214,61 @@ def test_node_faults_through_the_agent_without_docker(cluster: Cluster, began: d
     assert leftovers(cluster, began) == []
 
 
-def test_sigkill_during_a_kubelet_fault_heals_by_itself(cluster: Cluster, began: datetime, user_kubeconfig: Path,
-                                                        no_docker_env: dict[str, str], tmp_path: Path,
-                                                        k3s_node: str) -> None:
+# Each node fault, through the run that a SIGKILL ends while it holds: (scenario, fault, whether it needs a target,
+# how to see from outside that the fault is in force on a node).
+SIGKILLED = {
+    "kubelet-stop": ("s09_kubelet_stop_deployment", False, lambda node, k3s: not unit_active(node, kubelet_unit(node, k3s))),
+    "network-partition": ("s15_network_partition", True, lambda node, k3s: partitioned(node)),
+    "node-pause": ("s14_node_pause", True, lambda node, k3s: kubelet_frozen(node)),
+}
+
+
+@pytest.mark.parametrize("fault", list(SIGKILLED))
+def test_sigkill_during_a_node_fault_heals_by_itself(fault: str, cluster: Cluster, began: datetime,
+                                                      user_kubeconfig: Path, no_docker_env: dict[str, str],
+                                                      namespace: str, keystore_objects, tmp_path: Path,
+                                                      k3s_node: str, side_lane) -> None:
+    from chaos_harness.workload import deploy
+
+    scenario, needs_target, in_force = SIGKILLED[fault]
+    target: tuple[str, ...] = ()
+    if needs_target:  # the cheapest workload whose pod 0's node the scenario faults
+        with side_lane.placed(namespace):
+            deploy.apply(cluster, namespace, list(keystore_objects(namespace, deploy.helper_image(cluster), 2)))
+        deploy.wait_statefulset_ready(cluster, namespace, "keystore", 2, 180)
+        target = ("--target", f"{namespace}/keystore", "--probe-write", 'sh -c "echo {key} >> /data/keys"',
+                  "--probe-read", "cat /data/keys")
     deadman = 15
     journal = tmp_path / "journal.json"
     log = (tmp_path / "run.log").open("w")
-    proc = subprocess.Popen(harness(user_kubeconfig, journal, "run", "s09_kubelet_stop_deployment",
+    proc = subprocess.Popen(harness(user_kubeconfig, journal, "run", scenario, *target,
                                     "--report-dir", str(tmp_path / "reports"), "--agent-deadman-seconds", str(deadman)),
                             env=no_docker_env, stdout=log, stderr=subprocess.STDOUT)
     node = None
-    active = lambda: unit_active(node, kubelet_unit(node, k3s_node))  # noqa: E731
     try:
         deadline = time.monotonic() + 240
-        while node is None or active():
+        while node is None or not in_force(node, k3s_node):
             assert proc.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "the run never stopped a kubelet"
-            stops = [e for e in Journal(journal).entries() if e.fault["type"] == "kubelet-stop"] \
-                if journal.exists() else []
-            node = stops[0].fault["node"] if stops else None
+            assert time.monotonic() < deadline, f"the run never held {fault}"
+            held = [e for e in Journal(journal).entries() if e.fault["type"] == fault] if journal.exists() else []
+            node = held[0].fault["node"] if held else None
             time.sleep(0.5)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         killed = time.monotonic()
-        while not active():
-            assert time.monotonic() - killed < deadman + 15, f"kubelet on {node} still stopped {deadman + 15}s " \
+        while in_force(node, k3s_node):
+            assert time.monotonic() - killed < deadman + 15, f"{fault} on {node} still in force {deadman + 15}s " \
                                                              f"after the harness was killed"
             time.sleep(0.5)
-        print(f"harness SIGKILLed with the kubelet of {node} ({kubelet_unit(node, k3s_node)}) stopped: active again after "
+        print(f"harness SIGKILLed holding {fault} on {node} ({kubelet_unit(node, k3s_node)}): undone by the node after "
               f"{time.monotonic() - killed:.1f}s with no cleanup run (dead man's switch {deadman}s)")
     finally:
         if proc.poll() is None:
             proc.kill()
-        if node and not active():
-            subprocess.run(["docker", "exec", node, "systemctl", "start", kubelet_unit(node, k3s_node)], timeout=30)
+        if node:  # the test's own last resort
+            heal_by_hand(node)
+            if not unit_active(node, kubelet_unit(node, k3s_node)):
+                subprocess.run(["docker", "exec", node, "systemctl", "start", kubelet_unit(node, k3s_node)], timeout=30)
     run_ids = {e.run_id for e in Journal(journal).entries()}
     assert run_ids, "the killed run left no journal entry for cleanup to act on"
     cleanup = subprocess.run(harness(user_kubeconfig, journal, "cleanup"), env=no_docker_env,

@@ -19,6 +19,7 @@ from chaos_harness.core.kube import Cluster
 from chaos_harness.nodes.docker import KindNodeAccess
 from chaos_harness.core.waits import node_condition, watch_until
 from chaos_harness.testbed.layouts import K3S_SOCKET, k3s_like, unit_active
+from chaos_harness.testbed.node_state import heal_by_hand, kubelet_frozen, partitioned
 
 pytestmark = [pytest.mark.disruptive]
 
@@ -38,31 +39,6 @@ def agent_on_a_side_node(cluster: Cluster, side_lane, run_id: str):
     assert not cluster.core.list_namespace(label_selector=f"chaos-harness/run-id={run_id}-agent").items
     watch_until(cluster.core.list_node, lambda n: node_condition(n) == "True", 120, f"{node} Ready",
                 field_selector=f"metadata.name={node}")
-
-
-# What a partition or a pause through the agent may leave, undone from outside (docker exec into the kind node).
-_HEAL_BY_HAND = ("nft delete table inet chaos_harness 2>/dev/null; "
-                 "for f in $(find /sys/fs/cgroup/unified /sys/fs/cgroup -maxdepth 6 -name cgroup.freeze 2>/dev/null); "
-                 "do [ \"$(cat $f)\" = 1 ] && echo 0 > $f; done; true")
-
-
-def heal_by_hand(node: str) -> None:
-    subprocess.run(["docker", "exec", node, "sh", "-c", _HEAL_BY_HAND], timeout=60)
-
-
-def node_sh(node: str, script: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", "exec", node, "sh", "-c", script], capture_output=True, text=True, timeout=30)
-
-
-def partitioned(node: str) -> bool:
-    return node_sh(node, "nft list table inet chaos_harness").returncode == 0
-
-
-def kubelet_frozen(node: str) -> bool:
-    """The kubelet's cgroup v2 group says frozen (the unified hierarchy of this cgroup v1 test bed)."""
-    out = node_sh(node, 'c=$(sed -n "s/^0:://p" /proc/$(pgrep -xo kubelet)/cgroup); '
-                        'cat /sys/fs/cgroup/unified$c/cgroup.events').stdout
-    return "frozen 1" in out
 
 
 def test_agent_sees_what_docker_exec_sees(cluster: Cluster, agent_on_a_side_node) -> None:
@@ -134,6 +110,7 @@ def agent_on_a_k3s_node(cluster: Cluster, k3s_node, run_id: str, request: pytest
         yield node, agent, access, client.CoordinationV1Api(cluster.api), k3s_node
     finally:
         access.close()
+        heal_by_hand(node)
         if not unit_active(node, k3s_node.kubelet_unit):
             subprocess.run(["docker", "exec", node, "systemctl", "start", k3s_node.kubelet_unit], timeout=30)
         agent.remove()
@@ -203,6 +180,7 @@ def test_a_lease_that_stops_asking_for_stopped_releases_the_kubelet(agent_on_a_k
 
 def test_a_partition_cuts_the_node_off_but_not_the_agents_lease_and_its_samples_arrive_after(
         cluster: Cluster, agent_on_a_side_node) -> None:
+    """On the usual layout, the harness gone (no more renewals): the switch heals it."""
     from chaos_harness.core.control_plane import api_server_addresses
     node, agent = agent_on_a_side_node
     access = AgentNodeAccess(cluster, agent)
@@ -238,13 +216,13 @@ def test_a_partition_cuts_the_node_off_but_not_the_agents_lease_and_its_samples_
 
 
 def test_a_pause_freezes_the_kubelet_not_the_agent_and_the_host_thaws_it_when_the_agent_dies(
-        cluster: Cluster, agent_on_a_side_node) -> None:
-    node, agent = agent_on_a_side_node
-    access = AgentNodeAccess(cluster, agent)
+        agent_on_a_k3s_node) -> None:
+    """On the k3s-like node (the partition above runs on the usual layout, S14 and S15 on either)."""
+    node, agent, access, _, _ = agent_on_a_k3s_node
     access.pause(node, 600)
     evidence = access.paused(node)
     print(f"pause through the agent: {evidence}")
-    assert kubelet_frozen(node) and "frozen" in evidence, evidence
+    assert kubelet_frozen(node) and "k3s-agent.service" in evidence, evidence
     first = access.latest_sample(node)["seq"]
     time.sleep(3)
     assert access.latest_sample(node)["seq"] >= first + 2, "the agent froze with the node"
@@ -253,4 +231,3 @@ def test_a_pause_freezes_the_kubelet_not_the_agent_and_the_host_thaws_it_when_th
     thawed = until(lambda: not kubelet_frozen(node), 10 + 5 + 15, "the host's timer thawing the node")
     print(f"agent SIGKILLed holding the node frozen: the host's timer thawed it {thawed:.1f}s later "
           f"(bound: switch 10s + 5s)")
-    access.close()
