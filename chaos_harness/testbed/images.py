@@ -49,14 +49,22 @@ agent_binaries = project_binary("agent", "chaos-agent")
 
 # --- images --------------------------------------------------------------------------------------------------
 
+def dockerfile_labels(dockerfile: Path) -> str:
+    """The LABEL instructions of a Dockerfile (continuation lines joined): what the offline build states too."""
+    text = dockerfile.read_text().replace("\\\n", " ")
+    return "\n".join(line for line in text.splitlines() if line.startswith("LABEL "))
+
+
 def agent_image(timings: Timings | None = None) -> ComponentImage:
-    """The node agent's image: the tools base (nsenter) and the agent binary. Pre-loaded in the offline node
-    image; `kind load`ed onto a cluster from the stock node image."""
+    """The node agent's image: the tools base (nsenter) and the agent binary, with the measured CPU and memory
+    that images/agent/Dockerfile states in its labels. Pre-loaded in the offline node image; `kind load`ed onto
+    a cluster from the stock node image."""
     timings = timings or Timings()
     tools = rootfs_image("tools", TOOLS_PACKAGES, timings)
     agent = agent_binaries(timings)
+    labels = dockerfile_labels(IMAGES_DIR / "agent" / "Dockerfile")
     return component_image("node-agent", tools, {"/usr/local/bin/chaos-agent": agent / "chaos-agent"},
-                           'ENTRYPOINT ["/usr/local/bin/chaos-agent"]', None, timings)
+                           f'{labels}\nENTRYPOINT ["/usr/local/bin/chaos-agent"]', None, timings)
 
 
 def kubeadm_images(kubeadm: Path) -> dict[str, str]:

@@ -22,7 +22,7 @@ def help_of(*words: str, capsys: pytest.CaptureFixture[str]) -> str:
     (("check", "RUN"), ("--scenarios",), (*CLUSTER, "--journal", *NODES)),
     (("journal",), ("--journal",), (*CLUSTER, *NODES, "--scenarios")),
     (("cleanup",), (*CLUSTER, "--journal", *NODES), ("--scenarios",)),
-    (("doctor",), (*CLUSTER, *NODES), ("--journal", "--scenarios")),
+    (("doctor",), (*CLUSTER, "--journal", *NODES), ("--scenarios",)),  # its agent is journaled
     (("schedule", "status"), CLUSTER, ("--journal", *NODES, "--scenarios")),
     (("run",), (*CLUSTER, "--journal", *NODES, "--scenarios"), ()),
 ])
