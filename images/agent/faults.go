@@ -175,7 +175,7 @@ func (p partition) apply() (string, error) {
 	if len(v4)+len(v6) == 0 {
 		return "", errors.New("no API server address to cut off (only loopback ones were given)")
 	}
-	_ = host("sh", "-c", partitionUndoScript()) // a leftover of an earlier partition would double the rules
+	_ = p.undo() // a leftover of an earlier partition would double the rules
 	var backend string
 	switch {
 	case hostHas("nft"):
@@ -183,23 +183,23 @@ func (p partition) apply() (string, error) {
 		cmd := exec.Command("nsenter", "-t", "1", "-m", "--", "nft", "-f", "-")
 		cmd.Stdin = strings.NewReader(nftScript(v4, v6))
 		if out, err := cmd.CombinedOutput(); err != nil {
-			_ = host("sh", "-c", partitionUndoScript())
+			_ = p.undo()
 			return "", fmt.Errorf("nft: %v: %s", err, strings.TrimSpace(string(out)))
 		}
 	case hostHas("iptables"):
 		backend = "iptables (chains " + iptablesPref + "*)"
-		script := iptablesScript("iptables", v4)
+		var scripts []string
+		if len(v4) > 0 {
+			scripts = append(scripts, iptablesScript("iptables", v4))
+		}
 		if len(v6) > 0 {
 			if !hostHas("ip6tables") {
 				return "", errors.New("IPv6 API server addresses and no ip6tables on the node")
 			}
-			script += " && " + iptablesScript("ip6tables", v6)
+			scripts = append(scripts, iptablesScript("ip6tables", v6))
 		}
-		if len(v4) == 0 {
-			script = iptablesScript("ip6tables", v6)
-		}
-		if err := host("sh", "-c", script); err != nil {
-			_ = host("sh", "-c", partitionUndoScript())
+		if err := host("sh", "-c", strings.Join(scripts, " && ")); err != nil {
+			_ = p.undo()
 			return "", err
 		}
 	default:
