@@ -72,6 +72,12 @@ def read_timing(cluster: Cluster, overrides: dict[str, float] | None = None) -> 
     return ClusterTiming(**values, assumed=tuple(assumed))
 
 
+def peer_host(peer: str) -> str:
+    """The address of a host:port peer as api_server_addresses writes it ([v6]:port for IPv6)."""
+    host = peer.rsplit(":", 1)[0] if peer.count(":") == 1 or peer.startswith("[") else peer
+    return host.strip("[]")
+
+
 def api_server_addresses(cluster: Cluster) -> list[str]:
     """host:port of every API server as the cluster advertises them: the endpoints of the `kubernetes` Service
     (its EndpointSlices in `default`), else the control-plane nodes' InternalIPs on 6443. What a partition of a

@@ -36,9 +36,9 @@ class AgentNodeAccess:
     def __init__(self, cluster: Cluster, agent: NodeAgent) -> None:
         self.cluster = cluster
         self.agent = agent
-        self._held: set[str] = set()
-        self._holds: dict[str, str] = {}      # node -> the id of the hold this access asked for
-        self._evidence: dict[str, str] = {}   # node -> what its agent said when the fault was in force
+        # node -> (the id of the hold this access asked for, what its agent said once it was in force): the
+        # nodes whose Lease the renewer renews.
+        self._holds: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
         self._renewer: threading.Thread | None = None
         self._stop_renewing = threading.Event()
@@ -80,12 +80,11 @@ class AgentNodeAccess:
 
     # --- node faults held through the Lease -----------------------------------------------------------------
 
-    def _set_lease(self, node: str, fault: str, time_box_seconds: float = DEFAULT_TIME_BOX_SECONDS,
-                   peers: Sequence[str] = ()) -> str:
-        """The Lease asks for `fault` (NO_HOLD: none); a fault is a new hold (its own id), time-boxed on the
-        node. Returns the hold's id ("" for NO_HOLD)."""
+    def _set_lease(self, node: str, fault: str, hold_id: str = "",
+                   time_box_seconds: float = DEFAULT_TIME_BOX_SECONDS, peers: Sequence[str] = ()) -> None:
+        """The Lease asks for `fault` (NO_HOLD: none); a fault is a new hold (`hold_id`), time-boxed on the
+        node."""
         coord = client.CoordinationV1Api(self.cluster.api)
-        hold_id = uuid.uuid4().hex[:12] if fault != NO_HOLD else ""
         annotations: dict[str, str | None] = {HOLD_ANNOTATION: fault, HEALED_ANNOTATION: None}
         if hold_id:
             annotations.update({HOLD_ID_ANNOTATION: hold_id, HOLD_SECONDS_ANNOTATION: str(round(time_box_seconds)),
@@ -106,7 +105,6 @@ class AgentNodeAccess:
                      "spec": {"renewTime": micro_time(), "leaseDurationSeconds": self.agent.config.deadman_seconds}}
             with api_errors(f"updating the Lease for {node}"):
                 coord.patch_namespaced_lease(object_name(node), self.namespace, patch, _request_timeout=10)
-        return hold_id
 
     def _wait_lease(self, node: str, what: str, reached: Callable[[dict[str, str]], bool],
                     deadline_seconds: float) -> dict[str, str]:
@@ -123,11 +121,11 @@ class AgentNodeAccess:
     def _hold(self, node: str, fault: str, time_box_seconds: float, peers: Sequence[str] = ()) -> str:
         """Ask the node's agent to hold `fault`; return its evidence once the agent says it is in force."""
         # Renewals start before the fault is asked for: the switch is armed the moment the Lease asks.
+        hold_id = uuid.uuid4().hex[:12]
         with self._lock:
-            self._held.add(node)
+            self._holds[node] = (hold_id, "")
             self._ensure_renewer()
-        hold_id = self._set_lease(node, fault, time_box_seconds, peers)
-        self._holds[node] = hold_id
+        self._set_lease(node, fault, hold_id, time_box_seconds, peers)
 
         def answered(ann: dict[str, str]) -> bool:
             return (ann.get(APPLIED_ANNOTATION) == hold_id or ann.get(ENDED_ANNOTATION) == hold_id
@@ -135,24 +133,25 @@ class AgentNodeAccess:
 
         ann = self._wait_lease(node, f"{fault} applied", answered, 30)
         if ann.get(APPLIED_ANNOTATION) != hold_id:
+            # Renewals stop; the heal still waits for the agent's `ended`, of the hold the Lease names.
             with self._lock:
-                self._held.discard(node)
+                self._holds.pop(node, None)
             error = ann.get(HOLD_ERROR_ANNOTATION, "").partition(": ")[2] or "it ended before it was in force"
             raise FaultError(f"the node agent on {node} could not apply {fault}: {error}")
         evidence = ann.get(EVIDENCE_ANNOTATION, "")
-        self._evidence[node] = evidence
+        with self._lock:
+            self._holds[node] = (hold_id, evidence)
         return evidence
 
     def _unhold(self, node: str, fault: str) -> bool:
         """Ask the node's agent to undo what it holds and wait until it says so. False when the agent's
         namespace is gone (its agent undid the fault on exit, or its switch did)."""
         with self._lock:
-            self._held.discard(node)
-        hold_id = self._holds.pop(node, None)
-        self._evidence.pop(node, None)
+            held = self._holds.pop(node, None)
         try:
-            if hold_id is None:  # cleanup's attached access: whatever the Lease asked for last
-                hold_id = self._current_hold(node)
+            # Not held here (cleanup's attached access, a hold the agent could not apply): whatever the Lease
+            # asked for last.
+            hold_id = held[0] if held else self._current_hold(node)
             self._set_lease(node, NO_HOLD)
         except NotFound:
             return False
@@ -167,9 +166,11 @@ class AgentNodeAccess:
         return (lease.metadata.annotations or {}).get(HOLD_ID_ANNOTATION, "")
 
     def _held_evidence(self, node: str, fault: str) -> str:
-        if node not in self._evidence:
+        with self._lock:
+            held = self._holds.get(node)
+        if held is None:
             raise FaultError(f"the node agent on {node} holds no {fault} for this run")
-        return self._evidence[node]
+        return held[1]
 
     def _wait_kubelet(self, node: str, state: str, deadline_seconds: float) -> None:
         def reached(cm: Any) -> bool:
@@ -229,7 +230,7 @@ class AgentNodeAccess:
         period = max(1.0, self.agent.config.deadman_seconds / 4)
         while not self._stop_renewing.wait(period):
             with self._lock:
-                held = sorted(self._held)
+                held = sorted(self._holds)
             for node in held:
                 try:
                     with api_errors(f"renewing the Lease of {node}"):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_fixed
 
+from chaos_harness.core.control_plane import peer_host
 from chaos_harness.core.errors import FaultError
 from chaos_harness.nodes.access import (DEFAULT_TIME_BOX_SECONDS, UNIT_STATES, Emit,  # re-exported: the interface docker implements
                                         RuntimeContainer, RuntimeFeed, list_runtime_containers, parse_crictl_ps)
@@ -162,13 +163,7 @@ def _quote(script: str) -> str:
 
 def _addresses(peers: Sequence[str]) -> list[str]:
     """The addresses of host:port peers ([v6]:port too), each once, in order."""
-    out: list[str] = []
-    for peer in peers:
-        host = peer.rsplit(":", 1)[0] if peer.count(":") == 1 or peer.startswith("[") else peer
-        host = host.strip("[]")
-        if host not in out:
-            out.append(host)
-    return out
+    return list(dict.fromkeys(peer_host(p) for p in peers))
 
 
 def _partition_rules(peers: Sequence[str]) -> list[tuple[str, str]]:

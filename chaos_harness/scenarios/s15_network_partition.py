@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chaos_harness.core.control_plane import api_server_addresses
+from chaos_harness.core.control_plane import api_server_addresses, peer_host
 from chaos_harness.core.errors import UsageError
 from chaos_harness.core.timing import ClusterTiming
 from chaos_harness.faults import NetworkPartition
@@ -30,7 +30,7 @@ def node_addresses(env: ScenarioEnv, node: str) -> set[str]:
 def run(env: ScenarioEnv) -> None:
     w, node = env.workload()
     peers = api_server_addresses(env.cluster)
-    if any(p.rsplit(":", 1)[0].strip("[]") in node_addresses(env, node) for p in peers):
+    if any(peer_host(p) in node_addresses(env, node) for p in peers):
         raise UsageError(f"{node} serves the API server itself: it cannot be cut off from it; target another node")
     env.note(node=node, pod=w.pod(0), peers=peers)
     with env.recording(), env.writing_throughout(w):
