@@ -15,6 +15,7 @@ from chaos_harness.core.kube import Cluster
 from chaos_harness.core.timing import ClusterTiming
 from chaos_harness.core.waits import node_not_ready, node_ready, poll_until
 from chaos_harness.faults import Fault, FaultContext, FaultSession, node_running_pod
+from chaos_harness.faults.guard import RunGuard
 from chaos_harness.faults.journal import Journal
 from chaos_harness.nodes.access import NodeAccess
 from chaos_harness.record.history import History
@@ -154,9 +155,10 @@ class ScenarioEnv:
 def make_env(cluster: Cluster, namespace: str, run_id: str, history_path: Path, journal: Journal,
              mysql_images: MySQLImages | None = None, nodes: NodeAccess | None = None,
              targets: Sequence[str] | None = None, timing: ClusterTiming | None = None,
-             storage_class: str | None = None, target: StatefulSetTarget | None = None) -> ScenarioEnv:
-    """A scenario's environment. `nodes` and `targets` come from where the harness is assembled (the CLI's
-    or the plugin's node-access choice)."""
+             storage_class: str | None = None, target: StatefulSetTarget | None = None,
+             guard: "RunGuard | None" = None) -> ScenarioEnv:
+    """A scenario's environment. `nodes`, `targets` and `guard` (steady state, blast radius, abort conditions)
+    come from where the harness is assembled (the CLI's or the plugin's choices)."""
     history = History(history_path)
     namespace = target.namespace if target is not None else namespace
     if nodes is None:
@@ -166,5 +168,6 @@ def make_env(cluster: Cluster, namespace: str, run_id: str, history_path: Path, 
                    namespace=namespace, node_access=nodes.name, target_nodes=list(targets or []),
                    target=f"{target.namespace}/{target.name}" if target else None)
     ctx = FaultContext(cluster, nodes, frozenset(targets) if targets else None, timing.fault_time_box())
-    return ScenarioEnv(cluster, namespace, run_id, history, FaultSession(ctx, journal, history, run_id), nodes, timing,
+    return ScenarioEnv(cluster, namespace, run_id, history, FaultSession(ctx, journal, history, run_id, guard, namespace,
+                                                                        target.name if target else None), nodes, timing,
                        mysql_images, sampled_nodes=list(targets or []), storage_class=storage_class, target=target)

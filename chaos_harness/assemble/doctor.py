@@ -13,6 +13,8 @@ import yaml
 from kubernetes import client
 
 from chaos_harness.assemble.node_access import AccessOptions, choose_access, resolve_agent_image, target_nodes
+from chaos_harness.assemble.run_lock import LOCK_NAMESPACE, lock_line
+from chaos_harness.assemble.session import blast_radius
 from chaos_harness.core.api_errors import from_api_exception
 from chaos_harness.core.control_plane import read_timing
 from chaos_harness.core.errors import HarnessError
@@ -132,6 +134,10 @@ def cmd_doctor(args: argparse.Namespace, cluster: Cluster, options: AccessOption
     line("timing", f"grace {timing.node_monitor_grace_period:.0f}s, monitor {timing.node_monitor_period:.0f}s, "
                    f"unreachable toleration {timing.unreachable_toleration_seconds:.0f}s: {source}")
     line("default StorageClass", default_storage_class(cluster))
+    line("run lock", lock_line(cluster, args.run_lock).split(": ", 1)[1] + f" ({LOCK_NAMESPACE}/{args.run_lock})")
+    radius = blast_radius(cluster, None)
+    line("blast radius", f"at most {radius} node(s) faulted at once by default" if radius else
+                         "no limit by default on a local kind test bed (--max-faulted-nodes N sets one)")
     missing = missing_permissions(cluster)
     if missing:
         for m in missing:

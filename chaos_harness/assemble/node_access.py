@@ -128,11 +128,11 @@ class AccessOptions:
 
 
 @contextmanager
-def node_access(cluster: Cluster, options: AccessOptions,
-                run_id: str) -> Iterator[tuple[NodeAccess, AccessChoice, Sequence[str]]]:
-    """The run's node access, its reason and the target nodes. The agent is installed for the run and
-    removed at its end (also when the run fails)."""
-    targets = target_nodes(cluster, options.target_selector)
+def node_access(cluster: Cluster, options: AccessOptions, run_id: str,
+                targets: Sequence[str] | None = None) -> Iterator[tuple[NodeAccess, AccessChoice, Sequence[str]]]:
+    """The run's node access, its reason and the target nodes (`targets`, or read from the selector). The agent
+    is installed for the run and removed at its end (also when the run fails)."""
+    targets = list(targets) if targets is not None else target_nodes(cluster, options.target_selector)
     choice = choose_access(cluster, options.mode)
     print(f"node access: {choice.mode} ({choice.reason}); target nodes: {', '.join(targets)}", flush=True)
     if choice.mode == "docker":

@@ -8,13 +8,15 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from chaos_harness.assemble.abort import check_conditions, parse_condition
 from chaos_harness.assemble.catalogue import scenario_modules, uses_mysql
 from chaos_harness.assemble.node_access import AccessOptions
 from chaos_harness.assemble.plan import build_target, plan_run
+from chaos_harness.assemble.run_lock import check_lock_name
 from chaos_harness.assemble.scheduler import holds
 from chaos_harness.assemble.session import Job, SessionOptions, check_profile, resolve_mysql_images, slots_of
 from chaos_harness.core.errors import UsageError
@@ -35,6 +37,7 @@ class RunRequest:
     target_given: bool = False                     # the one target is the command line's --target
     probe: dict[str, str | None] = field(default_factory=dict)  # the command line's probe options
     pushgateway: str | None = None                 # where the metrics go after the run
+    abort_when: Sequence[str] = ()                 # abort conditions as typed (assemble/abort.py)
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,12 @@ def prepare(request: RunRequest) -> PreparedRun:
     if request.pushgateway:
         check_pushgateway(request.pushgateway)
     check_agent_layout(request.options.access)
+    check_lock_name(request.options.run_lock)
     for name, _ in plan:
         holds(name, known[name])  # a HOLDS the scheduler cannot honour
+    conditions = [parse_condition(text) for text in request.abort_when]
+    check_conditions(conditions)  # asked once: a condition that cannot be, or already breached, is refused now
+    options = replace(request.options, abort_conditions=tuple(conditions)) if conditions else request.options
     cluster = request.connect()
     cluster.fingerprint()  # the API answers
     check_profile(cluster, request.options.timing_profile)
@@ -67,7 +74,7 @@ def prepare(request: RunRequest) -> PreparedRun:
     jobs = [Job(name, known[name], mysql if spec is None and uses_mysql(known[name]) else None,
                 targets[id(spec)] if spec is not None else None) for name, spec in plan]
     slots_of(jobs)  # what each holds, checked before the run exists
-    return PreparedRun(cluster, request.options, jobs)
+    return PreparedRun(cluster, options, jobs)
 
 
 def writable_dir(path: Path, flag: str) -> Path:

@@ -5,6 +5,10 @@
     timing_profile = "fast"
     node_access = "agent"
     target_nodes = "chaos-harness/allowed=true"
+    max_faulted_nodes = 1               # at most this many nodes faulted at once (0: no limit)
+    wait_for_run = 600                  # wait this long for another run's lock (0: refuse at once)
+    abort_when = ["https://shop.internal/healthz"]   # or abort_command = "...", abort_http = "URL",
+                                        # abort_prometheus = "URL QUERY"
 
     [[targets]]                         # your StatefulSets; each runs its scenarios (default: every targetable)
     statefulset = "shop/db"
@@ -35,15 +39,21 @@ TOP_LEVEL: dict[str, tuple[type, bool]] = {
     "agent_kubelet_unit": (str, False), "agent_runtime_endpoint": (str, False),
     "mysql_image": (str, False), "xtrabackup_image": (str, False), "storage_class": (str, False),
     "scenario_dirs": (list, True), "targets": (list, False), "pushgateway": (str, False),
-    "parallel": (int, False),
+    "parallel": (int, False), "run_lock": (str, False), "wait_for_run": (int, False),
+    "max_faulted_nodes": (int, False), "abort_when": (list, False), "abort_command": (str, False),
+    "abort_http": (str, False), "abort_prometheus": (str, False),
 }
+# Each abort condition key is one form of `abort_when` (assemble/abort.py): they all add to that list.
+ABORT_FORMS = {"abort_command": "command:", "abort_http": "", "abort_prometheus": "prometheus:"}
 TARGET_KEYS: dict[str, type] = {"statefulset": str, "scenarios": list, "probe": str, "probe_write": str,
                                 "probe_read": str, "probe_container": str, "allow_changes": bool}
 _NAMES = {str: "a string", int: "an integer", list: "an array", dict: "a table", bool: "a boolean",
           float: "a float"}
 CHOICES = {"timing_profile": ("fast", "faithful"), "node_access": ("auto", "docker", "agent")}
 # The least value of each whole-number option, for the command line (its argparse types) and the run file alike.
-MINIMUM: dict[str, tuple[int, str]] = {"parallel": (1, ""), "keep_runs": (0, ""), "agent_deadman_seconds": (5, " seconds")}
+MINIMUM: dict[str, tuple[int, str]] = {"parallel": (1, ""), "keep_runs": (0, ""), "agent_deadman_seconds": (5, " seconds"),
+                                       "wait_for_run": (0, " seconds"), "max_faulted_nodes": (0, ""),
+                                       "wait": (0, " seconds")}
 
 
 def below_minimum(key: str, value: int) -> str:
@@ -84,6 +94,11 @@ def load_run_file(path: Path) -> RunFile:
             continue
         if is_path:
             value = [base / v for v in value] if isinstance(value, list) else base / value
+        if key in ABORT_FORMS:
+            run.options["abort_when"] = [*run.options.get("abort_when", []), ABORT_FORMS[key] + value]
+            continue
+        if key == "abort_when":
+            value = [*run.options.get("abort_when", []), *value]
         run.options[{"scenarios": "scenario", "scenario_dirs": "scenarios"}.get(key, key)] = value
     return run
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 import traceback
+from contextlib import nullcontext
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -17,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from chaos_harness.assemble.catalogue import scenario_modules
 from chaos_harness.core.cancellation import wait_log
-from chaos_harness.core.errors import CleanupError, HarnessError, UsageError
+from chaos_harness.core.errors import Aborted, CleanupError, HarnessError, SteadyStateNotMet, UsageError
 from chaos_harness.core.kube import Cluster
 from chaos_harness.core.timing import ClusterTiming
 from chaos_harness.faults.journal import Journal
 from chaos_harness.judge.checkers import Verdict
-from chaos_harness.judge.rejudging import judge, read_history, read_run, with_timing_source
+from chaos_harness.faults.guard import RunGuard
+from chaos_harness.judge.rejudging import halted, judge, read_history, read_run, with_timing_source
 from chaos_harness.judge.verdicts import outcome, verdict_dict
 from chaos_harness.nodes.access import NodeAccess
 from chaos_harness.nodes.docker import KindNodeAccess
@@ -72,7 +74,7 @@ def run_scenario(name: str, module: ModuleType, cluster: Cluster, namespace: str
                  journal: Journal, mysql_images: MySQLImages | None, nodes: NodeAccess | None = None,
                  targets: Sequence[str] | None = None, timing: ClusterTiming | None = None,
                  storage_class: str | None = None, target: "StatefulSetTarget | None" = None,
-                 label: str = "", placement: Sequence[str] = ()) -> ScenarioResult:
+                 label: str = "", placement: Sequence[str] = (), guard: RunGuard | None = None) -> ScenarioResult:
     """Run one scenario; never raises for a failed hypothesis, a scenario error or a failed cleanup: all three
     end up in the result, told apart. `label` names it beside its waits when it runs beside others;
     `placement` (the nodes its workload is pinned to, if any) goes into its history."""
@@ -80,7 +82,7 @@ def run_scenario(name: str, module: ModuleType, cluster: Cluster, namespace: str
     (run_dir / history_file).unlink(missing_ok=True)
     # A bare call (no access chosen) is the test bed's: docker exec into its kind nodes.
     env = make_env(cluster, namespace, run_id, run_dir / history_file, journal, mysql_images,
-                   nodes if nodes is not None else KindNodeAccess(), targets, timing, storage_class, target)
+                   nodes if nodes is not None else KindNodeAccess(), targets, timing, storage_class, target, guard)
     env.history.record("scenario", name=name, hypothesis=module.HYPOTHESIS,
                        **({"placement": list(placement)} if placement else {}))
     started, started_wall = time.monotonic(), time.time()
@@ -88,10 +90,15 @@ def run_scenario(name: str, module: ModuleType, cluster: Cluster, namespace: str
     error = cleanup_error = None
     with wait_log(label) as waits:
         try:
-            returned = module.run(env)
+            with guard.scenario(env.history) if guard is not None else nullcontext():
+                returned = module.run(env)
             # Verdicts come from the recorded history alone (so `chaos-harness check` can re-judge the run);
             # a scenario without `check` still returns its verdicts from run().
             verdicts = judge(module, env.history.events(), env.timing) if hasattr(module, "check") else returned
+        except (SteadyStateNotMet, Aborted):
+            # Nothing injected, or the run stopped from outside: the history says which (judge's `halted`).
+            stopped = halted(env.history.events())
+            verdicts = [stopped] if stopped is not None else [Verdict("run", "not-run", "stopped before judging")]
         except CleanupError as e:
             cleanup_error = str(e)
         except HarnessError as e:

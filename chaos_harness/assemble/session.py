@@ -16,7 +16,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from chaos_harness.assemble.catalogue import uses_mysql
-from chaos_harness.assemble.node_access import AccessOptions, node_access
+from chaos_harness.assemble.node_access import AccessOptions, node_access, target_nodes
+from chaos_harness.assemble.run_lock import DEFAULT_LOCK, RunLock
 from chaos_harness.assemble.runner import namespace_for, run_meta, run_scenario
 from chaos_harness.assemble.scheduler import NODE_LANE_SIZE, Slot, holds, plan_lanes, run_all
 from chaos_harness.core.api_errors import api_errors
@@ -27,6 +28,7 @@ from chaos_harness.core.labels import RUN_LABEL
 from chaos_harness.core.namespaces import NamespaceReaper, create_namespace
 from chaos_harness.core.timing import ClusterTiming
 from chaos_harness.faults import run_registered
+from chaos_harness.faults.guard import AbortCondition, RunGuard
 from chaos_harness.faults.journal import Journal, default_journal_path
 from chaos_harness.report.results import RunWriter, ScenarioResult
 from chaos_harness.workload.placement import Placement, placed, pool_tolerations
@@ -70,6 +72,19 @@ class SessionOptions:
     mysql_image: str | None = None                 # pulled by the cluster; None: built or pulled and kind-loaded
     xtrabackup_image: str | None = None
     run_id: str | None = None                      # None: the start time
+    run_lock: str = DEFAULT_LOCK                   # the run Lease (assemble/run_lock.py); one run per Lease at a time
+    wait_for_run: float = 0                        # seconds to wait for another run's Lease; 0: refuse at once
+    max_faulted_nodes: int | None = None           # None: 1 on a cluster that is not a local kind test bed; 0: no limit
+    abort_conditions: Sequence["AbortCondition"] = ()
+    abort_interval: float = 2.0
+
+
+def blast_radius(cluster: Cluster, asked: int | None) -> int | None:
+    """The most nodes faulted at once: as asked (0: no limit), else 1 on any cluster but the local kind test
+    bed, whose node lanes each fault their own nodes side by side (None: no limit)."""
+    if asked is not None:
+        return asked or None
+    return None if cluster.context.startswith("kind-") else 1
 
 
 def check_profile(cluster: Cluster, wanted: str | None) -> str:
@@ -111,6 +126,8 @@ class Session:
         self.writer = RunWriter(options.report_dir, run_id, run_meta(cluster, profile, options.source, timing,
                                                                 access_reason))
         self.reaper = NamespaceReaper(cluster)
+        self.guard: RunGuard | None = None         # set by open(): steady state, blast radius, abort conditions
+        self.lock: RunLock | None = None
         self._mysql: MySQLImages | None = None
         # A pool the user named (--target-nodes) may be tainted to keep other workloads off: the harness's own
         # workload tolerates its taints. The default selection tolerates nothing.
@@ -124,23 +141,39 @@ class Session:
 
     @classmethod
     @contextmanager
-    def open(cls, cluster: Cluster, options: SessionOptions) -> Iterator["Session"]:
+    def open(cls, cluster: Cluster, options: SessionOptions, scenarios: Sequence[str] = ()) -> Iterator["Session"]:
         """Check the cluster (it answers, runs the profile asked for), register the run in the journal (so
-        `cleanup` removes what a killed run leaves), assemble node access; on exit, confirm that every
-        namespace the run deleted is gone."""
+        `cleanup` removes what a killed run leaves), take the run Lease (one run per cluster at a time; `scenarios`
+        are named in it), assemble node access; on exit, confirm that every namespace the run deleted is gone and
+        let go of the Lease."""
         cluster.fingerprint()  # the API answers, before anything reads its settings or builds images
         profile = check_profile(cluster, options.timing_profile)
         timing = read_timing(cluster)
         run_id = options.run_id or time.strftime("%Y%m%d-%H%M%S", time.gmtime())
         journal = Journal(options.journal)
-        with run_registered(cluster, journal, run_id), \
-                node_access(cluster, options.access, run_id) as (access, choice, target_nodes):
-            session = cls(cluster, options, run_id, profile, timing, journal, access,
-                          f"{choice.mode} ({choice.reason})", list(target_nodes))
-            try:
-                yield session
-            finally:
-                session.reaper.confirm(300)
+        guard = RunGuard(cluster, blast_radius(cluster, options.max_faulted_nodes), tuple(options.abort_conditions),
+                         options.abort_interval)
+        # The target nodes are read before the run Lease is taken (a selector matching nothing is its own line),
+        # the Lease before anything is made (the agent, namespaces).
+        targets = target_nodes(cluster, options.access.target_selector)
+        lock = RunLock(cluster, run_id, scenarios, name=options.run_lock,
+                       on_stop=lambda who: guard.stop("stop", f"stopped by {who}"))
+        waited = lock.acquire(options.wait_for_run)
+        if waited >= 1:
+            print(f"run lock {lock.namespace}/{lock.name} taken after waiting {waited:.0f}s", flush=True)
+        try:
+            with run_registered(cluster, journal, run_id), \
+                    node_access(cluster, options.access, run_id, targets) as (access, choice, target_nodes_):
+                session = cls(cluster, options, run_id, profile, timing, journal, access,
+                              f"{choice.mode} ({choice.reason})", list(target_nodes_))
+                session.guard, session.lock = guard, lock
+                try:
+                    yield session
+                finally:
+                    session.reaper.confirm(300)
+        finally:
+            guard.close()
+            lock.release()
 
     def mysql_images(self) -> "MySQLImages":
         """The MySQL images, resolved (and loaded into a kind cluster) once per run."""
@@ -193,7 +226,7 @@ class Session:
                 result = run_scenario(name, module, self.cluster, target.namespace if target else str(namespace),
                                       self.writer.dir, self.run_id, self.journal, mysql, self.access,
                                       list(placement) or self.target_nodes, self.timing, self.options.storage_class,
-                                      target, label, placement=placement)
+                                      target, label, placement=placement, guard=self.guard)
         finally:
             if own:
                 self.reaper.delete(str(namespace))  # gone in the background while the next scenario runs

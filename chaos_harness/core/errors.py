@@ -81,3 +81,14 @@ class Interrupted(BaseException):
 
 class CleanupError(HarnessError):
     """A fault could not be healed. Reported apart from a failed hypothesis: the cluster may need a hand."""
+
+
+class SteadyStateNotMet(HarnessError):
+    """Before a fault: the target, its budget or the nodes were not steady, so nothing was injected (the
+    scenario's outcome is `not-run`, recorded in its history)."""
+
+
+class Aborted(BaseException):
+    """Raised in a scenario's thread at its next wait when the run is stopped from outside it (an abort condition
+    breached, `chaos-harness stop`): its `finally` blocks heal at once. A BaseException like Interrupted, so a
+    scenario's `except Exception` cannot swallow it."""

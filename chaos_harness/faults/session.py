@@ -7,12 +7,15 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chaos_harness.core.errors import CleanupError, GuardError, Interrupted
+from chaos_harness.core.errors import Aborted, CleanupError, GuardError, Interrupted
 from chaos_harness.faults.base import Fault, FaultContext, Unverified, spec_of
 from chaos_harness.faults.journal import Journal
 from chaos_harness.record.history import History
+
+if TYPE_CHECKING:
+    from chaos_harness.faults.guard import RunGuard
 
 
 @contextmanager
@@ -63,11 +66,17 @@ def raise_deferred(received: list[int]) -> None:
 class FaultSession:
     """Applies faults for one run against one cluster, journaled and recorded."""
 
-    def __init__(self, ctx: FaultContext, journal: Journal, history: History, run_id: str) -> None:
+    def __init__(self, ctx: FaultContext, journal: Journal, history: History, run_id: str,
+                 guard: "RunGuard | None" = None, namespace: str = "", workload: str | None = None) -> None:
+        """`guard` (a run's, from where it is assembled): the steady state, blast radius and abort conditions
+        around every injection, for the workload `workload` (None: every StatefulSet and Deployment) in
+        `namespace`. Without one, faults are injected as asked (a test's own session)."""
         self.ctx = ctx
         self.journal = journal
         self.history = history
         self.run_id = run_id
+        self.guard, self.namespace, self.workload = guard, namespace, workload
+        self.in_flight = 0
         self._cluster_uid = ctx.cluster.fingerprint().kube_system_uid
 
     @contextmanager
@@ -79,8 +88,21 @@ class FaultSession:
         if node and targets is not None and node not in targets:
             raise GuardError(f"refusing {spec['type']} on {node}: not a target node (--target-nodes selects "
                              f"{', '.join(sorted(targets))})")
+        if self.guard is not None:
+            self.guard.before(spec, self.history, self.namespace, self.workload, sorted(targets or ()),
+                              self.in_flight, self.ctx.time_box_seconds)
+        try:
+            with self._journaled(fault, spec) as evidence:
+                yield evidence
+        finally:
+            if self.guard is not None:
+                self.guard.after(spec)
+
+    @contextmanager
+    def _journaled(self, fault: Fault, spec: dict[str, Any]) -> Iterator[str]:
         entry = self.journal.add(spec, self._cluster_uid, self.ctx.cluster.context, self.run_id,
                                  access=self.ctx.access_record())
+        self.in_flight += 1
         with heal_on_signals():
             try:
                 self.history.record("fault", phase="inject", fault=spec)
@@ -89,7 +111,7 @@ class FaultSession:
                 self.history.record("fault", phase="injected", fault=spec, evidence=evidence,
                                     verified=not isinstance(evidence, Unverified))
                 yield evidence
-            except Exception:
+            except (Exception, Aborted):  # an abort heals as an error does, then ends the scenario
                 self._heal(fault, spec, entry.id)
                 raise
             except BaseException as interrupt:
@@ -101,6 +123,8 @@ class FaultSession:
                     interrupt.add_note(f"{spec['type']} not healed ({heal_error or type(heal_error).__name__}); "
                                        f"'chaos-harness cleanup' will finish it")
                 raise
+            finally:
+                self.in_flight -= 1
             self._heal(fault, spec, entry.id)
 
     def _heal(self, fault: Fault, spec: dict[str, Any], entry_id: str, already_interrupted: bool = False) -> None:

@@ -24,17 +24,23 @@ from chaos_harness.nodes.access import NodeAccess
 from chaos_harness.nodes.docker import KindNodeAccess
 from chaos_harness.testbed.shell import BuildError
 
-# 4: nothing failed, but some hypothesis could not be judged (a checker's evidence was not observed).
-EXIT_PASS, EXIT_HYPOTHESIS, EXIT_USAGE, EXIT_CLEANUP, EXIT_UNKNOWN = 0, 1, 2, 3, 4
+# 4: nothing failed, but some hypothesis could not be judged (a checker's evidence was not observed); 5: the run
+# was aborted (an abort condition, `chaos-harness stop`); 6: a scenario did not run (the steady state did not hold).
+EXIT_PASS, EXIT_HYPOTHESIS, EXIT_USAGE, EXIT_CLEANUP, EXIT_UNKNOWN, EXIT_ABORTED, EXIT_NOT_RUN = 0, 1, 2, 3, 4, 5, 6
 
 
 def exit_code(statuses: list[str]) -> int:
     """The run's exit code from its scenarios' outcomes: a fault left behind first, then a failed (or errored)
-    scenario, then one that could not be judged; 0 only when every scenario passed."""
+    scenario, then an aborted run, a scenario not run, one that could not be judged; 0 only when every scenario
+    passed."""
     if "cleanup-failed" in statuses:
         return EXIT_CLEANUP
     if "fail" in statuses or "error" in statuses:
         return EXIT_HYPOTHESIS
+    if "aborted" in statuses:
+        return EXIT_ABORTED
+    if "not-run" in statuses:
+        return EXIT_NOT_RUN
     if "unknown" in statuses or not statuses:
         return EXIT_UNKNOWN
     return EXIT_PASS
@@ -75,6 +81,39 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
         print(f"cleanup: healed {line}")
     for line in skipped:
         print(f"cleanup: skipped {line}")
+    release_dead_lock(cluster, args.run_lock, [e.run_id for e in entries if not e.owner_alive()])
+    return EXIT_PASS
+
+
+def release_dead_lock(cluster: Cluster, name: str, dead_runs: list[str]) -> None:
+    """A run lock whose every holder is dead (killed runs of the journal, or silent past the Lease's duration)
+    is let go at once, rather than after its expiry."""
+    from chaos_harness.assemble.run_lock import release_dead
+
+    if released := release_dead(cluster, name, dead_runs=dead_runs):
+        print(f"cleanup: released {released}")
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    """Emergency stop: mark the run lock; its holder heals, deletes what it made, and lets go."""
+    from chaos_harness.assemble.run_lock import LOCK_NAMESPACE, check_lock_name, request_stop, wait_released
+
+    check_lock_name(args.run_lock)
+    cluster = connect_from(args)
+    holder = request_stop(cluster, args.run_lock)
+    if holder is None:
+        print(f"stop: no run holds the run lock {LOCK_NAMESPACE}/{args.run_lock}; nothing to stop")
+        return EXIT_PASS
+    print(f"stop: asked {holder.describe(__import__('time').time())} to stop", flush=True)
+    if not args.wait:
+        return EXIT_PASS
+    seconds = wait_released(cluster, holder, args.wait, args.run_lock)
+    if seconds is None:
+        print(f"stop: the run still holds {LOCK_NAMESPACE}/{args.run_lock} after {args.wait}s (it heals before it "
+              f"lets go; a run that was killed loses the lock when it expires, or run 'chaos-harness cleanup' on its "
+              f"machine)", file=sys.stderr)
+        return EXIT_CLEANUP
+    print(f"stop: the run healed and let go of the lock in {seconds:.1f}s")
     return EXIT_PASS
 
 
@@ -206,7 +245,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
                                                            f"{args.namespace}")
         return EXIT_PASS
     if args.action == "status":
-        print("\n".join(schedule.status(cluster, args.name, args.namespace)))
+        print("\n".join(schedule.status(cluster, args.name, args.namespace, lock=args.run_lock)))
         return EXIT_PASS
     files = schedule.fetch(cluster, args.name, args.namespace, args.to)
     print(f"fetched {files} files from {args.namespace}/{args.name}-reports into {args.to}")
@@ -254,10 +293,12 @@ def run_plan(args: argparse.Namespace) -> int:
         options=SessionOptions(report_dir=args.report_dir, source="cli", access=access_options(args),
                                journal=args.journal, timing_profile=args.timing_profile,
                                storage_class=args.storage_class, mysql_image=args.mysql_image,
-                               xtrabackup_image=args.xtrabackup_image),
+                               xtrabackup_image=args.xtrabackup_image, run_id=unique_run_id(),
+                               run_lock=args.run_lock, wait_for_run=args.wait_for_run,
+                               max_faulted_nodes=args.max_faulted_nodes),
         connect=lambda: connect_from(args), scenarios=args.scenario, scenario_dirs=args.scenarios,
         targets=target_specs, target_given=bool(args.target), probe=probe_of(args),
-        pushgateway=args.pushgateway))
+        pushgateway=args.pushgateway, abort_when=args.abort_when))
     cluster, options, jobs = run.cluster, run.options, run.jobs
     printing = threading.Lock()
 
@@ -275,8 +316,10 @@ def run_plan(args: argparse.Namespace) -> int:
         with printing:
             print("\n".join(lines), flush=True)
 
-    with Session.open(cluster, options) as session:
+    with Session.open(cluster, options, [job.name.split("_", 1)[0] for job in jobs]) as session:
         results = session.run_all(jobs, args.parallel, started=started, finished=finished)
+    if session.guard is not None and session.guard.stopped:
+        print(f"run aborted: {session.guard.stopped}; every fault was healed", flush=True)
     from chaos_harness.frontends.schedule import tell_run_end
 
     if told := tell_run_end(cluster, results, session.run_id):
@@ -296,6 +339,15 @@ def run_plan(args: argparse.Namespace) -> int:
         for gone in prune(args.report_dir, args.keep_runs):
             print(f"pruned old run {gone}")
     return code
+
+
+def unique_run_id() -> str:
+    """The start time, and a few random digits: two runs started within a second (one waiting for the other's
+    lock) never share a run directory or namespaces."""
+    import time
+    import uuid
+
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:4]
 
 
 def interrupted_line(args: argparse.Namespace, name: str, notes: list[str]) -> str:
@@ -339,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "check":
             return cmd_check(args)
+        if args.command == "stop":
+            return cmd_stop(args)
         if args.command in ("schedule", "reports"):
             return cmd_schedule(args)
         if args.command == "doctor":

@@ -8,12 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from chaos_harness.assemble.node_access import DEFAULT_TARGET_NODES, NODE_ACCESS_MODES
+from chaos_harness.assemble.run_lock import DEFAULT_LOCK, LOCK_NAMESPACE
 from chaos_harness.faults.journal import default_journal_path
 
 DESCRIPTION = """The chaos-harness command line.
 
-Exit codes: 0 pass, 1 hypothesis failed, 2 usage or environment error, 3 cleanup failed, 4 nothing failed but
-some hypothesis could not be judged.
+Exit codes: 0 pass, 1 hypothesis failed, 2 usage or environment error (also: the cluster is in use by another
+run), 3 cleanup failed, 4 nothing failed but some hypothesis could not be judged, 5 aborted (an abort condition
+breached, or 'chaos-harness stop'; every fault healed at once), 6 not run (the steady state did not hold before a
+fault, so nothing was injected).
 """
 
 
@@ -40,14 +43,14 @@ def whole_number(key: str) -> Callable[[str], int]:
 
 
 # Which global options each subcommand shows in its --help (all are accepted before the subcommand).
-CLUSTER, JOURNAL, NODES, SCENARIOS = "cluster", "journal", "nodes", "scenarios"
-OPTION_GROUPS = {"cleanup": (CLUSTER, JOURNAL, NODES), "journal": (JOURNAL,), "list": (SCENARIOS,),
-                 "check": (SCENARIOS,), "doctor": (CLUSTER, JOURNAL, NODES), "schedule": (CLUSTER,), "reports": (CLUSTER,),
-                 "run": (CLUSTER, JOURNAL, NODES, SCENARIOS)}
+CLUSTER, JOURNAL, NODES, SCENARIOS, LOCK = "cluster", "journal", "nodes", "scenarios", "lock"
+OPTION_GROUPS = {"cleanup": (CLUSTER, JOURNAL, NODES, LOCK), "journal": (JOURNAL,), "list": (SCENARIOS,),
+                 "check": (SCENARIOS,), "doctor": (CLUSTER, JOURNAL, NODES, LOCK), "schedule": (CLUSTER, LOCK),
+                 "reports": (CLUSTER,), "run": (CLUSTER, JOURNAL, NODES, SCENARIOS, LOCK), "stop": (CLUSTER, LOCK)}
 
 
 def global_options(parser: argparse.ArgumentParser, suppress: bool,
-                   groups: tuple[str, ...] = (CLUSTER, JOURNAL, NODES, SCENARIOS)) -> None:
+                   groups: tuple[str, ...] = (CLUSTER, JOURNAL, NODES, SCENARIOS, LOCK)) -> None:
     """Options that go before or after the subcommand (`chaos-harness run --kubeconfig X` works too): on the
     subcommands their defaults are suppressed, so a value given before the subcommand is not overwritten; a
     subcommand shows only the `groups` it uses."""
@@ -85,6 +88,10 @@ def global_options(parser: argparse.ArgumentParser, suppress: bool,
         parser.add_argument("--agent-runtime-endpoint", default=default(None), metavar="unix:///PATH",
                             help="the nodes' CRI endpoint (default: the agent finds it, from the kubelet's flags or "
                                  "config, else the known sockets matched against the node's runtime version)")
+    if LOCK in groups:
+        parser.add_argument("--run-lock", default=default(DEFAULT_LOCK), metavar="NAME",
+                            help=f"the Lease in namespace {LOCK_NAMESPACE} that lets one run at a time fault the "
+                                 f"cluster (default {DEFAULT_LOCK}; name another only for a disjoint node pool)")
     if SCENARIOS in groups:
         parser.add_argument("--scenarios", type=Path, action="append", default=default([]), metavar="DIR",
                             help="also load the scenario files (*.py) in DIR; same contract as the built-ins "
@@ -131,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", parents=[common["check"]],
                            help="re-judge a finished run from its recorded histories (offline: no cluster)")
     check.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory: reports/<run-id>")
+    stop = sub.add_parser("stop", parents=[common["stop"]],
+                          help="emergency stop: the run holding the run lock heals at once, deletes what it made and "
+                               "ends as aborted (from any machine with access to the cluster)")
+    stop.add_argument("--wait", type=whole_number("wait"), default=120, metavar="SECONDS",
+                      help="wait this long for the run to heal and let go of the lock (default 120; 0: do not wait)")
     sub.add_parser("doctor", parents=[common["doctor"]],
                    help="check the chosen context: API, version, node access, timing, storage, permissions")
     schedule = sub.add_parser("schedule", help="scheduled runs inside the cluster, on a Kubernetes CronJob")
@@ -166,6 +178,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--parallel", type=whole_number("parallel"), default=3, metavar="N",
                      help="run up to N scenarios side by side where what they hold allows: those acting only on "
                           "their own pods together, each node fault alone (default 3; 1: one after the other)")
+    run.add_argument("--wait-for-run", type=whole_number("wait_for_run"), default=0, metavar="SECONDS",
+                     help="when another run holds the run lock, wait up to SECONDS for it (default 0: refuse at once, "
+                          "naming the run that holds it)")
+    run.add_argument("--max-faulted-nodes", type=whole_number("max_faulted_nodes"), default=None, metavar="N",
+                     help="at most N nodes faulted at once across the whole run (default: 1, or no limit on a local "
+                          "kind test bed; 0: no limit)")
+    run.add_argument("--abort-when", action="append", default=[], metavar="CONDITION",
+                     help="heal at once and end the run as aborted when this breaches, asked every 2 s from a fault "
+                          "until its scenario recovered: 'command:CMD' (non-zero exit), an http(s) URL (non-2xx or "
+                          "no answer), 'prometheus:URL QUERY' (a non-empty or non-zero result); repeatable")
     run.add_argument("--config", type=Path, default=None, metavar="FILE",
                      help="a run file (TOML): scenarios, targets, profile, report dir, node access...; options on "
                           "the command line win over it")

@@ -78,6 +78,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the kubelet's systemd unit on the nodes (default: the agent finds it)")
     group.addoption("--chaos-agent-runtime-endpoint", default=None, metavar="unix:///PATH",
                     help="the nodes' CRI endpoint (default: the agent finds it)")
+    group.addoption("--chaos-run-lock", default="chaos-harness-run", metavar="NAME",
+                    help="the run Lease this session holds while it runs (one run per Lease at a time; the "
+                         "session's xdist workers and the CLI runs its tests start share it)")
+    group.addoption("--chaos-wait-for-run", type=int, default=0, metavar="SECONDS",
+                    help="wait up to SECONDS for another run's lock (default 0: fail at once, naming it)")
+    group.addoption("--chaos-max-faulted-nodes", type=int, default=None, metavar="N",
+                    help="at most N nodes faulted at once (default 1, or no limit on a kind test bed; 0: no limit)")
+    group.addoption("--chaos-abort-when", action="append", default=[], metavar="CONDITION",
+                    help="heal and abort when this breaches: 'command:CMD', an http(s) URL, 'prometheus:URL QUERY'")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -89,6 +98,11 @@ def pytest_configure(config: pytest.Config) -> None:
     # Every long wait (image pull or build, kind load, cluster creation, Ready, namespace deletion) says what it
     # waits for: on stdout, so `pytest -s` shows it live and a failing test's captured output keeps it.
     config.stash[DISPLAY_KEY] = cancellation.set_display(cancellation.PrintDisplay())
+    # One pytest invocation is one run group: its xdist workers (started after this, inheriting the environment)
+    # and the CLI runs its tests start share the run lock instead of queueing behind one another.
+    from chaos_harness.assemble.run_lock import run_group
+
+    run_group()
 
 
 def cluster_required(config: pytest.Config) -> bool:
@@ -132,9 +146,19 @@ def chaos_session(cluster: Cluster, run_id: str, pytestconfig: pytest.Config) ->
                                                   kubelet_unit=pytestconfig.getoption("--chaos-agent-kubelet-unit"),
                                                   runtime_endpoint=pytestconfig.getoption(
                                                       "--chaos-agent-runtime-endpoint")),
-                             timing_profile=pytestconfig.getoption("--chaos-timing-profile"), run_id=run_id)
+                             timing_profile=pytestconfig.getoption("--chaos-timing-profile"), run_id=run_id,
+                             run_lock=pytestconfig.getoption("--chaos-run-lock"),
+                             wait_for_run=pytestconfig.getoption("--chaos-wait-for-run"),
+                             max_faulted_nodes=pytestconfig.getoption("--chaos-max-faulted-nodes"))
     try:
-        with Session.open(cluster, options) as session:
+        from chaos_harness.assemble.abort import check_conditions, parse_condition
+        from chaos_harness.assemble.run_lock import check_lock_name
+
+        check_lock_name(options.run_lock)
+        conditions = [parse_condition(c, "--chaos-abort-when") for c in pytestconfig.getoption("--chaos-abort-when")]
+        check_conditions(conditions, "--chaos-abort-when")
+        options.abort_conditions = tuple(conditions)
+        with Session.open(cluster, options, [f"pytest {os.path.basename(str(pytestconfig.rootpath))}"]) as session:
             pytestconfig.stash[RUN_KEY] = session.writer
             yield session
     except UsageError as e:
@@ -348,7 +372,7 @@ def chaos_env(cluster: Cluster, namespace: str, chaos_session: "Session",
     s = chaos_session
     test = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)[:80]
     env = make_env(cluster, namespace, s.run_id, s.writer.dir / f"{test}.history.jsonl", s.journal,
-                   nodes=s.access, targets=s.target_nodes, timing=s.timing)
+                   nodes=s.access, targets=s.target_nodes, timing=s.timing, guard=s.guard)
     yield env
     env.history.close()
 

@@ -149,7 +149,7 @@ def _cronjob(cluster: Cluster, name: str, namespace: str) -> Any:
         raise UsageError(f"no schedule {name} in namespace {namespace} (chaos-harness schedule install)") from None
 
 
-def status(cluster: Cluster, name: str, namespace: str, limit: int = 5) -> list[str]:
+def status(cluster: Cluster, name: str, namespace: str, limit: int = 5, lock: str = "chaos-harness-run") -> list[str]:
     """Lines for `schedule status`: the CronJob, its reports claim (a claim that never binds is said plainly),
     its recent runs and the verdicts their Events told."""
     batch = client.BatchV1Api(cluster.api)
@@ -181,7 +181,9 @@ def status(cluster: Cluster, name: str, namespace: str, limit: int = 5) -> list[
     if not jobs:
         lines.append("  no run yet (kubectl create job --from=cronjob/"
                      f"{name} {name}-now -n {namespace} starts one now)")
-    return lines
+    from chaos_harness.assemble.run_lock import lock_line
+
+    return lines + [lock_line(cluster, lock)]
 
 
 def run_events(cluster: Cluster, name: str, namespace: str) -> dict[str, str]:
@@ -191,7 +193,8 @@ def run_events(cluster: Cluster, name: str, namespace: str) -> dict[str, str]:
             namespace, field_selector=f"involvedObject.kind=CronJob,involvedObject.name={name}", _request_timeout=10).items
     told = {}
     for ev in events:
-        if ev.reason in ("ResilienceCheckPassed", "ResilienceCheckFailed", "ResilienceCheckUnknown"):
+        if ev.reason in ("ResilienceCheckPassed", "ResilienceCheckFailed", "ResilienceCheckUnknown",
+                         "ResilienceCheckAborted", "ResilienceCheckNotRun"):
             job = (ev.metadata.annotations or {}).get("chaos-harness/job", "")
             told[job] = f"{ev.reason}: {ev.message}"
     return told
@@ -215,12 +218,17 @@ def run_end_event(results: Sequence["ScenarioResult"], run_id: str) -> tuple[str
                                                                   if verdict_status(v) != "pass")
                                                          or (r.error or r.cleanup_error or "")[:80]) for r in rs)
 
-    failed = [r for r in results if r.status not in ("pass", "unknown")]
+    failed = [r for r in results if r.status not in ("pass", "unknown", "aborted", "not-run")]
     unknown = [r for r in results if r.status == "unknown"]
+    halted = [r for r in results if r.status in ("aborted", "not-run")]
     if failed:
         return "ResilienceCheckFailed", "Warning", (f"run {run_id}: {len(failed)} of {len(results)} scenarios did not "
                                                     f"hold: {named(failed)}"
                                                     + (f"; could not judge: {named(unknown)}" if unknown else ""))
+    if halted:
+        reason = "ResilienceCheckAborted" if any(r.status == "aborted" for r in halted) else "ResilienceCheckNotRun"
+        return reason, "Warning", (f"run {run_id}: {len(halted)} of {len(results)} scenarios were stopped or not run "
+                                   f"(nothing judged): {named(halted)}")
     if unknown:
         return "ResilienceCheckUnknown", "Warning", (f"run {run_id}: nothing failed, but {len(unknown)} of "
                                                      f"{len(results)} scenarios could not be judged: {named(unknown)}")

@@ -24,9 +24,29 @@ def with_timing_source(verdicts: list[Verdict], timing: ClusterTiming) -> list[V
     return [replace(v, evidence=(*v.evidence, note)) for v in verdicts]
 
 
+def halted(events: list[dict[str, Any]]) -> Verdict | None:
+    """The one verdict of a scenario its run stopped (an `abort` event: the run's abort condition or `chaos-harness
+    stop`), or that never injected because the steady state did not hold (a failed `steady-state`) or the run had
+    already stopped (`not-run`): its checkers are not asked, since what they would judge never happened as
+    planned. None when the scenario ran its course."""
+    for e in events:
+        if e.get("kind") == "abort":
+            word = "stopped by 'chaos-harness stop'" if e.get("source") == "stop" else "abort condition breached"
+            return Verdict("abort", "aborted", f"{word}: {e.get('reason', '')}; the fault was healed at once",
+                           ({k: e.get(k) for k in ("source", "reason", "condition", "output", "mono") if k in e},))
+        if e.get("kind") == "steady-state" and not e.get("ok", True):
+            return Verdict("steady-state", "not-run", f"nothing injected: {e.get('reason', 'the steady state did not hold')}",
+                           tuple({"fault": e.get("fault"), **c} for c in e.get("checks", []) if not c.get("ok")))
+        if e.get("kind") == "not-run":
+            return Verdict("run", "not-run", f"not started: {e.get('reason', '')}")
+    return None
+
+
 def judge(module: ModuleType, events: list[dict[str, Any]], timing: ClusterTiming) -> list[Verdict]:
     """The scenario's verdicts from its history. A `check` that raises outside its checkers (which isolate
     themselves) is one `error` verdict, never a lost run."""
+    if (stopped := halted(events)) is not None:
+        return [stopped]
     try:
         return list(module.check(events, timing))
     except Exception as e:

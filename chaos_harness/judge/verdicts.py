@@ -16,8 +16,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Status = Literal["pass", "fail", "unknown", "error"]
-STATUSES: tuple[str, ...] = ("pass", "fail", "unknown", "error")
+Status = Literal["pass", "fail", "unknown", "error", "aborted", "not-run"]
+# `aborted`: an abort condition or `chaos-harness stop` ended the scenario, its fault healed at once; `not-run`:
+# the steady state did not hold before a fault (or the run was already stopped), so nothing was injected. Neither
+# judges the hypothesis: both are verdicts on the run, never a pass and never a failure.
+STATUSES: tuple[str, ...] = ("pass", "fail", "unknown", "error", "aborted", "not-run")
 
 
 @dataclass(frozen=True)
@@ -111,10 +114,10 @@ def blind(name: str, spans: Iterable[dict[str, Any]], what: str) -> Verdict | No
 
 def outcome(statuses: Iterable[str]) -> str:
     """A scenario's outcome from its verdicts: `fail` when any failed (a finding stands whatever else is
-    unknown); else `error` when a checker raised; else `unknown` when any was; `pass` only when every one
+    unknown); else `error` when a checker raised; else `aborted`, then `not-run`; else `unknown` when any was; `pass` only when every one
     passed (and there was at least one)."""
     seen = list(statuses)
-    for status in ("fail", "error", "unknown"):
+    for status in ("fail", "error", "aborted", "not-run", "unknown"):
         if status in seen:
             return status
     return "pass" if seen else "unknown"

@@ -156,7 +156,29 @@ class RecorderEvent(Stamp, total=False):
 
 
 # The kinds whose fields are fixed: History.record refuses any other field for them.
-KINDS: dict[str, type] = {"pod": PodEvent, "node": NodeEvent, "event": KubeEvent, "pvc": PvcEvent,
+class SteadyStateEvent(Stamp, total=False):
+    """Before an injection: what was read of the target, its budget and the nodes, and whether it was steady."""
+    ok: bool
+    fault: dict[str, Any]
+    checks: list[dict[str, Any]]   # each: check, ok, detail
+    reason: str                    # on ok=False: why nothing was injected
+
+
+class AbortEvent(Stamp, total=False):
+    """A run stopped from outside its scenarios: an abort condition breached, or `chaos-harness stop`."""
+    source: str                    # "abort-condition" or "stop"
+    reason: str
+    condition: str                 # the condition as given (abort-condition)
+    output: str                    # what the probe said (its output, status or result), trimmed
+
+
+class NotRunEvent(Stamp, total=False):
+    """The scenario was not started: the run had already been stopped or aborted."""
+    reason: str
+
+
+KINDS: dict[str, type] = {"steady-state": SteadyStateEvent, "abort": AbortEvent, "not-run": NotRunEvent,
+                          "pod": PodEvent, "node": NodeEvent, "event": KubeEvent, "pvc": PvcEvent,
                           "runtime": RuntimeEvent, "fault": FaultEvent, "write": WriteEvent,
                           "read-keys": ReadKeysEvent, "meta": MetaEvent, "recorder": RecorderEvent}
 STAMP_KEYS = frozenset(Stamp.__annotations__)
