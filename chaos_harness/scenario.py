@@ -69,7 +69,10 @@ class ScenarioEnv:
             self.note(workload=mysql.name, service=mysql.name, probe="mysql",
                       readable=[mysql.pod(i) for i in mysql.readable_ordinals])
             return mysql, node
-        self.target.wait_ready(120)
+        if self.faults.guard is not None:  # a run's: a target not Ready is not faulted (outcome not-run)
+            self.faults.guard.target_ready(self.history, self.namespace, self.target.name, self.target.wait_ready)
+        else:
+            self.target.wait_ready(120)
         # The replicas durability expects to read back come from the workload, not from the reads that happened.
         self.note(workload=self.target.name, service=self.target.service,
                   probe="yes" if self.target.probe else "none",

@@ -24,7 +24,7 @@ import pytest
 SIDE_LANES = {
     "side": {"test_faults.py", "test_cleanup.py", "test_foreign_cluster.py", "test_node_agent.py",
              "test_testbed.py", "test_split_brain.py"},
-    "side2": {"test_user_target.py", "test_schedule.py", "test_signals.py"},
+    "side2": {"test_user_target.py", "test_schedule.py", "test_signals.py", "test_shared_cluster.py"},
 }
 LANE_LABEL = "chaos-harness.test/lane"
 

@@ -251,6 +251,12 @@ class RunLock:
                 self.run_id: self._me(now, float(mine["since"]) if "since" in mine else None)}
         self._write(holder, runs, self.group, now)
 
+    def delete(self, holder: Holder) -> None:
+        """Delete the Lease as `holder` read it (409 if it changed since)."""
+        with api_errors(f"deleting Lease {self.namespace}/{self.name}"):
+            self._coord.delete_namespaced_lease(self.name, self.namespace, _request_timeout=10, body=client.V1DeleteOptions(
+                preconditions=client.V1Preconditions(resource_version=holder.resource_version)))
+
     def release(self) -> None:
         """Leave the Lease: delete it when no other member of the group is alive, else remove our entry."""
         self._done.set()
@@ -265,11 +271,7 @@ class RunLock:
                 if others:
                     self._write(holder, others, self.group, _now())
                 else:
-                    with api_errors(f"deleting Lease {self.namespace}/{self.name}"):
-                        self._coord.delete_namespaced_lease(
-                            self.name, self.namespace, _request_timeout=10,
-                            body=client.V1DeleteOptions(preconditions=client.V1Preconditions(
-                                resource_version=holder.resource_version)))
+                    self.delete(holder)
                 return
             except (Conflict, NotFound):
                 continue
@@ -290,17 +292,16 @@ def lock_line(cluster: Cluster, name: str = DEFAULT_LOCK, namespace: str = LOCK_
 def request_stop(cluster: Cluster, name: str = DEFAULT_LOCK, namespace: str = LOCK_NAMESPACE,
                  who: str | None = None) -> Holder | None:
     """Mark the Lease for a stop; the holder it names (None: no run holds it)."""
-    coord = client.CoordinationV1Api(cluster.api)
     who = who or f"{os.environ.get('USER', 'someone')}@{socket.gethostname()} at {_iso(_now())}"
+    lock = RunLock(cluster, "stop", name=name, namespace=namespace, group="-")
     while True:
-        lock = RunLock(cluster, "stop", name=name, namespace=namespace, group="-")
         holder = lock.read()
         if holder is None or not holder.live(_now()):
             return None
         patch = {"metadata": {"resourceVersion": holder.resource_version, "annotations": {STOP_ANNOTATION: who}}}
         try:
             with api_errors(f"marking Lease {namespace}/{name} for a stop"):
-                coord.patch_namespaced_lease(name, namespace, patch, _request_timeout=10)
+                lock._coord.patch_namespaced_lease(name, namespace, patch, _request_timeout=10)
             return holder
         except Conflict:
             continue
@@ -336,10 +337,7 @@ def release_dead(cluster: Cluster, name: str = DEFAULT_LOCK, namespace: str = LO
     if live:
         return None
     try:
-        with api_errors(f"deleting Lease {namespace}/{name}"):
-            client.CoordinationV1Api(cluster.api).delete_namespaced_lease(
-                name, namespace, _request_timeout=10, body=client.V1DeleteOptions(
-                    preconditions=client.V1Preconditions(resource_version=holder.resource_version)))
+        lock.delete(holder)
     except (Conflict, NotFound):
         return None
     return f"run lock {namespace}/{name} of {holder.describe(_now())}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
@@ -105,16 +105,42 @@ def wait_log(label: str = "") -> Iterator[WaitLog]:
 _cancel_lock = threading.Lock()
 _cancelled: dict[int, BaseException] = {}
 _wakeups: dict[int, threading.Event] = {}
+_interrupts: dict[int, list[Callable[[], None]]] = {}
 
 
 def cancel(thread_id: int, reason: BaseException) -> None:
-    """Make thread `thread_id` raise `reason` at its next wait (or at once, if it is sleeping in one), so its
-    `finally` blocks heal what it injected. Raised once: the heals' own waits then run normally."""
+    """Make thread `thread_id` raise `reason` at its next wait (or at once, if it is sleeping in one or reading a
+    watch), so its `finally` blocks heal what it injected. Raised once: the heals' own waits then run normally."""
     with _cancel_lock:
         _cancelled[thread_id] = reason
         wakeup = _wakeups.get(thread_id)
+        interrupts = list(_interrupts.get(thread_id, ()))
     if wakeup:
         wakeup.set()
+    for interrupt in interrupts:
+        try:
+            interrupt()
+        except Exception:  # noqa: BLE001 - the read may have ended meanwhile; the checkpoint still raises
+            pass
+
+
+@contextmanager
+def interruptible(interrupt: Callable[[], None]) -> Iterator[None]:
+    """While the block runs, a cancellation of this thread also calls `interrupt` (in the cancelling thread): for
+    a blocking read no wakeup event reaches, such as a watch waiting for its next event, so an abort or a stop
+    heals within a second instead of at the watch's timeout."""
+    me = threading.get_ident()
+    with _cancel_lock:
+        _interrupts.setdefault(me, []).append(interrupt)
+    try:
+        yield
+    finally:
+        with _cancel_lock:
+            mine = _interrupts.get(me, [])
+            if interrupt in mine:
+                mine.remove(interrupt)
+            if not mine:
+                _interrupts.pop(me, None)
 
 
 def checkpoint() -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from kubernetes import watch
 
 from chaos_harness.core.api_errors import api_errors
-from chaos_harness.core.cancellation import checkpoint, sleep, waiting
+from chaos_harness.core.cancellation import checkpoint, interruptible, sleep, waiting
 from chaos_harness.core.errors import Gone, TransientClusterError, WaitTimeout
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def _watch_until(list_fn: Callable[..., Any], predicate: Callable[[Any], bool], 
                 return obj, time.monotonic() - started
         w = watch.Watch()
         try:
-            with api_errors(f"watching for {what}"):
+            with interruptible(lambda: _shut(w)), api_errors(f"watching for {what}"):
                 for event in w.stream(list_fn, resource_version=listed.metadata.resource_version,
                                       timeout_seconds=max(1, int(min(10, remaining))),
                                       _request_timeout=min(20, remaining + 5), **list_kwargs):
@@ -108,6 +108,18 @@ def _watch_until(list_fn: Callable[..., Any], predicate: Callable[[Any], bool], 
             pass  # a resourceVersion too old, or the watch connection timed out or dropped: re-list
         finally:
             w.stop()
+
+
+def _shut(w: watch.Watch) -> None:
+    """Shut the socket a watch is reading from (a cancellation of the waiting thread): the read ends at once with
+    a dropped connection, and the loop's checkpoint raises the cancellation. The client keeps the response in
+    `_resp` and urllib3 its connection in `_connection`: read defensively, a newer client may name them otherwise
+    (the watch then ends at its own timeout, as before)."""
+    import socket
+
+    sock = getattr(getattr(getattr(w, "_resp", None), "_connection", None), "sock", None)
+    if sock is not None:
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def node_condition(node: Any, kind: str = "Ready") -> str | None:

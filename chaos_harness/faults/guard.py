@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -26,7 +26,7 @@ from kubernetes import client
 
 from chaos_harness.core import cancellation
 from chaos_harness.core.api_errors import api_errors
-from chaos_harness.core.errors import Aborted, ClusterError, SteadyStateNotMet
+from chaos_harness.core.errors import Aborted, ClusterError, SteadyStateNotMet, WaitTimeout
 from chaos_harness.core.kube import Cluster
 from chaos_harness.faults.registry import NODE_FAULTS
 from chaos_harness.record.history import History
@@ -68,14 +68,25 @@ def _matches(selector: Any, labels: dict[str, str]) -> bool:
 def steady_state(cluster: Cluster, namespace: str, workload: str | None, spec: dict[str, Any],
                  pool: Sequence[str], own_faulted: set[str]) -> list[dict[str, Any]]:
     """Fresh reads, each as {check, ok, detail}: what `spec` would disrupt, in its steady state or not."""
-    checks: list[dict[str, Any]] = []
     with api_errors(f"reading the workload in {namespace} before {spec['type']}"):
         sets = client.AppsV1Api(cluster.api).list_namespaced_stateful_set(namespace, _request_timeout=10).items
         deployments = ([] if workload else
                        client.AppsV1Api(cluster.api).list_namespaced_deployment(namespace, _request_timeout=10).items)
         budgets = client.PolicyV1Api(cluster.api).list_namespaced_pod_disruption_budget(namespace,
                                                                                         _request_timeout=10).items
-    sets = [s for s in sets if workload is None or s.metadata.name == workload]
+    nodes = None
+    if spec["type"] in NODE_FAULTS and spec.get("node"):
+        with api_errors(f"reading the nodes before {spec['type']} on {spec['node']}"):
+            nodes = {n.metadata.name: n for n in cluster.core.list_node(_request_timeout=10).items}
+    return judge_steady(namespace, [s for s in sets if workload is None or s.metadata.name == workload],
+                        deployments, budgets, nodes, spec, pool, own_faulted)
+
+
+def judge_steady(namespace: str, sets: Sequence[Any], deployments: Sequence[Any], budgets: Sequence[Any],
+                 nodes: dict[str, Any] | None, spec: dict[str, Any], pool: Sequence[str],
+                 own_faulted: set[str]) -> list[dict[str, Any]]:
+    """The steady-state checks on what was read (`nodes`: None when the fault is not a node's)."""
+    checks: list[dict[str, Any]] = []
     for kind, objs in (("StatefulSet", sets), ("Deployment", deployments)):
         for obj in objs:
             want = obj.spec.replicas if obj.spec.replicas is not None else 1
@@ -94,9 +105,7 @@ def steady_state(cluster: Cluster, namespace: str, workload: str | None, spec: d
                        "detail": f"PodDisruptionBudget {namespace}/{pdb.metadata.name}: {allowed or 0} disruption(s) "
                                  f"allowed{'' if current else ' (not yet computed)'}"})
     node = spec.get("node")
-    if spec["type"] in NODE_FAULTS and node:
-        with api_errors(f"reading the nodes before {spec['type']} on {node}"):
-            nodes = {n.metadata.name: n for n in cluster.core.list_node(_request_timeout=10).items}
+    if nodes is not None and node:
         target = nodes.get(node)
         checks.append({"check": "node-ready", "ok": target is not None and _ready(target)
                        and not target.spec.unschedulable,
@@ -173,6 +182,22 @@ class RunGuard:
         with self._lock:
             self._active.add(threading.get_ident())
         self._start_monitor()
+
+    def target_ready(self, history: History, namespace: str, name: str, wait_ready: Callable[[float], object]) -> None:
+        """A user's StatefulSet, before a scenario touches it: Ready within the steady-state window, else the
+        scenario is `not-run` (a target that is already degraded is not faulted further)."""
+        try:
+            wait_ready(self.steady_seconds)
+        except WaitTimeout as e:
+            spec = {"type": "none", "target": f"{namespace}/{name}"}
+            try:
+                checks = steady_state(self.cluster, namespace, name, spec, (), set())
+            except ClusterError as read:
+                checks = [{"check": "readable", "ok": False, "detail": str(read)}]
+            checks = [c for c in checks if not c["ok"]] or [{"check": "workload-ready", "ok": False, "detail": str(e)}]
+            reason = "; ".join(c["detail"] for c in checks) + f" (for {self.steady_seconds:.0f}s)"
+            history.record("steady-state", ok=False, fault=spec, checks=checks, reason=reason)
+            raise SteadyStateNotMet(f"the target {namespace}/{name} is not steady: {reason}") from e
 
     def after(self, spec: dict[str, Any]) -> None:
         """The fault healed (or never took): its node's slot is free."""

@@ -55,7 +55,8 @@ class ScenarioResult:
             lines.append("no checker ran: nothing was judged")
         for v in self.verdicts:
             if (status := verdict_status(v)) != "pass":
-                word = {"fail": "failed", "unknown": "could not judge", "error": "raised"}[status]
+                word = {"fail": "failed", "unknown": "could not judge", "error": "raised", "aborted": "stopped",
+                        "not-run": "held off"}.get(status, status)
                 lines.append(f"checker {v['checker']} {word}: {v['summary']}")
                 lines += [f"  evidence: {e}" for e in v["evidence"][:5]]
                 if v["figures"]:

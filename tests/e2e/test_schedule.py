@@ -123,7 +123,8 @@ def test_a_scheduled_run_inside_the_cluster(cluster: Cluster, namespace: str, ke
     took("keystore")
     # The target, its faults and the run's agent only on this test's lane (tests/conftest.py): another lane's
     # test may hold one of the other workers NotReady, where an agent pod would never become Ready.
-    lane_nodes = f'target_nodes = "{side_lane.selector}"\n'
+    # The run lock of its own: this pytest session's run group holds the default one while the scheduled pod runs.
+    lane_nodes = f'target_nodes = "{side_lane.selector}"\nrun_lock = "chaos-harness-run-scheduled-test"\n'
     name, home = "nightly", f"{namespace}-sched"
     passing = tmp_path / "nightly.toml"
     passing.write_text(f'{lane_nodes}[[targets]]\nstatefulset = "{namespace}/keystore"\nscenarios = ["s08"]\n{PROBE}')

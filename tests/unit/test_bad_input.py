@@ -42,7 +42,11 @@ def case_dir(tmp_path: Path) -> dict[str, Path]:
     no_server.write_text(KUBECONFIG.format(server="", context="kind-nowhere"))
     schemeless = tmp_path / "schemeless.kubeconfig"
     schemeless.write_text(KUBECONFIG.format(server="127.0.0.1:1", context="kind-nowhere"))
-    return {"scenarios": scenarios, "down": down, "foreign": foreign, "broken": broken, "file": a_file, "bad_journal": bad_journal,
+    abort_run_file = tmp_path / "abort.toml"
+    abort_run_file.write_text('scenarios = ["s01"]\nabort_command = "no-such-health-check --quiet"\n')
+    negative_radius = tmp_path / "radius.toml"
+    negative_radius.write_text("max_faulted_nodes = -1\n")
+    return {"abort_run_file": abort_run_file, "negative_radius": negative_radius, "scenarios": scenarios, "down": down, "foreign": foreign, "broken": broken, "file": a_file, "bad_journal": bad_journal,
             "missing": tmp_path / "missing.kubeconfig", "reports": tmp_path / "reports", "half": half,
             "binary_run_file": binary_run_file, "negative_keep": negative_keep, "short_deadman": short_deadman,
             "corrupt_run": corrupt_run, "no_server": no_server, "schemeless": schemeless}
@@ -123,6 +127,24 @@ CASES = [
         ("--reports-size", "0Gi", "a positive Kubernetes quantity")]],
     ("schedule uninstall --name Bad", ["--kubeconfig", "{down}", "schedule", "uninstall", "--name", "Bad"],
      "must be a DNS label"),
+    # The shared-cluster options: checked before connecting (the API here never answers).
+    ("--run-lock with an underscore", ["--kubeconfig", "{down}", "run", "s01", "--run-lock", "my_lock"],
+     "is not a Lease name"),
+    ("stop --run-lock in capitals", ["--kubeconfig", "{down}", "stop", "--run-lock", "Lock"], "is not a Lease name"),
+    ("--abort-when of no known form", ["--kubeconfig", "{down}", "run", "s01", "--abort-when", "curl -f x"],
+     "not an abort condition"),
+    ("--abort-when a command not found", ["--kubeconfig", "{down}", "run", "s01", "--abort-when",
+                                          "command:no-such-health-check"], "cannot be evaluated"),
+    ("--abort-when already breached", ["--kubeconfig", "{down}", "run", "s01", "--abort-when", "command:false"],
+     "is already breached before the run"),
+    ("--abort-when a URL nobody answers", ["--kubeconfig", "{down}", "run", "s01", "--abort-when",
+                                           "http://127.0.0.1:1/healthz"], "cannot be evaluated"),
+    ("--abort-when prometheus without a query", ["--kubeconfig", "{down}", "run", "s01", "--abort-when",
+                                                 "prometheus:http://127.0.0.1:1"], "needs a query"),
+    ("run file max_faulted_nodes = -1", ["run", "--config", "{negative_radius}"],
+     "max_faulted_nodes = -1: must be at least 0"),
+    ("run file abort_command not found", ["--kubeconfig", "{down}", "run", "--config", "{abort_run_file}"],
+     "cannot be evaluated"),
 ]
 
 

@@ -1,0 +1,122 @@
+"""Abort conditions (chaos_harness/assemble/abort.py): each form parsed, asked, and refused before the run when it
+cannot be asked or already breached. HTTP and Prometheus answer from a server on 127.0.0.1 started here."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from chaos_harness.assemble.abort import (CommandCondition, HttpCondition, PrometheusCondition, Unevaluable,
+                                          check_conditions, parse_condition)
+from chaos_harness.core.errors import UsageError
+
+
+class Answers:
+    status = 200
+    body: dict = {}
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, Answers]]:
+    answers = Answers()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            parts = urlsplit(self.path)
+            body = answers.body
+            if parts.path == "/api/v1/query":
+                query = parse_qs(parts.query)["query"][0]
+                body = answers.body.get(query, {"status": "error", "errorType": "bad_data", "error": "parse error"})
+            self.send_response(answers.status if parts.path != "/api/v1/query" or "status" not in body
+                               or body["status"] == "success" else 400)
+            self.end_headers()
+            self.wfile.write(json.dumps(body).encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", answers
+    finally:
+        httpd.shutdown()
+
+
+def test_the_three_forms_parse() -> None:
+    assert isinstance(parse_condition("command:true"), CommandCondition)
+    assert isinstance(parse_condition("https://shop.example/healthz"), HttpCondition)
+    prom = parse_condition('prometheus:http://prom:9090 sum(rate(errors_total{code=~"5.."}[1m])) > 1')
+    assert isinstance(prom, PrometheusCondition) and prom.url == "http://prom:9090"
+    assert prom.query == 'sum(rate(errors_total{code=~"5.."}[1m])) > 1'
+
+
+@pytest.mark.parametrize("text, says", [("curl http://x", "not an abort condition"), ("command:", "empty"),
+                                        ("prometheus:http://prom:9090", "needs a query"),
+                                        ("prometheus:prom:9090 up", "not an http(s) URL"),
+                                        ("http://", "not an http(s) URL")])
+def test_a_malformed_condition_is_one_line(text: str, says: str) -> None:
+    with pytest.raises(UsageError) as e:
+        parse_condition(text)
+    assert says in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_command_breaches_on_a_non_zero_exit(tmp_path: Path) -> None:
+    flag = tmp_path / "breach"
+    condition = parse_condition(f"command:test ! -e {flag}")
+    assert condition.breached() == (False, "exit 0")
+    flag.write_text("")
+    breached, output = condition.breached()
+    assert breached and output.startswith("exit 1")
+
+
+def test_a_command_that_is_not_found_cannot_be_evaluated() -> None:
+    with pytest.raises(Unevaluable):
+        parse_condition("command:no-such-command-anywhere --x").breached()
+    with pytest.raises(UsageError, match="cannot be evaluated"):
+        check_conditions([parse_condition("command:no-such-command-anywhere")])
+
+
+def test_a_command_that_hangs_is_a_breach() -> None:
+    assert CommandCondition("command:sleep 5", "sleep 5", timeout=0.2).breached()[0]
+
+
+def test_a_condition_already_breached_before_the_run_is_refused() -> None:
+    with pytest.raises(UsageError, match="already breached"):
+        check_conditions([parse_condition("command:exit 3")])
+
+
+def test_an_http_url_breaches_on_a_non_2xx_answer(server: tuple[str, Answers]) -> None:
+    url, answers = server
+    condition = parse_condition(f"{url}/healthz")
+    assert not condition.breached()[0]
+    answers.status = 503
+    breached, output = condition.breached()
+    assert breached and "HTTP 503" in output
+
+
+def test_an_http_url_nobody_answers_cannot_be_evaluated() -> None:
+    with pytest.raises(UsageError, match="cannot be evaluated"):
+        check_conditions([parse_condition("http://127.0.0.1:1/healthz")])
+
+
+def test_a_prometheus_query_breaches_on_a_non_empty_vector(server: tuple[str, Answers]) -> None:
+    url, answers = server
+    quiet = {"status": "success", "data": {"resultType": "vector", "result": []}}
+    loud = {"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {"job": "shop"}, "value": [1.0, "7"]}]}}
+    answers.body = {"errors > 1": quiet, "errors > 0": loud,
+                    "scalar(1)": {"status": "success", "data": {"resultType": "scalar", "result": [1.0, "1"]}}}
+    assert not parse_condition(f"prometheus:{url} errors > 1").breached()[0]
+    breached, output = parse_condition(f"prometheus:{url} errors > 0").breached()
+    assert breached and "1 series" in output and "shop" in output
+    assert parse_condition(f"prometheus:{url} scalar(1)").breached()[0]
+    with pytest.raises(UsageError, match="cannot be evaluated.*parse error"):
+        check_conditions([parse_condition(f"prometheus:{url} errors >")])

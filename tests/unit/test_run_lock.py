@@ -1,0 +1,209 @@
+"""The run Lease (chaos_harness/assemble/run_lock.py) against an in-memory Lease API that keeps resourceVersions
+as the API server does: a write computed from an old version is refused with 409."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from chaos_harness.assemble import run_lock
+from chaos_harness.assemble.run_lock import (RUNS_ANNOTATION, STOP_ANNOTATION, Holder, RunLock, check_lock_name,
+                                             decide, release_dead, request_stop)
+from chaos_harness.core.errors import UsageError
+
+
+class LeaseApi:
+    """create / read / patch / delete of Leases, with resourceVersion preconditions."""
+
+    def __init__(self) -> None:
+        self.leases: dict[tuple[str, str], client.V1Lease] = {}
+        self.version = 0
+        self.writes = 0
+        self.lock = threading.Lock()
+
+    def _bump(self, lease: client.V1Lease) -> None:
+        self.version += 1
+        self.writes += 1
+        lease.metadata.resource_version = str(self.version)
+
+    def create_namespaced_lease(self, namespace: str, body: client.V1Lease, **_: Any) -> client.V1Lease:
+        with self.lock:
+            if (namespace, body.metadata.name) in self.leases:
+                raise ApiException(status=409, reason="AlreadyExists")
+            lease = copy.deepcopy(body)
+            self._bump(lease)
+            self.leases[(namespace, body.metadata.name)] = lease
+            return lease
+
+    def read_namespaced_lease(self, name: str, namespace: str, **_: Any) -> client.V1Lease:
+        with self.lock:
+            if (namespace, name) not in self.leases:
+                raise ApiException(status=404, reason="NotFound")
+            return copy.deepcopy(self.leases[(namespace, name)])
+
+    def patch_namespaced_lease(self, name: str, namespace: str, body: dict[str, Any], **_: Any) -> client.V1Lease:
+        with self.lock:
+            lease = self.leases.get((namespace, name))
+            if lease is None:
+                raise ApiException(status=404, reason="NotFound")
+            wanted = body.get("metadata", {}).get("resourceVersion")
+            if wanted and wanted != lease.metadata.resource_version:
+                raise ApiException(status=409, reason="Conflict")
+            annotations = dict(lease.metadata.annotations or {})
+            for key, value in body.get("metadata", {}).get("annotations", {}).items():
+                if value is None:
+                    annotations.pop(key, None)
+                else:
+                    annotations[key] = value
+            lease.metadata.annotations = annotations
+            spec = body.get("spec", {})
+            if "holderIdentity" in spec:
+                lease.spec.holder_identity = spec["holderIdentity"]
+            self._bump(lease)
+            return copy.deepcopy(lease)
+
+    def delete_namespaced_lease(self, name: str, namespace: str, body: Any = None, **_: Any) -> None:
+        with self.lock:
+            lease = self.leases.get((namespace, name))
+            if lease is None:
+                raise ApiException(status=404, reason="NotFound")
+            wanted = body.preconditions.resource_version if body is not None and body.preconditions else None
+            if wanted and wanted != lease.metadata.resource_version:
+                raise ApiException(status=409, reason="Conflict")
+            del self.leases[(namespace, name)]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> LeaseApi:
+    fake = LeaseApi()
+    monkeypatch.setattr(RunLock, "_coord", property(lambda self: fake))
+    monkeypatch.setattr(RunLock, "_ensure_namespace", lambda self: None)
+    return fake
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    c = Clock()
+    monkeypatch.setattr(run_lock, "_now", c)
+    return c
+
+
+CLUSTER: Any = SimpleNamespace(context="kind-test", api=None)
+
+
+def lock(run_id: str, group: str, **kw: Any) -> RunLock:
+    return RunLock(CLUSTER, run_id, ("s08",), group=group, **kw)
+
+
+def runs_of(api: LeaseApi) -> dict[str, Any]:
+    [lease] = api.leases.values()
+    return json.loads(lease.metadata.annotations[RUNS_ANNOTATION])
+
+
+def test_a_second_run_is_refused_in_one_line_naming_the_holder(api: LeaseApi, clock: Clock) -> None:
+    first = lock("20261205-070000-aaaa", "group-a")
+    assert first.try_acquire() is None
+    with pytest.raises(UsageError) as refused:
+        lock("20261205-070005-bbbb", "group-b").acquire(0)
+    line = str(refused.value)
+    assert "\n" not in line and "20261205-070000-aaaa" in line and "s08" in line and "--wait-for-run" in line
+    assert "chaos-harness stop" in line and list(runs_of(api)) == ["20261205-070000-aaaa"]
+
+
+def test_runs_of_one_group_share_the_lease_and_the_last_one_deletes_it(api: LeaseApi, clock: Clock) -> None:
+    a, b = lock("run-a", "pytest-1"), lock("run-b", "pytest-1")
+    assert a.try_acquire() is None and b.try_acquire() is None
+    assert sorted(runs_of(api)) == ["run-a", "run-b"]
+    a.release()
+    assert sorted(runs_of(api)) == ["run-b"]
+    b.release()
+    assert api.leases == {}
+
+
+def test_a_holder_silent_past_the_duration_is_taken_over(api: LeaseApi, clock: Clock) -> None:
+    assert lock("killed", "group-a").try_acquire() is None
+    clock.now += run_lock.DURATION_SECONDS - 1
+    assert lock("early", "group-b").try_acquire() is not None  # still alive by its last renewal
+    clock.now += 2
+    assert lock("later", "group-b").try_acquire() is None
+    [lease] = api.leases.values()
+    assert lease.spec.holder_identity == "group-b" and list(runs_of(api)) == ["later"]
+
+
+def test_two_runs_deciding_at_once_never_both_win(api: LeaseApi, clock: Clock) -> None:
+    results: list[object] = []
+    barrier = threading.Barrier(8)
+
+    def one(i: int) -> None:
+        barrier.wait()
+        results.append(lock(f"run-{i}", f"group-{i}").try_acquire())
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r is None for r in results) == 1 and len(runs_of(api)) == 1
+
+
+def test_stop_marks_the_lease_and_the_holder_is_told(api: LeaseApi, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(run_lock, "POLL_SECONDS", 0.05)
+    told = threading.Event()
+    holder = lock("run-a", "group-a", on_stop=lambda who: told.set())
+    holder.acquire(0)
+    try:
+        asked = request_stop(CLUSTER, who="ops@laptop")
+        assert asked is not None and "run-a" in asked.describe(clock.now)
+        assert told.wait(5) and holder.stopped_by == "ops@laptop"
+    finally:
+        holder.release()
+    assert api.leases == {}
+    assert request_stop(CLUSTER) is None  # nothing holds it: nothing to stop
+
+
+def test_a_new_holder_starts_without_an_old_stop_mark(api: LeaseApi, clock: Clock) -> None:
+    lock("old", "group-a").try_acquire()
+    request_stop(CLUSTER, who="ops")
+    clock.now += run_lock.DURATION_SECONDS + 1
+    assert lock("new", "group-b").try_acquire() is None
+    [lease] = api.leases.values()
+    assert STOP_ANNOTATION not in lease.metadata.annotations
+
+
+def test_cleanup_releases_a_lease_whose_holders_are_dead(api: LeaseApi, clock: Clock) -> None:
+    lock("alive", "group-a").try_acquire()
+    assert release_dead(CLUSTER, dead_runs=["someone-else"]) is None and api.leases
+    assert "alive" in (release_dead(CLUSTER, dead_runs=["alive"]) or "")
+    assert api.leases == {}
+    lock("silent", "group-a").try_acquire()
+    clock.now += run_lock.DURATION_SECONDS + 1
+    assert release_dead(CLUSTER) is not None and api.leases == {}
+
+
+def test_decide() -> None:
+    now = 100.0
+    live = Holder("g", {"r": {"renewed": now - 1}})
+    dead = Holder("g", {"r": {"renewed": now - 1000}})
+    assert decide(None, "g", now) == "take" and decide(dead, "h", now) == "take"
+    assert decide(live, "g", now) == "join" and decide(live, "h", now) == "busy"
+
+
+@pytest.mark.parametrize("name", ["Chaos", "under_score", "-lead", "trail-", ""])
+def test_a_lease_name_is_checked_before_connecting(name: str) -> None:
+    with pytest.raises(UsageError, match="--run-lock"):
+        check_lock_name(name)
