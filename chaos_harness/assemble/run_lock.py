@@ -45,6 +45,7 @@ GROUP_ENV = "CHAOS_HARNESS_RUN_GROUP"
 DURATION_SECONDS = 30       # a holder silent this long is gone
 RENEW_SECONDS = 10          # a third of it: two renewals may fail before the Lease is lost
 POLL_SECONDS = 2.0          # how often a holder looks for `stop`, and a waiting run for the Lease
+NAMESPACE_GONE_SECONDS = 180  # a namespace being deleted with the Lease in it: how long to wait for it to go
 
 RUNS_ANNOTATION = "chaos-harness.io/runs"
 STOP_ANNOTATION = "chaos-harness.io/stop"
@@ -188,6 +189,7 @@ class RunLock:
 
     def try_acquire(self) -> Holder | None:
         """Take or join the Lease; None when done, else the holder that keeps it."""
+        terminating = time.monotonic()
         while True:
             now = _now()
             holder = self.read()
@@ -201,6 +203,13 @@ class RunLock:
                 self._write(holder, {**kept, self.run_id: self._me(now)}, self.group, now, stop)
             except Conflict:
                 continue  # someone else wrote in between: decide again on what is there now
+            except Forbidden as e:
+                # `kubectl delete -f manifests/rbac/harness.yaml` (or a test doing so) deletes the namespace and the
+                # Lease with it: wait for it to go and make it again, as the holders' renewals do.
+                if "being terminated" not in str(e) or time.monotonic() - terminating > NAMESPACE_GONE_SECONDS:
+                    raise
+                sleep(1)
+                continue
             return None
 
     def acquire(self, wait_seconds: float = 0) -> float:

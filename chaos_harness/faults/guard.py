@@ -28,6 +28,7 @@ from chaos_harness.core import cancellation
 from chaos_harness.core.api_errors import api_errors
 from chaos_harness.core.errors import Aborted, ClusterError, SteadyStateNotMet, WaitTimeout
 from chaos_harness.core.kube import Cluster
+from chaos_harness.core.scheduling import could_run_on
 from chaos_harness.faults.registry import NODE_FAULTS
 from chaos_harness.record.history import History
 
@@ -112,11 +113,15 @@ def judge_steady(namespace: str, sets: Sequence[Any], deployments: Sequence[Any]
                        "detail": f"{node}: " + ("absent" if target is None else
                                                f"{'Ready' if _ready(target) else 'not Ready'}"
                                                f"{', cordoned' if target.spec.unschedulable else ', schedulable'}")})
-        others = [n for n in pool if n != node and n not in own_faulted and n in nodes]
+        # The pool that matters is where the workload could go: a tainted node it does not tolerate, or one its
+        # selector or affinity rules out, takes none of its pods whether Ready or not.
+        templates = [o.spec.template.spec for o in [*sets, *deployments] if o.spec.template and o.spec.template.spec]
+        others = [n for n in pool if n != node and n not in own_faulted and n in nodes
+                  and (not templates or any(could_run_on(t, nodes[n]) for t in templates))]
         down = [n for n in others if not _ready(nodes[n])]
         checks.append({"check": "pool-ready", "ok": not down,
                        "detail": f"other nodes of the pool not Ready: {', '.join(down)}" if down else
-                                 f"the {len(others)} other node(s) of the pool are Ready"})
+                                 f"the {len(others)} other node(s) of the pool the workload could use are Ready"})
     return checks
 
 

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from chaos_harness.core import scheduling
+
 
 @dataclass(frozen=True)
 class Placement:
@@ -51,7 +53,8 @@ def placement_of(namespace: str) -> Placement:
 
 # Taints Kubernetes itself sets from a node's state (unreachable, not-ready, unschedulable, ...): never
 # tolerated on the harness's behalf, since the faults under test work through them.
-STATE_TAINT_PREFIXES = ("node.kubernetes.io/", "node.cloudprovider.kubernetes.io/", "node-role.kubernetes.io/")
+# The state taints (core/scheduling.py) and the control plane's role: never tolerated for a pool.
+STATE_TAINT_PREFIXES = (*scheduling.STATE_TAINT_PREFIXES, "node-role.kubernetes.io/")
 
 
 def pool_tolerations(nodes: Sequence[Any]) -> tuple[tuple[str, str, str], ...]:

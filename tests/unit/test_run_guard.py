@@ -23,9 +23,12 @@ KILL = {"type": "kubelet-stop", "node": "w1"}
 DELETE = {"type": "pod-delete", "namespace": "ns", "pod": "db-0"}
 
 
-def sts(name: str, want: int, ready: int, generation: int = 1, observed: int = 1) -> Any:
+def sts(name: str, want: int, ready: int, generation: int = 1, observed: int = 1, tolerates: tuple[str, ...] = (),
+        selector: dict[str, str] | None = None) -> Any:
+    pod = NS(tolerations=[NS(key=k, operator="Exists", value=None, effect=None) for k in tolerates],
+             node_selector=selector, affinity=None)
     return NS(metadata=NS(name=name, generation=generation),
-              spec=NS(replicas=want, template=NS(metadata=NS(labels={"app": name}))),
+              spec=NS(replicas=want, template=NS(metadata=NS(labels={"app": name}), spec=pod)),
               status=NS(ready_replicas=ready, observed_generation=observed))
 
 
@@ -35,8 +38,10 @@ def pdb(allowed: int, labels: dict[str, str], generation: int = 1, observed: int
               status=NS(disruptions_allowed=allowed, observed_generation=observed))
 
 
-def node(name: str, ready: bool = True, cordoned: bool = False) -> Any:
-    return NS(metadata=NS(name=name), spec=NS(unschedulable=cordoned),
+def node(name: str, ready: bool = True, cordoned: bool = False, taints: tuple[str, ...] = (),
+         labels: dict[str, str] | None = None) -> Any:
+    return NS(metadata=NS(name=name, labels=labels or {}),
+              spec=NS(unschedulable=cordoned, taints=[NS(key=k, value="", effect="NoSchedule") for k in taints]),
               status=NS(conditions=[NS(type="Ready", status="True" if ready else "False")]))
 
 
@@ -64,6 +69,19 @@ def test_steady_when_everything_is_ready() -> None:
     ([sts("db", 3, 3)], [], {"w1": node("w1"), "w2": node("w2", ready=False)}, ["w1", "w2"], {"w2"}, []),
     # a node outside the pool may be down
     ([sts("db", 3, 3)], [], {"w1": node("w1"), "w9": node("w9", ready=False)}, ["w1"], set(), []),
+    # a pool node the workload could never use (a taint it does not tolerate, a selector it fails) does not count
+    ([sts("db", 3, 3)], [], {"w1": node("w1"), "w2": node("w2", ready=False, taints=("lane",))}, ["w1", "w2"],
+     set(), []),
+    ([sts("db", 3, 3, tolerates=("lane",))], [], {"w1": node("w1"), "w2": node("w2", ready=False, taints=("lane",))},
+     ["w1", "w2"], set(), ["pool-ready"]),
+    ([sts("db", 3, 3, selector={"disk": "ssd"})], [],
+     {"w1": node("w1"), "w2": node("w2", ready=False), "w3": node("w3", ready=False, labels={"disk": "ssd"})},
+     ["w1", "w2", "w3"], set(), ["pool-ready"]),
+    ([sts("db", 3, 3, selector={"disk": "ssd"})], [], {"w1": node("w1"), "w2": node("w2", ready=False)},
+     ["w1", "w2"], set(), []),
+    # the state taints of a NotReady node never take it out of the pool
+    ([sts("db", 3, 3)], [], {"w1": node("w1"), "w2": node("w2", ready=False, taints=("node.kubernetes.io/unreachable",))},
+     ["w1", "w2"], set(), ["pool-ready"]),
 ])
 def test_what_is_not_steady(sets: list, budgets: list, nodes: dict | None, pool: list, own: set, expect: list) -> None:
     spec = KILL if nodes is not None else DELETE
