@@ -41,7 +41,7 @@ TOP_LEVEL: dict[str, tuple[type, bool]] = {
     "scenario_dirs": (list, True), "targets": (list, False), "pushgateway": (str, False),
     "parallel": (int, False), "run_lock": (str, False), "wait_for_run": (int, False),
     "max_faulted_nodes": (int, False), "abort_when": (list, False), "abort_command": (str, False),
-    "abort_http": (str, False), "abort_prometheus": (str, False),
+    "abort_http": (str, False), "abort_prometheus": (str, False), "api_qps": (int, False), "api_burst": (int, False),
 }
 # Each abort condition key is one form of `abort_when` (assemble/abort.py): they all add to that list.
 ABORT_FORMS = {"abort_command": "command:", "abort_http": "", "abort_prometheus": "prometheus:"}
@@ -53,7 +53,7 @@ CHOICES = {"timing_profile": ("fast", "faithful"), "node_access": ("auto", "dock
 # The least value of each whole-number option, for the command line (its argparse types) and the run file alike.
 MINIMUM: dict[str, tuple[int, str]] = {"parallel": (1, ""), "keep_runs": (0, ""), "agent_deadman_seconds": (5, " seconds"),
                                        "wait_for_run": (0, " seconds"), "max_faulted_nodes": (0, ""),
-                                       "wait": (0, " seconds")}
+                                       "wait": (0, " seconds"), "api_qps": (1, ""), "api_burst": (1, "")}
 
 
 def below_minimum(key: str, value: int) -> str:

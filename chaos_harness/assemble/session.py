@@ -26,6 +26,7 @@ from chaos_harness.core.errors import UsageError
 from chaos_harness.core.kube import Cluster
 from chaos_harness.core.labels import RUN_LABEL
 from chaos_harness.core.namespaces import NamespaceReaper, create_namespace
+from chaos_harness.core.throttle import throttle_of
 from chaos_harness.core.timing import ClusterTiming
 from chaos_harness.faults import run_registered
 from chaos_harness.faults.guard import AbortCondition, RunGuard
@@ -124,7 +125,8 @@ class Session:
         self.cluster, self.options, self.run_id, self.profile, self.timing = cluster, options, run_id, profile, timing
         self.journal, self.access, self.target_nodes = journal, access, target_nodes
         self.writer = RunWriter(options.report_dir, run_id, run_meta(cluster, profile, options.source, timing,
-                                                                access_reason))
+                                                                access_reason),
+                                live=lambda: {"api": figures} if (figures := self.api_figures()) else {})
         self.reaper = NamespaceReaper(cluster)
         self.guard: RunGuard | None = None         # set by open(): steady state, blast radius, abort conditions
         self.lock: RunLock | None = None
@@ -174,6 +176,11 @@ class Session:
         finally:
             guard.close()
             lock.release()
+
+    def api_figures(self) -> dict[str, float]:
+        """What this process asked of the API server so far (core/throttle.py); {} for a client without one."""
+        throttle = throttle_of(self.cluster.api)
+        return throttle.figures() if throttle else {}
 
     def mysql_images(self) -> "MySQLImages":
         """The MySQL images, resolved (and loaded into a kind cluster) once per run."""

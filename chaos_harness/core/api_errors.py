@@ -53,3 +53,27 @@ def _status_message(body: object) -> str:
         return " ".join(str(json.loads(body).get("message", "")).split())[:300]
     except (ValueError, AttributeError):
         return ""
+
+
+MAX_RETRY_AFTER = 30.0  # a Retry-After longer than this is capped: the caller's own deadline still applies
+
+
+def retry_after(headers: object) -> float:
+    """Seconds a 429 asks to wait (its Retry-After in seconds; 1 when absent or unreadable), capped."""
+    raw = headers.get("Retry-After") if hasattr(headers, "get") else None
+    try:
+        seconds = float(raw) if raw is not None else 1.0
+    except (TypeError, ValueError):
+        seconds = 1.0
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def throttled_by_server(answer: object) -> float | None:
+    """For a 429 (the client's exception, or a response it returned): the seconds its Retry-After asks to wait;
+    None for anything else."""
+    if getattr(answer, "status", None) != 429:
+        return None
+    headers = getattr(answer, "headers", None)
+    if headers is None and hasattr(answer, "getheaders"):
+        headers = answer.getheaders()
+    return retry_after(headers)

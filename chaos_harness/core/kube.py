@@ -23,6 +23,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from chaos_harness.core.api_errors import from_api_exception
 from chaos_harness.core.errors import ClusterError, GuardError
+from chaos_harness.core.throttle import DEFAULT_BURST, DEFAULT_QPS, Throttle, install, transport_retries
 
 DEFAULT_ALLOWED_CONTEXTS: tuple[str, ...] = ("kind-*",)
 
@@ -177,24 +178,27 @@ def in_cluster(kubeconfig: Path | None, context: str | None) -> bool:
     return no_kubeconfig and context is None and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
 
 
-def _connect_in_cluster(allowed: Sequence[str]) -> "Cluster":
+def _connect_in_cluster(allowed: Sequence[str], throttle: Throttle) -> "Cluster":
     check_context_allowed(IN_CLUSTER, allowed)
     try:
         configuration = client.Configuration()
         config.load_incluster_config(client_configuration=configuration)
-        configuration.retries = 1
+        configuration.retries = transport_retries()
     except ConfigException as e:
         raise ClusterError(f"cannot use the pod's ServiceAccount ({e}); outside a pod pass --kubeconfig") from e
-    return Cluster(context=IN_CLUSTER, api=client.ApiClient(configuration=configuration), kubeconfig=None)
+    return Cluster(context=IN_CLUSTER, api=install(client.ApiClient(configuration=configuration), throttle),
+                   kubeconfig=None)
 
 
 def connect(kubeconfig: Path | None = None, context: str | None = None,
-            allowed: Sequence[str] | None = None) -> Cluster:
-    """A client for `context` (default: the kubeconfig's current one), after the allowlist check (no connection is made before it)."""
+            allowed: Sequence[str] | None = None, qps: float = DEFAULT_QPS, burst: int = DEFAULT_BURST) -> Cluster:
+    """A client for `context` (default: the kubeconfig's current one), after the allowlist check (no connection is
+    made before it); every request it sends passes a token bucket of `qps` and `burst` (core/throttle.py)."""
     allowed = tuple(allowed) if allowed is not None else allowed_contexts_from_env()
     path = str(kubeconfig) if kubeconfig else None
+    throttle = Throttle(qps, burst)
     if in_cluster(kubeconfig, context):
-        return _connect_in_cluster(allowed)
+        return _connect_in_cluster(allowed, throttle)
     try:
         contexts, current = config.list_kube_config_contexts(config_file=path)
     except (ConfigException, OSError, TypeError, ValueError, yaml.YAMLError) as e:
@@ -211,8 +215,8 @@ def connect(kubeconfig: Path | None = None, context: str | None = None,
         # accepts connections and never answers is reported in seconds, not minutes.
         configuration = client.Configuration()
         config.load_kube_config(config_file=path, context=name, client_configuration=configuration)
-        configuration.retries = 1
-        api = client.ApiClient(configuration=configuration)
+        configuration.retries = transport_retries()
+        api = install(client.ApiClient(configuration=configuration), throttle)
     except (ConfigException, OSError, ValueError, yaml.YAMLError) as e:
         raise ClusterError(f"cannot build a client for context {name!r}: {e}") from e
     server = urlsplit(configuration.host or "")

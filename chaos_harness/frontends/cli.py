@@ -51,7 +51,8 @@ if TYPE_CHECKING:
 
 
 def connect_from(args: argparse.Namespace) -> Cluster:
-    return connect(args.kubeconfig, args.kube_context, allowed_contexts_from_env() + tuple(args.allow_context))
+    return connect(args.kubeconfig, args.kube_context, allowed_contexts_from_env() + tuple(args.allow_context),
+                   args.api_qps, args.api_burst)
 
 
 def access_options(args: argparse.Namespace) -> AccessOptions:
@@ -318,6 +319,9 @@ def run_plan(args: argparse.Namespace) -> int:
 
     with Session.open(cluster, options, [job.name.split("_", 1)[0] for job in jobs]) as session:
         results = session.run_all(jobs, args.parallel, started=started, finished=finished)
+    if api := session.api_figures():
+        print(f"API requests: {api['requests']} ({api['requests_per_second']}/s; throttled {api['throttled']} times "
+              f"for {api['throttled_seconds']}s at --api-qps {api['qps']:.0f}; {api['retried_429']} answered 429)")
     if session.guard is not None and session.guard.stopped:
         print(f"run aborted: {session.guard.stopped}; every fault was healed", flush=True)
     from chaos_harness.frontends.schedule import tell_run_end

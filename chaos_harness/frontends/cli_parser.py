@@ -9,6 +9,7 @@ from pathlib import Path
 
 from chaos_harness.assemble.node_access import DEFAULT_TARGET_NODES, NODE_ACCESS_MODES
 from chaos_harness.assemble.run_lock import DEFAULT_LOCK, LOCK_NAMESPACE
+from chaos_harness.core.throttle import DEFAULT_BURST, DEFAULT_QPS
 from chaos_harness.faults.journal import default_journal_path
 
 DESCRIPTION = """The chaos-harness command line.
@@ -65,6 +66,11 @@ def global_options(parser: argparse.ArgumentParser, suppress: bool,
         parser.add_argument("--allow-context", action="append", default=default([]),
                             help="also allow this context (glob; repeatable; also CHAOS_HARNESS_ALLOWED_CONTEXTS, "
                                  "comma-separated); contexts outside kind-* must be named")
+        parser.add_argument("--api-qps", type=whole_number("api_qps"), default=default(int(DEFAULT_QPS)), metavar="N",
+                            help=f"at most N requests per second to the API server, sustained (default "
+                                 f"{int(DEFAULT_QPS)}); a 429 waits what its Retry-After says")
+        parser.add_argument("--api-burst", type=whole_number("api_burst"), default=default(DEFAULT_BURST),
+                            metavar="N", help=f"at most N requests at once above --api-qps (default {DEFAULT_BURST})")
     if JOURNAL in groups:
         parser.add_argument("--journal", type=Path, default=default(default_journal_path()),
                             help="the fault journal, where every fault is written before it is injected (default: "

@@ -78,6 +78,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the kubelet's systemd unit on the nodes (default: the agent finds it)")
     group.addoption("--chaos-agent-runtime-endpoint", default=None, metavar="unix:///PATH",
                     help="the nodes' CRI endpoint (default: the agent finds it)")
+    group.addoption("--chaos-api-qps", type=int, default=None, metavar="N",
+                    help="at most N requests per second to the API server, sustained (default 50)")
+    group.addoption("--chaos-api-burst", type=int, default=None, metavar="N",
+                    help="at most N requests at once above --chaos-api-qps (default 100)")
     group.addoption("--chaos-run-lock", default="chaos-harness-run", metavar="NAME",
                     help="the run Lease this session holds while it runs (one run per Lease at a time; the "
                          "session's xdist workers and the CLI runs its tests start share it)")
@@ -103,6 +107,12 @@ def pytest_configure(config: pytest.Config) -> None:
     from chaos_harness.assemble.run_lock import run_group
 
     run_group()
+
+
+def api_limits(config: pytest.Config) -> tuple[float, int]:
+    from chaos_harness.core.throttle import DEFAULT_BURST, DEFAULT_QPS
+
+    return (config.getoption("--chaos-api-qps") or DEFAULT_QPS, config.getoption("--chaos-api-burst") or DEFAULT_BURST)
 
 
 def cluster_required(config: pytest.Config) -> bool:
@@ -218,7 +228,7 @@ def cluster(pytestconfig: pytest.Config, kind_cluster_name: str) -> Iterator[Clu
     allowed = allowed_contexts_from_env() + tuple(pytestconfig.getoption("--chaos-allow-context"))
     created = False
     try:
-        c = connect(kubeconfig, context, allowed)
+        c = connect(kubeconfig, context, allowed, *api_limits(pytestconfig))
         c.fingerprint()  # proves the API answers
     except HarnessError as e:
         # The test bed is created only when the user named nothing and no `chaos` cluster exists: a typo in
@@ -238,7 +248,7 @@ def cluster(pytestconfig: pytest.Config, kind_cluster_name: str) -> Iterator[Clu
             # and a half `make cluster` gives it before calling the cluster broken. A kubeconfig that cannot be
             # read is not worth waiting for.
             try:
-                c = connect(kubeconfig, context, allowed)
+                c = connect(kubeconfig, context, allowed, *api_limits(pytestconfig))
                 answered = testbed.api_answers_within(c, API_RESTART_SECONDS)
             except HarnessError:
                 answered = False
@@ -250,7 +260,7 @@ def cluster(pytestconfig: pytest.Config, kind_cluster_name: str) -> Iterator[Clu
             try:
                 testbed.up(pytestconfig.getoption("--chaos-timing-profile") or "fast")
                 created = True
-                c = connect(kubeconfig, context, allowed)
+                c = connect(kubeconfig, context, allowed, *api_limits(pytestconfig))
             except Exception as up_error:
                 unavailable(pytestconfig, f"cluster unreachable ({e}) and creating it failed: {up_error}")
     yield c

@@ -4,6 +4,7 @@ the HTML report and the index of runs. A new artefact is written from RunWriter.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 import json
 import threading
 import time
@@ -70,9 +71,12 @@ class RunWriter:
     """The run directory: results.json, the merged history, JUnit XML and the HTML report, rewritten as
     scenarios finish; then the index of all runs under the report root."""
 
-    def __init__(self, report_root: Path, run_id: str, meta: dict[str, Any]) -> None:
+    def __init__(self, report_root: Path, run_id: str, meta: dict[str, Any],
+                 live: Callable[[], dict[str, Any]] | None = None) -> None:
         """`meta`: what the run is (source, timing profile, fingerprint, timing, versions, node access), made
-        where the run is assembled (chaos_harness.assemble.runner.run_meta)."""
+        where the run is assembled (chaos_harness.assemble.runner.run_meta); `live`: what the run has cost so far
+        (its API requests), read each time the files are written."""
+        self.live = live
         self.root = report_root
         self.run_id = run_id
         self.dir = report_root / run_id
@@ -99,7 +103,7 @@ class RunWriter:
     def write(self, junit: bool = True) -> None:
         from chaos_harness.report import render_index, render_run
 
-        document = {**self.meta, "finished": time.time(), "results": [{**asdict(r), "status": r.status} for r in self.results]}
+        document = {**self.meta, **(self.live() if self.live else {}), "finished": time.time(), "results": [{**asdict(r), "status": r.status} for r in self.results]}
         (self.dir / "results.json").write_text(json.dumps(document, indent=2, default=str))
         with (self.dir / "history.jsonl").open("w") as merged:
             for r in self.results:
