@@ -82,19 +82,33 @@ def choose_access(cluster: Cluster, mode: str) -> AccessChoice:
 OWN_NODE_ENV = "CHAOS_HARNESS_OWN_NODE"  # set (downward API) when the harness runs in a pod: its node
 
 
+def runs_containers(node: object) -> bool:
+    """A node a kubelet runs, with a container runtime the harness can sample and fault: a kubelet reports its
+    runtime as `<name>://<version>` (containerd://1.7.2, cri-o://1.30.0, docker://24.0.7). Simulated nodes (kwok
+    reports `kwok-v0.8.0`) and virtual kubelets (a cloud's serverless pods) carry none: never a target."""
+    info = getattr(getattr(node, "status", None), "node_info", None)
+    return "://" in (getattr(info, "container_runtime_version", None) or "")
+
+
 def target_nodes(cluster: Cluster, selector: str | None) -> list[str]:
-    """The nodes faults may touch: never the control plane (by default) and never the node the harness's own
-    pod runs on (a scheduled run would cut itself off). A selector that matches nothing is an error, never an
-    empty run."""
+    """The nodes faults may touch: never the control plane (by default), never a node without a container
+    runtime (simulated or virtual: runs_containers), and never the node the harness's own pod runs on (a
+    scheduled run would cut itself off). A selector that matches nothing is an error, never an empty run."""
     selector = selector or DEFAULT_TARGET_NODES
-    names = _node_names(cluster, selector)
+    try:
+        listed = cluster.core.list_node(label_selector=selector, _request_timeout=30).items
+    except Exception as e:
+        raise from_api_exception(e, f"listing nodes ({selector})") from e
+    names = sorted(n.metadata.name for n in listed if runs_containers(n))
     own = os.environ.get(OWN_NODE_ENV, "")
     if own in names:
         names.remove(own)
     if not names:
         besides = f" besides {own}, where the harness runs" if own else ""
-        raise SelectionError(f"--target-nodes {selector!r} matches no node{besides} "
-                             f"(nodes: {', '.join(_node_names(cluster))})")
+        simulated = len(listed) - sum(runs_containers(n) for n in listed)
+        without = f"; {simulated} of them run no container runtime (simulated or virtual)" if simulated else ""
+        raise SelectionError(f"--target-nodes {selector!r} matches no node{besides}{without} "
+                             f"(nodes: {', '.join(_node_names(cluster)[:20])})")
     return names
 
 

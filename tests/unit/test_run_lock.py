@@ -169,7 +169,7 @@ def test_stop_marks_the_lease_and_the_holder_is_told(api: LeaseApi, clock: Clock
     try:
         asked = request_stop(CLUSTER, who="ops@laptop")
         assert asked is not None and "run-a" in asked.describe(clock.now)
-        assert told.wait(5) and holder.stopped_by == "ops@laptop"
+        assert told.wait(30) and holder.stopped_by == "ops@laptop"
     finally:
         holder.release()
     assert api.leases == {}

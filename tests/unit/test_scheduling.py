@@ -27,3 +27,35 @@ def test_taints_tolerations_selectors_and_affinity() -> None:
     assert could_run_on(tolerant, node("w2", [lane])) and could_run_on(plain, node("w3", [state]))
     assert could_run_on(pinned, node("w1")) and not could_run_on(pinned, node("w2"))
     assert could_run_on(ssd, node("w1", labels={"disk": "ssd"})) and not could_run_on(ssd, node("w1"))
+
+
+def test_simulated_and_virtual_nodes_are_never_targets(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """kwok's nodes (and virtual kubelets) run no container runtime: the default target selection leaves them out,
+    and a selector matching only them says so."""
+    import pytest
+
+    from chaos_harness.assemble.node_access import runs_containers, target_nodes
+    from chaos_harness.core.errors import SelectionError
+
+    def with_runtime(name: str, runtime: str | None) -> client.V1Node:
+        n = node(name)
+        n.status = client.V1NodeStatus(node_info=client.V1NodeSystemInfo(
+            architecture="amd64", boot_id="", container_runtime_version=runtime or "", kernel_version="",
+            kube_proxy_version="", kubelet_version="", machine_id="", operating_system="linux", os_image="",
+            system_uuid=""))
+        return n
+
+    nodes = [with_runtime("real", "containerd://1.6.20"), with_runtime("crio", "cri-o://1.30.0"),
+             with_runtime("kwok-1", "kwok-v0.8.0"), with_runtime("virtual", None)]
+    assert [runs_containers(n) for n in nodes] == [True, True, False, False]
+
+    class Core:
+        def list_node(self, label_selector: str = "", **_: object) -> client.V1NodeList:
+            return client.V1NodeList(items=[n for n in nodes if label_selector != "type=kwok" or "kwok" in
+                                            n.metadata.name])
+
+    cluster = type("C", (), {"core": Core()})()
+    monkeypatch.delenv("CHAOS_HARNESS_OWN_NODE", raising=False)
+    assert target_nodes(cluster, None) == ["crio", "real"]  # type: ignore[arg-type]
+    with pytest.raises(SelectionError, match="1 of them run no container runtime"):
+        target_nodes(cluster, "type=kwok")  # type: ignore[arg-type]

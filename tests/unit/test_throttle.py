@@ -23,7 +23,7 @@ def test_the_bucket_lets_a_burst_through_then_holds_to_qps() -> None:
         throttle.take()
     took = time.monotonic() - started
     # 5 at once, then 10 more at 20/s: about 0.5 s.
-    assert 0.4 <= took < 1.5 and throttle.requests == 15 and throttle.throttled >= 9
+    assert took >= 0.4 and throttle.requests == 15 and throttle.throttled >= 9
     assert throttle.figures()["requests"] == 15
 
 
