@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PROFILE ?= fast
 export PATH := $(CURDIR)/.bin:$(PATH)
 
-.PHONY: all host venv engine kind image cluster cluster-down status test unit e2e run logs clean browser
+.PHONY: all host venv engine kind image cluster cluster-down status test unit e2e run logs clean browser scale
 
 all: test
 
@@ -69,6 +69,13 @@ run: cluster
 	$(PY) -m chaos_harness.testbed status
 	$(PY) -m chaos_harness run --timing-profile $(PROFILE) --keep-runs $(KEEP_RUNS) --target-nodes '$(RUN_NODES)' \
 	  --parallel $(RUN_PARALLEL)
+
+# The harness beside 1,000 simulated nodes and 20,000 simulated pods (kwok, built from the Go module proxy): doctor,
+# S8 and S7 before and with them; figures only (benchmarks/scale.py). Not part of make test.
+SCALE_NODES ?= 1000
+SCALE_PODS ?= 20000
+scale: cluster
+	$(PY) benchmarks/scale.py --nodes $(SCALE_NODES) --pods $(SCALE_PODS)
 
 logs: venv
 	$(PY) -m chaos_harness.testbed logs reports/kind-logs-$$(date -u +%Y%m%dT%H%M%SZ)

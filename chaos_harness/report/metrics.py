@@ -11,7 +11,7 @@ from typing import Any
 
 from chaos_harness.core.errors import UsageError
 
-STATUSES = ("pass", "fail", "unknown", "error", "cleanup-failed")
+STATUSES = ("pass", "fail", "unknown", "error", "cleanup-failed", "aborted", "not-run")
 
 
 def _label(value: str) -> str:

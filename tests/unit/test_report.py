@@ -121,3 +121,19 @@ def test_assumed_timing_is_marked_in_the_report(tmp_path: Path) -> None:
     (run_dir / "results.json").write_text(json.dumps(doc))
     html = render_run(run_dir).read_text()
     assert html.count("(assumed)") == 1
+
+
+def test_aborted_and_not_run_are_shown_as_what_they_are(tmp_path: Path) -> None:
+    aborted, held_off = result("s08", ok=False), result("s07", ok=False)
+    aborted.verdicts = [{"checker": "abort", "status": "aborted", "ok": False, "error": False, "figures": {},
+                         "summary": "abort condition breached: command:false: exit 1", "evidence": []}]
+    held_off.verdicts = [{"checker": "steady-state", "status": "not-run", "ok": False, "error": False, "figures": {},
+                          "summary": "nothing injected: StatefulSet ns/db: 1/2 Ready (for 30s)", "evidence": []}]
+    assert (aborted.status, held_off.status) == ("aborted", "not-run")
+    assert "checker steady-state held off: nothing injected" in held_off.failure_message()
+    run = write_run(tmp_path, "run-1", 100.0, [aborted, held_off], {"s08": "kubelet-stop-mysql-kind.jsonl",
+                                                                       "s07": "kubelet-stop-mysql-kind.jsonl"})
+    html = render_run(run).read_text()
+    assert 'data-status="aborted"' in html and 'data-status="not-run"' in html and "Not run" in html
+    xml = ElementTree.fromstring(junit_xml("run", [aborted, held_off]))
+    assert [e.get("message") for e in xml.iter("error")] == ["aborted", "not-run"] and xml.get("failures") == "0"

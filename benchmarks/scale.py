@@ -1,0 +1,156 @@
+"""The harness beside 1,000 simulated nodes (`make scale`): kwok (sigs.k8s.io/kwok, built from the Go module proxy
+into the test bed's cache) runs on this machine against the test bed's API server and keeps --nodes fake nodes
+alive (their Leases renewed, their pods Running) with --pods fake pods in namespaces of their own. The harness
+then runs `doctor` and S8 (kubelet stop, on a real lane) beside S7 (pod delete), once before the fake nodes and
+once with them, and prints: planning time (doctor), each run's wall time, the harness's RSS and CPU, its API
+requests per second (its throttle's count, results.json `api`), and the report's size. The fake nodes carry no
+container runtime (kwok reports `kwok-v...`), so the default target selection never faults them nor places an
+agent there (chaos_harness/assemble/node_access.py runs_containers). Asserts nothing; everything it made is
+deleted at the end (also on Ctrl-C).
+
+    .venv/bin/python benchmarks/scale.py [--nodes 1000] [--pods 20000] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from kubernetes import client
+
+from chaos_harness.core.kube import connect
+
+KWOK_VERSION = "v0.8.0"  # its go.mod asks for go 1.26.0: the machine's Go builds it
+KWOK_LABEL = "chaos-harness.bench/kwok"
+TAINT = client.V1Taint(key="kwok.x-k8s.io/node", value="fake", effect="NoSchedule")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def kwok_binary() -> Path:
+    """kwok, built once into the test bed's cache with `go install` (the Go module proxy)."""
+    cache = Path(os.environ.get("CHAOS_HARNESS_CACHE", Path.home() / ".cache" / "chaos-harness")) / "kwok-bin"
+    binary = cache / "kwok"
+    if not binary.exists():
+        print(f"building kwok {KWOK_VERSION} (a few minutes, once)", flush=True)
+        subprocess.run(["go", "install", f"sigs.k8s.io/kwok/cmd/kwok@{KWOK_VERSION}"], check=True,
+                       env={**os.environ, "GOBIN": str(cache), "CGO_ENABLED": "0"})
+    return binary
+
+
+def fake_node(name: str) -> client.V1Node:
+    return client.V1Node(metadata=client.V1ObjectMeta(
+        name=name, labels={KWOK_LABEL: "true", "type": "kwok", "kubernetes.io/hostname": name},
+        annotations={"kwok.x-k8s.io/node": "fake"}), spec=client.V1NodeSpec(taints=[TAINT]))
+
+
+def fake_pod(name: str, node: str) -> client.V1Pod:
+    return client.V1Pod(metadata=client.V1ObjectMeta(name=name, labels={KWOK_LABEL: "true"}), spec=client.V1PodSpec(
+        node_name=node, containers=[client.V1Container(name="app", image="fake")],
+        tolerations=[client.V1Toleration(key=TAINT.key, operator="Exists", effect="NoSchedule")]))
+
+
+def populate(core: client.CoreV1Api, nodes: int, pods: int, namespaces: int) -> float:
+    started = time.monotonic()
+    names = [f"kwok-node-{i:04d}" for i in range(nodes)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: core.create_node(fake_node(n)), names))
+        print(f"  {nodes} fake nodes created in {time.monotonic() - started:.0f}s", flush=True)
+        for ns in range(namespaces):
+            core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
+                name=f"kwok-load-{ns}", labels={KWOK_LABEL: "true"})))
+        list(pool.map(lambda i: core.create_namespaced_pod(f"kwok-load-{i % namespaces}",
+                                                           fake_pod(f"fake-{i:05d}", names[i % nodes])), range(pods)))
+    print(f"  {pods} fake pods created in {time.monotonic() - started:.0f}s", flush=True)
+    return time.monotonic() - started
+
+
+def ready_fake_nodes(core: client.CoreV1Api) -> int:
+    items = core.list_node(label_selector=f"{KWOK_LABEL}=true", _request_timeout=60).items
+    return sum(any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or []) for n in items)
+
+
+def harness(*args: str) -> tuple[float, dict[str, float], str]:
+    """Run the CLI as a user does; (wall seconds, its RSS and CPU, its output)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "chaos_harness", *args], capture_output=True, text=True, cwd=ROOT)
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    usage = {"rss_mib": after.ru_maxrss / 1024, "cpu_seconds": cpu, "exit": done.returncode}
+    return wall, usage, done.stdout + done.stderr
+
+
+def one_round(label: str, report_dir: Path) -> dict[str, float]:
+    doctor, _, _ = harness("doctor")
+    wall, usage, out = harness("run", "s08", "s07", "--parallel", "2", "--report-dir", str(report_dir))
+    [run] = sorted(report_dir.glob("2*/results.json"))[-1:]
+    document = json.loads(run.read_text())
+    report = run.parent / "report.html"
+    figures = {"doctor_seconds": doctor, "run_seconds": wall, **usage,
+               "api_requests_per_second": document.get("api", {}).get("requests_per_second", 0),
+               "api_requests": document.get("api", {}).get("requests", 0),
+               "report_kib": report.stat().st_size / 1024,
+               "statuses": ",".join(r["status"] for r in document["results"])}
+    print(f"{label}: doctor {doctor:.1f}s; S8 + S7 {wall:.0f}s ({figures['statuses']}, exit {usage['exit']}); harness "
+          f"max RSS {usage['rss_mib']:.0f} MiB, CPU {usage['cpu_seconds']:.1f}s; API {figures['api_requests']} "
+          f"requests, {figures['api_requests_per_second']}/s; report {figures['report_kib']:.0f} KiB", flush=True)
+    if usage["exit"] not in (0, 4):
+        print(out[-3000:])
+    return figures
+
+
+def clean(core: client.CoreV1Api) -> None:
+    for ns in core.list_namespace(label_selector=f"{KWOK_LABEL}=true").items:
+        core.delete_namespace(ns.metadata.name)
+    core.delete_collection_node(label_selector=f"{KWOK_LABEL}=true")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nodes", type=int, default=1000)
+    parser.add_argument("--pods", type=int, default=20000)
+    parser.add_argument("--namespaces", type=int, default=20)
+    parser.add_argument("--keep", action="store_true", help="leave the fake nodes and pods (and kwok) behind")
+    args = parser.parse_args()
+    kubeconfig = ROOT / ".kube" / "chaos.kubeconfig"
+    # Populating is this script's own load, not the harness's: its own client, not throttled to the harness's 50/s.
+    cluster = connect(kubeconfig, "kind-chaos", ("kind-*",), qps=400, burst=400)
+    core = cluster.core
+    clean(core)
+    reports = ROOT / "reports" / "scale"
+    reports.mkdir(parents=True, exist_ok=True)
+    baseline = one_round("without kwok", reports / "baseline")
+    kwok = subprocess.Popen([str(kwok_binary()), "--kubeconfig", str(kubeconfig), "--manage-all-nodes=false",
+                             f"--manage-nodes-with-label-selector={KWOK_LABEL}=true", "--cidr", "10.128.0.0/12",
+                             "--node-lease-duration-seconds", "40"],
+                            stdout=open(reports / "kwok.log", "w"), stderr=subprocess.STDOUT)
+    try:
+        populated = populate(core, args.nodes, args.pods, args.namespaces)
+        started = time.monotonic()
+        while (ready := ready_fake_nodes(core)) < args.nodes and time.monotonic() - started < 600:
+            time.sleep(5)
+        print(f"  {ready} fake nodes Ready {time.monotonic() - started:.0f}s after populating ({populated:.0f}s)",
+              flush=True)
+        scaled = one_round(f"with {args.nodes} fake nodes and {args.pods} fake pods", reports / "scaled")
+        slower = (scaled["run_seconds"] - baseline["run_seconds"]) / baseline["run_seconds"] * 100
+        print(f"wall time with the fake nodes: {slower:+.0f}% (target within 10%); harness RSS "
+              f"{scaled['rss_mib']:.0f} MiB (target <= 300); planning (doctor) {baseline['doctor_seconds']:.1f}s -> "
+              f"{scaled['doctor_seconds']:.1f}s")
+    finally:
+        if not args.keep:
+            kwok.terminate()
+            kwok.wait(30)
+            clean(core)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
