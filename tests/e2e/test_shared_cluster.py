@@ -3,7 +3,8 @@ at a time (a second waits, a third is refused naming the holder, a SIGKILLed hol
 expires), nothing injected into a target with a replica not Ready (not-run), an abort condition that trips during
 a kubelet stop and `chaos-harness stop` from a second process (both: healed at once, aborted). Each test runs the
 harness as a user does, each run in a process (and so a run group) of its own, on a run lock of its own so that
-this pytest session's runs never wait for it. Figures printed with -s."""
+this pytest session's runs never wait for it. In the main lane (tests/conftest.py): its faults go to the untainted
+workers, which no other lane's test touches while it runs. Figures printed with -s."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -29,11 +30,10 @@ from chaos_harness.faults.journal import Journal
 from chaos_harness.record.events import load
 from chaos_harness.workload import deploy
 
-if TYPE_CHECKING:
-    from conftest import SideLane
-
 pytestmark = [pytest.mark.disruptive]
 
+# The main lane's workers: the untainted ones (the side lanes' carry their lane's taint), never the control plane.
+MAIN = "!chaos-harness.test/lane,!node-role.kubernetes.io/control-plane"
 PROBE = ["--probe-write", 'sh -c "echo {key} >> /data/keys && sync"', "--probe-read", "cat /data/keys"]
 
 
@@ -47,9 +47,9 @@ def env_alone() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != GROUP_ENV}
 
 
-def harness(cluster: Cluster, side: "SideLane", journal: Path, *args: str) -> list[str]:
+def harness(cluster: Cluster, journal: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "chaos_harness", "--kubeconfig", str(cluster.kubeconfig), "--journal", str(journal),
-            *args, "--target-nodes", side.selector]
+            *args, "--target-nodes", MAIN]
 
 
 def lease(cluster: Cluster, name: str) -> Any:
@@ -71,15 +71,15 @@ def until(what: str, check: Any, seconds: float) -> Any:
 
 
 @pytest.fixture(scope="module")
-def keystore(cluster: Cluster, run_id: str, namespace_reaper, keystore_objects, side_lane,
+def keystore(cluster: Cluster, run_id: str, namespace_reaper, keystore_objects,
              pytestconfig: pytest.Config) -> Iterator[str]:
     from chaos_harness.core.labels import RUN_LABEL
 
     namespace = f"chaos-{run_id[-4:]}-shared-{uuid.uuid4().hex[:4]}"
     namespaces.create_namespace(cluster, namespace, {RUN_LABEL: run_id})
     try:
-        with side_lane.placed(namespace):
-            deploy.apply(cluster, namespace, list(keystore_objects(namespace, deploy.helper_image(cluster), 2)))
+        # Tolerating no taint, it lands on the main lane's workers.
+        deploy.apply(cluster, namespace, list(keystore_objects(namespace, deploy.helper_image(cluster), 2)))
         yield namespace
     finally:
         if not pytestconfig.getoption("--chaos-keep-namespaces"):
@@ -103,10 +103,10 @@ def history(report_dir: Path, result: dict[str, Any]) -> list[dict[str, Any]]:
     return load(run_dir / result["history"])
 
 
-def test_a_second_run_waits_for_the_first_and_a_third_is_refused(cluster: Cluster, side_lane: "SideLane",
+def test_a_second_run_waits_for_the_first_and_a_third_is_refused(cluster: Cluster,
                                                                   whole: str, lock: str, tmp_path: Path) -> None:
     def run(name: str, *extra: str) -> list[str]:
-        return harness(cluster, side_lane, tmp_path / f"{name}.json", "run", "--target", f"{whole}/keystore",
+        return harness(cluster, tmp_path / f"{name}.json", "run", "--target", f"{whole}/keystore",
                        "--run-lock", lock, "--report-dir", str(tmp_path / name), *extra)
 
     # The first run long enough to still hold the lock when the others start (a pod delete with writes around it).
@@ -141,7 +141,7 @@ def test_a_second_run_waits_for_the_first_and_a_third_is_refused(cluster: Cluste
     assert lease(cluster, lock) is None, "the last run lets go of the lock"
 
 
-def test_a_sigkilled_holder_is_taken_over_once_its_lease_expires(cluster: Cluster, side_lane: "SideLane", whole: str,
+def test_a_sigkilled_holder_is_taken_over_once_its_lease_expires(cluster: Cluster, whole: str,
                                                                  lock: str, tmp_path: Path) -> None:
     from chaos_harness.assemble.run_lock import DURATION_SECONDS
 
@@ -157,7 +157,7 @@ def test_a_sigkilled_holder_is_taken_over_once_its_lease_expires(cluster: Cluste
         holder.send_signal(signal.SIGKILL)
         holder.wait()
     killed = time.monotonic()
-    taker = subprocess.run(harness(cluster, side_lane, tmp_path / "j.json", "run", "s03", "--target",
+    taker = subprocess.run(harness(cluster, tmp_path / "j.json", "run", "s03", "--target",
                                    f"{whole}/keystore", "--run-lock", lock, "--wait-for-run", "120", "--report-dir",
                                    str(tmp_path / "taker")), env=env_alone(), capture_output=True, text=True,
                            timeout=300)
@@ -169,7 +169,7 @@ def test_a_sigkilled_holder_is_taken_over_once_its_lease_expires(cluster: Cluste
     assert DURATION_SECONDS - 5 <= took <= DURATION_SECONDS + 60
 
 
-def test_a_target_with_a_replica_not_ready_is_not_faulted(cluster: Cluster, side_lane: "SideLane", whole: str,
+def test_a_target_with_a_replica_not_ready_is_not_faulted(cluster: Cluster, whole: str,
                                                           lock: str, tmp_path: Path) -> None:
     journal = tmp_path / "j.json"
     cluster.exec(whole, "keystore-1", ["rm", "-f", "/data/keys"]).check("making keystore-1 not Ready")
@@ -178,7 +178,7 @@ def test_a_target_with_a_replica_not_ready_is_not_faulted(cluster: Cluster, side
             c.type == "Ready" and c.status == "True" for c in p.status.conditions or []), 30, "keystore-1 not Ready",
             namespace=whole, field_selector="metadata.name=keystore-1")
         started = time.monotonic()
-        result = subprocess.run(harness(cluster, side_lane, journal, "run", "s13", "--target", f"{whole}/keystore",
+        result = subprocess.run(harness(cluster, journal, "run", "s13", "--target", f"{whole}/keystore",
                                         *PROBE, "--run-lock", lock, "--report-dir", str(tmp_path)),
                                 env=env_alone(), capture_output=True, text=True, timeout=300)
         took = time.monotonic() - started
@@ -216,11 +216,11 @@ def healed_after(events: list[dict[str, Any]]) -> tuple[float, float]:
     return heal["mono"] - abort["mono"], healed["mono"] - abort["mono"]
 
 
-def test_an_abort_condition_trips_during_a_kubelet_stop(cluster: Cluster, side_lane: "SideLane", whole: str,
+def test_an_abort_condition_trips_during_a_kubelet_stop(cluster: Cluster, whole: str,
                                                         lock: str, tmp_path: Path) -> None:
     flag, journal = tmp_path / "shop-is-down", tmp_path / "j.json"
     node = node_of_pod0(cluster, whole)
-    run = subprocess.Popen(harness(cluster, side_lane, journal, "run", "s08", "--target", f"{whole}/keystore", *PROBE,
+    run = subprocess.Popen(harness(cluster, journal, "run", "s08", "--target", f"{whole}/keystore", *PROBE,
                                    "--run-lock", lock, "--report-dir", str(tmp_path / "r"),
                                    "--abort-when", f"command:test ! -e {flag}"),
                            env=env_alone(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -245,11 +245,11 @@ def test_an_abort_condition_trips_during_a_kubelet_stop(cluster: Cluster, side_l
     assert "run aborted" in out
 
 
-def test_stop_from_a_second_process_during_a_kubelet_stop(cluster: Cluster, side_lane: "SideLane", whole: str,
+def test_stop_from_a_second_process_during_a_kubelet_stop(cluster: Cluster, whole: str,
                                                           lock: str, tmp_path: Path) -> None:
     journal = tmp_path / "j.json"
     node = node_of_pod0(cluster, whole)
-    run = subprocess.Popen(harness(cluster, side_lane, journal, "run", "s08", "--target", f"{whole}/keystore", *PROBE,
+    run = subprocess.Popen(harness(cluster, journal, "run", "s08", "--target", f"{whole}/keystore", *PROBE,
                                    "--run-lock", lock, "--report-dir", str(tmp_path / "r")),
                            env=env_alone(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
