@@ -80,6 +80,14 @@ class SessionOptions:
     abort_interval: float = 2.0
 
 
+def new_run_id() -> str:
+    """A run's id: its start time and a few random digits, so that two runs started within a second (one waiting
+    for the other's lock, or two pytest sessions) never share a run directory or namespaces."""
+    import uuid
+
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:4]
+
+
 def blast_radius(cluster: Cluster, asked: int | None) -> int | None:
     """The most nodes faulted at once: as asked (0: no limit), else 1 on any cluster but the local kind test
     bed, whose node lanes each fault their own nodes side by side (None: no limit)."""

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from chaos_harness.assemble.node_access import AccessOptions
@@ -105,7 +106,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
     if holder is None:
         print(f"stop: no run holds the run lock {LOCK_NAMESPACE}/{args.run_lock}; nothing to stop")
         return EXIT_PASS
-    print(f"stop: asked {holder.describe(__import__('time').time())} to stop", flush=True)
+    print(f"stop: asked {holder.describe(time.time())} to stop", flush=True)
     if not args.wait:
         return EXIT_PASS
     seconds = wait_released(cluster, holder, args.wait, args.run_lock)
@@ -286,7 +287,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def run_plan(args: argparse.Namespace) -> int:
     from chaos_harness.assemble.prepare import RunRequest, prepare
-    from chaos_harness.assemble.session import Job, Session, SessionOptions
+    from chaos_harness.assemble.session import Job, Session, SessionOptions, new_run_id
     from chaos_harness.report import prune
 
     target_specs = apply_run_file(args)
@@ -294,7 +295,7 @@ def run_plan(args: argparse.Namespace) -> int:
         options=SessionOptions(report_dir=args.report_dir, source="cli", access=access_options(args),
                                journal=args.journal, timing_profile=args.timing_profile,
                                storage_class=args.storage_class, mysql_image=args.mysql_image,
-                               xtrabackup_image=args.xtrabackup_image, run_id=unique_run_id(),
+                               xtrabackup_image=args.xtrabackup_image, run_id=new_run_id(),
                                run_lock=args.run_lock, wait_for_run=args.wait_for_run,
                                max_faulted_nodes=args.max_faulted_nodes),
         connect=lambda: connect_from(args), scenarios=args.scenario, scenario_dirs=args.scenarios,
@@ -343,15 +344,6 @@ def run_plan(args: argparse.Namespace) -> int:
         for gone in prune(args.report_dir, args.keep_runs):
             print(f"pruned old run {gone}")
     return code
-
-
-def unique_run_id() -> str:
-    """The start time, and a few random digits: two runs started within a second (one waiting for the other's
-    lock) never share a run directory or namespaces."""
-    import time
-    import uuid
-
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:4]
 
 
 def interrupted_line(args: argparse.Namespace, name: str, notes: list[str]) -> str:

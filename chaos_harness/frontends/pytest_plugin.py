@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -137,7 +136,9 @@ def default_kubeconfig(config: pytest.Config) -> Path:
 @pytest.fixture(scope="session")
 def run_id() -> str:
     """One id per test session: namespaces, reports and journals are named after it."""
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:4]
+    from chaos_harness.assemble.session import new_run_id
+
+    return new_run_id()
 
 
 @pytest.fixture(scope="session")

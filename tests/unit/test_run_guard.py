@@ -126,19 +126,27 @@ def test_no_limit_takes_every_node() -> None:
     assert sorted(g.faulted) == ["w1", "w2", "w3"]
 
 
-def test_a_stop_reaches_the_scenario_at_its_next_wait_and_later_ones_do_not_start() -> None:
-    g, history = guard(), History()
+def scenario_thread(g: RunGuard, history: History, first: Any = None) -> tuple[threading.Thread, list[BaseException]]:
+    """A scenario in a thread of its own, under the guard, waiting 30 s (after `first`); what it raised."""
     seen: list[BaseException] = []
 
     def scenario() -> None:
         try:
             with g.scenario(history):
+                if first:
+                    first()
                 cancellation.sleep(30)
         except BaseException as e:  # noqa: BLE001
             seen.append(e)
 
     t = threading.Thread(target=scenario)
     t.start()
+    return t, seen
+
+
+def test_a_stop_reaches_the_scenario_at_its_next_wait_and_later_ones_do_not_start() -> None:
+    g, history = guard(), History()
+    t, seen = scenario_thread(g, history)
     time.sleep(0.3)
     started = time.monotonic()
     g.stop("stop", "stopped by ops@laptop")
@@ -166,20 +174,13 @@ def test_a_breached_condition_stops_an_active_scenario() -> None:
 
     condition = Breaches()
     g, history = guard(conditions=[condition], interval=0.1), History()
-    seen: list[BaseException] = []
 
-    def scenario() -> None:
-        try:
-            with g.scenario(history):
-                with g._lock:
-                    g._active.add(threading.get_ident())
-                g._start_monitor()
-                cancellation.sleep(30)
-        except BaseException as e:  # noqa: BLE001
-            seen.append(e)
+    def active() -> None:  # as after the scenario's first injection
+        with g._lock:
+            g._active.add(threading.get_ident())
+        g._start_monitor()
 
-    t = threading.Thread(target=scenario)
-    t.start()
+    t, seen = scenario_thread(g, history, active)
     t.join(30)
     g.close()
     assert seen and isinstance(seen[0], Aborted)
