@@ -10,7 +10,7 @@ import re
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from chaos_harness.record.events import Event, RuntimeEvent, of_kind
 
@@ -39,23 +39,69 @@ def runtime_samples(events: Sequence[Event]) -> list[tuple[float, RuntimeEvent]]
             offset[e["node"]] = min(lag, offset.get(e["node"], lag))
     timed = [(e["mono"] - (e["wall"] - e["sampled_at"] - offset[e["node"]]) if "sampled_at" in e else e["mono"], e)
              for e in samples]
-    return sorted(timed, key=lambda te: (te[0], te[1]["seq"]))
+    return sorted([*timed, *unsent(timed)], key=lambda te: (te[0], te[1]["seq"]))
+
+
+# At most this many unsent samples are put back between two received ones (a day of one-second samples).
+MAX_UNSENT = 86400
+
+
+def unsent(timed: Sequence[tuple[float, RuntimeEvent]]) -> list[tuple[float, RuntimeEvent]]:
+    """The samples an agent read but did not send, put back. An agent that publishes on change sends a sample
+    when what it saw changed, and a heartbeat between; each names the last change (`agent_after`) and the
+    previous sample it sent (`agent_prev`). Between two received samples A and B of one agent process, when B
+    says its last change and its previous sample are at or before A, every sample the agent read in between
+    looked like A: they are put back as copies of A, spread over the span so that none of its steps is shorter
+    than the longest step the agent reports (`agent_gap`) would allow. When B says otherwise (samples sent but
+    never received: a watch that lost them, a backlog over its bound), nothing is put back: a gap."""
+    chains: dict[tuple[str, Any], list[tuple[float, RuntimeEvent]]] = {}
+    for at, e in timed:
+        if "agent_prev" in e:
+            chains.setdefault((e["node"], e.get("agent_started")), []).append((at, e))
+    out: list[tuple[float, RuntimeEvent]] = []
+    for chain in chains.values():
+        chain.sort(key=lambda te: te[1]["agent_seq"])
+        for (ta, a), (tb, b) in zip(chain, chain[1:]):
+            missing = min(b["agent_seq"] - a["agent_seq"] - 1, MAX_UNSENT)
+            if missing <= 0 or tb <= ta or b["agent_after"] > a["agent_seq"] or b["agent_prev"] > a["agent_seq"]:
+                continue
+            gap = float(b.get("agent_gap") or 0.0)
+            start, span = (ta, tb - ta) if gap <= (tb - ta) / (missing + 1) else (ta + gap, tb - ta - gap)
+            if span <= 0:
+                continue
+            step = span / (missing + 1) if start == ta else span / missing
+            first = start + step if start == ta else start
+            copy = {k: v for k, v in a.items() if k not in ("agent_prev", "agent_after", "agent_gap")}
+            out.extend((first + i * step, cast(RuntimeEvent, {**copy, "unsent": True})) for i in range(missing))
+    return out
 
 
 def ok_sample_times(events: Sequence[Event], node: str) -> list[float]:
     return [at for at, e in runtime_samples(events) if e["node"] == node and e.get("ok")]
 
 
-def _staleness_of(times: Sequence[float]) -> float:
-    """STALE_INTERVALS of the median step between successive sample times, never less than MIN_STALENESS."""
+def _staleness_of(times: Sequence[float], heartbeat: float = 0.0) -> float:
+    """STALE_INTERVALS of the median step between successive sample times, never less than MIN_STALENESS; for
+    an agent that sends unchanged samples only as a heartbeat, never less than the heartbeat and two steps (its
+    next heartbeat is what proves a quiet node still watched)."""
     steps = [b - a for a, b in zip(times, times[1:]) if b > a]
-    return max(MIN_STALENESS, STALE_INTERVALS * statistics.median(steps)) if steps else MIN_STALENESS
+    step = statistics.median(steps) if steps else 0.0
+    return max(MIN_STALENESS, STALE_INTERVALS * step, heartbeat + 2 * step if heartbeat else 0.0)
+
+
+def _heartbeats(events: Sequence[Event]) -> dict[str, float]:
+    beats: dict[str, float] = {}
+    for e in of_kind(events, "runtime"):
+        if e.get("heartbeat"):
+            beats[e["node"]] = max(beats.get(e["node"], 0.0), float(e["heartbeat"]))
+    return beats
 
 
 def staleness(events: Sequence[Event], node: str) -> float:
     """How long a sample of `node` stands for that node in this run: STALE_INTERVALS of its measured sampling
-    interval, and never less than MIN_STALENESS."""
-    return _staleness_of(ok_sample_times(events, node))
+    interval (the samples an agent did not send included), at least its agent's heartbeat, and never less than
+    MIN_STALENESS."""
+    return _staleness_of(ok_sample_times(events, node), _heartbeats(events).get(node, 0.0))
 
 
 def staleness_by_node(events: Sequence[Event]) -> dict[str, float]:
@@ -65,7 +111,8 @@ def staleness_by_node(events: Sequence[Event]) -> dict[str, float]:
         times.setdefault(e["node"], [])
         if e.get("ok"):
             times[e["node"]].append(at)
-    return {node: _staleness_of(ts) for node, ts in times.items()}
+    beats = _heartbeats(events)
+    return {node: _staleness_of(ts, beats.get(node, 0.0)) for node, ts in times.items()}
 
 
 def sample_gaps(events: Sequence[Event], node: str, start: float, end: float,

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from kubernetes import client, watch
@@ -21,10 +24,14 @@ from chaos_harness.nodes.access import DEFAULT_TIME_BOX_SECONDS, Emit, RuntimeCo
 from chaos_harness.nodes.agent import (APP_LABEL, APPLIED_ANNOTATION, ENDED_ANNOTATION, EVIDENCE_ANNOTATION,
                                        HEALED_ANNOTATION, HOLD_ANNOTATION, HOLD_ERROR_ANNOTATION, HOLD_ID_ANNOTATION,
                                        HOLD_PEERS_ANNOTATION, HOLD_SECONDS_ANNOTATION, NAME, NO_HOLD, SAMPLE_LABEL,
-                                       AgentConfig, NodeAgent, micro_time, object_name, parse_sample, parse_samples,
-                                       sample_containers)
+                                       SCOPE_ANNOTATION, SEEN_ANNOTATION, AgentConfig, NodeAgent, covers, micro_time,
+                                       object_name, parse_sample, parse_samples, sample_containers)
 
 log = logging.getLogger("chaos_harness.agent")
+
+# How often a node's Lease is told which of its agent's samples were read (one write per node at most this often,
+# and only after new samples): what the agent keeps until then is bounded by what changes meanwhile.
+ACK_SECONDS = 10.0
 
 
 class AgentNodeAccess:
@@ -42,6 +49,11 @@ class AgentNodeAccess:
         self._lock = threading.Lock()
         self._renewer: threading.Thread | None = None
         self._stop_renewing = threading.Event()
+        # The namespaces each node's agent is asked to report (one count per feed watching it), and per node what
+        # each feed has read ((agent started, seq)) and what was acknowledged when.
+        self._scope: dict[str, Counter[str]] = {}
+        self._read: dict[str, dict[int, tuple[float, int]]] = {}
+        self._acked: dict[str, tuple[float, tuple[float, int]]] = {}
 
     @classmethod
     def attach(cls, cluster: Cluster, run_id: str) -> "AgentNodeAccess":
@@ -69,8 +81,83 @@ class AgentNodeAccess:
     def runtime_containers(self, node: str, timeout: float = 30) -> list[RuntimeContainer]:
         return sample_containers(self.latest_sample(node))
 
-    def runtime_feed(self, nodes: Sequence[str], interval: float) -> "AgentFeed":
-        return AgentFeed(self.cluster, self.namespace, set(nodes))
+    def runtime_feed(self, nodes: Sequence[str], interval: float, namespace: str = "*") -> "AgentFeed":
+        return AgentFeed(self, set(nodes), namespace)
+
+    @contextmanager
+    def reporting(self, nodes: Sequence[str], namespace: str) -> Iterator[None]:
+        """While inside, the agents of `nodes` report the containers of `namespace` ("*": every namespace)."""
+        with self._lock:
+            changed = [n for n in nodes if not self._scope.setdefault(n, Counter())[namespace]]
+            for n in nodes:
+                self._scope[n][namespace] += 1
+        self._write_scope(changed)
+        try:
+            yield
+        finally:
+            with self._lock:
+                changed = []
+                for n in nodes:
+                    self._scope[n][namespace] -= 1
+                    if self._scope[n][namespace] <= 0:
+                        del self._scope[n][namespace]
+                        changed.append(n)
+            self._write_scope(changed)
+
+    def _write_scope(self, nodes: Sequence[str]) -> None:
+        for node in nodes:
+            with self._lock:
+                scope = ",".join(sorted(self._scope.get(node, ()))) or None
+            try:
+                self._annotate(node, {SCOPE_ANNOTATION: scope})
+            except ClusterError as e:
+                # The feed sees it: samples that do not cover its namespace are not taken (a gap, never a pass).
+                log.warning("asking the agent on %s to report %s: %s", node, scope, e)
+
+    def _annotate(self, node: str, annotations: dict[str, str | None]) -> None:
+        """Patch annotations on the node's Lease, made (asking for no fault) when it is not there yet."""
+        coord = client.CoordinationV1Api(self.cluster.api)
+        patch = {"metadata": {"annotations": annotations}}
+        try:
+            with api_errors(f"updating the Lease of {node}"):
+                coord.patch_namespaced_lease(object_name(node), self.namespace, patch, _request_timeout=10)
+            return
+        except NotFound:
+            pass
+        body = client.V1Lease(
+            metadata=client.V1ObjectMeta(name=object_name(node), labels={APP_LABEL: NAME, RUN_LABEL: self.agent.run_id},
+                                         annotations={k: v for k, v in annotations.items() if v is not None}),
+            spec=client.V1LeaseSpec(holder_identity=f"chaos-harness/{self.agent.run_id}",
+                                    lease_duration_seconds=self.agent.config.deadman_seconds, renew_time=micro_time()))
+        try:
+            with api_errors(f"creating the Lease for {node}"):
+                coord.create_namespaced_lease(self.namespace, body, _request_timeout=10)
+        except Conflict:  # made in between (a fault asked for): patch it
+            with api_errors(f"updating the Lease of {node}"):
+                coord.patch_namespaced_lease(object_name(node), self.namespace, patch, _request_timeout=10)
+
+    def read_up_to(self, feed: int, node: str, started: float, seq: int) -> None:
+        """Feed `feed` has recorded `node`'s samples up to `seq` (of the agent process started at `started`). What
+        every feed watching the node has read is acknowledged on its Lease, at most every ACK_SECONDS."""
+        with self._lock:
+            self._read.setdefault(node, {})[feed] = (started, seq)
+            seen = [r for r in self._read[node].values() if r[0] == started]
+            if len(seen) < len(self._read[node]):
+                return  # a feed still reads an earlier agent process: wait for it to catch up
+            upto = (started, min(r[1] for r in seen))
+            at, acked = self._acked.get(node, (0.0, (0.0, 0)))
+            if upto <= acked or time.monotonic() - at < ACK_SECONDS:
+                return
+            self._acked[node] = (time.monotonic(), upto)
+        try:
+            self._annotate(node, {SEEN_ANNOTATION: f"{upto[1]}@{upto[0]!r}"})
+        except ClusterError as e:
+            log.debug("acknowledging %s's samples: %s", node, e)  # the agent keeps them until a later one
+
+    def stop_reading(self, feed: int) -> None:
+        with self._lock:
+            for read in self._read.values():
+                read.pop(feed, None)
 
     def kubelet_active(self, node: str) -> bool:
         state = self.latest_sample(node).get("kubelet")
@@ -263,29 +350,45 @@ class AgentNodeAccess:
 
 
 class AgentFeed:
-    """The recorder's runtime samples from the agents' ConfigMaps: list, then watch, re-list on 410."""
+    """The recorder's runtime samples from the agents' ConfigMaps: list, then watch, re-list on 410. While it
+    runs, the agents report `watched` (a namespace, or "*"); a sample that does not cover it yet is not taken."""
 
-    def __init__(self, cluster: Cluster, namespace: str, nodes: set[str]) -> None:
-        self.cluster = cluster
-        self.namespace = namespace
+    def __init__(self, access: AgentNodeAccess, nodes: set[str], watched: str = "*") -> None:
+        self.access = access
+        self.cluster = access.cluster
+        self.namespace = access.namespace
         self.nodes = nodes
+        self.watched = watched
 
     def loops(self) -> dict[str, Callable[[threading.Event, Emit], None]]:
         return {"agent-samples": self._watch}
 
     def _watch(self, stop: threading.Event, emit: Emit) -> None:
+        try:
+            with self.access.reporting(sorted(self.nodes), self.watched):
+                self._follow(stop, emit)
+        finally:
+            self.access.stop_reading(id(self))
+
+    def _follow(self, stop: threading.Event, emit: Emit) -> None:
         core = self.cluster.core
         # Per node and agent process: a restarted agent counts from 1 again.
         last_seq: dict[tuple[str, Any], int] = {}
 
         def take(cm: Any) -> None:
+            touched: dict[str, tuple[str, Any]] = {}
             for sample in parse_samples(cm):
                 key = (sample["node"], sample.get("started"))
-                if sample["node"] not in self.nodes or sample["seq"] <= last_seq.get(key, 0):
+                if (sample["node"] not in self.nodes or sample["seq"] <= last_seq.get(key, 0)
+                        or not covers(sample, self.watched)):
                     continue
                 last_seq[key] = sample["seq"]
                 extra = {"source": "agent", "agent_seq": sample["seq"], "sampled_at": sample["sampled_at"],
                          "kubelet": sample.get("kubelet")}
+                if "prev" in sample:  # published on change: what it says of the samples not sent (publish.go)
+                    extra.update(agent_started=sample.get("started"), agent_after=sample["after"],
+                                 agent_prev=sample["prev"], agent_gap=sample.get("gap", 0.0),
+                                 heartbeat=sample.get("heartbeat", 0.0))
                 if sample.get("deadman"):
                     extra["deadman"] = sample["deadman"]
                 if "holding" in sample:  # what the agent held when it read this sample ("" for nothing)
@@ -294,6 +397,10 @@ class AgentFeed:
                     emit(sample["node"], True, containers=sample_containers(sample), **extra)
                 else:
                     emit(sample["node"], False, error=sample.get("error"), **extra)
+                touched[sample["node"]] = key
+            for node, key in touched.items():
+                if key[1] is not None:
+                    self.access.read_up_to(id(self), node, float(key[1]), last_seq[key])
 
         rv: str | None = None
         while not stop.is_set():

@@ -293,7 +293,7 @@ class KindNodeAccess:
     def runtime_containers(self, node: str, timeout: float = 30) -> list[RuntimeContainer]:
         return list_runtime_containers(self, node, timeout)
 
-    def runtime_feed(self, nodes: Sequence[str], interval: float) -> RuntimeFeed:
+    def runtime_feed(self, nodes: Sequence[str], interval: float, namespace: str = "*") -> RuntimeFeed:
         return StreamingFeed(nodes, interval)
 
     def close(self) -> None:

@@ -111,6 +111,14 @@ class RuntimeEvent(Stamp, total=False):
     kubelet: str | None  # the agent's view of the kubelet: active / inactive
     deadman: str         # the agent's dead man's switch (or another of its bounds) ended the fault it held
     hold: str            # the node fault the agent held when it read the sample ("" for none)
+    # An agent that publishes on change (images/agent/publish.go): its process, the last change before this
+    # sample and the previous published sample (none of the samples between were sent: they looked like the
+    # last change), the longest step between its own samples since that previous one, and its heartbeat.
+    agent_started: float
+    agent_after: int
+    agent_prev: int
+    agent_gap: float
+    heartbeat: float
 
 
 class FaultEvent(Stamp, total=False):

@@ -99,7 +99,7 @@ class Recorder:
         self._watch("pvc", pvc_summary, core.list_namespaced_persistent_volume_claim, ns)
         if self.node_access is not None:
             self._sampled = {node: threading.Event() for node in self.nodes}
-            feed = self.node_access.runtime_feed(self.nodes, self.sample_interval)
+            feed = self.node_access.runtime_feed(self.nodes, self.sample_interval, self.namespace)
             for name, loop in feed.loops().items():
                 self._start(name, loop, self._stop, self._emit_runtime)
         deadline = time.monotonic() + FIRST_OBSERVATION_SECONDS

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"math"
 	"net/http"
 	"os"
 	"strconv"
@@ -66,6 +67,7 @@ func (a *agent) followLease() {
 	switch {
 	case err == nil:
 		a.lastLeaseOK = now
+		a.followSamples(lease.Metadata.Annotations)
 		if lease.Spec.RenewTime != a.lastRenew {
 			a.lastRenew, a.lastChange = lease.Spec.RenewTime, now
 		}
@@ -74,6 +76,7 @@ func (a *agent) followLease() {
 		}
 	case status == http.StatusNotFound:
 		a.lastLeaseOK = now
+		a.followSamples(nil)
 		if a.holding { // the harness removed its Lease: nothing asks for the fault any more
 			a.endHold("the Lease was deleted", "")
 		}
@@ -117,6 +120,17 @@ func (a *agent) followLease() {
 		return
 	}
 	a.takeHold(want, id, ann, now, bound)
+}
+
+// followSamples takes what the Lease asks of the samples: the namespaces to report, and how far the harness has
+// read (what it read leaves the backlog).
+func (a *agent) followSamples(ann map[string]string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.scope = parseScope(ann[annotationScope])
+	if seq, started, ok := parseSeen(ann[annotationSeen]); ok && math.Abs(started-a.started) < 1e-3 {
+		a.backlog = acknowledge(a.backlog, seq)
+	}
 }
 
 // newFault builds the fault the Lease names.

@@ -2,12 +2,15 @@
 // with hostPID). It does two things that must keep working while the node's kubelet is stopped, so neither
 // goes through the kubelet (no exec, logs or port-forward):
 //
-//  1. It samples the node's container runtime over CRI every -interval and publishes each sample into the
-//     ConfigMap chaos-agent-<node> (data.sample, JSON) through the API server. The harness's recorder
-//     watches those ConfigMaps, so a node whose kubelet is down stays visible. Sampling, publishing and
-//     following the Lease run in loops of their own: a slow API server (a busy control plane) delays the
-//     samples but does not thin them. Samples not yet published travel together in data.recent, so the
-//     harness receives every one, each with the time the runtime was read.
+//  1. It samples the node's container runtime over CRI every -interval and publishes into the ConfigMap
+//     chaos-agent-<node> (data.sample, JSON) through the API server only what matters (publish.go): a sample
+//     whose observation changed (the containers of the namespaces the Lease names, the kubelet, the fault
+//     held), and a heartbeat every -heartbeat that proves the agent alive. Each published sample names the
+//     previous one and the last change, so the harness knows the samples it was not sent were unchanged. The
+//     harness's recorder watches those ConfigMaps, so a node whose kubelet is down stays visible. Sampling,
+//     publishing and following the Lease run in loops of their own: a slow API server (a busy control plane)
+//     delays the samples but does not thin them. Published samples stay in data.recent until the harness
+//     acknowledges them on the Lease (bounded), so a re-list after a lost watch still finds them.
 //  2. It holds the node faults the Lease chaos-agent-<node> asks for (hold.go: the kubelet stopped, the node
 //     cut off from the API server, the node frozen; faults.go) and holds a dead man's switch: while a fault
 //     is held, the harness renews the Lease; if the renewTime stops changing for leaseDurationSeconds (timed
@@ -31,6 +34,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,12 +44,11 @@ import (
 )
 
 const (
-	saDir           = "/var/run/secrets/kubernetes.io/serviceaccount"
-	annotationState = "chaos-harness.io/kubelet"
-	annotationHeal  = "chaos-harness.io/healed-by"
-	sampleLabel     = "chaos-harness.io/agent-sample"
-	// The unpublished samples one ConfigMap update may carry: well under the 1 MiB object limit, and about
-	// two minutes of samples while the API server is out of reach (a partition), oldest dropped first.
+	saDir          = "/var/run/secrets/kubernetes.io/serviceaccount"
+	annotationHeal = "chaos-harness.io/healed-by"
+	sampleLabel    = "chaos-harness.io/agent-sample"
+	// The samples not yet acknowledged that one ConfigMap update may carry (changes, and heartbeats between
+	// them): well under the 1 MiB object limit, oldest dropped first (the harness sees the break in the chain).
 	maxBacklogBytes = 256 << 10
 	maxBacklog      = 120
 )
@@ -63,7 +66,13 @@ type container struct {
 type sample struct {
 	Node       string      `json:"node"`
 	Seq        int64       `json:"seq"`
-	Started    float64     `json:"started"` // when this agent process started: seq counts from 1 again after a restart
+	Kind       string      `json:"kind"`       // "change" or "heartbeat" (publish.go)
+	After      int64       `json:"after"`      // the last change before this sample: none in between
+	Prev       int64       `json:"prev"`       // the previous published sample
+	Gap        float64     `json:"gap"`        // the longest step between local samples since Prev (seconds)
+	Heartbeat  float64     `json:"heartbeat"`  // seconds between heartbeats: how long an unchanged view is silent
+	Namespaces []string    `json:"namespaces"` // the namespaces whose containers are reported ("*": all)
+	Started    float64     `json:"started"`    // when this agent process started: seq counts from 1 again after a restart
 	SampledAt  float64     `json:"sampled_at"`
 	OK         bool        `json:"ok"`
 	Error      string      `json:"error,omitempty"`
@@ -83,8 +92,10 @@ type agent struct {
 	podUID                string // this agent's own pod: a pause leaves it running
 	cri                   runtime.RuntimeServiceClient
 	interval              time.Duration
+	heartbeat             time.Duration
 	seq                   int64
 	started               float64
+	pub                   publisher // what was published last (publish.go); used by the sampling loop only
 	// mu guards the Lease state below (written by the Lease loop, read into every sample) and the backlog.
 	mu      sync.Mutex
 	backlog []sample      // sampled, not yet published
@@ -102,8 +113,13 @@ type agent struct {
 	// The hold this process took (the Lease's hold id and fault), when its time box ends on this node's
 	// monotonic clock, when the host's own timer was last armed, and the holds taken: a hold is never taken
 	// again, even when the Lease still asks for it after it ended.
-	holdID       string
-	holdFault    string
+	holdID    string
+	holdFault string
+	// What the Lease asks of the samples: the namespaces to report (nil: none) and the newest sample the harness
+	// has read (its seq, and the agent process it was read from).
+	scope        []string
+	ackSeq       int64
+	ackStarted   float64
 	fault        nodeFault
 	holdDeadline time.Time
 	timerArmed   time.Time
@@ -112,6 +128,7 @@ type agent struct {
 
 func main() {
 	interval := flag.Duration("interval", time.Second, "how often to sample the runtime and read the Lease")
+	heartbeat := flag.Duration("heartbeat", 10*time.Second, "how often to publish an unchanged sample")
 	endpoint := flag.String("runtime-endpoint", "", "CRI endpoint (default: found on the node)")
 	unit := flag.String("kubelet-unit", "", "the kubelet's systemd unit (default: found on the node)")
 	port := flag.Int("kubelet-port", 10250, "the port the kubelet serves, to find its process")
@@ -130,7 +147,7 @@ func main() {
 		log.Fatal(err)
 	}
 	a := &agent{
-		node: node, namespace: namespace, interval: *interval, http: httpClient, control: controlClient,
+		node: node, namespace: namespace, interval: *interval, heartbeat: *heartbeat, http: httpClient, control: controlClient,
 		kubeletPort: *port, podUID: os.Getenv("POD_UID"),
 		api:        "https://" + joinHostPort(os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT")),
 		lastChange: time.Now(), lastLeaseOK: time.Now(), started: float64(time.Now().UnixNano()) / 1e9,
@@ -145,9 +162,9 @@ func main() {
 		a.inheritLayout() // a kubelet stopped when this agent started: the previous agent may have found it
 	}
 	a.unit = a.layout.KubeletUnit
-	log.Printf("chaos-agent on %s: kubelet unit %q (%s), runtime %s (%s); sampling every %s, publishing to %s/chaos-agent-%s",
-		node, a.layout.KubeletUnit, a.layout.KubeletHow, a.layout.RuntimeEndpoint, a.layout.RuntimeHow, *interval,
-		namespace, node)
+	log.Printf("chaos-agent on %s: kubelet unit %q (%s), runtime %s (%s); sampling every %s, publishing changes "+
+		"and a heartbeat every %s to %s/chaos-agent-%s", node, a.layout.KubeletUnit, a.layout.KubeletHow,
+		a.layout.RuntimeEndpoint, a.layout.RuntimeHow, *interval, *heartbeat, namespace, node)
 	a.wake = make(chan struct{}, 1)
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
@@ -214,10 +231,16 @@ func inClusterHTTP(mark int) (*http.Client, error) {
 		TLSClientConfig: &tls.Config{RootCAs: pool}, Proxy: http.ProxyFromEnvironment}}, nil
 }
 
-// sample reads the runtime, stamps the kubelet state the Lease loop last saw, and queues it for publishing.
+// sample reads the runtime (the containers of the namespaces the Lease names), stamps the kubelet state the
+// Lease loop last saw, and queues it for publishing when it changed or a heartbeat is due (publish.go).
 func (a *agent) sample() {
 	a.seq++
-	s := sample{Node: a.node, Seq: a.seq, Started: a.started, SampledAt: float64(time.Now().UnixNano()) / 1e9, OK: true}
+	now := time.Now()
+	s := sample{Node: a.node, Seq: a.seq, Started: a.started, SampledAt: float64(now.UnixNano()) / 1e9, OK: true,
+		Heartbeat: a.heartbeat.Seconds()}
+	a.mu.Lock()
+	scope := a.scope
+	a.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), a.interval*3)
 	defer cancel()
 	var cs []container
@@ -230,14 +253,17 @@ func (a *agent) sample() {
 	if err != nil {
 		s.OK, s.Error = false, err.Error()
 	}
-	s.Containers = cs
+	s.Containers, s.Namespaces = inScope(cs, scope), append([]string{}, scope...)
 	a.mu.Lock()
 	s.Kubelet, s.Holding, s.Hold, s.Deadman = a.kubelet, a.holding, a.heldFault, a.deadman
-	a.backlog = append(a.backlog, s)
+	queued := a.pub.offer(&s, now, a.heartbeat, &a.backlog)
 	if len(a.backlog) > maxBacklog {
 		a.backlog = a.backlog[len(a.backlog)-maxBacklog:]
 	}
 	a.mu.Unlock()
+	if !queued {
+		return
+	}
 	select {
 	case a.wake <- struct{}{}:
 	default:
@@ -253,17 +279,22 @@ func (a *agent) publishLoop() {
 		if len(pending) == 0 {
 			continue
 		}
-		sent, err := a.publish(pending)
+		_, err := a.publish(pending)
 		if err != nil {
 			log.Printf("publishing samples %d-%d: %v", pending[0].Seq, pending[len(pending)-1].Seq, err)
-			time.Sleep(a.interval) // the next sample wakes this loop again; do not spin on a failing API
+			time.Sleep(a.interval) // the next queued sample wakes this loop again; do not spin on a failing API
+			a.mu.Lock()
+			retry := len(a.backlog) > 0
+			a.mu.Unlock()
+			if retry { // nothing new may be queued for a heartbeat's time: try again now
+				select {
+				case a.wake <- struct{}{}:
+				default:
+				}
+			}
 			continue
 		}
-		a.mu.Lock()
-		for len(a.backlog) > 0 && a.backlog[0].Seq <= sent {
-			a.backlog = a.backlog[1:]
-		}
-		a.mu.Unlock()
+		// Published samples stay in the backlog until the harness says it read them (followSamples trims it).
 	}
 }
 
@@ -273,6 +304,7 @@ func (a *agent) containers(ctx context.Context) ([]container, error) {
 	if err != nil {
 		return []container{}, fmt.Errorf("CRI ListContainers: %w", err)
 	}
+	sort.Slice(r.Containers, func(i, j int) bool { return r.Containers[i].Id < r.Containers[j].Id })
 	out := make([]container, 0, len(r.Containers))
 	for _, c := range r.Containers {
 		out = append(out, container{

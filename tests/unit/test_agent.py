@@ -160,10 +160,69 @@ def test_the_feed_records_each_sample_once_and_follows_a_restarted_agent() -> No
             return SimpleNamespace(items=updates, metadata=SimpleNamespace(resource_version="1"))
 
     seen: list[tuple[float | None, int]] = []
-    feed = AgentFeed(SimpleNamespace(core=Core()), "ns", {"w1"})  # type: ignore[arg-type]
+    feed = AgentFeed(FakeAccess(Core()), {"w1"})  # type: ignore[arg-type]
     feed.loops()["agent-samples"](stop, lambda node, ok, **extra: seen.append((extra.get("sampled_at"),
                                                                                  extra["agent_seq"])))
     assert [seq for _, seq in seen] == [1, 2, 3, 1, 2]
+
+
+class FakeAccess:
+    """What AgentFeed asks of its node access: the cluster, the agent namespace, the scope, the reads."""
+
+    def __init__(self, core: object) -> None:
+        self.cluster = SimpleNamespace(core=core)
+        self.namespace = "ns"
+        self.scopes: list[tuple[tuple[str, ...], str, str]] = []
+        self.read: list[tuple[str, float, int]] = []
+
+    def reporting(self, nodes, namespace):  # type: ignore[no-untyped-def]
+        from contextlib import contextmanager
+
+        @contextmanager
+        def ctx():  # type: ignore[no-untyped-def]
+            self.scopes.append((tuple(nodes), namespace, "asked"))
+            yield
+            self.scopes.append((tuple(nodes), namespace, "released"))
+        return ctx()
+
+    def read_up_to(self, feed: int, node: str, started: float, seq: int) -> None:
+        self.read.append((node, started, seq))
+
+    def stop_reading(self, feed: int) -> None:
+        pass
+
+
+def test_the_feed_asks_for_its_namespace_and_takes_only_samples_that_cover_it() -> None:
+    """Samples published before the agent reports the recording's namespace say nothing of it: not taken (the
+    checkers see a gap, never an empty node). What was taken is acknowledged (the agent may then drop it)."""
+    import threading
+
+    from kubernetes.client.exceptions import ApiException
+
+    from chaos_harness.nodes.agent_access import AgentFeed
+
+    chained = dict(SAMPLE, started=100.0, after=0, prev=0, gap=0.0, heartbeat=10.0)
+    samples = [dict(chained, seq=1, namespaces=[]), dict(chained, seq=2, namespaces=["other"], prev=1, after=1),
+               dict(chained, seq=3, namespaces=["mine", "other"], prev=2, after=2)]
+    stop = threading.Event()
+
+    class Core:
+        def list_namespaced_config_map(self, *args: object, **kwargs: object) -> SimpleNamespace:
+            stop.set()
+            if kwargs.get("watch"):
+                raise ApiException(status=500)
+            return SimpleNamespace(items=[SimpleNamespace(data={"sample": json.dumps(samples[-1]),
+                                                                "recent": json.dumps(samples)})],
+                                   metadata=SimpleNamespace(resource_version="1"))
+
+    access = FakeAccess(Core())
+    taken: list[dict] = []
+    AgentFeed(access, {"w1"}, "mine").loops()["agent-samples"](  # type: ignore[arg-type]
+        stop, lambda node, ok, **extra: taken.append(extra))
+    assert [t["agent_seq"] for t in taken] == [3]
+    assert taken[0]["agent_prev"] == 2 and taken[0]["heartbeat"] == 10.0 and taken[0]["agent_started"] == 100.0
+    assert access.scopes == [(("w1",), "mine", "asked"), (("w1",), "mine", "released")]
+    assert access.read == [("w1", 100.0, 3)]
 
 
 def test_a_node_fault_is_time_boxed_from_the_clusters_timing() -> None:
