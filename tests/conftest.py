@@ -24,7 +24,7 @@ import pytest
 # (307 s on a busy machine) runs in the main lane (613 s without it; side2 was 1092 s with it).
 SIDE_LANES = {
     "side": {"test_faults.py", "test_cleanup.py", "test_foreign_cluster.py", "test_node_agent.py",
-             "test_testbed.py", "test_split_brain.py"},
+             "test_testbed.py", "test_split_brain.py", "test_agent_load.py"},
     "side2": {"test_user_target.py", "test_schedule.py", "test_signals.py"},
 }
 LANE_LABEL = "chaos-harness.test/lane"

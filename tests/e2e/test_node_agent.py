@@ -13,7 +13,7 @@ import time
 import pytest
 
 from chaos_harness.assemble.node_access import resolve_agent_image
-from chaos_harness.nodes.agent import AgentConfig, NodeAgent, parse_sample
+from chaos_harness.nodes.agent import AgentConfig, NodeAgent, covers, parse_sample
 from chaos_harness.nodes.agent_access import AgentNodeAccess
 from chaos_harness.core.kube import Cluster
 from chaos_harness.nodes.docker import KindNodeAccess
@@ -48,16 +48,34 @@ def test_agent_sees_what_docker_exec_sees(cluster: Cluster, agent_on_a_side_node
     print(f"{node}: {layout.describe()}")
     assert layout.kubelet_unit == "kubelet" and "serving port 10250" in layout.kubelet_how
     assert layout.runtime_endpoint == "unix:///run/containerd/containerd.sock" and "config file" in layout.runtime_how
-    # Other tests may start or stop containers between the two listings: compare a few times.
-    for _ in range(6):
-        time.sleep(1.2)
-        via_agent = {c.container_id for c in access.runtime_containers(node)}
-        via_docker = {c.container_id for c in docker.runtime_containers(node)}
-        if via_agent == via_docker:
-            break
+    assert not access.runtime_containers(node), "the agent reported containers before any namespace was asked for"
+    with access.reporting([node], "*"):
+        # Other tests may start or stop containers between the two listings: compare a few times (a change is
+        # published as the agent sees it).
+        for _ in range(8):
+            time.sleep(1.2)
+            via_agent = {c.container_id for c in access.runtime_containers(node)}
+            via_docker = {c.container_id for c in docker.runtime_containers(node)}
+            if via_agent == via_docker:
+                break
     assert via_agent and via_agent == via_docker, "the agent and docker exec disagree on the running containers"
     assert access.exec(node, "cat", "/etc/hostname").strip() == node
     assert access.kubelet_active(node)
+
+
+def next_sample(access: AgentNodeAccess, node: str) -> dict:
+    """The node's next published sample (its heartbeat at the latest, AgentConfig.heartbeat_seconds), once it
+    shows that the agent kept sampling every second meanwhile (unchanged samples are not sent)."""
+    first = access.latest_sample(node)
+    deadline = time.monotonic() + access.agent.config.heartbeat_seconds + 10
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        sample = access.latest_sample(node)
+        if sample["seq"] > first["seq"]:
+            read = sample["seq"] - first["seq"]
+            assert read >= (sample["sampled_at"] - first["sampled_at"]) / 2, "the agent stopped sampling meanwhile"
+            return sample
+    raise AssertionError(f"no sample from {node} within a heartbeat: the agent stopped publishing")
 
 
 def test_agent_keeps_publishing_with_the_kubelet_down_and_its_switch_restarts_it(cluster: Cluster,
@@ -66,10 +84,7 @@ def test_agent_keeps_publishing_with_the_kubelet_down_and_its_switch_restarts_it
     access, docker = AgentNodeAccess(cluster, agent), KindNodeAccess()
     access.kubelet_stop(node)
     assert not docker.kubelet_active(node), "the agent reported the kubelet stopped, docker exec disagrees"
-    first = access.latest_sample(node)["seq"]
-    time.sleep(3)
-    sample = access.latest_sample(node)
-    assert sample["seq"] >= first + 2, "no new samples while the kubelet is down: the agent depends on it"
+    sample = next_sample(access, node)
     assert sample["kubelet"] == "inactive" and sample["holding"]
     # The harness "dies": no more renewals. The switch must fire within its bound (10 s) plus one interval.
     access.close()
@@ -132,7 +147,9 @@ def test_on_a_k3s_node_the_agent_finds_the_unit_and_socket_and_the_host_restarts
     print(f"{node}: {found.describe()}")
     assert found.kubelet_unit == "k3s-agent" and "cgroup of pid" in found.kubelet_how
     assert found.runtime_endpoint == f"unix://{K3S_SOCKET}" and found.runtime.startswith("containerd://")
-    assert {c.container_id for c in access.runtime_containers(node)}, "no containers read through k3s's socket"
+    with access.reporting([node], "*"):
+        until(lambda: covers(access.latest_sample(node), "*"), 15, "the agent reporting every namespace")
+        assert {c.container_id for c in access.runtime_containers(node)}, "no containers read through k3s's socket"
     access.kubelet_stop(node, 600)
     assert not unit_active(node, "k3s-agent"), "the agent stopped another unit than k3s-agent"
     timers = subprocess.run(["docker", "exec", node, "systemctl", "list-timers", "--all", "--no-pager"],
@@ -185,11 +202,11 @@ def test_a_partition_cuts_the_node_off_but_not_the_agents_lease_and_its_samples_
     node, agent = agent_on_a_side_node
     access = AgentNodeAccess(cluster, agent)
     peers = api_server_addresses(cluster)
-    received: list[float] = []  # sampled_at of every sample the recorder's feed hands over
+    received: list[dict] = []  # every sample the recorder's feed hands over
     stop = threading.Event()
     feed = access.runtime_feed([node], 1.0).loops()["agent-samples"]
-    threading.Thread(target=feed, args=(stop, lambda n, ok, **kw: received.append(kw["sampled_at"])),
-                     daemon=True).start()
+    threading.Thread(target=feed, args=(stop, lambda n, ok, **kw: received.append(kw)), daemon=True).start()
+    until(lambda: bool(received), 15, "the feed's first sample (the agent reporting every namespace)")
     before = access.latest_sample(node)["seq"]
     access.partition(node, peers, 600)
     cut = time.time()
@@ -204,15 +221,22 @@ def test_a_partition_cuts_the_node_off_but_not_the_agents_lease_and_its_samples_
     gone = until(lambda: not partitioned(node), 10 + 15, "the dead man's switch removing the partition")
     healed = time.time()
     print(f"partition undone by the dead man's switch {gone:.1f}s after the last renewal (bound 10s)")
-    # The samples read while cut off arrive after the heal (the recorder's feed receives them), each with the
-    # time the node read it.
+    # What the node read while cut off arrives after the heal (the recorder's feed receives it), each sample with
+    # the time the node read it, and the last one read during the cut names the sample sent before it: every
+    # sample between looked the same (not sent, not lost: judge/evidence.unsent puts them back).
     deadline = time.monotonic() + 30
-    while not any(healed - 3 < t for t in received) and time.monotonic() < deadline:
+    while not any(healed - 3 < s["sampled_at"] for s in received) and time.monotonic() < deadline:
         time.sleep(0.5)
     stop.set()
-    during = [t for t in received if cut <= t <= healed]
-    print(f"{len(during)} samples read during the {healed - cut:.0f}s partition, delivered after it")
-    assert len(during) >= (healed - cut) / 2, during
+    sent_before = max(s["agent_seq"] for s in received if s["sampled_at"] < cut)
+    during = [s for s in received if cut <= s["sampled_at"] <= healed]
+    assert during, f"nothing read during the {healed - cut:.0f}s partition was delivered after it"
+    last = during[-1]
+    covered = last["agent_seq"] - sent_before
+    print(f"{len(during)} samples sent from the {healed - cut:.0f}s partition after it; they stand for {covered} "
+          f"read (the last {last['sampled_at'] - cut:.0f}s after the cut)")
+    assert last["agent_prev"] <= sent_before or any(s["agent_seq"] == last["agent_prev"] for s in received)
+    assert covered >= (last["sampled_at"] - cut) / 2, "the agent did not keep sampling while cut off"
 
 
 def test_a_pause_freezes_the_kubelet_not_the_agent_and_the_host_thaws_it_when_the_agent_dies(
@@ -223,9 +247,7 @@ def test_a_pause_freezes_the_kubelet_not_the_agent_and_the_host_thaws_it_when_th
     evidence = access.paused(node)
     print(f"pause through the agent: {evidence}")
     assert kubelet_frozen(node) and "k3s-agent.service" in evidence, evidence
-    first = access.latest_sample(node)["seq"]
-    time.sleep(3)
-    assert access.latest_sample(node)["seq"] >= first + 2, "the agent froze with the node"
+    next_sample(access, node)  # the agent did not freeze with the node
     # The agent dies holding it: its pod cannot even be restarted (the kubelet is frozen); the host's timer thaws.
     subprocess.run(["docker", "exec", node, "pkill", "-KILL", "-x", "chaos-agent"], check=True, timeout=30)
     thawed = until(lambda: not kubelet_frozen(node), 10 + 5 + 15, "the host's timer thawing the node")
