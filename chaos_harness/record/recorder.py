@@ -67,6 +67,11 @@ def runtime_summary(c: RuntimeContainer) -> RuntimeContainerFields:
             "pod_uid": c.pod_uid, "state": c.state, "created_ns": c.created_at_ns}
 
 
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two summaries of one object alike but for its resourceVersion."""
+    return {k: v for k, v in a.items() if k != "rv"} == {k: v for k, v in b.items() if k != "rv"}
+
+
 class Recorder:
     """Context manager: `with Recorder(...) as rec:` records until the block ends."""
 
@@ -87,6 +92,11 @@ class Recorder:
         # Closed by stop(): nothing a thread still running afterwards receives reaches the history.
         self._gate = threading.Lock()
         self._closed = False
+        # Nodes: only the target nodes and the nodes this namespace's pods run on are recorded (a cluster of a
+        # thousand nodes does not fill the history); the latest state of every other node is kept to record it
+        # the moment one of the namespace's pods lands there. Empty `nodes`: every node.
+        self._nodes_recorded: set[str] = set(self.nodes)
+        self._node_states: dict[str, dict[str, Any]] = {}
 
     def __enter__(self) -> "Recorder":
         core = self.cluster.core
@@ -136,7 +146,9 @@ class Recorder:
             try:
                 with api_errors(f"the {kind} final list"):
                     for obj in list_fn(*args, _request_timeout=10).items:
-                        self.history.record(kind, type="FINAL", **summarize(obj))
+                        summary = summarize(obj)
+                        if kind != "node" or not self.nodes or summary["name"] in self._nodes_recorded:
+                            self.history.record(kind, type="FINAL", **summary)
             except ClusterError as e:
                 self.history.record("recorder", what=f"{kind} final list", error=f"{type(e).__name__}: {e}"[:300])
 
@@ -147,8 +159,18 @@ class Recorder:
 
     def _record(self, kind: str, **fields: Any) -> None:
         with self._gate:
-            if not self._closed:
-                self.history.record(kind, **fields)
+            if self._closed:
+                return
+            if kind == "node" and self.nodes:
+                self._node_states[fields["name"]] = fields
+                if fields["name"] not in self._nodes_recorded:
+                    return
+            self.history.record(kind, **fields)
+            node = fields.get("node") if kind == "pod" else None
+            if node and self.nodes and node not in self._nodes_recorded:
+                self._nodes_recorded.add(node)
+                if (state := self._node_states.get(node)) is not None:
+                    self.history.record("node", **{**state, "type": "MODIFIED"})
 
     def _start(self, name: str, target: Callable[..., None], *args: Any) -> None:
         t = threading.Thread(target=target, args=args, name=f"recorder-{name}", daemon=True)
@@ -214,7 +236,11 @@ class Recorder:
             obj = ev["object"]
             rv = obj.metadata.resource_version
             summary = summarize(obj)
-            self._record(kind, type=ev["type"], **summary)
+            # An update that changed nothing the history keeps (a node's status heartbeat, a pod's probe time)
+            # is not recorded again.
+            before = known.get(obj.metadata.uid)
+            if not (ev["type"] == "MODIFIED" and before is not None and _same(before, summary)):
+                self._record(kind, type=ev["type"], **summary)
             if ev["type"] == "DELETED":
                 known.pop(obj.metadata.uid, None)
             else:
