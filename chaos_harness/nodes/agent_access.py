@@ -54,6 +54,7 @@ class AgentNodeAccess:
         self._scope: dict[str, Counter[str]] = {}
         self._read: dict[str, dict[int, tuple[float, int]]] = {}
         self._acked: dict[str, tuple[float, tuple[float, int]]] = {}
+        self._unacked_change: set[str] = set()
 
     @classmethod
     def attach(cls, cluster: Cluster, run_id: str) -> "AgentNodeAccess":
@@ -136,11 +137,17 @@ class AgentNodeAccess:
             with api_errors(f"updating the Lease of {node}"):
                 coord.patch_namespaced_lease(object_name(node), self.namespace, patch, _request_timeout=10)
 
-    def read_up_to(self, feed: int, node: str, started: float, seq: int) -> None:
-        """Feed `feed` has recorded `node`'s samples up to `seq` (of the agent process started at `started`). What
-        every feed watching the node has read is acknowledged on its Lease, at most every ACK_SECONDS."""
+    def read_up_to(self, feed: int, node: str, started: float, seq: int, changed: bool = True) -> None:
+        """Feed `feed` has recorded `node`'s samples up to `seq` (of the agent process started at `started`), a
+        change among them if `changed`. What every feed watching the node has read is acknowledged on its Lease,
+        at most every ACK_SECONDS, and only once a change was read since: heartbeats take each other's place in
+        the agent's backlog, so a quiet node costs no acknowledgement."""
         with self._lock:
             self._read.setdefault(node, {})[feed] = (started, seq)
+            if changed:
+                self._unacked_change.add(node)
+            if node not in self._unacked_change:
+                return
             seen = [r for r in self._read[node].values() if r[0] == started]
             if len(seen) < len(self._read[node]):
                 return  # a feed still reads an earlier agent process: wait for it to catch up
@@ -149,6 +156,7 @@ class AgentNodeAccess:
             if upto <= acked or time.monotonic() - at < ACK_SECONDS:
                 return
             self._acked[node] = (time.monotonic(), upto)
+            self._unacked_change.discard(node)
         try:
             self._annotate(node, {SEEN_ANNOTATION: f"{upto[1]}@{upto[0]!r}"})
         except ClusterError as e:
@@ -377,6 +385,7 @@ class AgentFeed:
 
         def take(cm: Any) -> None:
             touched: dict[str, tuple[str, Any]] = {}
+            changed: set[str] = set()
             for sample in parse_samples(cm):
                 key = (sample["node"], sample.get("started"))
                 if (sample["node"] not in self.nodes or sample["seq"] <= last_seq.get(key, 0)
@@ -398,9 +407,11 @@ class AgentFeed:
                 else:
                     emit(sample["node"], False, error=sample.get("error"), **extra)
                 touched[sample["node"]] = key
+                if sample.get("kind") != "heartbeat":
+                    changed.add(sample["node"])
             for node, key in touched.items():
                 if key[1] is not None:
-                    self.access.read_up_to(id(self), node, float(key[1]), last_seq[key])
+                    self.access.read_up_to(id(self), node, float(key[1]), last_seq[key], node in changed)
 
         rv: str | None = None
         while not stop.is_set():

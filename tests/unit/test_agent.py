@@ -185,7 +185,7 @@ class FakeAccess:
             self.scopes.append((tuple(nodes), namespace, "released"))
         return ctx()
 
-    def read_up_to(self, feed: int, node: str, started: float, seq: int) -> None:
+    def read_up_to(self, feed: int, node: str, started: float, seq: int, changed: bool = True) -> None:
         self.read.append((node, started, seq))
 
     def stop_reading(self, feed: int) -> None:
@@ -238,3 +238,32 @@ def test_a_node_fault_is_time_boxed_from_the_clusters_timing() -> None:
     nodes = SimpleNamespace(kubelet_stop=lambda node, box: asked.append((node, box)))
     KubeletStop("w1").inject(FaultContext(None, nodes, None, timing.fault_time_box()))  # type: ignore[arg-type]
     assert asked == [("w1", 980)]
+
+
+def test_acknowledgements_follow_changes_and_wait_for_every_feed(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """One Lease write per node at most every ACK_SECONDS, only once a change was read (a quiet node's
+    heartbeats replace each other on the node: nothing to acknowledge), and only what every feed has read."""
+    from chaos_harness.nodes import agent_access
+    from chaos_harness.nodes.agent import SCOPE_ANNOTATION, SEEN_ANNOTATION, AgentConfig
+    from chaos_harness.nodes.agent_access import AgentNodeAccess
+
+    clock = [1000.0]
+    monkeypatch.setattr(agent_access.time, "monotonic", lambda: clock[0])
+    access = AgentNodeAccess(None, SimpleNamespace(namespace="ns", run_id="r",  # type: ignore[arg-type]
+                                                   config=AgentConfig(image="x")))
+    written: list[tuple[str, dict]] = []
+    monkeypatch.setattr(access, "_annotate", lambda node, ann: written.append((node, ann)))
+    with access.reporting(["w1"], "mine"), access.reporting(["w1"], "other"):
+        assert written == [("w1", {SCOPE_ANNOTATION: "mine"}), ("w1", {SCOPE_ANNOTATION: "mine,other"})]
+        written.clear()
+        access.read_up_to(1, "w1", 5.0, 3, changed=False)
+        assert written == []  # heartbeats only
+        access.read_up_to(1, "w1", 5.0, 4, changed=True)
+        access.read_up_to(2, "w1", 5.0, 2, changed=True)
+        assert written == [("w1", {SEEN_ANNOTATION: "4@5.0"})]  # feed 2 had not read yet when feed 1 did
+        access.read_up_to(1, "w1", 5.0, 9, changed=True)
+        assert len(written) == 1  # within ACK_SECONDS of the last
+        clock[0] += agent_access.ACK_SECONDS
+        access.read_up_to(2, "w1", 5.0, 7, changed=False)
+        assert written[-1] == ("w1", {SEEN_ANNOTATION: "7@5.0"})  # the slower feed's
+    assert written[-1] == ("w1", {SCOPE_ANNOTATION: None})
