@@ -255,8 +255,17 @@ def _ended_early(events: Sequence[Event], spec: dict[str, Any], start: float,
     fault = spec["type"]
     if not node or fault not in ("kubelet-stop", "node-pause", "network-partition"):
         return None
-    for at, e in runtime_samples(events):
-        if e["node"] != node or at <= start or (end is not None and at >= end):
+    inside = [(at, e) for at, e in runtime_samples(events)
+              if e["node"] == node and at > start and (end is None or at < end)]
+    # A sample is placed at most its shortest transit late; the agent's own order is exact. One that the node
+    # read before a sample of the same agent process that shows the fault held was read before the hold began.
+    held_from: dict[Any, int] = {}
+    for _, e in inside:
+        if "agent_seq" in e and e.get("hold") == fault:
+            chain = e.get("agent_started")
+            held_from[chain] = min(e["agent_seq"], held_from.get(chain, e["agent_seq"]))
+    for at, e in inside:
+        if "agent_seq" in e and e["agent_seq"] < held_from.get(e.get("agent_started"), -1):
             continue
         if e.get("deadman"):
             return at, f"the node agent's dead man's switch on {node} ({e['deadman']})"

@@ -512,3 +512,26 @@ def test_a_sample_reporting_the_switch_ends_any_fault_the_agent_held() -> None:
                                                hold="network-partition", deadman="kubelet-stop undone by ...")])
     w = fault_window(history, "network-partition")
     assert w is not None and w.early and "dead man" in w.ended_by
+
+
+def test_a_sample_the_agent_read_before_its_hold_began_is_no_early_end() -> None:
+    """Samples are placed up to their shortest transit late (the min of received - read over the run); the
+    agent's own sequence orders them exactly. A sample that shows nothing held, placed just after the injected
+    mark, but numbered before the agent's first sample that holds the fault, was read before the hold began.
+    Numbered after it, the same sample is an early end."""
+    from chaos_harness.judge.evidence import fault_window
+
+    def sample(seq: int, at: float, hold: str) -> dict:
+        return make("runtime", at, node="w1", ok=True, containers=[], source="agent", hold=hold,
+                    agent_seq=seq, agent_started=100.0, agent_after=seq - 1, agent_prev=seq - 1)
+
+    holding = [sample(12 + i, 1.5 + i, "network-partition") for i in range(8)]
+    history = _held("network-partition", [sample(11, 0.6, ""), *holding])
+    w = fault_window(history, "network-partition")
+    assert w is not None and not w.early, w
+    released = _held("network-partition", [*holding, sample(30, 9.6, "")])
+    w = fault_window(released, "network-partition")
+    assert w is not None and w.early and "no longer held" in w.ended_by, w
+    # A hold the agent never showed leaves nothing to order by: nothing held is the evidence.
+    w = fault_window(_held("network-partition", [sample(11, 0.6, "")]), "network-partition")
+    assert w is not None and w.early, w
