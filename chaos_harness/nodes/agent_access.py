@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from kubernetes import client, watch
+from kubernetes import client
 
 from chaos_harness.core.api_errors import api_errors
 from chaos_harness.core.errors import ClusterError, Conflict, FaultError, NotFound, WaitTimeout
@@ -26,6 +26,7 @@ from chaos_harness.nodes.agent import (APP_LABEL, APPLIED_ANNOTATION, ENDED_ANNO
                                        HOLD_PEERS_ANNOTATION, HOLD_SECONDS_ANNOTATION, NAME, NO_HOLD, SAMPLE_LABEL,
                                        SCOPE_ANNOTATION, SEEN_ANNOTATION, AgentConfig, NodeAgent, covers, micro_time,
                                        object_name, parse_sample, parse_samples, sample_containers)
+from chaos_harness.nodes.sample_watch import SampleWatch
 
 log = logging.getLogger("chaos_harness.agent")
 
@@ -55,6 +56,7 @@ class AgentNodeAccess:
         self._read: dict[str, dict[int, tuple[float, int]]] = {}
         self._acked: dict[str, tuple[float, tuple[float, int]]] = {}
         self._unacked_change: set[str] = set()
+        self.samples = SampleWatch(cluster, agent.namespace, SAMPLE_LABEL)  # one watch for every feed of the run
 
     @classmethod
     def attach(cls, cluster: Cluster, run_id: str) -> "AgentNodeAccess":
@@ -358,7 +360,7 @@ class AgentNodeAccess:
 
 
 class AgentFeed:
-    """The recorder's runtime samples from the agents' ConfigMaps: list, then watch, re-list on 410. While it
+    """The recorder's runtime samples from the agents' ConfigMaps, through the run's one sample watch. While it
     runs, the agents report `watched` (a namespace, or "*"); a sample that does not cover it yet is not taken."""
 
     def __init__(self, access: AgentNodeAccess, nodes: set[str], watched: str = "*") -> None:
@@ -379,7 +381,6 @@ class AgentFeed:
             self.access.stop_reading(id(self))
 
     def _follow(self, stop: threading.Event, emit: Emit) -> None:
-        core = self.cluster.core
         # Per node and agent process: a restarted agent counts from 1 again.
         last_seq: dict[tuple[str, Any], int] = {}
 
@@ -413,28 +414,8 @@ class AgentFeed:
                 if key[1] is not None:
                     self.access.read_up_to(id(self), node, float(key[1]), last_seq[key], node in changed)
 
-        rv: str | None = None
-        while not stop.is_set():
-            try:
-                with api_errors("watching the node agent's samples"):
-                    if rv is None:
-                        listed = core.list_namespaced_config_map(self.namespace, label_selector=SAMPLE_LABEL,
-                                                                 _request_timeout=10)
-                        for cm in listed.items:
-                            take(cm)
-                        rv = listed.metadata.resource_version
-                    for ev in watch.Watch().stream(core.list_namespaced_config_map, self.namespace,
-                                                   label_selector=SAMPLE_LABEL, resource_version=rv, timeout_seconds=5,
-                                                   _request_timeout=15):
-                        if ev["type"] == "ERROR":
-                            rv = None
-                            break
-                        rv = ev["object"].metadata.resource_version
-                        if ev["type"] != "DELETED":
-                            take(ev["object"])
-                        if stop.is_set():
-                            break
-            except ClusterError as e:
-                log.debug("agent sample watch: %s", e)
-                rv = None
-                stop.wait(1)
+        subscription = self.access.samples.subscribe(take)
+        try:
+            stop.wait()
+        finally:
+            self.access.samples.unsubscribe(subscription)

@@ -145,7 +145,8 @@ def test_the_feed_records_each_sample_once_and_follows_a_restarted_agent() -> No
     from chaos_harness.nodes.agent_access import AgentFeed
 
     def update(*samples: dict) -> SimpleNamespace:
-        return SimpleNamespace(data={"sample": json.dumps(samples[-1]), "recent": json.dumps(list(samples))})
+        return SimpleNamespace(data={"sample": json.dumps(samples[-1]), "recent": json.dumps(list(samples))},
+                               metadata=SimpleNamespace(name="sample-w1"))
 
     first, restarted = dict(SAMPLE, started=100.0), dict(SAMPLE, started=200.0)
     updates = [update(dict(first, seq=1)), update(dict(first, seq=1), dict(first, seq=2), dict(first, seq=3)),
@@ -154,8 +155,8 @@ def test_the_feed_records_each_sample_once_and_follows_a_restarted_agent() -> No
 
     class Core:
         def list_namespaced_config_map(self, *args: object, **kwargs: object) -> SimpleNamespace:
-            stop.set()  # one listing; the watch that follows fails and the loop ends
-            if kwargs.get("watch"):
+            if kwargs.get("watch"):  # one listing; the watch that follows fails and the feed ends
+                stop.set()
                 raise ApiException(status=500)
             return SimpleNamespace(items=updates, metadata=SimpleNamespace(resource_version="1"))
 
@@ -170,8 +171,11 @@ class FakeAccess:
     """What AgentFeed asks of its node access: the cluster, the agent namespace, the scope, the reads."""
 
     def __init__(self, core: object) -> None:
+        from chaos_harness.nodes.sample_watch import SampleWatch
+
         self.cluster = SimpleNamespace(core=core)
         self.namespace = "ns"
+        self.samples = SampleWatch(self.cluster, "ns", "app=x")  # type: ignore[arg-type]
         self.scopes: list[tuple[tuple[str, ...], str, str]] = []
         self.read: list[tuple[str, float, int]] = []
 
@@ -208,11 +212,12 @@ def test_the_feed_asks_for_its_namespace_and_takes_only_samples_that_cover_it() 
 
     class Core:
         def list_namespaced_config_map(self, *args: object, **kwargs: object) -> SimpleNamespace:
-            stop.set()
-            if kwargs.get("watch"):
+            if kwargs.get("watch"):  # one listing; the watch that follows fails and the feed ends
+                stop.set()
                 raise ApiException(status=500)
             return SimpleNamespace(items=[SimpleNamespace(data={"sample": json.dumps(samples[-1]),
-                                                                "recent": json.dumps(samples)})],
+                                                                "recent": json.dumps(samples)},
+                                                          metadata=SimpleNamespace(name="sample-w1"))],
                                    metadata=SimpleNamespace(resource_version="1"))
 
     access = FakeAccess(Core())
@@ -267,3 +272,41 @@ def test_acknowledgements_follow_changes_and_wait_for_every_feed(monkeypatch) ->
         access.read_up_to(2, "w1", 5.0, 7, changed=False)
         assert written[-1] == ("w1", {SEEN_ANNOTATION: "7@5.0"})  # the slower feed's
     assert written[-1] == ("w1", {SCOPE_ANNOTATION: None})
+
+
+def test_two_feeds_of_one_run_share_one_sample_watch() -> None:
+    """S8 and S7 side by side record the same samples: one list and one watch stream for both, and a feed that
+    joins later starts from the latest sample of each node rather than listing again."""
+    import threading
+
+    from kubernetes.client.exceptions import ApiException
+
+    from chaos_harness.nodes.agent_access import AgentFeed
+
+    cm = SimpleNamespace(data={"sample": json.dumps(dict(SAMPLE, seq=4))}, metadata=SimpleNamespace(name="sample-w1"))
+    calls = {"list": 0, "watch": 0}
+    first_stop, second_stop, watching, release = (threading.Event() for _ in range(4))
+
+    class Core:
+        def list_namespaced_config_map(self, *args: object, **kwargs: object) -> SimpleNamespace:
+            calls["watch" if kwargs.get("watch") else "list"] += 1
+            if kwargs.get("watch"):
+                watching.set()
+                release.wait(5)  # the stream stays open while the feeds read
+                first_stop.set()
+                raise ApiException(status=500)
+            return SimpleNamespace(items=[cm], metadata=SimpleNamespace(resource_version="1"))
+
+    access = FakeAccess(Core())
+    seen: dict[str, list[int]] = {"first": [], "second": []}
+    first = threading.Thread(target=AgentFeed(access, {"w1"}).loops()["agent-samples"],  # type: ignore[arg-type]
+                             args=(first_stop, lambda node, ok, **extra: seen["first"].append(extra["agent_seq"])))
+    first.start()
+    assert watching.wait(5)
+    second_stop.set()  # the second feed reads what the watch has, then ends at once
+    AgentFeed(access, {"w1"}).loops()["agent-samples"](  # type: ignore[arg-type]
+        second_stop, lambda node, ok, **extra: seen["second"].append(extra["agent_seq"]))
+    assert calls == {"list": 1, "watch": 1}, calls
+    release.set()
+    first.join(10)
+    assert seen == {"first": [4], "second": [4]}
