@@ -48,6 +48,8 @@ def docker_unusable(cluster: Cluster) -> str | None:
         nodes = cluster.core.list_node(_request_timeout=10).items
     except Exception as e:
         raise from_api_exception(e, "listing nodes") from e
+    # A node without a container runtime (simulated, virtual) is never sampled or faulted: it decides nothing.
+    nodes = [n for n in nodes if runs_containers(n)]
     foreign = [n for n in nodes if not (n.spec.provider_id or "").startswith("kind://")]
     if foreign:
         return f"node {foreign[0].metadata.name} is not a kind node (providerID {foreign[0].spec.provider_id or 'none'})"

@@ -59,3 +59,16 @@ def test_simulated_and_virtual_nodes_are_never_targets(monkeypatch) -> None:  # 
     assert target_nodes(cluster, None) == ["crio", "real"]  # type: ignore[arg-type]
     with pytest.raises(SelectionError, match="1 of them run no container runtime"):
         target_nodes(cluster, "type=kwok")  # type: ignore[arg-type]
+
+    # Nor do they decide the node access: a kind cluster with simulated nodes beside it is still reached with
+    # docker exec (only the nodes with a runtime must be kind's containers).
+    from chaos_harness.assemble import node_access
+
+    for n in nodes:
+        n.spec = client.V1NodeSpec(provider_id=f"kind://docker/chaos/{n.metadata.name}" if runs_containers(n) else None)
+    monkeypatch.setattr(node_access.shutil, "which", lambda _: "/usr/bin/docker")
+    asked: list[list[str]] = []
+    monkeypatch.setattr(node_access.subprocess, "run", lambda cmd, **_: asked.append(cmd[4:]) or
+                        type("Done", (), {"returncode": 0, "stdout": "true\ntrue\n"})())
+    assert node_access.docker_unusable(cluster) is None  # type: ignore[arg-type]
+    assert asked == [["real", "crio"]]
