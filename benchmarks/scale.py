@@ -29,6 +29,7 @@ from chaos_harness.core.kube import connect
 
 KWOK_VERSION = "v0.8.0"  # its go.mod asks for go 1.26.0: the machine's Go builds it
 KWOK_LABEL = "chaos-harness.bench/kwok"
+SIMULATED_LABEL = "chaos-harness.test/simulated"
 TAINT = client.V1Taint(key="kwok.x-k8s.io/node", value="fake", effect="NoSchedule")
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +61,8 @@ def kwok_stages(into: Path) -> Path:
 
 def fake_node(name: str) -> client.V1Node:
     return client.V1Node(metadata=client.V1ObjectMeta(
-        name=name, labels={KWOK_LABEL: "true", "type": "kwok", "kubernetes.io/hostname": name},
+        name=name, labels={KWOK_LABEL: "true", "type": "kwok", "kubernetes.io/hostname": name,
+                           SIMULATED_LABEL: "true"},  # the test bed's CNI (chaosnet) leaves these out
         annotations={"kwok.x-k8s.io/node": "fake"}), spec=client.V1NodeSpec(taints=[TAINT]))
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from chaos_harness.core.cancellation import observe
 from chaos_harness.core.control_plane import read_timing
 from chaos_harness.core.kube import Cluster
+from chaos_harness.core.light import light_list
 from chaos_harness.core.timing import ClusterTiming
 from chaos_harness.core.waits import node_not_ready, node_ready, poll_until
 from chaos_harness.faults import Fault, FaultContext, FaultSession, node_running_pod
@@ -146,7 +147,7 @@ class ScenarioEnv:
         self.history.record("fact", **facts)
 
     def node_names(self) -> list[str]:
-        return sorted(n.metadata.name for n in self.cluster.core.list_node(_request_timeout=10).items)
+        return sorted(n.metadata.name for n in light_list(self.cluster.core.list_node, _request_timeout=10).items)
 
     @contextmanager
     def recording(self, sample_interval: float = 0.5) -> Iterator[Recorder]:

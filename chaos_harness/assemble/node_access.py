@@ -19,6 +19,7 @@ from chaos_harness.core.api_errors import from_api_exception
 from chaos_harness.core.cancellation import quiet
 from chaos_harness.core.errors import ClusterError, SelectionError
 from chaos_harness.core.kube import Cluster
+from chaos_harness.core.light import light_list
 from chaos_harness.nodes.access import NodeAccess
 from chaos_harness.nodes.agent import AgentConfig, NodeAgent
 from chaos_harness.nodes.agent_access import AgentNodeAccess
@@ -36,7 +37,7 @@ class AccessChoice:
 
 def _node_names(cluster: Cluster, selector: str | None = None) -> list[str]:
     try:
-        nodes = cluster.core.list_node(label_selector=selector or "", _request_timeout=10)
+        nodes = light_list(cluster.core.list_node, label_selector=selector or "", _request_timeout=10)
     except Exception as e:
         raise from_api_exception(e, f"listing nodes{f' ({selector})' if selector else ''}") from e
     return sorted(n.metadata.name for n in nodes.items)
@@ -45,7 +46,7 @@ def _node_names(cluster: Cluster, selector: str | None = None) -> list[str]:
 def docker_unusable(cluster: Cluster) -> str | None:
     """Why docker exec cannot reach every node (None when it can)."""
     try:
-        nodes = cluster.core.list_node(_request_timeout=10).items
+        nodes = light_list(cluster.core.list_node, _request_timeout=10).items
     except Exception as e:
         raise from_api_exception(e, "listing nodes") from e
     # A node without a container runtime (simulated, virtual) is never sampled or faulted: it decides nothing.
@@ -98,7 +99,7 @@ def target_nodes(cluster: Cluster, selector: str | None) -> list[str]:
     scheduled run would cut itself off). A selector that matches nothing is an error, never an empty run."""
     selector = selector or DEFAULT_TARGET_NODES
     try:
-        listed = cluster.core.list_node(label_selector=selector, _request_timeout=30).items
+        listed = light_list(cluster.core.list_node, label_selector=selector, _request_timeout=30).items
     except Exception as e:
         raise from_api_exception(e, f"listing nodes ({selector})") from e
     names = sorted(n.metadata.name for n in listed if runs_containers(n))

@@ -23,6 +23,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from chaos_harness.core.api_errors import from_api_exception
 from chaos_harness.core.errors import ClusterError, GuardError
+from chaos_harness.core.light import light_list
 from chaos_harness.core.throttle import DEFAULT_BURST, DEFAULT_QPS, Throttle, install, transport_retries
 
 DEFAULT_ALLOWED_CONTEXTS: tuple[str, ...] = ("kind-*",)
@@ -142,7 +143,7 @@ class Cluster:
         self.probe()
         try:
             ns = self.core.read_namespace("kube-system", _request_timeout=10)
-            nodes = self.core.list_node(_request_timeout=10)
+            nodes = light_list(self.core.list_node, _request_timeout=10)  # names only: no models for every node
             version = client.VersionApi(self.api).get_code(_request_timeout=10)
         except Exception as e:  # the client raises ApiException, urllib3 errors, OSError...
             raise from_api_exception(e, f"reading the fingerprint of context {self.context}") from e

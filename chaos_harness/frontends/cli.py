@@ -372,6 +372,9 @@ def _raise_interrupted(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from chaos_harness.core.memory import cap_malloc_arenas
+
+    cap_malloc_arenas()  # before any thread: RSS that tracks what is alive, not what was freed (core/memory.py)
     parser = build_parser()
     args = parser.parse_args(argv)
     # SIGTERM unwinds like Ctrl-C: every `finally` (heals, namespace and agent removal) runs before the exit.

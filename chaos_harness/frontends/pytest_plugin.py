@@ -94,7 +94,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     from chaos_harness.core import cancellation
+    from chaos_harness.core.memory import cap_malloc_arenas
 
+    cap_malloc_arenas()  # the recorders and waits run in this process (core/memory.py)
     # Markers are declared, never applied: a project that installs the plugin marks its own tests.
     for name, doc in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {doc}")

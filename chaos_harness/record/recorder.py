@@ -15,6 +15,7 @@ from kubernetes import watch
 from chaos_harness.core.api_errors import api_errors
 from chaos_harness.core.errors import ClusterError
 from chaos_harness.core.kube import Cluster
+from chaos_harness.core.light import Light, light_list
 from chaos_harness.nodes.access import NodeAccess, RuntimeContainer
 from chaos_harness.record.events import KubeEventFields, NodeFields, PodFields, PvcFields, RuntimeContainerFields
 from chaos_harness.record.history import History
@@ -89,6 +90,7 @@ class Recorder:
         self._sampled: dict[str, threading.Event] = {}  # node -> its first runtime sample arrived
         self._blind: set[str] = set()  # kinds whose watch is in an outage the next successful list closes
         self._lists: dict[str, tuple[Callable[[Any], dict[str, Any]], Callable[..., Any], tuple[Any, ...]]] = {}
+        self._light: dict[str, bool] = {}
         # Closed by stop(): nothing a thread still running afterwards receives reaches the history.
         self._gate = threading.Lock()
         self._closed = False
@@ -104,7 +106,7 @@ class Recorder:
         # Bound client methods, not lambdas: the client's Watch reads the return type from the method's docstring
         # to deserialize objects (a lambda would yield plain dicts).
         self._watch("pod", pod_summary, core.list_namespaced_pod, ns)
-        self._watch("node", node_summary, core.list_node)
+        self._watch("node", node_summary, core.list_node, light=True)  # every node of the cluster: plain JSON
         self._watch("event", event_summary, core.list_namespaced_event, ns)
         self._watch("pvc", pvc_summary, core.list_namespaced_persistent_volume_claim, ns)
         if self.node_access is not None:
@@ -178,10 +180,16 @@ class Recorder:
         self._threads.append(t)
 
     def _watch(self, kind: str, summarize: Callable[[Any], dict[str, Any]], list_fn: Callable[..., Any],
-               *args: Any) -> None:
+               *args: Any, light: bool = False) -> None:
+        """`light`: objects read as plain JSON (core/light.py), for a kind that grows with the cluster."""
         self._synced[kind] = threading.Event()
-        self._lists[kind] = (summarize, list_fn, args)
+        self._lists[kind] = (summarize, self._lister(list_fn, light), args)
+        self._light[kind] = light
         self._start(kind, self._watch_loop, kind, summarize, list_fn, args)
+
+    @staticmethod
+    def _lister(list_fn: Callable[..., Any], light: bool) -> Callable[..., Any]:
+        return (lambda *args, **kwargs: light_list(list_fn, *args, **kwargs)) if light else list_fn
 
     def _watch_loop(self, kind: str, summarize: Callable[[Any], dict[str, Any]], list_fn: Callable[..., Any],
                     args: tuple[Any, ...]) -> None:
@@ -211,8 +219,9 @@ class Recorder:
                         ) -> tuple[str | None, dict[str, dict[str, Any]]]:
         """One list (when there is no resourceVersion to resume from) and one bounded watch; returns where to
         resume and the objects known to exist."""
+        light = self._light.get(kind, False)
         if rv is None:
-            listed = list_fn(*args, _request_timeout=10)
+            listed = self._lister(list_fn, light)(*args, _request_timeout=10)
             current = {o.metadata.uid: summarize(o) for o in listed.items}
             for uid, last in known.items():
                 if uid not in current:
@@ -229,11 +238,11 @@ class Recorder:
         w = watch.Watch()
         # timeout_seconds bounds each watch so the stop flag is seen; the next one resumes from rv.
         for ev in w.stream(list_fn, *args, resource_version=rv, timeout_seconds=WATCH_SECONDS,
-                              _request_timeout=WATCH_SECONDS + 10):
+                              _request_timeout=WATCH_SECONDS + 10, deserialize=not light):
             if ev["type"] == "ERROR":
                 rv = None  # 410 Gone (or another stream error): re-list
                 break
-            obj = ev["object"]
+            obj = Light(ev["object"]) if light else ev["object"]
             rv = obj.metadata.resource_version
             summary = summarize(obj)
             # An update that changed nothing the history keeps (a node's status heartbeat, a pod's probe time)

@@ -1,0 +1,26 @@
+"""The harness's own memory on a large cluster.
+
+A run is many threads (recorder watches, waits, writers, side-by-side scenarios) each decoding API responses
+that grow with the cluster: a node list of a 1,000-node cluster is megabytes of JSON and tens of megabytes of
+client objects, freed a moment later. glibc gives each thread that allocates concurrently an arena of its own (up
+to 8 per core) and keeps what was freed in each, so the process's RSS grew to 836 MiB beside 1,000 simulated
+nodes while the Python objects alive were under 50 MiB (tracemalloc). Two arenas keep that freed memory in
+reuse: 174 MiB for the same run (benchmarks/scale.py; the README's cost section)."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
+ARENAS = 2
+
+
+def cap_malloc_arenas(arenas: int = ARENAS) -> bool:
+    """Ask glibc for at most `arenas` malloc arenas; False where the C library is not glibc (musl, macOS)."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        return bool(libc.mallopt(M_ARENA_MAX, arenas))
+    except (OSError, AttributeError, TypeError):
+        return False
