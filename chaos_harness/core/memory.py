@@ -5,12 +5,16 @@ that grow with the cluster: a node list of a 1,000-node cluster is megabytes of 
 client objects, freed a moment later. glibc gives each thread that allocates concurrently an arena of its own (up
 to 8 per core) and keeps what was freed in each, so the process's RSS grew to 836 MiB beside 1,000 simulated
 nodes while the Python objects alive were under 50 MiB (tracemalloc). Two arenas keep that freed memory in
-reuse: 174 MiB for the same run (benchmarks/scale.py; the README's cost section)."""
+reuse: 174 MiB for the same run with MALLOC_ARENA_MAX=2 (benchmarks/scale.py; the README's cost section). glibc
+reads that variable when the process starts, so the command starts itself again once with it set; mallopt from
+inside (all a pytest process can do) came out at 837 MiB in the same benchmark."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
+import sys
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
 ARENAS = 2
@@ -24,3 +28,14 @@ def cap_malloc_arenas(arenas: int = ARENAS) -> bool:
         return bool(libc.mallopt(M_ARENA_MAX, arenas))
     except (OSError, AttributeError, TypeError):
         return False
+
+
+def restart_with_capped_arenas() -> None:
+    """Exec this command again with MALLOC_ARENA_MAX set, unless it is set (by the user, or by this once)."""
+    if "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
+        return
+    os.environ["MALLOC_ARENA_MAX"] = str(ARENAS)
+    try:
+        os.execv(sys.executable, [sys.executable, "-m", "chaos_harness", *sys.argv[1:]])
+    except OSError:
+        pass  # go on as we are: only the memory bound is lost
