@@ -68,6 +68,14 @@ def runtime_summary(c: RuntimeContainer) -> RuntimeContainerFields:
             "pod_uid": c.pod_uid, "state": c.state, "created_ns": c.created_at_ns}
 
 
+def _untyped(list_fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`list_fn` without its return type: the client's Watch then yields each object as plain JSON. (Its
+    `deserialize=False` does too, but then fails on an ERROR event such as 410 Gone: KeyError 'raw_object'.)"""
+    def untyped(*args: Any, **kwargs: Any) -> Any:
+        return list_fn(*args, **kwargs)
+    return untyped
+
+
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Two summaries of one object alike but for its resourceVersion."""
     return {k: v for k, v in a.items() if k != "rv"} == {k: v for k, v in b.items() if k != "rv"}
@@ -237,8 +245,8 @@ class Recorder:
             self._synced[kind].set()
         w = watch.Watch()
         # timeout_seconds bounds each watch so the stop flag is seen; the next one resumes from rv.
-        for ev in w.stream(list_fn, *args, resource_version=rv, timeout_seconds=WATCH_SECONDS,
-                              _request_timeout=WATCH_SECONDS + 10, deserialize=not light):
+        for ev in w.stream(_untyped(list_fn) if light else list_fn, *args, resource_version=rv,
+                           timeout_seconds=WATCH_SECONDS, _request_timeout=WATCH_SECONDS + 10):
             if ev["type"] == "ERROR":
                 rv = None  # 410 Gone (or another stream error): re-list
                 break

@@ -35,3 +35,49 @@ def test_every_node_is_recorded_when_the_recorder_has_no_target_nodes() -> None:
 def test_an_update_that_changed_only_the_resource_version_is_alike() -> None:
     assert _same(node("w1", rv="1"), node("w1", rv="2"))
     assert not _same(node("w1"), node("w1", ready="False"))
+
+
+def test_the_node_watch_reads_plain_json_and_still_sees_error_events() -> None:
+    """The node watch yields plain JSON (no models for every node of a large cluster) through a list method
+    without its return type, so the client's Watch keeps `raw_object` for an ERROR event (410 Gone) and raises
+    it as an ApiException, which the recorder turns into an outage and a re-list. (`deserialize=False` fails there
+    with KeyError.)"""
+    import json
+
+    import pytest
+    from kubernetes import watch
+    from kubernetes.client import CoreV1Api
+    from kubernetes.client.exceptions import ApiException
+
+    from chaos_harness.record.recorder import _untyped
+
+    gone = {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired", "message": "too old"}}
+    node = {"type": "MODIFIED", "object": {"metadata": {"name": "w1", "uid": "u1", "resourceVersion": "7"}}}
+
+    class Response:
+        status = 200
+
+        def __init__(self, *events: dict) -> None:
+            self.body = "".join(json.dumps(e) + "\n" for e in events).encode()
+
+        def stream(self, amt=None, decode_content=False):  # type: ignore[no-untyped-def]
+            yield self.body
+
+        def close(self) -> None:
+            pass
+
+        def release_conn(self) -> None:
+            pass
+
+    class Core(CoreV1Api):
+        def __init__(self, response: Response) -> None:
+            self.response = response
+
+        def list_node(self, **kwargs):  # type: ignore[no-untyped-def, override]
+            return self.response
+
+    assert watch.Watch().get_return_type(_untyped(CoreV1Api.list_node)) == ""
+    [ev] = list(watch.Watch().stream(_untyped(Core(Response(node)).list_node), timeout_seconds=1))
+    assert ev["object"]["metadata"]["name"] == "w1"
+    with pytest.raises(ApiException):
+        list(watch.Watch().stream(_untyped(Core(Response(gone)).list_node), timeout_seconds=1))
