@@ -372,11 +372,10 @@ def _raise_interrupted(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from chaos_harness.core.memory import cap_malloc_arenas, restart_with_capped_arenas
+    from chaos_harness.core.memory import restart_with_capped_arenas
 
-    if argv is None:  # the command itself, not a caller in this process
+    if argv is None:  # the command itself, not a caller in this process (core/memory.py)
         restart_with_capped_arenas()
-    cap_malloc_arenas()  # before any thread: RSS that tracks what is alive, not what was freed (core/memory.py)
     parser = build_parser()
     args = parser.parse_args(argv)
     # SIGTERM unwinds like Ctrl-C: every `finally` (heals, namespace and agent removal) runs before the exit.

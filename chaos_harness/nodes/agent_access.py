@@ -365,8 +365,6 @@ class AgentFeed:
 
     def __init__(self, access: AgentNodeAccess, nodes: set[str], watched: str = "*") -> None:
         self.access = access
-        self.cluster = access.cluster
-        self.namespace = access.namespace
         self.nodes = nodes
         self.watched = watched
 

@@ -32,7 +32,6 @@ class SampleWatch:
         self._latest: dict[str, Any] = {}  # ConfigMap name -> the newest seen
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self.streams = 0  # watch streams opened (one at a time), for the load tests
 
     def subscribe(self, take: Take) -> int:
         """`take` is called with every sample ConfigMap from now on (the latest of each first) until
@@ -81,7 +80,6 @@ class SampleWatch:
                         for cm in listed.items:
                             self._publish(cm)
                         rv = listed.metadata.resource_version
-                    self.streams += 1
                     for ev in watch.Watch().stream(core.list_namespaced_config_map, self.namespace,
                                                    label_selector=self.label_selector, resource_version=rv,
                                                    timeout_seconds=5, _request_timeout=15):

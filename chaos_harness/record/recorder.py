@@ -227,9 +227,9 @@ class Recorder:
                         ) -> tuple[str | None, dict[str, dict[str, Any]]]:
         """One list (when there is no resourceVersion to resume from) and one bounded watch; returns where to
         resume and the objects known to exist."""
-        light = self._light.get(kind, False)
+        light = self._light[kind]
         if rv is None:
-            listed = self._lister(list_fn, light)(*args, _request_timeout=10)
+            listed = self._lists[kind][1](*args, _request_timeout=10)  # the lister _watch chose for this kind
             current = {o.metadata.uid: summarize(o) for o in listed.items}
             for uid, last in known.items():
                 if uid not in current:
