@@ -1,13 +1,12 @@
 """The harness's own memory on a large cluster.
 
 A run is many threads (recorder watches, waits, writers, side-by-side scenarios) each decoding API responses
-that grow with the cluster: a node list of a 1,000-node cluster is megabytes of JSON and tens of megabytes of
-client objects, freed a moment later. glibc gives each thread that allocates concurrently an arena of its own (up
-to 8 per core) and keeps what was freed in each, so the process's RSS grew to 836 MiB beside 1,000 simulated
-nodes while the Python objects alive were under 50 MiB (tracemalloc). Two arenas keep that freed memory in
-reuse: 174 MiB for the same run with MALLOC_ARENA_MAX=2 (benchmarks/scale.py; the README's cost section). glibc
-reads that variable when the process starts, so the command starts itself again once with it set; mallopt from
-inside (all a pytest process can do) came out at 837 MiB in the same benchmark."""
+that grow with the cluster: a node list of a 1,000-node cluster is megabytes of JSON, freed a moment later. glibc
+gives each thread that allocates concurrently an arena of its own (up to 8 per core) and keeps what was freed in
+each. Two arenas bound that. glibc reads MALLOC_ARENA_MAX when the process starts, so the command starts itself
+again once with it set; a pytest process can only call mallopt. A bound, not a measured saving: beside 1,000
+simulated nodes `doctor` peaked at 101 MiB with and without it (VmHWM; benchmarks/scale.py, the README's cost
+section, which also says why an earlier 836 -> 151 MiB figure was the benchmark's own RSS)."""
 
 from __future__ import annotations
 
