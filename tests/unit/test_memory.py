@@ -1,4 +1,4 @@
-"""The command bounds its malloc arenas (chaos_harness/core/memory.py); benchmarks/scale.py measures the effect."""
+"""The command bounds its malloc arenas (chaos_harness/core/memory.py): a bound, not a measured saving (README, cost section)."""
 
 import sys
 
