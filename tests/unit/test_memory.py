@@ -1,4 +1,5 @@
-"""The command bounds its malloc arenas (chaos_harness/core/memory.py): a bound, not a measured saving (README, cost section)."""
+"""The command bounds its malloc arenas (chaos_harness/core/memory.py): a bound, not a measured saving (the
+README's cost section)."""
 
 import sys
 
