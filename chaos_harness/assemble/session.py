@@ -24,6 +24,7 @@ from chaos_harness.core.api_errors import api_errors
 from chaos_harness.core.control_plane import read_timing
 from chaos_harness.core.errors import UsageError
 from chaos_harness.core.kube import Cluster
+from chaos_harness.core.light import nodes_named
 from chaos_harness.core.labels import RUN_LABEL
 from chaos_harness.core.namespaces import NamespaceReaper, create_namespace
 from chaos_harness.core.throttle import throttle_of
@@ -142,7 +143,7 @@ class Session:
         # A pool the user named (--target-nodes) may be tainted to keep other workloads off: the harness's own
         # workload tolerates its taints. The default selection tolerates nothing.
         with api_errors("reading the target nodes' taints"):
-            nodes = [n for n in cluster.core.list_node(_request_timeout=10).items if n.metadata.name in target_nodes]
+            nodes = nodes_named(cluster.core, target_nodes, _request_timeout=10)
         self.pool_tolerations = pool_tolerations(nodes) if options.access.target_selector else ()
         # The target nodes the harness's own workload can run on (a tainted node it does not tolerate is only
         # ever faulted under a user's StatefulSet that tolerates it): where it is pinned, and what lanes share.

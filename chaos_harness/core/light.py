@@ -7,7 +7,7 @@ the API's strings, so it is for fields that are strings, numbers and booleans.""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 # Where the API's JSON name is not the camelCase of the model's attribute name (providerID, podCIDR, ...).
@@ -32,6 +32,9 @@ class Light:
                 if name.endswith(model) and (alt := name[: -len(model)] + api) in self._data:
                     name = alt
                     break
+            else:
+                if (alt := name[:1].upper() + name[1:]) in self._data:  # DaemonEndpoint's "Port"
+                    name = alt
         return _wrap(self._data.get(name))
 
     def to_dict(self) -> dict[str, Any]:
@@ -56,3 +59,19 @@ def light_list(list_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     from kubernetes.client import ApiClient
 
     return Light(ApiClient().sanitize_for_serialization(response))
+
+
+def models(items: Iterable[Light], klass: str) -> list[Any]:
+    """The client's models (`klass`, e.g. "V1Node") of `items`: for code written against the models that needs a
+    few objects out of a list that grows with the cluster."""
+    from kubernetes.client import ApiClient
+
+    api = ApiClient()
+    return [api.deserialize(json.dumps(item.to_dict()), klass, "application/json") for item in items]
+
+
+def nodes_named(core: Any, names: Iterable[str], **kwargs: Any) -> list[Any]:
+    """The Node models of `names` (those that exist), from one list of every node read as plain JSON: on a cluster
+    of 1,000 nodes the harness needs its few target nodes' models, not a thousand (2.9 s to decode them all)."""
+    wanted = set(names)
+    return models([n for n in light_list(core.list_node, **kwargs).items if n.metadata.name in wanted], "V1Node")

@@ -28,6 +28,7 @@ from chaos_harness.core import cancellation
 from chaos_harness.core.api_errors import api_errors
 from chaos_harness.core.errors import Aborted, ClusterError, SteadyStateNotMet, WaitTimeout
 from chaos_harness.core.kube import Cluster
+from chaos_harness.core.light import nodes_named
 from chaos_harness.core.scheduling import could_run_on
 from chaos_harness.faults.registry import NODE_FAULTS
 from chaos_harness.record.history import History
@@ -78,7 +79,8 @@ def steady_state(cluster: Cluster, namespace: str, workload: str | None, spec: d
     nodes = None
     if spec["type"] in NODE_FAULTS and spec.get("node"):
         with api_errors(f"reading the nodes before {spec['type']} on {spec['node']}"):
-            nodes = {n.metadata.name: n for n in cluster.core.list_node(_request_timeout=10).items}
+            # Only the node and its pool are judged: their models, not every node's (core/light.py).
+            nodes = {n.metadata.name: n for n in nodes_named(cluster.core, {spec["node"], *pool}, _request_timeout=10)}
     return judge_steady(namespace, [s for s in sets if workload is None or s.metadata.name == workload],
                         deployments, budgets, nodes, spec, pool, own_faulted)
 

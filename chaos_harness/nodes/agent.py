@@ -38,6 +38,7 @@ from kubernetes import client
 from chaos_harness.core.api_errors import api_errors
 from chaos_harness.core.errors import ClusterError, Conflict
 from chaos_harness.core.kube import Cluster
+from chaos_harness.core.light import light_list
 from chaos_harness.core.labels import RUN_LABEL  # the label of everything a run creates
 from chaos_harness.core.waits import poll_until
 from chaos_harness.nodes.access import RuntimeContainer
@@ -281,7 +282,7 @@ class NodeAgent:
         """The kubelet port and runtime versions the target nodes report (status.daemonEndpoints, nodeInfo)."""
         wanted, ports, runtimes = set(self.nodes), [], set()
         with api_errors("reading the target nodes"):
-            for n in self.cluster.core.list_node(_request_timeout=15).items:
+            for n in light_list(self.cluster.core.list_node, _request_timeout=15).items:  # plain JSON: every node
                 if n.metadata.name not in wanted or n.status is None:
                     continue
                 endpoint = n.status.daemon_endpoints.kubelet_endpoint if n.status.daemon_endpoints else None

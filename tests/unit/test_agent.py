@@ -49,18 +49,19 @@ def test_the_daemon_set_runs_privileged_on_exactly_the_target_nodes() -> None:
 
 
 def test_the_agent_is_told_what_the_nodes_say_of_themselves() -> None:
-    def node(name: str, port: int, runtime: str) -> SimpleNamespace:
-        return SimpleNamespace(metadata=SimpleNamespace(name=name), status=SimpleNamespace(
-            daemon_endpoints=SimpleNamespace(kubelet_endpoint=SimpleNamespace(port=port)),
-            node_info=SimpleNamespace(container_runtime_version=runtime)))
+    def node(name: str, port: int, runtime: str) -> dict:
+        # As the API sends it (read as plain JSON): DaemonEndpoint's field is "Port", capitalised.
+        return {"metadata": {"name": name}, "status": {"daemonEndpoints": {"kubeletEndpoint": {"Port": port}},
+                                                       "nodeInfo": {"containerRuntimeVersion": runtime}}}
 
-    nodes = [node("w1", 10250, "containerd://1.7.2"), node("w2", 10250, "containerd://1.6.20"),
-             node("w3", 10250, "cri-o://1.28.1"), node("other", 1, "docker://1")]
-    cluster = SimpleNamespace(core=SimpleNamespace(list_node=lambda **kw: SimpleNamespace(items=nodes)))
+    nodes = [node("w1", 10255, "containerd://1.7.2"), node("w2", 10255, "containerd://1.6.20"),
+             node("w3", 10255, "cri-o://1.28.1"), node("other", 1, "docker://1")]
+    body = json.dumps({"kind": "NodeList", "items": nodes}).encode()
+    cluster = SimpleNamespace(core=SimpleNamespace(list_node=lambda **kw: SimpleNamespace(data=body)))
     agent = NodeAgent(cluster, "r1", AgentConfig("img:1", kubelet_unit="k3s-agent"), ["w1", "w2", "w3"])  # type: ignore[arg-type]
     agent.read_nodes()
     args = agent.args()
-    assert "-kubelet-port=10250" in args and "-kubelet-unit=k3s-agent" in args
+    assert "-kubelet-port=10255" in args and "-kubelet-unit=k3s-agent" in args
     assert "-expect-runtime=containerd://1.6.20,containerd://1.7.2,cri-o://1.28.1" in args
     assert not any(a.startswith("-runtime-endpoint") for a in args)
 
