@@ -26,7 +26,8 @@ from pathlib import Path
 import yaml
 from kubernetes import client
 
-from chaos_harness.core.kube import connect
+from chaos_harness.core.kube import Cluster, connect
+from cluster_load import scrape  # this directory's: the API server's own request counts
 
 KWOK_VERSION = "v0.8.0"  # its go.mod asks for go 1.26.0: the machine's Go builds it
 KWOK_LABEL = "chaos-harness.bench/kwok"
@@ -125,20 +126,25 @@ def cpu_seconds() -> tuple[float, float, dict[str, tuple[str, float]]]:
     return (sum(fields) - fields[3] - fields[4]) / tick, sum(fields) / tick, processes
 
 
-def idle_load(seconds: float = 30) -> str:
-    """How busy the machine is with no scenario running, and who keeps it busy: on one small machine the
-    simulated nodes' heartbeats (kwok's Lease renewals, the control plane serving them) take CPU the workload's
-    pods would otherwise get."""
+def idle_load(cluster: Cluster, seconds: float = 30) -> str:
+    """How busy the machine and the API server are with no scenario running, and who keeps them busy: on one
+    small machine the simulated nodes' heartbeats (kwok's Lease renewals, the control plane serving them) take
+    CPU the workload's pods would otherwise get."""
     busy_before, total_before, before = cpu_seconds()
+    requests_before = scrape(cluster)["requests"]
     time.sleep(seconds)
     busy_after, total_after, after = cpu_seconds()
+    requests = {k: (v - requests_before.get(k, 0.0)) / seconds for k, v in scrape(cluster)["requests"].items()}
     used: dict[str, float] = {}
     for pid, (comm, cpu) in after.items():
         used[comm] = used.get(comm, 0.0) + cpu - before.get(pid, (comm, 0.0))[1]
     top = sorted(used.items(), key=lambda kv: -kv[1])[:5]
     busy = (busy_after - busy_before) / (total_after - total_before) * 100
-    return f"machine {busy:.0f}% busy idle ({os.cpu_count()} cores): " + ", ".join(
-        f"{name} {cpu / seconds * 100:.0f}%" for name, cpu in top)
+    busiest = sorted(requests.items(), key=lambda kv: -kv[1])[:3]
+    return (f"machine {busy:.0f}% busy idle ({os.cpu_count()} cores): "
+            + ", ".join(f"{name} {cpu / seconds * 100:.0f}%" for name, cpu in top)
+            + f"; API server {sum(requests.values()):.0f} requests/s: "
+            + ", ".join(f"{verb} {resource} {rate:.0f}/s" for (verb, resource), rate in busiest))
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -175,8 +181,8 @@ def harness(*args: str) -> tuple[float, dict[str, float], str]:
     return wall, figures, output
 
 
-def one_round(label: str, report_dir: Path) -> dict[str, float]:
-    print(f"{label}: {idle_load()}", flush=True)
+def one_round(cluster: Cluster, label: str, report_dir: Path) -> dict[str, float]:
+    print(f"{label}: {idle_load(cluster)}", flush=True)
     doctor, _, _ = harness("doctor")
     wall, usage, out = harness("run", "s08", "s07", "--parallel", "2", "--report-dir", str(report_dir))
     [run] = sorted(report_dir.glob("2*/results.json"))[-1:]
@@ -247,7 +253,7 @@ def main() -> int:
     clean(core)
     reports = ROOT / "reports" / "scale"
     reports.mkdir(parents=True, exist_ok=True)
-    baseline = one_round("without kwok", reports / "baseline")
+    baseline = one_round(cluster, "without kwok", reports / "baseline")
     kwok = subprocess.Popen([str(kwok_binary()), "--kubeconfig", str(direct_kubeconfig(core, kubeconfig, reports)),
                              "--manage-all-nodes=false",
                              "--config", str(kwok_stages(reports / "kwok-stages.yaml")),
@@ -261,7 +267,7 @@ def main() -> int:
             time.sleep(5)
         print(f"  {ready} fake nodes Ready {time.monotonic() - started:.0f}s after populating ({populated:.0f}s)",
               flush=True)
-        scaled = one_round(f"with {args.nodes} fake nodes and {args.pods} fake pods", reports / "scaled")
+        scaled = one_round(cluster, f"with {args.nodes} fake nodes and {args.pods} fake pods", reports / "scaled")
         slower = (scaled["run_seconds"] - baseline["run_seconds"]) / baseline["run_seconds"] * 100
         compare_waits(baseline["results"], scaled["results"])
         print(f"wall time with the fake nodes: {slower:+.0f}% (target within 10%); harness RSS "
