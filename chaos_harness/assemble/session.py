@@ -24,8 +24,8 @@ from chaos_harness.core.api_errors import api_errors
 from chaos_harness.core.control_plane import read_timing
 from chaos_harness.core.errors import UsageError
 from chaos_harness.core.kube import Cluster
-from chaos_harness.core.light import nodes_named
 from chaos_harness.core.labels import RUN_LABEL
+from chaos_harness.core.light import nodes_named
 from chaos_harness.core.namespaces import NamespaceReaper, create_namespace
 from chaos_harness.core.throttle import throttle_of
 from chaos_harness.core.timing import ClusterTiming
