@@ -196,12 +196,18 @@ def one_round(cluster: Cluster, label: str, report_dir: Path) -> dict[str, float
     [run] = sorted(report_dir.glob("2*/results.json"))[-1:]
     document = json.loads(run.read_text())
     report = run.parent / "report.html"
-    figures = {"doctor_seconds": doctor, "run_seconds": wall, **usage,
+    results = document["results"]
+    # The scenarios' own wall time: from the first one's start to the last one's end. The command's wall time
+    # also holds loading the workload's images onto the nodes, ~2 minutes on the first run after `make cluster`
+    # and none after, so it measures the test bed's history rather than the cluster's size.
+    span = (max(r["started_wall"] + r["seconds"] for r in results) - min(r["started_wall"] for r in results))
+    figures = {"doctor_seconds": doctor, "run_seconds": wall, "scenario_seconds": span, **usage,
                "api_requests_per_second": document.get("api", {}).get("requests_per_second", 0),
                "api_requests": document.get("api", {}).get("requests", 0),
                "report_kib": report.stat().st_size / 1024,
-               "statuses": ",".join(r["status"] for r in document["results"]), "results": document["results"]}
-    print(f"{label}: doctor {doctor:.1f}s; S8 + S7 {wall:.0f}s ({figures['statuses']}, exit {usage['exit']}); harness "
+               "statuses": ",".join(r["status"] for r in results), "results": results}
+    print(f"{label}: doctor {doctor:.1f}s; S8 + S7 {span:.0f}s ({figures['statuses']}, exit {usage['exit']}; the "
+          f"command {wall:.0f}s with its set-up); harness "
           f"max RSS {usage['rss_mib']:.0f} MiB, CPU {usage['cpu_seconds']:.1f}s; API {figures['api_requests']} "
           f"requests, {figures['api_requests_per_second']}/s; report {figures['report_kib']:.0f} KiB", flush=True)
     if usage["exit"] not in (0, 4):
@@ -282,9 +288,9 @@ def main() -> int:
         print(f"  every fake pod Running {time.monotonic() - started:.0f}s after populating"
               if not pending else f"  fake pods still not Running after {time.monotonic() - started:.0f}s", flush=True)
         scaled = one_round(cluster, f"with {args.nodes} fake nodes and {args.pods} fake pods", reports / "scaled")
-        slower = (scaled["run_seconds"] - baseline["run_seconds"]) / baseline["run_seconds"] * 100
+        slower = (scaled["scenario_seconds"] - baseline["scenario_seconds"]) / baseline["scenario_seconds"] * 100
         compare_waits(baseline["results"], scaled["results"])
-        print(f"wall time with the fake nodes: {slower:+.0f}% (target within 10%); harness RSS "
+        print(f"scenario wall time with the fake nodes: {slower:+.0f}% (target within 10%); harness RSS "
               f"{scaled['rss_mib']:.0f} MiB (target <= 300); planning (doctor) {baseline['doctor_seconds']:.1f}s -> "
               f"{scaled['doctor_seconds']:.1f}s")
     finally:

@@ -115,3 +115,19 @@ def test_api_errors_maps_statuses_to_types() -> None:
     with pytest.raises(TransientClusterError, match="reading x"):
         with api_errors("reading x"):
             raise ConnectionResetError(104, "reset")
+
+
+def test_the_fingerprint_is_read_once_per_cluster(monkeypatch) -> None:
+    """Every run, scenario and fault session asks for it; on a thousand-node cluster each reading lists every node."""
+    from chaos_harness.core.kube import Cluster, Fingerprint
+
+    readings = []
+
+    def read(self: Cluster) -> Fingerprint:
+        readings.append(self.context)
+        return Fingerprint(self.context, "uid-1", ("a",), "v1.34.0")
+
+    monkeypatch.setattr(Cluster, "_read_fingerprint", read)
+    one, other = Cluster("kind-a", None, None), Cluster("kind-b", None, None)  # type: ignore[arg-type]
+    assert one.fingerprint() is one.fingerprint() and other.fingerprint().context == "kind-b"
+    assert readings == ["kind-a", "kind-b"]
