@@ -46,14 +46,15 @@ def test_kubelet_stop_history_draws_node_lanes_pods_and_writes() -> None:
     assert any(r["what"] == "fault inject" for r in rows) and any("Ready=Unknown" in r["detail"] for r in rows)
 
 
-def write_run(root: Path, run_id: str, started: float, results: list[ScenarioResult], histories: dict[str, str]) -> Path:
+def write_run(root: Path, run_id: str, started: float, results: list[ScenarioResult], histories: dict[str, str],
+              nodes: tuple[str, ...] = ("a", "b")) -> Path:
     run_dir = root / run_id
     run_dir.mkdir(parents=True)
     for name, source in histories.items():
         shutil.copyfile(DATA / source, run_dir / f"{name}.history.jsonl")
     (run_dir / "results.json").write_text(json.dumps({
         "run_id": run_id, "started": started, "finished": started + 60, "source": "test", "timing_profile": "fast",
-        "fingerprint": {"context": "kind-chaos", "server_version": "v1.34.0", "nodes": ["a", "b"]},
+        "fingerprint": {"context": "kind-chaos", "server_version": "v1.34.0", "nodes": list(nodes)},
         "timing": {"node_monitor_grace_period": 16.0, "node_monitor_period": 2.0,
                    "unreachable_toleration_seconds": 30.0, "not_ready_toleration_seconds": 30.0},
         "results": [{**r.__dict__, "status": r.status} for r in results]}))
@@ -74,6 +75,15 @@ def test_run_report_is_self_contained_and_index_shows_trend(tmp_path: Path) -> N
     assert runs_table.index("run-2") < runs_table.index("run-1"), "newest first"
     assert "<td>19.5 s</td>" in index and "<polyline" in index
     assert prune(tmp_path, keep=1) == ["run-1"] and not older.exists() and newer.exists()
+
+
+def test_a_large_clusters_nodes_are_counted_not_listed(tmp_path: Path) -> None:
+    few = render_run(write_run(tmp_path, "few", 100.0, [result("s08")], {"s08": "kubelet-stop-mysql-kind.jsonl"})).read_text()
+    assert "nodes a, b" in few
+    many = tuple(f"kwok-node-{i:04d}" for i in range(1000)) + ("chaos-worker",)
+    html = render_run(write_run(tmp_path, "many", 100.0, [result("s08")], {"s08": "kubelet-stop-mysql-kind.jsonl"},
+                                nodes=many)).read_text()
+    assert "1001 nodes" in html and "kwok-node-0500" not in html
 
 
 def test_sparkline_handles_one_point() -> None:
