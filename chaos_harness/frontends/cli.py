@@ -154,6 +154,28 @@ def normalized(verdicts: list[dict[str, object]]) -> list[dict[str, object]]:
                                   if isinstance(v, dict) else {"unreadable": repr(v)} for v in verdicts], default=str))
 
 
+def verdict_changes(recorded: list[dict[str, object]], now: list[dict[str, object]]) -> list[str]:
+    """How a re-judgement's verdicts differ from the recorded ones, by checker and status, one line each
+    ("split-brain: pass -> unknown", "+ fault-took-effect: pass" for one that came, "- x: pass" for one that
+    went). Wording alone is no change: a newer harness may explain the same verdict better."""
+    from chaos_harness.judge.verdicts import verdict_status
+
+    def keyed(verdicts: list[dict[str, object]]) -> dict[tuple[str, int], str]:
+        seen: dict[str, int] = {}
+        out = {}
+        for v in verdicts:
+            name = str(v.get("checker")) if isinstance(v, dict) else "?"
+            out[(name, seen.get(name, 0))] = verdict_status(v)
+            seen[name] = seen.get(name, 0) + 1
+        return out
+
+    was, then = keyed(recorded), keyed(now)
+    lines = [f"{k[0]}: {was[k]} -> {then[k]}" for k in was if k in then and was[k] != then[k]]
+    lines += [f"+ {k[0]}: {then[k]}" for k in then if k not in was]
+    lines += [f"- {k[0]}: {was[k]}" for k in was if k not in then]
+    return lines
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Re-judge a finished run from its recorded histories alone; no cluster is contacted."""
     from chaos_harness.assemble.runner import rejudge
@@ -166,14 +188,16 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"{scenario}: not re-judgeable (no check() in its module)")
             statuses.append("error")
             continue
+        changes = verdict_changes(recorded, now)
         same = normalized(recorded) == normalized(now)
         status = outcome(verdict_status(v) for v in now)
         statuses.append(status)
-        changed |= not same
-        print(f"{scenario}: {status.upper()} ({len(now)} verdicts, "
-              f"{'same as recorded' if same else 'DIFFERENT from results.json'})")
+        changed |= bool(changes)
+        said = ("same as recorded" if same else "same verdicts as recorded, worded anew" if not changes
+                else "DIFFERENT from results.json: " + "; ".join(changes))
+        print(f"{scenario}: {status.upper()} ({len(now)} verdicts, {said})")
         for v in now:
-            if verdict_status(v) != "pass" or not same:
+            if verdict_status(v) != "pass" or changes:
                 print(f"  {verdict_status(v).upper()} {v['checker']}: {v['summary']}")
     code = exit_code(statuses)
     return EXIT_HYPOTHESIS if code == EXIT_PASS and changed else code

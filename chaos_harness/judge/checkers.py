@@ -14,8 +14,8 @@ into its family's module with `@checker(...)` and is listed here.
 from chaos_harness.judge.copies import (HAZARD_SETTLE_SECONDS, concurrent_copies, hazard_window,
                                         node_observed_during_fault, split_brain)
 from chaos_harness.judge.data import durability, durability_if_probed, reads_reach_every_replica, recorded_durability
-from chaos_harness.judge.during_fault import (node_detection, not_recreated_during_fault, one_incarnation_during_fault,
-                                              restarted_in_place, stayed_unscheduled)
+from chaos_harness.judge.during_fault import (fault_took_effect, node_detection, not_recreated_during_fault,
+                                              one_incarnation_during_fault, restarted_in_place, stayed_unscheduled)
 from chaos_harness.judge.evidence import (MIN_STALENESS, expected_replicas, facts, observed_while_frozen, read_replicas, runtime_samples,
                                           workload_of)
 from chaos_harness.judge.identity import (claims_kept, dns_names_pod, events_mention, replacement_while_old_exists,
@@ -30,7 +30,7 @@ SAMPLE_STALENESS = MIN_STALENESS
 __all__ = ["CHECKERS", "STATUSES", "SAMPLE_STALENESS", "Verdict", "blind", "checker", "judged", "lacking",
            "outcome", "facts", "observed_while_frozen", "workload_of", "read_replicas", "expected_replicas", "runtime_samples",
            "HAZARD_SETTLE_SECONDS", "at_most_unavailable", "claims_kept", "concurrent_copies", "dns_names_pod",
-           "durability", "durability_if_probed", "events_mention", "hazard_window", "node_detection",
+           "durability", "durability_if_probed", "events_mention", "fault_took_effect", "hazard_window", "node_detection",
            "node_observed_during_fault", "not_recreated_during_fault", "on_delete_update",
            "one_incarnation_during_fault", "ordered_ready", "parallel_start", "reads_reach_every_replica",
            "recorded_durability", "replacement_while_old_exists", "restarted_in_place", "reverse_order_termination",

@@ -33,7 +33,7 @@ def recorded_durability(events: Sequence[Event], replicas: Iterable[str], writes
     return len(writes), check_durability(writes, reads, shared_store=facts(events).get("probe") == "yes")
 
 
-@checker("durability", replicas="the replicas to read back named by the workload",
+@checker("durability", reads=('write', 'read-keys'), replicas="the replicas to read back named by the workload",
          acknowledged="at least one acknowledged write", every_replica_read="a read of every expected replica")
 def durability(events: Sequence[Event], replicas: Iterable[str], writes_to: str = "", name: str = "durability") -> Verdict:
     """Every acknowledged write is on every expected replica's last read; unknown outcomes may be present,
@@ -51,8 +51,8 @@ def durability(events: Sequence[Event], replicas: Iterable[str], writes_to: str 
     return Verdict(name, "pass" if verdict.ok else "fail", verdict.explain(), figures=figures)
 
 
-@checker("reads-reach-every-replica", replicas="the replicas' server ids named", rows="at least one acknowledged row",
-         reads="a read recorded")
+@checker("reads-reach-every-replica", reads=("read", "write"), replicas="the replicas' server ids named",
+         rows="at least one acknowledged row", read="a read recorded")
 def reads_reach_every_replica(events: Sequence[Event], server_ids: Iterable[int], rows: int) -> Verdict:
     """Reads through a load-balanced Service (recorded as `read` events with server_id and rows) reached every
     replica, and each returned all `rows` acknowledged rows."""
@@ -61,7 +61,7 @@ def reads_reach_every_replica(events: Sequence[Event], server_ids: Iterable[int]
     seen: dict[int, int] = {}
     for ev in of_kind(events, "read"):
         seen[ev["server_id"]] = max(seen.get(ev["server_id"], 0), ev["rows"])
-    if missing := lacking(name, replicas=want, rows=rows > 0, reads=seen):
+    if missing := lacking(name, replicas=want, rows=rows > 0, read=seen):
         return missing
     short = {sid: n for sid, n in seen.items() if n < rows}
     if set(seen) != want or short:

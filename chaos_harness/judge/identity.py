@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from chaos_harness.judge.evidence import is_ordinal_pod, outages_within
+from chaos_harness.judge.evidence import is_ordinal_pod, outages_over, outages_within, unresumed, watch_outages
 from chaos_harness.judge.verdicts import Verdict, blind, checker, lacking
 from chaos_harness.record.events import Event, of_kind
 
 
-@checker("no-replacement-while-old-exists", pods="a pod of the StatefulSet observed",
+@checker("no-replacement-while-old-exists", reads=('pod',), pods="a pod of the StatefulSet observed",
          watch="the pod watch delivering throughout")
 def replacement_while_old_exists(events: Sequence[Event], statefulset: str) -> Verdict:
     """No new pod (new UID) for an identity is observed while the old pod object has not been observed
@@ -42,7 +42,7 @@ def replacement_while_old_exists(events: Sequence[Event], statefulset: str) -> V
     return Verdict(name, "pass", f"every {statefulset} replacement appeared only after its predecessor was deleted")
 
 
-@checker("stable-identity", pods="a pod of the StatefulSet observed")
+@checker("stable-identity", reads=('pod',), pods="a pod of the StatefulSet observed")
 def stable_identity(events: Sequence[Event], statefulset: str, service: str) -> Verdict:
     """Every incarnation of `<sts>-<n>` has hostname `<sts>-<n>` under the headless Service's subdomain
     (so `<pod>.<service>` names it); the IP may change."""
@@ -62,13 +62,18 @@ def stable_identity(events: Sequence[Event], statefulset: str, service: str) -> 
         return missing
     if problems:
         return Verdict(name, "fail", "an incarnation had another hostname or subdomain", tuple(problems[:5]))
+    if v := blind(name, outages_within(events, "pod", 0.0, float("inf"), lambda n: is_ordinal_pod(n, statefulset)),
+                  f"an incarnation of a {statefulset} pod"):
+        return v
     return Verdict(name, "pass", f"hostname = pod name under {service} for every incarnation",
                    figures={"ip_changes": float(sum(len(v) - 1 for v in ips.values()))})
 
 
-@checker("same-pvc-per-identity", pods="a pod of the StatefulSet observed", claims="a pod mounting a claim")
+@checker("same-pvc-per-identity", reads=("pod", "pvc"), pods="a pod of the StatefulSet observed",
+         claims="a pod mounting a claim", bound="every mounted claim observed bound to a volume (the pvc watch)")
 def same_pvc_per_identity(events: Sequence[Event], statefulset: str) -> Verdict:
-    """Every incarnation of an identity mounts the same claims, and those claims keep their UID and volume."""
+    """Every incarnation of an identity mounts the same claims, and those claims keep their UID and volume (each
+    of them seen bound by the pvc watch: a claim never seen cannot be said to have kept anything)."""
     name = "same-pvc-per-identity"
     claims: dict[str, set[tuple[str, ...]]] = {}
     pvcs: dict[str, set[tuple[str, str]]] = {}
@@ -78,16 +83,23 @@ def same_pvc_per_identity(events: Sequence[Event], statefulset: str) -> Verdict:
     for ev in of_kind(events, "pvc"):
         if ev["volume"]:
             pvcs.setdefault(ev["name"], set()).add((ev["uid"], ev["volume"]))
-    if missing := lacking(name, pods=claims, claims=any(any(c) for c in claims.values())):
-        return missing
+    mounted = {c for sets in claims.values() for names in sets for c in names}
+    unbound = sorted(mounted - set(pvcs))
+    if missing := lacking(name, pods=claims, claims=mounted, bound=not unbound):
+        return Verdict(name, "unknown", missing.summary + (f": {', '.join(unbound)} never seen bound" if unbound and
+                                                           mounted else ""), missing.evidence)
     problems = [{"pod": p, "claims": sorted(c)} for p, c in claims.items() if len(c) > 1]
     problems += [{"pvc": n, "bindings": sorted(b)} for n, b in pvcs.items() if len(b) > 1]
     if problems:
         return Verdict(name, "fail", "an identity changed claims or a claim changed volume", tuple(problems))
+    hidden = outages_within(events, "pod", 0.0, float("inf"), lambda n: is_ordinal_pod(n, statefulset))
+    hidden += outages_within(events, "pvc", 0.0, float("inf"), mounted.__contains__, ("uid", "volume"))
+    if v := blind(name, hidden, f"the claims of every {statefulset} incarnation"):
+        return v
     return Verdict(name, "pass", f"{len(claims)} identities kept their claims and volumes")
 
 
-@checker("claims-kept", named="the claims to follow named", observed="a named claim observed")
+@checker("claims-kept", reads=('pvc',), named="the claims to follow named", observed="a named claim observed")
 def claims_kept(events: Sequence[Event], claims: Iterable[str]) -> Verdict:
     """Each named PVC was observed, never deleted, and kept one UID and one volume throughout."""
     name = "claims-kept"
@@ -105,6 +117,13 @@ def claims_kept(events: Sequence[Event], claims: Iterable[str]) -> Verdict:
     absent = [c for c in claims if c not in seen]
     changed = [{"pvc": c, "bindings": sorted(b)} for c, b in seen.items() if len({u for u, _ in b}) > 1
                or len({v for _, v in b if v}) > 1]
+    if not deleted and not changed and (v := blind(name, outages_within(events, "pvc", 0.0, float("inf"),
+                                                                        claims.__contains__, ("uid", "volume")),
+                                                   "the named claims")):
+        return v
+    if absent and not deleted and not changed and (v := blind(name, outages_over(events, ("pvc",), 0.0, float("inf")),
+                                                              f"{', '.join(absent)}")):
+        return v
     if absent or deleted or changed:
         return Verdict(name, "fail", f"missing {absent}, deleted {len(deleted)}, changed {len(changed)}",
                        tuple(deleted + changed))
@@ -112,7 +131,7 @@ def claims_kept(events: Sequence[Event], claims: Iterable[str]) -> Verdict:
                    tuple({"pvc": c, "uid": sorted(b)[0][0], "volume": sorted(b)[-1][1]} for c, b in sorted(seen.items())))
 
 
-@checker("events-explain", events="a Kubernetes Event about the object")
+@checker("events-explain", reads=('event',), events="a Kubernetes Event about the object")
 def events_mention(events: Sequence[Event], obj: str, *needles: str) -> Verdict:
     """Some Kubernetes Event about `obj` says why (e.g. FailedScheduling: volume node affinity conflict)."""
     name = "events-explain"
@@ -120,13 +139,15 @@ def events_mention(events: Sequence[Event], obj: str, *needles: str) -> Verdict:
     if missing := lacking(name, events=about):
         return Verdict(name, "unknown", f"{missing.summary}: no event on {obj} recorded", missing.evidence)
     found = [e for e in about if any(n.lower() in (e.get("message") or "").lower() for n in needles)]
+    if not found and (v := blind(name, unresumed(events, "event"), f"the events on {obj}")):
+        return v
     if not found:
         return Verdict(name, "fail", f"none of the {len(about)} event(s) on {obj} mentions {list(needles)}")
     return Verdict(name, "pass", f"{found[0]['reason']}: {found[0]['message']}",
                    tuple({"reason": e["reason"], "message": e["message"]} for e in found[:3]))
 
 
-@checker("dns-names-pod", lookups="a DNS lookup recorded")
+@checker("dns-names-pod", reads=('pod', 'dns'), lookups="a DNS lookup recorded")
 def dns_names_pod(events: Sequence[Event], statefulset: str) -> Verdict:
     """Every recorded in-cluster DNS lookup of `<pod>.<service>...` returned the IP that the pod of that name
     had at the time (the latest incarnation's IP per the pod watch)."""
@@ -134,6 +155,10 @@ def dns_names_pod(events: Sequence[Event], statefulset: str) -> Verdict:
     ip_now: dict[str, str] = {}
     lookups = 0
     problems = []
+    doubts = []
+    # A lookup made while the pod watch was out (or before the re-list that resumed it) is compared with an IP
+    # the watch may not have caught up with: such a mismatch is blindness, not a finding.
+    outages = watch_outages(events, "pod")
     for ev in events:
         if ev["kind"] == "pod" and is_ordinal_pod(ev["name"], statefulset) and ev["type"] != "DELETED" and ev.get("ip"):
             ip_now[ev["name"]] = ev["ip"]
@@ -141,9 +166,16 @@ def dns_names_pod(events: Sequence[Event], statefulset: str) -> Verdict:
             lookups += 1
             pod = ev["name"].split(".", 1)[0]
             if ev["ips"] != [ip_now.get(pod)]:
-                problems.append({"name": ev["name"], "resolved": ev["ips"], "pod_ip": ip_now.get(pod), "at": ev["wall"]})
+                found = {"name": ev["name"], "resolved": ev["ips"], "pod_ip": ip_now.get(pod), "at": ev["wall"]}
+                unsure = [(a, b) for a, b in outages if a <= ev["mono"] <= b]
+                (doubts if unsure else problems).append(found)
+                if unsure:
+                    found.update(stream="the pod watch", seconds=round(min(unsure[0][1], ev["mono"]) - unsure[0][0], 2),
+                                 allowed=0.0)
     if missing := lacking(name, lookups=lookups):
         return missing
+    if not problems and (v := blind(name, doubts, "the pod's IP when its name was looked up")):
+        return v
     if problems:
         return Verdict(name, "fail", f"{len(problems)} of {lookups} lookups did not name the pod", tuple(problems))
     return Verdict(name, "pass", f"{lookups} lookups each resolved to the named pod's current IP",

@@ -11,8 +11,9 @@ from typing import Any
 
 from chaos_harness.core.errors import UsageError
 from chaos_harness.core.timing import ClusterTiming
+from chaos_harness.judge.during_fault import fault_took_effect
 from chaos_harness.judge.verdicts import Verdict
-from chaos_harness.record.events import load
+from chaos_harness.record.events import load, ordered
 
 
 def with_timing_source(verdicts: list[Verdict], timing: ClusterTiming) -> list[Verdict]:
@@ -43,14 +44,20 @@ def halted(events: list[dict[str, Any]]) -> Verdict | None:
 
 
 def judge(module: ModuleType, events: list[dict[str, Any]], timing: ClusterTiming) -> list[Verdict]:
-    """The scenario's verdicts from its history. A `check` that raises outside its checkers (which isolate
-    themselves) is one `error` verdict, never a lost run."""
+    """The scenario's verdicts from its history, read in the order things happened, each event once (a shuffled,
+    merged or doubled history is judged the same). A `check` that raises outside its checkers (which isolate
+    themselves) is one `error` verdict, never a lost run. A history holding faults gets `fault-took-effect` when
+    the scenario's own checks did not ask for it: a pass never stands on a fault with no proof it took effect."""
+    events = ordered(events)
     if (stopped := halted(events)) is not None:
         return [stopped]
     try:
-        return list(module.check(events, timing))
+        verdicts = list(module.check(events, timing))
     except Exception as e:
         return [Verdict("check", "error", f"check raised {type(e).__name__}: {e}")]
+    if any(e["kind"] == "fault" for e in events) and not any(v.checker == "fault-took-effect" for v in verdicts):
+        verdicts.append(fault_took_effect(events))
+    return verdicts
 
 
 def read_run(run_dir: Path) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from chaos_harness.record.events import ordered
+
 Status = Literal["pass", "fail", "unknown", "error", "aborted", "not-run"]
 # `aborted`: an abort condition or `chaos-harness stop` ended the scenario, its fault healed at once; `not-run`:
 # the steady state did not hold before a fault (or the run was already stopped), so nothing was injected. Neither
@@ -65,17 +67,33 @@ def judged(checker: str, ok: bool, summary: str, evidence: tuple[dict[str, Any],
 
 # name -> {need key: what the checker needs to see, in words}
 CHECKERS: dict[str, dict[str, str]] = {}
+# name -> the kinds of history event it reads (besides facts, meta and the recorder's own marks): what the
+# generated mutations of tests/unit/mutants.py take away or blind, and test_reads_are_declared checks.
+READS: dict[str, frozenset[str]] = {}
+# name -> how long its claim needs its fault held, from the cluster's timing (judge/windows.py: inconclusive).
+HELD_FOR: dict[str, Callable[[Any], float]] = {}
 
 
-def checker(name: str, **needs: str) -> Callable[[Callable[..., Verdict]], Callable[..., Verdict]]:
-    """Register a checker and the evidence it needs. A checker that raises yields an `error` verdict carrying the
-    exception's message, so the scenario's other checkers still run and report (Jepsen's check-safe)."""
+def checker(name: str, reads: tuple[str, ...], held_for: Callable[[Any], float] | None = None,
+            **needs: str) -> Callable[[Callable[..., Verdict]], Callable[..., Verdict]]:
+    """Register a checker, the event kinds it reads, how long a fault it judges must hold for its claim to mean
+    anything (a function of the run's ClusterTiming; claims about no fault declare none) and the evidence it
+    needs. A checker that raises yields an `error` verdict carrying the exception's message, so the scenario's
+    other checkers still run and report (Jepsen's check-safe)."""
     def wrap(fn: Callable[..., Verdict]) -> Callable[..., Verdict]:
         CHECKERS[name] = dict(needs)
+        READS[name] = frozenset(reads)
+        if held_for is not None:
+            HELD_FOR[name] = held_for
 
         @functools.wraps(fn)
         def checked(*args: Any, **kwargs: Any) -> Verdict:
             try:
+                # The history in the order things happened, each event once: never the order of a file.
+                if args:
+                    args = (ordered(args[0]), *args[1:])
+                elif "events" in kwargs:
+                    kwargs["events"] = ordered(kwargs["events"])
                 return fn(*args, **kwargs)
             except Exception as e:
                 return Verdict(name, "error", f"checker raised {type(e).__name__}: {e}")

@@ -271,5 +271,26 @@ class WriteRecord:
         return asdict(self)
 
 
+def ordered(events: Iterable[Event]) -> list[Event]:
+    """The history in the order things happened, each event once: sorted by (mono, seq), a copy of an event
+    (same seq and content) dropped. Checkers read this, never the order of a file, so a history that was
+    shuffled, merged or written twice is judged the same. Two events with one seq and different content are both
+    kept (a hand-made history gives every event seq 0). Already in order and unique: returned as given, in O(n)."""
+    events = events if isinstance(events, list) else list(events)
+    seqs = [e.get("seq", 0) for e in events]
+    in_order = all((a["mono"], sa) < (b["mono"], sb) for a, b, sa, sb in zip(events, events[1:], seqs, seqs[1:]))
+    if in_order:
+        return events
+    by_seq: dict[Any, list[Event]] = {}
+    out: list[Event] = []
+    for e in sorted(events, key=lambda e: (e["mono"], e.get("seq", 0))):
+        twins = by_seq.setdefault(e.get("seq", 0), [])
+        if any(t == e for t in twins):
+            continue
+        twins.append(e)
+        out.append(e)
+    return out
+
+
 def load(path: Path) -> list[Event]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -34,6 +34,7 @@ def run(env: ScenarioEnv) -> None:
 def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:
     hostname = checkers.facts(events).get("hostname_after_recreation")
     return [
+        checkers.fault_took_effect(events, *FAULTS),
         checkers.stable_identity(events, NAME, NAME),
         checkers.dns_names_pod(events, NAME),
         Verdict("hostname-after-recreation", "unknown" if hostname is None else hostname == f"{NAME}-1",

@@ -40,6 +40,7 @@ def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:
     lines_ok = "unknown" if set(want) - set(logs) else \
         all(len(logs[p]) == n and all(line.split()[1] == p for line in logs[p]) for p, n in want.items())
     return [
+        checkers.fault_took_effect(events, *FAULTS),
         checkers.claims_kept(events, [f"data-{NAME}-0", f"data-{NAME}-1"]),
         checkers.same_pvc_per_identity(events, NAME),
         Verdict("volume-remembers-incarnations", lines_ok,

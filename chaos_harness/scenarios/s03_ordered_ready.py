@@ -53,6 +53,7 @@ def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:
     old = set(f["replaced_uids"])
     fresh = [e for e in events if not (e["kind"] == "pod" and e.get("uid") in old)]
     name, replicas = checkers.workload_of(events), int(f["replicas"])
+    deleted = checkers.fault_took_effect(events, *FAULTS)
     if f["pod_management"] == "Parallel":
-        return [checkers.parallel_start(fresh, name, replicas)]
-    return [checkers.ordered_ready(fresh, name, replicas)]
+        return [deleted, checkers.parallel_start(fresh, name, replicas)]
+    return [deleted, checkers.ordered_ready(fresh, name, replicas)]

@@ -60,5 +60,6 @@ def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:
     start = next((e["seq"] for e in events if e["kind"] == "fault"), 0)
     gone_before = {e["uid"] for e in events if e["kind"] == "pod" and e["seq"] < start}
     fresh = [e for e in events if not (e["kind"] == "pod" and e.get("uid") in gone_before)]
-    return [checkers.reverse_order_termination(events, name, int(f["replicas"])),
+    return [checkers.fault_took_effect(events, StatefulSetScale.type),
+            checkers.reverse_order_termination(events, name, int(f["replicas"])),
             checkers.ordered_ready(fresh, name, int(f["replicas"]))]

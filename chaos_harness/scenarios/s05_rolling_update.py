@@ -59,7 +59,7 @@ def _restart_target(env: ScenarioEnv) -> None:
 def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:
     f = checkers.facts(events)
     if "partition" in f:  # a target, rolled by its own strategy
-        return [checkers.rolling_update(events, checkers.workload_of(events), int(f["replicas"]),
+        return [checkers.fault_took_effect(events, RolloutRestart.type), checkers.rolling_update(events, checkers.workload_of(events), int(f["replicas"]),
                                         int(f["partition"]), f["old_revision"], f["new_revision"])]
     step = next((i for i, e in enumerate(events) if e["kind"] == "step" and e["what"] == "partition 0"), len(events))
     return [

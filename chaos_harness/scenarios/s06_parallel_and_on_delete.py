@@ -38,6 +38,7 @@ def run(env: ScenarioEnv) -> None:
 def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:
     f = checkers.facts(events)
     return [
+        checkers.fault_took_effect(events, *FAULTS),
         checkers.parallel_start(events, NAME, 3),
         checkers.on_delete_update(events, NAME, 3, [f"{NAME}-1"], f["old_revision"], f["new_revision"]),
     ]

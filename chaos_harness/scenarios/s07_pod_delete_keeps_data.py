@@ -35,7 +35,7 @@ def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:
     f = checkers.facts(events)
     name = checkers.workload_of(events)
     claim_before, claim_after = tuple(f["claim_before"]), tuple(f["claim_after"])
-    verdicts = [checkers.stable_identity(events, name, f.get("service", name))]
+    verdicts = [checkers.fault_took_effect(events, *FAULTS), checkers.stable_identity(events, name, f.get("service", name))]
     if any(claim_before):  # a StatefulSet without claim templates has no claim to keep
         verdicts += [checkers.same_pvc_per_identity(events, name),
                      Verdict("same-claim-and-volume", claim_before == claim_after,

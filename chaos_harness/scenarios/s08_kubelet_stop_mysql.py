@@ -46,9 +46,9 @@ def check(events: list[Event], t: ClusterTiming) -> list[Verdict]:
     name = checkers.workload_of(events)
     return [
         checkers.node_detection(events, node, KubeletStop.type, t.node_monitor_grace_period, t.node_monitor_period),
-        checkers.not_recreated_during_fault(events, f"{name}-0", KubeletStop.type),
+        checkers.not_recreated_during_fault(events, f"{name}-0", KubeletStop.type, t),
         checkers.split_brain(events, name),
-        checkers.node_observed_during_fault(events, node, KubeletStop.type),
+        checkers.node_observed_during_fault(events, node, KubeletStop.type, timing=t),
         checkers.replacement_while_old_exists(events, name),
         checkers.same_pvc_per_identity(events, name),
         *checkers.durability_if_probed(events),  # every replica the workload can read, read or not

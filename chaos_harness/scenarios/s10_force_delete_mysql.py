@@ -78,7 +78,7 @@ def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:
         # The claim is "nowhere else": back, the kubelet may start the replacement a moment before it has killed
         # the force-deleted pod's container (two pod UIDs, one node); that overlap is part of the hazard shown.
         checkers.split_brain(events, name, across_nodes_only=True),
-        checkers.node_observed_during_fault(events, node, KubeletStop.type),
+        checkers.node_observed_during_fault(events, node, KubeletStop.type, timing=timing),
         checkers.events_mention(events, f"Pod/{pod}", "volume node affinity", "untolerated taint", "didn't match"),
         checkers.stayed_unscheduled(events, pod, KubeletStop.type, old_uid, node),
         checkers.hazard_window(events, pod, node, "pod-delete"),

@@ -45,6 +45,7 @@ def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:
     written, ephemeral = checkers.recorded_durability(events, ["mysql-ephemeral-0"], "mysql-ephemeral-0.")
     lost = ephemeral.replicas[0].lost if ephemeral.replicas else ()
     return [
+        checkers.fault_took_effect(events, *FAULTS),
         Verdict("emptydir-loses-rows", "unknown" if not (ephemeral.acknowledged and ephemeral.replicas) else
                 len(lost) == ROWS, f"mysql-ephemeral-0 came back with {ROWS - len(lost)} of {ROWS} acknowledged rows "
                 f"(expected 0: the emptyDir went with the pod)" if ephemeral.replicas and ephemeral.acknowledged else

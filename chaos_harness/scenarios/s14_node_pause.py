@@ -32,10 +32,10 @@ def check(events: list[Event], t: ClusterTiming) -> list[Verdict]:
     name = checkers.workload_of(events)
     return [
         checkers.node_detection(events, f["node"], NodePause.type, t.node_monitor_grace_period, t.node_monitor_period),
-        checkers.one_incarnation_during_fault(events, f["pod"], NodePause.type),
+        checkers.one_incarnation_during_fault(events, f["pod"], NodePause.type, t),
         checkers.split_brain(events, name),
         # Through the node agent the frozen node's runtime stays readable: "no second copy" is then seen there.
-        *([checkers.node_observed_during_fault(events, f["node"], NodePause.type)]
+        *([checkers.node_observed_during_fault(events, f["node"], NodePause.type, timing=t)]
           if checkers.observed_while_frozen(events, f["node"]) else []),
         checkers.replacement_while_old_exists(events, name),
         *checkers.durability_if_probed(events),  # every replica the workload can read, read or not

@@ -44,9 +44,9 @@ def check(events: list[Event], t: ClusterTiming) -> list[Verdict]:
     return [
         checkers.node_detection(events, f["node"], NetworkPartition.type, t.node_monitor_grace_period,
                                 t.node_monitor_period),
-        checkers.one_incarnation_during_fault(events, f["pod"], NetworkPartition.type),
+        checkers.one_incarnation_during_fault(events, f["pod"], NetworkPartition.type, t),
         checkers.split_brain(events, name),
-        checkers.node_observed_during_fault(events, f["node"], NetworkPartition.type),
+        checkers.node_observed_during_fault(events, f["node"], NetworkPartition.type, timing=t),
         checkers.replacement_while_old_exists(events, name),
         *checkers.durability_if_probed(events),  # every replica the workload can read, read or not
     ]

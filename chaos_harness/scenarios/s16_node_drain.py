@@ -61,7 +61,7 @@ def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:
     f = checkers.facts(events)
     name = checkers.workload_of(events)
     claim_before, claim_after = tuple(f["claim_before"]), tuple(f["claim_after"])
-    verdicts = [checkers.at_most_unavailable(events, name, 1),
+    verdicts = [checkers.fault_took_effect(events, *FAULTS), checkers.at_most_unavailable(events, name, 1),
                 checkers.stable_identity(events, name, f.get("service", name)),
                 checkers.split_brain(events, name),
                 checkers.replacement_while_old_exists(events, name)]

@@ -36,6 +36,6 @@ def run(env: ScenarioEnv) -> None:
 def check(events: list[Event], timing: ClusterTiming) -> list[Verdict]:
     name = checkers.workload_of(events)
     service = checkers.facts(events).get("service", name)
-    return [checkers.stable_identity(events, name, service),
+    return [checkers.fault_took_effect(events, *FAULTS), checkers.stable_identity(events, name, service),
             checkers.dns_names_pod(events, name),
             checkers.replacement_while_old_exists(events, name)]

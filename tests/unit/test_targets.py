@@ -54,13 +54,15 @@ class Flaky:
 
 def test_probe_writer_records_every_outcome() -> None:
     events: list[dict] = []
-    ledger = Ledger(sink=lambda r: events.append({"kind": "write", **r.as_dict()}))
+    ledger = Ledger(sink=lambda r: events.append({"kind": "write", "seq": len(events), "mono": r.completed_mono,
+                                                  **r.as_dict()}))
     writer = ProbeWriter(Flaky(), ledger, "db-0")
     for _ in range(6):
         writer.write_one()
     assert [r.outcome for r in ledger] == ["ok", "fail", "unknown"] * 2
     assert len({r.key for r in ledger}) == 6
-    events.append({"kind": "read-keys", "replica": "db-0", "keys": sorted(writer.probe.read())})
+    events.append({"kind": "read-keys", "seq": len(events), "mono": events[-1]["mono"] + 1, "replica": "db-0",
+                   "keys": sorted(writer.probe.read())})
     verdict = checkers.durability(events, ["db-0"])
     assert verdict.ok, verdict.summary  # unknown writes may be present; acknowledged ones are
 
