@@ -134,6 +134,11 @@ def object_name(node: str) -> str:
     return f"{NAME}-{node}"
 
 
+def node_of(object_name_: str) -> str:
+    """The node a sample ConfigMap (or Lease) of the agent is named for: the inverse of object_name."""
+    return object_name_.removeprefix(f"{NAME}-")
+
+
 def agent_namespace(run_id: str) -> str:
     return f"chaos-agent-{run_id.lower().replace('_', '-')}"[:63].rstrip("-")
 

@@ -25,7 +25,7 @@ from chaos_harness.nodes.agent import (APP_LABEL, APPLIED_ANNOTATION, ENDED_ANNO
                                        HEALED_ANNOTATION, HOLD_ANNOTATION, HOLD_ERROR_ANNOTATION, HOLD_ID_ANNOTATION,
                                        HOLD_PEERS_ANNOTATION, HOLD_SECONDS_ANNOTATION, NAME, NO_HOLD, SAMPLE_LABEL,
                                        SCOPE_ANNOTATION, SEEN_ANNOTATION, AgentConfig, NodeAgent, covers, micro_time,
-                                       object_name, parse_sample, parse_samples, sample_containers)
+                                       node_of, object_name, parse_sample, parse_samples, sample_containers)
 from chaos_harness.nodes.sample_watch import SampleWatch
 
 log = logging.getLogger("chaos_harness.agent")
@@ -79,6 +79,8 @@ class AgentNodeAccess:
         sample = parse_sample(cm)
         if not sample:
             raise FaultError(f"the node agent on {node} has published no sample yet")
+        if sample.get("node") != node:  # a node's ConfigMap speaks for that node only
+            raise FaultError(f"the sample in {object_name(node)} claims to be of {sample.get('node')!r}, not {node}")
         return sample
 
     def runtime_containers(self, node: str, timeout: float = 30) -> list[RuntimeContainer]:
@@ -385,10 +387,20 @@ class AgentFeed:
         def take(cm: Any) -> None:
             touched: dict[str, tuple[str, Any]] = {}
             changed: set[str] = set()
+            # A sample is of the node whose ConfigMap carries it (the agent of that node writes only its own): one
+            # claiming another node is not that node's view, and is recorded as a failed sample saying so.
+            node = node_of(cm.metadata.name)
+            if node not in self.nodes:
+                return
             for sample in parse_samples(cm):
-                key = (sample["node"], sample.get("started"))
-                if (sample["node"] not in self.nodes or sample["seq"] <= last_seq.get(key, 0)
-                        or not covers(sample, self.watched)):
+                key = (node, sample.get("started"))
+                if sample.get("node") != node:
+                    if sample.get("seq", 0) > last_seq.get(key, 0):
+                        last_seq[key] = sample.get("seq", 0)
+                        emit(node, False, error=f"rejected: a sample in {cm.metadata.name} claims to be of "
+                             f"{str(sample.get('node'))[:100]!r}", rejected=str(sample.get("node"))[:100])
+                    continue
+                if sample["seq"] <= last_seq.get(key, 0) or not covers(sample, self.watched):
                     continue
                 last_seq[key] = sample["seq"]
                 extra = {"source": "agent", "agent_seq": sample["seq"], "sampled_at": sample["sampled_at"],
@@ -402,12 +414,12 @@ class AgentFeed:
                 if "holding" in sample:  # what the agent held when it read this sample ("" for nothing)
                     extra["hold"] = sample.get("hold", "")
                 if sample.get("ok"):
-                    emit(sample["node"], True, containers=sample_containers(sample), **extra)
+                    emit(node, True, containers=sample_containers(sample), **extra)
                 else:
-                    emit(sample["node"], False, error=sample.get("error"), **extra)
-                touched[sample["node"]] = key
+                    emit(node, False, error=sample.get("error"), **extra)
+                touched[node] = key
                 if sample.get("kind") != "heartbeat":
-                    changed.add(sample["node"])
+                    changed.add(node)
             for node, key in touched.items():
                 if key[1] is not None:
                     self.access.read_up_to(id(self), node, float(key[1]), last_seq[key], node in changed)

@@ -119,6 +119,7 @@ class RuntimeEvent(Stamp, total=False):
     agent_prev: int
     agent_gap: float
     heartbeat: float
+    rejected: str        # a sample that claimed another node (this one's feed carried it): what it claimed
 
 
 class FaultEvent(Stamp, total=False):

@@ -147,7 +147,7 @@ def test_the_feed_records_each_sample_once_and_follows_a_restarted_agent() -> No
 
     def update(*samples: dict) -> SimpleNamespace:
         return SimpleNamespace(data={"sample": json.dumps(samples[-1]), "recent": json.dumps(list(samples))},
-                               metadata=SimpleNamespace(name="sample-w1"))
+                               metadata=SimpleNamespace(name="chaos-agent-w1"))
 
     first, restarted = dict(SAMPLE, started=100.0), dict(SAMPLE, started=200.0)
     updates = [update(dict(first, seq=1)), update(dict(first, seq=1), dict(first, seq=2), dict(first, seq=3)),
@@ -166,6 +166,37 @@ def test_the_feed_records_each_sample_once_and_follows_a_restarted_agent() -> No
     feed.loops()["agent-samples"](stop, lambda node, ok, **extra: seen.append((extra.get("sampled_at"),
                                                                                  extra["agent_seq"])))
     assert [seq for _, seq in seen] == [1, 2, 3, 1, 2]
+
+
+def test_a_sample_claiming_another_node_is_rejected_and_recorded() -> None:
+    """A node's ConfigMap speaks for that node: w2's carrying a sample that says it is w1's (a forged or confused
+    writer) is not taken as w1's view, nor as w2's: it is recorded as a failed sample of w2 that says what it
+    claimed, and the samples of w1's own ConfigMap are taken as they are."""
+    import threading
+
+    from kubernetes.client.exceptions import ApiException
+
+    from chaos_harness.nodes.agent_access import AgentFeed
+
+    def cm(name: str, sample: dict) -> SimpleNamespace:
+        return SimpleNamespace(data={"sample": json.dumps(sample)}, metadata=SimpleNamespace(name=name))
+
+    stop = threading.Event()
+
+    class Core:
+        def list_namespaced_config_map(self, *args: object, **kwargs: object) -> SimpleNamespace:
+            if kwargs.get("watch"):
+                stop.set()
+                raise ApiException(status=500)
+            return SimpleNamespace(items=[cm("chaos-agent-w1", dict(SAMPLE, seq=1)),
+                                          cm("chaos-agent-w2", dict(SAMPLE, seq=5))],
+                                   metadata=SimpleNamespace(resource_version="1"))
+
+    seen: list[tuple[str, bool, dict]] = []
+    AgentFeed(FakeAccess(Core()), {"w1", "w2"}).loops()["agent-samples"](  # type: ignore[arg-type]
+        stop, lambda node, ok, **extra: seen.append((node, ok, extra)))
+    assert [(node, ok) for node, ok, _ in seen] == [("w1", True), ("w2", False)]
+    assert seen[1][2]["rejected"] == "w1" and "claims to be of 'w1'" in seen[1][2]["error"]
 
 
 class FakeAccess:
@@ -218,7 +249,7 @@ def test_the_feed_asks_for_its_namespace_and_takes_only_samples_that_cover_it() 
                 raise ApiException(status=500)
             return SimpleNamespace(items=[SimpleNamespace(data={"sample": json.dumps(samples[-1]),
                                                                 "recent": json.dumps(samples)},
-                                                          metadata=SimpleNamespace(name="sample-w1"))],
+                                                          metadata=SimpleNamespace(name="chaos-agent-w1"))],
                                    metadata=SimpleNamespace(resource_version="1"))
 
     access = FakeAccess(Core())
@@ -284,7 +315,7 @@ def test_two_feeds_of_one_run_share_one_sample_watch() -> None:
 
     from chaos_harness.nodes.agent_access import AgentFeed
 
-    cm = SimpleNamespace(data={"sample": json.dumps(dict(SAMPLE, seq=4))}, metadata=SimpleNamespace(name="sample-w1"))
+    cm = SimpleNamespace(data={"sample": json.dumps(dict(SAMPLE, seq=4))}, metadata=SimpleNamespace(name="chaos-agent-w1"))
     calls = {"list": 0, "watch": 0}
     first_stop, second_stop, watching, release = (threading.Event() for _ in range(4))
 
