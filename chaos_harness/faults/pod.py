@@ -9,9 +9,14 @@ from typing import ClassVar
 from kubernetes import client
 
 from chaos_harness.core.api_errors import api_errors
-from chaos_harness.core.errors import FaultError, NotFound, SelectionError
+from chaos_harness.core.errors import FaultError, NotFound, SelectionError, WaitTimeout
 from chaos_harness.core.kube import Cluster
+from chaos_harness.core.waits import poll_until
 from chaos_harness.faults.base import FaultContext
+
+# How long a killed container may still show in the node's runtime readings (the node agent's are up to its
+# sampling interval plus a publish late).
+VERIFY_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -61,10 +66,18 @@ class ContainerKill:
         ctx.nodes.exec(self.node, "crictl", "stop", "--timeout", "0", self.container_id)
 
     def verify_injected(self, ctx: FaultContext) -> str:
-        running = {c.container_id for c in ctx.nodes.runtime_containers(self.node)}
-        if self.container_id in running:
-            raise FaultError(f"container {self.container_id[:13]} still running on {self.node}")
-        return f"container {self.container_id[:13]} not running on {self.node}"
+        # A node access may read the runtime a moment late (the node agent publishes what it sampled): look
+        # again until a reading shows the container gone, within a bound.
+        def gone() -> bool | None:
+            return self.container_id not in {c.container_id for c in ctx.nodes.runtime_containers(self.node)} or None
+
+        try:
+            _, waited = poll_until(gone, VERIFY_SECONDS, f"container {self.container_id[:13]} gone from {self.node}",
+                                   0.5)
+        except WaitTimeout as e:
+            raise FaultError(f"container {self.container_id[:13]} still running on {self.node} "
+                             f"{VERIFY_SECONDS:.0f}s after crictl stop") from e
+        return f"container {self.container_id[:13]} not running on {self.node} ({waited:.1f}s after the stop)"
 
     def heal(self, ctx: FaultContext) -> None:
         """Nothing to undo: the kubelet restarts the container."""

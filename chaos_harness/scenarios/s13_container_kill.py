@@ -26,12 +26,14 @@ def run(env: ScenarioEnv) -> None:
     spec = env.cluster.core.read_namespaced_pod(pod, env.namespace, _request_timeout=10)
     container = spec.spec.containers[0].name
     restarts = {s.name: s.restart_count for s in spec.status.container_statuses or []}.get(container, 0)
-    running = [c for c in env.nodes.runtime_containers(node) if c.pod_name == pod and c.pod_namespace == env.namespace
-               and c.name == container]
-    if not running:
-        raise AssertionError(f"no running {container} container of {pod} on {node}'s runtime")
-    env.note(node=node, pod=pod, container=container, container_id=running[0].container_id)
     with env.recording(), env.writing_throughout(w):
+        # Read inside the recording: through the node agent, a node reports the containers of the namespaces
+        # a recording asks for, and this one's only from now on.
+        running = [c for c in env.nodes.runtime_containers(node) if c.pod_name == pod
+                   and c.pod_namespace == env.namespace and c.name == container]
+        if not running:
+            raise AssertionError(f"no running {container} container of {pod} on {node}'s runtime")
+        env.note(node=node, pod=pod, container=container, container_id=running[0].container_id)
         with env.faults.injected(ContainerKill(node, running[0].container_id)):
             pass
         _, env.figures["restarted_after"] = watch_until(

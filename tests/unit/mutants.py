@@ -27,6 +27,7 @@ from typing import Any
 from chaos_harness.assemble.catalogue import scenario_modules
 from chaos_harness.core.timing import ClusterTiming
 from chaos_harness.judge import checkers
+from chaos_harness.judge.evidence import runtime_samples
 from chaos_harness.judge.rejudging import judge
 from chaos_harness.judge.verdicts import CHECKERS, READS, Verdict
 
@@ -190,21 +191,39 @@ def _marks(fault: dict[str, Any], change: Callable[[dict[str, Any]], dict[str, A
     return apply
 
 
-def _samples_of(node: str, keep: Callable[[dict[str, Any]], bool]) -> Callable[[Events], Events]:
-    return lambda events: [e for e in events if not (e["kind"] == "runtime" and e["node"] == node and not keep(e))]
+def _read_at(events: Events) -> dict[int, float]:
+    """When each runtime sample was read (its placement: an agent's samples may arrive long after, as a
+    partition's do), by id."""
+    return {id(e): at for at, e in runtime_samples(events) if not e.get("unsent")}
+
+
+def _samples_of(node: str, start: float, end: float) -> Callable[[Events], Events]:
+    """The node's samples read inside [start, end] taken away."""
+    def apply(events: Events) -> Events:
+        read = _read_at(events)
+        return [e for e in events if not (e["kind"] == "runtime" and e["node"] == node
+                                          and start <= read.get(id(e), e["mono"]) <= end)]
+    return apply
+
+
+CHAIN = ("agent_prev", "agent_after", "agent_gap", "heartbeat")
 
 
 def _thinned(node: str, start: float, end: float, every: float) -> Callable[[Events], Events]:
-    """The node's samples inside [start, end] thinned to one per `every` seconds."""
+    """The node's samples read inside [start, end] thinned to one per `every` seconds, and those kept without
+    the agent's word for the samples it did not send (its chain fields): a feed that looked that seldom."""
     def apply(events: Events) -> Events:
+        read = _read_at(events)
         out, last = [], -1e18
-        for e in events:
-            if e["kind"] == "runtime" and e["node"] == node and start <= e["mono"] <= end:
-                if e["mono"] - last < every:
+        for e in sorted(events, key=lambda e: read.get(id(e), e["mono"])):
+            at = read.get(id(e), e["mono"])
+            if e["kind"] == "runtime" and e["node"] == node and start <= at <= end:
+                if at - last < every:
                     continue
-                last = e["mono"]
+                last = at
+                e = {k: v for k, v in e.items() if k not in CHAIN}
             out.append(e)
-        return out
+        return _sorted(out)
     return apply
 
 
@@ -360,7 +379,7 @@ def mutations(events: Events) -> list[Mutation]:
             during = frozenset({"runtime", "fault"})  # a claim about the node's runtime while the fault held
             found += [
                 Mutation(f"{label}: {node} unsampled during the fault", "removed",
-                         _samples_of(node, lambda e, s=start, t=end: not s <= e["mono"] <= t), during, label),
+                         _samples_of(node, start, end), during, label),
                 Mutation(f"{label}: {node} sampled every 17 s during the fault", "removed",
                          _thinned(node, start, end, 17.0), during, label),
                 Mutation(f"{label}: ended by the node right after injection", "removed", ended_early(f, 0.001), reads,

@@ -54,3 +54,17 @@ def test_check_needs_a_run_directory(tmp_path: Path, capsys) -> None:
     assert cli.main(["check", str(tmp_path)]) == cli.EXIT_USAGE
     assert "holds no results.json" in capsys.readouterr().err
 
+
+
+RECORDED_BY_THIS_HARNESS = sorted(p for p in RUN.parent.glob("run-*") if p.name != "run-all")
+
+
+def test_the_runs_recorded_by_this_harness_are_rejudged_exactly(capsys) -> None:
+    """S13-S17 on kind (docker) and S8, S13, S14, S15 through the node agent, recorded with the judge of this
+    version: re-judged offline, every verdict comes back word for word."""
+    assert {p.name for p in RECORDED_BY_THIS_HARNESS} >= {"run-kind", "run-agent", "run-agent-s13"}
+    for run in RECORDED_BY_THIS_HARNESS:
+        for name, recorded, now in rejudge(run):
+            assert cli.normalized(now) == cli.normalized(recorded), f"{run.name}/{name}"
+        assert cli.main(["check", str(run)]) == cli.EXIT_PASS
+    assert "DIFFERENT" not in capsys.readouterr().out
