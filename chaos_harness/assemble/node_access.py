@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 from chaos_harness.core.api_errors import from_api_exception
 from chaos_harness.core.cancellation import quiet
-from chaos_harness.core.errors import ClusterError, SelectionError
+from chaos_harness.core.errors import ClusterError, SelectionError, UsageError
 from chaos_harness.core.kube import Cluster
 from chaos_harness.core.light import light_list
-from chaos_harness.nodes.access import NodeAccess
+from chaos_harness.nodes.access import DEFAULT_TIME_BOX_SECONDS, NodeAccess
 from chaos_harness.nodes.agent import AgentConfig, NodeAgent
 from chaos_harness.nodes.agent_access import AgentNodeAccess
 from chaos_harness.nodes.docker import KindNodeAccess
@@ -145,10 +145,12 @@ class AccessOptions:
 
 
 @contextmanager
-def node_access(cluster: Cluster, options: AccessOptions, run_id: str,
-                targets: Sequence[str] | None = None) -> Iterator[tuple[NodeAccess, AccessChoice, Sequence[str]]]:
+def node_access(cluster: Cluster, options: AccessOptions, run_id: str, targets: Sequence[str] | None = None,
+                time_box_seconds: float = DEFAULT_TIME_BOX_SECONDS, run_lock: str = ""
+                ) -> Iterator[tuple[NodeAccess, AccessChoice, Sequence[str]]]:
     """The run's node access, its reason and the target nodes (`targets`, or read from the selector). The agent
-    is installed for the run and removed at its end (also when the run fails)."""
+    is installed for the run and removed at its end (also when the run fails). What the run would ask of the
+    agent (its switch, its faults' time box) is checked against the agent's limits before it is installed."""
     targets = list(targets) if targets is not None else target_nodes(cluster, options.target_selector)
     choice = choose_access(cluster, options.mode)
     print(f"node access: {choice.mode} ({choice.reason}); target nodes: {', '.join(targets)}", flush=True)
@@ -160,7 +162,9 @@ def node_access(cluster: Cluster, options: AccessOptions, run_id: str,
             access.close()
         return
     config = options.agent_config(resolve_agent_image(cluster, options.agent_image))
-    agent = NodeAgent(cluster, run_id, config, targets)
+    if problem := config.problem(time_box_seconds):
+        raise UsageError(problem)
+    agent = NodeAgent(cluster, run_id, config, targets, run_lock)
     try:
         seconds = agent.install()
     except BaseException:

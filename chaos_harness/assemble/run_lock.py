@@ -13,6 +13,13 @@ own entry (run id, host, pid, since, scenarios, last renewal); the last live mem
 `chaos-harness stop` writes the stop annotation; every member reads the Lease every POLL_SECONDS, and one that
 finds the mark calls its `on_stop` (the session heals, deletes what it made and ends as `aborted`).
 
+Liveness is judged as client-go's leader election judges it: a holder is gone once this process has seen its
+renewTime stay the same for DURATION_SECONDS on its own monotonic clock, never by comparing another host's
+clock with ours (a taker whose clock runs ahead would take a Lease just renewed). And the Lease fences its
+holder: a run that finds it held by another group, or could not renew it for DURATION_SECONDS, has lost it and
+calls `on_lost` (the session heals and stops); before every injection `prove()` reads the Lease and refuses
+(Aborted, naming the new holder) unless this run still holds it and renewed it in time.
+
 Every write is a patch carrying the resourceVersion it was computed from, so two runs that decide at the same
 moment cannot both win (one gets 409 and decides again), and an identity needs only get/create/patch/delete.
 """
@@ -35,7 +42,8 @@ from kubernetes import client
 
 from chaos_harness.core.api_errors import api_errors
 from chaos_harness.core.cancellation import sleep, waiting
-from chaos_harness.core.errors import ClusterError, Conflict, Forbidden, NotFound, TransientClusterError, UsageError
+from chaos_harness.core.errors import (Aborted, ClusterError, Conflict, Forbidden, NotFound, TransientClusterError,
+                                      UsageError)
 from chaos_harness.core.kube import Cluster
 from chaos_harness.core.labels import MANAGED_BY
 
@@ -71,6 +79,11 @@ def _now() -> float:
     return time.time()
 
 
+def _mono() -> float:
+    """This process's own clock, for every judgement of liveness (a variable: tests stand in for it)."""
+    return time.monotonic()
+
+
 def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -82,6 +95,7 @@ class Holder:
     runs: dict[str, dict[str, Any]]      # run id -> host, pid, since, scenarios, renewed (epoch seconds)
     stop: str = ""                       # who asked for a stop, and when; empty: none
     resource_version: str = ""
+    renew_time: str = ""                 # spec.renewTime as written: what a reader watches change
 
     @classmethod
     def of(cls, lease: Any) -> "Holder":
@@ -90,8 +104,10 @@ class Holder:
             runs = json.loads(ann.get(RUNS_ANNOTATION) or "{}")
         except ValueError:
             runs = {}
-        return cls(lease.spec.holder_identity or "", runs if isinstance(runs, dict) else {}, ann.get(STOP_ANNOTATION, ""),
-                   lease.metadata.resource_version or "")
+        if not isinstance(runs, dict) or not all(isinstance(m, dict) for m in runs.values()):
+            runs = {}
+        return cls(lease.spec.holder_identity or "", runs, ann.get(STOP_ANNOTATION, ""),
+                   lease.metadata.resource_version or "", str(lease.spec.renew_time or ""))
 
     def live(self, now: float, duration: float = DURATION_SECONDS) -> dict[str, dict[str, Any]]:
         """The members that renewed within `duration` (by the renewing host's clock: runs on hosts whose clocks
@@ -109,11 +125,29 @@ class Holder:
         return "; ".join(parts) or f"run group {self.group}"
 
 
-def decide(holder: Holder | None, group: str, now: float) -> str:
-    """'take' (no Lease, or every member gone), 'join' (our own group holds it) or 'busy'."""
-    if holder is None or not holder.live(now):
+class Silence:
+    """How long this process has seen each holder's renewTime stay the same, on its own monotonic clock."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[str, float]] = {}
+
+    def of(self, holder: Holder) -> float:
+        now = _mono()
+        seen = self._seen.get(holder.group)
+        if seen is None or seen[0] != holder.renew_time:
+            self._seen[holder.group] = (holder.renew_time, now)
+            return 0.0
+        return now - seen[1]
+
+
+def decide(holder: Holder | None, group: str, silent: float) -> str:
+    """'take' (no Lease, or its holder seen silent for DURATION_SECONDS on our own clock), 'join' (our own group
+    holds it), 'watch' (its members say they are gone: confirm it on our own clock before taking it) or 'busy'."""
+    if holder is None or silent >= DURATION_SECONDS:
         return "take"
-    return "join" if holder.group == group else "busy"
+    if holder.group == group:
+        return "join"
+    return "watch" if not holder.live(_now()) else "busy"
 
 
 @dataclass
@@ -128,9 +162,13 @@ class RunLock:
     namespace: str = LOCK_NAMESPACE
     group: str = field(default_factory=run_group)
     on_stop: Callable[[str], None] | None = None
+    on_lost: Callable[[str], None] | None = None
     stopped_by: str = ""
+    lost_to: str = ""
     _done: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _silence: Silence = field(default_factory=Silence)
+    _renewed: float = 0.0  # when (our monotonic clock) this run last wrote the Lease
 
     @property
     def _coord(self) -> client.CoordinationV1Api:
@@ -188,12 +226,21 @@ class RunLock:
             pass
 
     def try_acquire(self) -> Holder | None:
-        """Take or join the Lease; None when done, else the holder that keeps it."""
+        """Take or join the Lease; None when done, else the holder that keeps it. A holder whose members say they
+        are gone is watched on our own clock first: taken over only once its renewTime stood still that long."""
         terminating = time.monotonic()
         while True:
             now = _now()
             holder = self.read()
-            verdict = decide(holder, self.group, now)
+            verdict = decide(holder, self.group, self._silence.of(holder) if holder is not None else 0.0)
+            if verdict == "watch":
+                assert holder is not None
+                print(f"the run lock {self.namespace}/{self.name} looks abandoned ({holder.describe(now)}); "
+                      f"confirming on this host's clock for up to {DURATION_SECONDS}s", flush=True)
+                holder = self._watch_silent(holder)
+                if holder is not None:
+                    return holder
+                continue
             if verdict == "busy":
                 return holder
             kept = holder.live(now) if holder is not None and verdict == "join" else {}
@@ -201,6 +248,7 @@ class RunLock:
             stop = None if verdict == "join" else ""
             try:
                 self._write(holder, {**kept, self.run_id: self._me(now)}, self.group, now, stop)
+                self._renewed = _mono()
             except Conflict:
                 continue  # someone else wrote in between: decide again on what is there now
             except Forbidden as e:
@@ -211,6 +259,46 @@ class RunLock:
                 sleep(1)
                 continue
             return None
+
+    def _watch_silent(self, holder: Holder) -> Holder | None:
+        """Watch the holder's renewTime for DURATION_SECONDS on our own clock: None once it stood still (or the
+        Lease went), the holder again when it was renewed meanwhile (it is alive)."""
+        with waiting(f"the run lock {self.namespace}/{self.name} staying unrenewed", DURATION_SECONDS + POLL_SECONDS):
+            while True:
+                now_holder = self.read()
+                if now_holder is None:
+                    return None
+                silent = self._silence.of(now_holder)
+                if now_holder.renew_time != holder.renew_time or now_holder.group != holder.group:
+                    return now_holder
+                if silent >= DURATION_SECONDS:
+                    return None
+                sleep(POLL_SECONDS)
+
+    def prove(self) -> None:
+        """Before an injection: this run still holds the Lease (its group holds it, with this run in it) and
+        renewed it within DURATION_SECONDS on our own clock; else Aborted naming who holds it now."""
+        if self.lost_to:
+            raise Aborted(f"this run lost the run lock {self.namespace}/{self.name} to {self.lost_to}: nothing more "
+                          f"is injected")
+        holder = self.read()
+        if holder is None or holder.group != self.group or self.run_id not in holder.runs:
+            self._lose(holder.describe(_now()) if holder is not None else "nobody (the Lease is gone)")
+            raise Aborted(f"this run lost the run lock {self.namespace}/{self.name} to {self.lost_to}: nothing more "
+                          f"is injected")
+        if _mono() - self._renewed > DURATION_SECONDS - RENEW_SECONDS:
+            try:
+                self._renew(holder)
+            except ClusterError as e:
+                raise Aborted(f"this run could not renew the run lock {self.namespace}/{self.name} before "
+                              f"injecting ({e}): nothing is injected") from e
+
+    def _lose(self, to: str) -> None:
+        if self.lost_to:
+            return
+        self.lost_to = to
+        if self.on_lost:
+            self.on_lost(to)
 
     def acquire(self, wait_seconds: float = 0) -> float:
         """Hold the Lease (seconds waited for it), or UsageError naming the holder. Starts the renewer."""
@@ -233,9 +321,8 @@ class RunLock:
         return time.monotonic() - started
 
     def _keep(self) -> None:
-        """Renew every RENEW_SECONDS; every POLL_SECONDS look for a stop. Errors are retried at the next tick:
-        the Lease is lost only after DURATION_SECONDS of them."""
-        last = time.monotonic()
+        """Renew every RENEW_SECONDS; every POLL_SECONDS look for a stop. Errors are retried at the next tick;
+        after DURATION_SECONDS without a renewal (on our own clock) the Lease may be another's: lost."""
         while not self._done.wait(POLL_SECONDS):
             try:
                 holder = self.read()
@@ -243,22 +330,31 @@ class RunLock:
                     self.stopped_by = holder.stop
                     if self.on_stop:
                         self.on_stop(holder.stop)
-                if time.monotonic() - last >= RENEW_SECONDS:
+                if holder is not None and holder.group != self.group:
+                    self._lose(holder.describe(_now()))
+                    return
+                if _mono() - self._renewed >= RENEW_SECONDS:
                     self._renew(holder)
-                    last = time.monotonic()
             except (Conflict, TransientClusterError, NotFound, Forbidden):
-                continue
+                pass
             except Exception:  # noqa: BLE001 - a bug here must not end the run it guards
-                continue
+                pass
+            if _mono() - self._renewed > DURATION_SECONDS:
+                self._lose(f"whoever took it after this run could not renew it for {DURATION_SECONDS}s")
+                return
 
     def _renew(self, holder: Holder | None) -> None:
         if holder is not None and holder.group != self.group:
-            return  # taken over (we were silent too long): not ours to write any more
+            self._lose(holder.describe(_now()))  # taken over: not ours to write any more
+            return
+        if self.lost_to:
+            return
         now = _now()
         mine = (holder.runs.get(self.run_id) if holder else None) or {}
         runs = {**(holder.live(now) if holder else {}),
                 self.run_id: self._me(now, float(mine["since"]) if "since" in mine else None)}
         self._write(holder, runs, self.group, now)
+        self._renewed = _mono()
 
     def delete(self, holder: Holder) -> None:
         """Delete the Lease as `holder` read it (409 if it changed since)."""

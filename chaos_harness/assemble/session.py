@@ -22,7 +22,7 @@ from chaos_harness.assemble.runner import namespace_for, run_meta, run_scenario
 from chaos_harness.assemble.scheduler import NODE_LANE_SIZE, Slot, holds, plan_lanes, run_all
 from chaos_harness.core.api_errors import api_errors
 from chaos_harness.core.control_plane import read_timing
-from chaos_harness.core.errors import UsageError
+from chaos_harness.core.errors import ClusterError, UsageError
 from chaos_harness.core.kube import Cluster
 from chaos_harness.core.labels import RUN_LABEL
 from chaos_harness.core.light import nodes_named
@@ -32,6 +32,7 @@ from chaos_harness.core.timing import ClusterTiming
 from chaos_harness.faults import run_registered
 from chaos_harness.faults.guard import AbortCondition, RunGuard
 from chaos_harness.faults.journal import Journal, default_journal_path
+from chaos_harness.nodes.agent import remove_orphans
 from chaos_harness.report.results import RunWriter, ScenarioResult
 from chaos_harness.workload.placement import Placement, placed, pool_tolerations
 
@@ -94,7 +95,7 @@ def blast_radius(cluster: Cluster, asked: int | None) -> int | None:
     bed, whose node lanes each fault their own nodes side by side (None: no limit)."""
     if asked is not None:
         return asked or None
-    return None if cluster.context.startswith("kind-") else 1
+    return None if cluster.is_testbed() else 1
 
 
 def check_profile(cluster: Cluster, wanted: str | None) -> str:
@@ -118,12 +119,25 @@ def resolve_mysql_images(cluster: Cluster, image: str | None = None, xtrabackup:
 
     if image:
         return images.MySQLImages(image, xtrabackup or image, "mariadb" if "mariadb" in image else "mysql")
-    if not cluster.context.startswith("kind-"):
+    if not cluster.is_testbed():
         raise UsageError("the MySQL scenarios need --mysql-image IMAGE on this cluster (images are loaded "
                          "locally only into kind clusters)")
     mysql = images.mysql_images()
     testbed.load_images(mysql.mysql, mysql.xtrabackup)
     return mysql
+
+
+def remove_orphaned_agents(cluster: Cluster, lock: RunLock) -> None:
+    """Nothing privileged outlives its run: the node agents of runs of this run lock that no longer hold it (a
+    killed run's) are removed once this run holds it (one line each)."""
+    holder = lock.read()
+    live = list(holder.runs) if holder is not None and holder.group == lock.group else [lock.run_id]
+    try:
+        for ns in remove_orphans(cluster, f"{lock.namespace}/{lock.name}", live):
+            print(f"removed the node agent {ns} left by a run that no longer holds {lock.namespace}/{lock.name}",
+                  flush=True)
+    except ClusterError as e:
+        print(f"warning: could not look for node agents left by earlier runs: {e}", flush=True)
 
 
 class Session:
@@ -168,13 +182,18 @@ class Session:
         # the Lease before anything is made (the agent, namespaces).
         targets = target_nodes(cluster, options.access.target_selector)
         lock = RunLock(cluster, run_id, scenarios, name=options.run_lock,
-                       on_stop=lambda who: guard.stop("stop", f"stopped by {who}"))
+                       on_stop=lambda who: guard.stop("stop", f"stopped by {who}"),
+                       on_lost=lambda who: guard.stop("lock-lost", f"this run lost the run lock to {who}: it healed "
+                                                                   f"what it held and injects nothing more"))
+        guard.fence = lock.prove
         waited = lock.acquire(options.wait_for_run)
         if waited >= 1:
             print(f"run lock {lock.namespace}/{lock.name} taken after waiting {waited:.0f}s", flush=True)
+        remove_orphaned_agents(cluster, lock)
         try:
             with run_registered(cluster, journal, run_id), \
-                    node_access(cluster, options.access, run_id, targets) as (access, choice, target_nodes_):
+                    node_access(cluster, options.access, run_id, targets, timing.fault_time_box(),
+                                f"{lock.namespace}/{lock.name}") as (access, choice, target_nodes_):
                 session = cls(cluster, options, run_id, profile, timing, journal, access,
                               f"{choice.mode} ({choice.reason})", list(target_nodes_))
                 session.guard, session.lock = guard, lock

@@ -27,6 +27,21 @@ from chaos_harness.core.light import light_list
 from chaos_harness.core.throttle import DEFAULT_BURST, DEFAULT_QPS, Throttle, install, transport_retries
 
 DEFAULT_ALLOWED_CONTEXTS: tuple[str, ...] = ("kind-*",)
+# The default pattern admits a local kind test bed only: a `kind-*` context whose server is on this machine
+# (kind's own kubeconfig points at 127.0.0.1). Any other server behind such a name is a user's cluster and must
+# be allowed by name.
+TESTBED_PATTERN = "kind-*"
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -148,6 +163,27 @@ class Cluster:
             cached = self.__dict__["_fingerprint"] = self._read_fingerprint()  # frozen: set beside its fields
         return cached
 
+    def is_testbed(self) -> bool:
+        """The local kind test bed, recognised by more than its name: a kind-* context whose server is on this
+        machine (or on kind's docker network) and whose every node (simulated ones aside) is a kind node
+        (providerID kind://). Anything else is a user's cluster (explicit allow, one faulted node at a time).
+        Read once per Cluster."""
+        cached = self.__dict__.get("_testbed")
+        if cached is None:
+            cached = self.__dict__["_testbed"] = self._read_testbed()
+        return bool(cached)
+
+    def _read_testbed(self) -> bool:
+        host = urlsplit(self.api.configuration.host or "").hostname or ""
+        if not self.context.startswith("kind-") or not (is_loopback(host) or on_kind_network(host)):
+            return False
+        try:
+            nodes = light_list(self.core.list_node, _request_timeout=10).items
+        except Exception as e:  # noqa: BLE001
+            raise from_api_exception(e, f"reading the nodes of context {self.context}") from e
+        real = [n for n in nodes if "chaos-harness.test/simulated" not in (n.metadata.labels or {})]
+        return bool(real) and all(str(getattr(n.spec, "provider_id", "") or "").startswith("kind://") for n in real)
+
     def _read_fingerprint(self) -> Fingerprint:
         self.probe()
         try:
@@ -166,7 +202,44 @@ def allowed_contexts_from_env() -> tuple[str, ...]:
     return DEFAULT_ALLOWED_CONTEXTS + extra
 
 
-def check_context_allowed(context: str, allowed: Sequence[str]) -> None:
+def on_kind_network(host: str) -> bool:
+    """Whether `host` is an address on kind's docker network (a harness running in a container beside the test
+    bed reaches its API server there): asked of the local docker engine, if there is one; False otherwise."""
+    import ipaddress
+    import shutil
+    import subprocess
+
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    if not address.is_private or shutil.which("docker") is None:
+        return False
+    try:
+        out = subprocess.run(["docker", "network", "inspect", "kind", "--format",
+                              "{{range .IPAM.Config}}{{.Subnet}} {{end}}"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    subnets = [ipaddress.ip_network(n, strict=False) for n in out.stdout.split() if out.returncode == 0]
+    return any(address in n for n in subnets if n.version == address.version)
+
+
+def check_context_allowed(context: str, allowed: Sequence[str], server: str | None = None) -> None:
+    """The context is allowed by name (or a pattern) before any connection. One allowed only by the test bed's
+    pattern (kind-*) must also have its server on this machine (`server`: its URL, when known): a production API
+    behind a kind-* name is refused until it is allowed by name."""
+    host = urlsplit(server or "").hostname or ""
+    by_name = [p for p in allowed if p != TESTBED_PATTERN and fnmatch.fnmatchcase(context, p)]
+    # A server that is no URL at all (no scheme, none given) is refused after this, saying so.
+    if (host and not by_name and fnmatch.fnmatchcase(context, TESTBED_PATTERN)
+            and not (is_loopback(host) or on_kind_network(host))):
+        raise GuardError(
+            f"refusing kube context {context!r}: named like a kind test bed, but its server {server} is not on this "
+            f"machine; if it is yours to fault, allow it by name with --allow-context {context}")
+    _check_allowed(context, allowed)
+
+
+def _check_allowed(context: str, allowed: Sequence[str]) -> None:
     if "*" in allowed:
         print(f"warning: --allow-context '*' allows every kube context, including {context!r}: "
               f"name the contexts you mean instead", file=sys.stderr)
@@ -200,6 +273,19 @@ def _connect_in_cluster(allowed: Sequence[str], throttle: Throttle) -> "Cluster"
                    kubeconfig=None)
 
 
+def context_server(path: str | None, name: str, contexts: Sequence[dict]) -> str:
+    """The server URL a context's cluster names, read from the kubeconfig without loading it (no credential
+    plugin runs, nothing connects); "" when it cannot be read."""
+    from kubernetes.config.kube_config import KubeConfigMerger
+
+    try:
+        cluster_name = next(c["context"]["cluster"] for c in contexts if c["name"] == name)
+        merged = KubeConfigMerger(path or os.environ.get("KUBECONFIG", os.path.expanduser("~/.kube/config"))).config
+        return str(next(c["cluster"]["server"] for c in merged["clusters"] if c["name"] == cluster_name))
+    except Exception:  # noqa: BLE001 - an unreadable server is refused below like any non-local one
+        return ""
+
+
 def connect(kubeconfig: Path | None = None, context: str | None = None,
             allowed: Sequence[str] | None = None, qps: float = DEFAULT_QPS, burst: int = DEFAULT_BURST) -> Cluster:
     """A client for `context` (default: the kubeconfig's current one), after the allowlist check (no connection is
@@ -219,7 +305,7 @@ def connect(kubeconfig: Path | None = None, context: str | None = None,
     if not name or name not in {c["name"] for c in contexts}:
         raise ClusterError(f"kube context {name!r} not found in {path or 'the default kubeconfig'}; "
                            f"known: {sorted(c['name'] for c in contexts)}")
-    check_context_allowed(name, allowed)
+    check_context_allowed(name, allowed, context_server(path, name, contexts))
     try:
         # new_client_from_config, with one retry per request instead of urllib3's three: an API server that
         # accepts connections and never answers is reported in seconds, not minutes.

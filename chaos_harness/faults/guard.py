@@ -137,6 +137,8 @@ class RunGuard:
     interval: float = 2.0
     steady_seconds: float = STEADY_SECONDS
     stopped: str = ""                               # why the run stopped (a breach, `stop`); empty: it did not
+    # Proves the run may still inject (its run Lease: assemble/run_lock.RunLock.prove), or raises Aborted.
+    fence: Callable[[], None] | None = None
     faulted: dict[str, int] = field(default_factory=dict)   # node -> this run's node faults on it in flight
     _lock: threading.Condition = field(default_factory=threading.Condition)
     _running: dict[int, History] = field(default_factory=dict)  # scenario thread -> its history
@@ -182,6 +184,8 @@ class RunGuard:
         the same experiment), then a blast-radius slot for a node fault. SteadyStateNotMet when not."""
         if self.stopped:
             raise Aborted(self.stopped)
+        if self.fence is not None:
+            self.fence()  # a run that lost its run Lease injects nothing more
         if own_in_flight == 0:
             self._steady(spec, history, namespace, workload, pool)
         if spec["type"] in NODE_FAULTS and spec.get("node"):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from chaos_harness.core.errors import Aborted, CleanupError, GuardError, Interrupted
 from chaos_harness.faults.base import Fault, FaultContext, Unverified, spec_of
-from chaos_harness.faults.journal import Journal
+from chaos_harness.faults.journal import Journal, JournalError
 from chaos_harness.record.history import History
 
 if TYPE_CHECKING:
@@ -128,19 +128,35 @@ class FaultSession:
             self._heal(fault, spec, entry.id)
 
     def _heal(self, fault: Fault, spec: dict[str, Any], entry_id: str, already_interrupted: bool = False) -> None:
+        """Heal first, record after: the heal runs whatever the history or the journal can take (a full disk, a
+        file gone), and what could not be written afterwards is `cleanup failed` (CleanupError, exit 3)."""
+        unwritten: list[str] = []
+
+        def mark(phase: str, **fields: Any) -> None:
+            try:
+                self.history.record("fault", phase=phase, fault=spec, **fields)
+            except OSError as e:
+                unwritten.append(f"the history's {phase} mark ({e})")
+
         with signals_deferred(already_interrupted) as received:
             # The heal begins: from here on, evidence that the fault no longer holds is the heal's own doing.
-            self.history.record("fault", phase="heal", fault=spec)
+            mark("heal")
             try:
                 fault.heal(self.ctx)
             except Exception as e:
-                self.history.record("fault", phase="heal-failed", fault=spec, error=f"{type(e).__name__}: {e}")
+                mark("heal-failed", error=f"{type(e).__name__}: {e}")
                 raise CleanupError(f"healing {spec} failed: {e}; run 'chaos-harness cleanup'") from e
             except BaseException as interrupt:  # a second signal: the heal stops, the journal keeps the fault
-                self.history.record("fault", phase="heal-interrupted", fault=spec)
+                mark("heal-interrupted")
                 interrupt.add_note(f"{spec['type']} not healed (a second signal stopped its heal); "
                                    f"'chaos-harness cleanup' will finish it")
                 raise
-            self.history.record("fault", phase="healed", fault=spec)
-            self.journal.remove(entry_id)
+            mark("healed")
+            try:
+                self.journal.remove(entry_id)
+            except (OSError, JournalError) as e:
+                unwritten.append(f"the journal ({e}: it still lists the fault; 'chaos-harness cleanup' heals it again, "
+                                 f"harmlessly)")
+        if unwritten:
+            raise CleanupError(f"{spec['type']} was healed, but the harness could not write {'; '.join(unwritten)}")
         raise_deferred(received)  # the signal that waited for the heal now interrupts the run

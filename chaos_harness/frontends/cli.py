@@ -84,7 +84,19 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     for line in skipped:
         print(f"cleanup: skipped {line}")
     release_dead_lock(cluster, args.run_lock, [e.run_id for e in entries if not e.owner_alive()])
+    remove_orphaned_agents_of(cluster, args.run_lock)
     return EXIT_PASS
+
+
+def remove_orphaned_agents_of(cluster: Cluster, name: str) -> None:
+    """The node agents of runs that no longer hold the run lock (killed runs'): removed, one line each."""
+    from chaos_harness.assemble.run_lock import LOCK_NAMESPACE, RunLock
+    from chaos_harness.nodes.agent import remove_orphans
+
+    holder = RunLock(cluster, "cleanup", name=name, group="-").read()
+    live = list(holder.live(time.time())) if holder is not None else []
+    for ns in remove_orphans(cluster, f"{LOCK_NAMESPACE}/{name}", live):
+        print(f"cleanup: removed the node agent {ns} of a run that no longer holds the run lock")
 
 
 def release_dead_lock(cluster: Cluster, name: str, dead_runs: list[str]) -> None:
@@ -281,7 +293,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 def harness_image_for(cluster: Cluster) -> str:
     """The harness image on a kind test bed: built offline (images/harness) and loaded into the nodes the
     schedule's pods can run on (the tainted ones and the control plane never run them)."""
-    if not cluster.context.startswith("kind-"):
+    if not cluster.is_testbed():
         raise UsageError("schedule install needs --image IMAGE on this cluster: build images/harness/Dockerfile and "
                          "push it where the cluster pulls from")
     from chaos_harness.frontends import schedule

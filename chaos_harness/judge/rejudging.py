@@ -32,7 +32,8 @@ def halted(events: list[dict[str, Any]]) -> Verdict | None:
     planned. None when the scenario ran its course."""
     for e in events:
         if e.get("kind") == "abort":
-            word = "stopped by 'chaos-harness stop'" if e.get("source") == "stop" else "abort condition breached"
+            word = {"stop": "stopped by 'chaos-harness stop'", "lock-lost": "the run lost its run lock"}.get(
+                str(e.get("source")), "abort condition breached")
             return Verdict("abort", "aborted", f"{word}: {e.get('reason', '')}; the fault was healed at once",
                            ({k: e.get(k) for k in ("source", "reason", "condition", "output", "mono") if k in e},))
         if e.get("kind") == "steady-state" and not e.get("ok", True):

@@ -65,11 +65,19 @@ NO_HOLD = "none"
 # On the agent's namespace: the nodes its DaemonSet covers, still readable while the namespace is being deleted
 # (its DaemonSet already gone), so whoever looks can tell which nodes' agent it was.
 NODES_ANNOTATION = "chaos-harness.io/nodes"
+# On the agent's namespace: the run Lease (namespace/name) its run held. Once that run no longer holds it (killed,
+# lost it), the namespace is an orphan: the next run of that Lease, or `cleanup`, removes it (orphans()).
+RUN_LOCK_ANNOTATION = "chaos-harness.io/run-lock"
 # On a node's Lease, for its agent's samples: the namespaces whose containers it reports (comma-separated, "*" for
 # all, absent for none) and the newest sample the harness has read ("<seq>@<started>").
 SCOPE_ANNOTATION = "chaos-harness.io/namespaces"
 SEEN_ANNOTATION = "chaos-harness.io/seen"
 DEFAULT_DEADMAN_SECONDS = 30
+# The node's own limits on any hold (the agent's -max-hold and -max-switch, set here at install, never taken from
+# a Lease): the longest time box (the faithful profile's fault time box is 1000 s) and the longest dead man's switch.
+DEFAULT_MAX_HOLD_SECONDS = 1200
+DEFAULT_MAX_SWITCH_SECONDS = 120
+NODE_LABEL = "chaos-harness.io/node"
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,19 @@ class AgentConfig:
     # known sockets matched against nodeInfo.containerRuntimeVersion.
     runtime_endpoint: str = ""
     kubelet_unit: str = ""
+    # The node's limits (images/agent/bounds.go): a hold asking for more is refused by the agent itself.
+    max_hold_seconds: int = DEFAULT_MAX_HOLD_SECONDS
+    max_switch_seconds: int = DEFAULT_MAX_SWITCH_SECONDS
+
+    def problem(self, time_box_seconds: float) -> str | None:
+        """One line naming the option to change when what this run would ask is beyond the agent's limits."""
+        if self.deadman_seconds > self.max_switch_seconds:
+            return (f"--agent-deadman-seconds {self.deadman_seconds} is beyond the node agent's limit of "
+                    f"{self.max_switch_seconds}s: the agent would refuse every fault; use at most that")
+        if time_box_seconds > self.max_hold_seconds:
+            return (f"a node fault here is time-boxed at {time_box_seconds:.0f}s (twice the grace period and the "
+                    f"unreachable toleration, plus 300 s), beyond the node agent's limit of {self.max_hold_seconds}s")
+        return None
 
 
 @dataclass(frozen=True)
@@ -195,9 +216,11 @@ class NodeAgent:
     """The agent DaemonSet of one run: install it on `nodes`, wait until each node has published a sample,
     remove it (the namespace and everything in it) at the end."""
 
-    def __init__(self, cluster: Cluster, run_id: str, config: AgentConfig, nodes: Sequence[str]) -> None:
+    def __init__(self, cluster: Cluster, run_id: str, config: AgentConfig, nodes: Sequence[str],
+                 run_lock: str = "") -> None:
         self.cluster = cluster
         self.run_id = run_id
+        self.run_lock = run_lock
         self.config = config
         self.nodes = sorted(nodes)
         self.namespace = agent_namespace(run_id)
@@ -205,36 +228,59 @@ class NodeAgent:
         self.runtimes: list[str] = []
 
     def install(self, deadline_seconds: float = 120, check_layouts: bool = True) -> float:
-        """Create the namespace, RBAC and DaemonSet; return seconds until every node published a sample (and,
-        with `check_layouts`, its layout has the kubelet's unit and the runtime: check_layouts())."""
+        """Create the namespace and, for each node, its own identity, objects and agent; return seconds until every
+        node published a sample (and, with `check_layouts`, its layout has the kubelet's unit and the runtime:
+        check_layouts())."""
         started = time.monotonic()
         self.read_nodes()
         core, ns = self.cluster.core, self.namespace
         labels = {APP_LABEL: NAME, RUN_LABEL: self.run_id}
-        meta = lambda name: client.V1ObjectMeta(name=name, labels=labels)  # noqa: E731
-        rbac = client.RbacAuthorizationV1Api(self.cluster.api)
-        namespace = client.V1Namespace(metadata=client.V1ObjectMeta(
-            name=ns, labels=labels, annotations={NODES_ANNOTATION: ",".join(self.nodes)}))
+        annotations = {NODES_ANNOTATION: ",".join(self.nodes)}
+        if self.run_lock:
+            annotations[RUN_LOCK_ANNOTATION] = self.run_lock
+        namespace = client.V1Namespace(metadata=client.V1ObjectMeta(name=ns, labels=labels, annotations=annotations))
         _ignore_conflict(lambda: core.create_namespace(namespace, _request_timeout=15), f"creating namespace {ns}")
-        _ignore_conflict(lambda: core.create_namespaced_service_account(
-            ns, client.V1ServiceAccount(metadata=meta(NAME)), _request_timeout=15), "creating the agent's account")
-        # Least privilege: its own samples and Leases in its own namespace, nothing else.
-        _ignore_conflict(lambda: rbac.create_namespaced_role(ns, client.V1Role(metadata=meta(NAME), rules=[
-            client.V1PolicyRule(api_groups=[""], resources=["configmaps"], verbs=["get", "create", "patch"]),
-            client.V1PolicyRule(api_groups=["coordination.k8s.io"], resources=["leases"], verbs=["get", "patch"]),
-        ]), _request_timeout=15), "creating the agent's Role")
-        _ignore_conflict(lambda: rbac.create_namespaced_role_binding(ns, client.V1RoleBinding(
-            metadata=meta(NAME), role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name=NAME),
-            subjects=[client.RbacV1Subject(kind="ServiceAccount", name=NAME, namespace=ns)]), _request_timeout=15),
-            "creating the agent's RoleBinding")
-        _ignore_conflict(lambda: client.AppsV1Api(self.cluster.api).create_namespaced_daemon_set(
-            ns, self.daemon_set(labels), _request_timeout=15), "creating the agent DaemonSet")
+        for node in self.nodes:
+            self._install_on(node, labels)
         self.wait_published(started + deadline_seconds)
         if check_layouts:
             self.check_layouts()
         return time.monotonic() - started
 
-    def daemon_set(self, labels: dict[str, str]) -> client.V1DaemonSet:
+    def _install_on(self, node: str, labels: dict[str, str]) -> None:
+        """One node's agent with an identity of its own. Least privilege: it may read, watch and patch its own
+        node's Lease and sample ConfigMap and nothing else (RBAC resourceNames: node A's agent cannot ask node B
+        for a fault). Both objects are made here, since a create cannot be limited to a name."""
+        core, ns, name = self.cluster.core, self.namespace, object_name(node)
+        mine = {**labels, NODE_LABEL: node}
+        meta = client.V1ObjectMeta(name=name, labels=mine)
+        rbac = client.RbacAuthorizationV1Api(self.cluster.api)
+        _ignore_conflict(lambda: core.create_namespaced_config_map(ns, client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name=name, labels={**mine, SAMPLE_LABEL: "true"})), _request_timeout=15),
+            f"creating the sample ConfigMap of {node}")
+        _ignore_conflict(lambda: client.CoordinationV1Api(self.cluster.api).create_namespaced_lease(ns, client.V1Lease(
+            metadata=meta, spec=client.V1LeaseSpec(holder_identity=f"chaos-harness/{self.run_id}",
+                                                   lease_duration_seconds=self.config.deadman_seconds,
+                                                   renew_time=micro_time())), _request_timeout=15),
+            f"creating the Lease of {node}")
+        _ignore_conflict(lambda: core.create_namespaced_service_account(
+            ns, client.V1ServiceAccount(metadata=meta), _request_timeout=15), f"creating the agent account of {node}")
+        _ignore_conflict(lambda: rbac.create_namespaced_role(ns, client.V1Role(metadata=meta, rules=[
+            client.V1PolicyRule(api_groups=[""], resources=["configmaps"], resource_names=[name],
+                                verbs=["get", "patch"]),
+            client.V1PolicyRule(api_groups=["coordination.k8s.io"], resources=["leases"], resource_names=[name],
+                                verbs=["get", "list", "watch", "patch"]),
+        ]), _request_timeout=15), f"creating the agent Role of {node}")
+        _ignore_conflict(lambda: rbac.create_namespaced_role_binding(ns, client.V1RoleBinding(
+            metadata=meta, role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name=name),
+            subjects=[client.RbacV1Subject(kind="ServiceAccount", name=name, namespace=ns)]), _request_timeout=15),
+            f"creating the agent RoleBinding of {node}")
+        _ignore_conflict(lambda: client.AppsV1Api(self.cluster.api).create_namespaced_daemon_set(
+            ns, self.daemon_set(mine, node), _request_timeout=15), f"creating the agent of {node}")
+
+    def daemon_set(self, labels: dict[str, str], node: str) -> client.V1DaemonSet:
+        """The agent of one node: a DaemonSet pinned to it (so that a pod restarted for any reason comes back
+        there), running as that node's own ServiceAccount."""
         c = self.config
         env = [client.V1EnvVar(name="NODE_NAME", value_from=client.V1EnvVarSource(
                    field_ref=client.V1ObjectFieldSelector(field_path="spec.nodeName"))),
@@ -244,24 +290,23 @@ class NodeAgent:
                client.V1EnvVar(name="POD_UID", value_from=client.V1EnvVarSource(
                    field_ref=client.V1ObjectFieldSelector(field_path="metadata.uid")))]
         return client.V1DaemonSet(
-            metadata=client.V1ObjectMeta(name=NAME, labels=labels),
+            metadata=client.V1ObjectMeta(name=object_name(node), labels=labels),
             spec=client.V1DaemonSetSpec(
-                selector=client.V1LabelSelector(match_labels={APP_LABEL: NAME}),
+                selector=client.V1LabelSelector(match_labels={APP_LABEL: NAME, NODE_LABEL: node}),
                 template=client.V1PodTemplateSpec(
                     metadata=client.V1ObjectMeta(labels=labels),
                     spec=client.V1PodSpec(
-                        service_account_name=NAME, host_pid=True, host_network=True,
+                        service_account_name=object_name(node), host_pid=True, host_network=True,
                         dns_policy="ClusterFirstWithHostNet", termination_grace_period_seconds=5,
                         # Every taint a faulted node gets (unreachable and not-ready NoExecute among them), and
                         # the priority that the kubelet evicts last: the agent is what heals the node.
                         tolerations=[client.V1Toleration(operator="Exists")],
                         priority_class_name="system-node-critical",
                         affinity=client.V1Affinity(node_affinity=client.V1NodeAffinity(
-                            # A field selector takes one value per term; terms are ORed: one per node.
                             required_during_scheduling_ignored_during_execution=client.V1NodeSelector(
                                 node_selector_terms=[client.V1NodeSelectorTerm(match_fields=[
                                     client.V1NodeSelectorRequirement(key="metadata.name", operator="In",
-                                                                     values=[node])]) for node in self.nodes]))),
+                                                                     values=[node])])]))),
                         containers=[client.V1Container(
                             name="agent", image=c.image, image_pull_policy="IfNotPresent", env=env,
                             args=self.args(),
@@ -274,7 +319,8 @@ class NodeAgent:
         say of themselves (their kubelet's port, their runtimes' versions) to check what it finds against."""
         c = self.config
         args = [f"-interval={c.interval_seconds}s", f"-heartbeat={c.heartbeat_seconds}s",
-                f"-kubelet-port={self.kubelet_port}"]
+                f"-kubelet-port={self.kubelet_port}", f"-max-hold={c.max_hold_seconds}s",
+                f"-max-switch={c.max_switch_seconds}s"]
         if self.runtimes:
             args.append(f"-expect-runtime={','.join(self.runtimes)}")
         if c.runtime_endpoint:
@@ -367,4 +413,27 @@ class NodeAgent:
 
         delete_namespace(self.cluster, self.namespace, deadline_seconds)
 
+
+def orphans(cluster: Cluster, run_lock: str, live_runs: Sequence[str]) -> list[str]:
+    """The agent namespaces of runs of the run Lease `run_lock` (namespace/name) that no longer hold it: what a
+    killed run's privileged agents left. Their agents undo whatever they hold (no renewals: the switch); the
+    namespaces, their DaemonSets and their RBAC go here."""
+    with api_errors("listing the node agents' namespaces"):
+        found = cluster.core.list_namespace(label_selector=f"{APP_LABEL}={NAME}", _request_timeout=15).items
+    return sorted(n.metadata.name for n in found
+                  if (n.metadata.annotations or {}).get(RUN_LOCK_ANNOTATION) == run_lock
+                  and (n.metadata.labels or {}).get(RUN_LABEL) not in live_runs
+                  and n.status is not None and n.status.phase != "Terminating")
+
+
+def remove_orphans(cluster: Cluster, run_lock: str, live_runs: Sequence[str]) -> list[str]:
+    """Delete the orphans (in the background: the namespace controller finishes); their names."""
+    gone = orphans(cluster, run_lock, live_runs)
+    for ns in gone:
+        try:
+            with api_errors(f"deleting the orphaned node agent namespace {ns}"):
+                cluster.core.delete_namespace(ns, _request_timeout=15)
+        except ClusterError as e:
+            log.warning("%s", e)
+    return gone
 

@@ -175,7 +175,7 @@ class SteadyStateEvent(Stamp, total=False):
 
 class AbortEvent(Stamp, total=False):
     """A run stopped from outside its scenarios: an abort condition breached, or `chaos-harness stop`."""
-    source: str                    # "abort-condition" or "stop"
+    source: str                    # "abort-condition", "stop" or "lock-lost" (another run took the run Lease)
     reason: str
     condition: str                 # the condition as given (abort-condition)
     output: str                    # what the probe said (its output, status or result), trimmed

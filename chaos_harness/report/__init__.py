@@ -12,6 +12,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
+from chaos_harness.core.files import write_atomic
 from chaos_harness.record.history import load
 from chaos_harness.report.timeline import notable_rows, timeline_svg
 
@@ -39,7 +40,7 @@ def render_run(run_dir: Path) -> Path:
                           "rows": notable_rows(events), "fault_evidence": _fault_evidence(events)})
     html = _environment().get_template("report.html.j2").render(run=document, scenarios=scenarios)
     out = run_dir / "report.html"
-    out.write_text(html)
+    write_atomic(out, html)
     return out
 
 
@@ -102,7 +103,7 @@ def render_index(report_root: Path) -> Path:
     html = _environment().get_template("index.html.j2").render(runs=all_runs, sparks=sparks, latest=latest,
                                                                figures=TREND_FIGURES)
     out = report_root / "index.html"
-    out.write_text(html)
+    write_atomic(out, html)
     return out
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
+from chaos_harness.core.files import write_atomic
 from chaos_harness.judge.verdicts import outcome, verdict_status
 
 # Figures that several checkers report under these names; results lift them to the scenario's top level.
@@ -104,20 +105,21 @@ class RunWriter:
         from chaos_harness.report import render_index, render_run
 
         document = {**self.meta, **(self.live() if self.live else {}), "finished": time.time(), "results": [{**asdict(r), "status": r.status} for r in self.results]}
-        (self.dir / "results.json").write_text(json.dumps(document, indent=2, default=str))
-        with (self.dir / "history.jsonl").open("w") as merged:
-            for r in self.results:
-                path = self.dir / r.history
-                if path.exists():
-                    for line in path.read_text().splitlines():
-                        merged.write(json.dumps({"scenario": r.scenario, **json.loads(line)}) + "\n")
+        write_atomic(self.dir / "results.json", json.dumps(document, indent=2, default=str))
+        merged = []
+        for r in self.results:
+            path = self.dir / r.history
+            if path.exists():
+                merged += [json.dumps({"scenario": r.scenario, **json.loads(line)}) + "\n"
+                           for line in path.read_text().splitlines() if line.strip()]
+        write_atomic(self.dir / "history.jsonl", "".join(merged))
         if junit:
-            (self.dir / "junit.xml").write_bytes(junit_xml(self.run_id, self.results))
+            write_atomic(self.dir / "junit.xml", junit_xml(self.run_id, self.results))
         from chaos_harness.report import runs
         from chaos_harness.report.metrics import render as render_metrics
 
         earlier = [r for r in runs(self.root) if r["dir"] != self.dir.name]
-        (self.dir / "metrics.prom").write_text(render_metrics(document, earlier))
+        write_atomic(self.dir / "metrics.prom", render_metrics(document, earlier))
         render_run(self.dir)
         render_index(self.root)
 

@@ -16,6 +16,7 @@ package main
 //     container runtime, systemd and the kernel's network stack keep running.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -35,9 +36,8 @@ const controlMark = 0x2000
 type nodeFault interface {
 	apply() (evidence string, err error)
 	undo() error
-	hostUndo() []string // argv for the host's timer
+	hostUndo() []string // argv for the host's timer (and the host's record of the hold): never a value in a script
 	whole() bool        // the node is whole again (undone from outside: the host's timer, by hand)
-	timerName() string
 }
 
 // --- kubelet stop ---------------------------------------------------------------------------------------
@@ -62,9 +62,6 @@ func (k kubeletStop) hostUndo() []string {
 	return []string{"systemctl", "start", k.a.unit + ".service"}
 }
 func (k kubeletStop) whole() bool { return k.a.kubeletState() == "active" }
-func (k kubeletStop) timerName() string {
-	return "chaos-harness-heal-" + strings.ReplaceAll(k.a.unit, "@", "-")
-}
 
 // --- network partition ----------------------------------------------------------------------------------
 
@@ -100,7 +97,9 @@ func (p partition) addresses() (v4, v6 []string) {
 }
 
 func hostHas(binary string) bool {
-	return exec.Command("nsenter", "-t", "1", "-m", "--", "sh", "-c", "command -v "+binary).Run() == nil
+	ctx, cancel := context.WithTimeout(context.Background(), hostCommandTimeout)
+	defer cancel()
+	return exec.CommandContext(ctx, "nsenter", "-t", "1", "-m", "--", "sh", "-c", `command -v "$1"`, "sh", binary).Run() == nil
 }
 
 // nftScript: one table of our own, so the heal is one `nft delete table`.
@@ -180,7 +179,9 @@ func (p partition) apply() (string, error) {
 	switch {
 	case hostHas("nft"):
 		backend = "nftables (table inet " + nftTable + ")"
-		cmd := exec.Command("nsenter", "-t", "1", "-m", "--", "nft", "-f", "-")
+		ctx, cancel := context.WithTimeout(context.Background(), hostCommandTimeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "nsenter", "-t", "1", "-m", "--", "nft", "-f", "-")
 		cmd.Stdin = strings.NewReader(nftScript(v4, v6))
 		if out, err := cmd.CombinedOutput(); err != nil {
 			_ = p.undo()
@@ -235,7 +236,6 @@ func shortError(err error) string {
 
 func (p partition) undo() error        { return host("sh", "-c", partitionUndoScript()) }
 func (p partition) hostUndo() []string { return []string{"sh", "-c", partitionUndoScript()} }
-func (p partition) timerName() string  { return "chaos-harness-heal-partition" }
 func (p partition) whole() bool {
 	script := "nft list table inet " + nftTable + " >/dev/null 2>&1 && exit 1; " +
 		"iptables -w -n -L " + iptablesPref + "OUTPUT >/dev/null 2>&1 && exit 1; " +
@@ -245,8 +245,13 @@ func (p partition) whole() bool {
 
 // --- node pause -----------------------------------------------------------------------------------------
 
-// A pod's cgroup: the systemd driver's kubepods-<qos>-pod<uid with _>.slice, or the cgroupfs driver's pod<uid>.
-var podCgroup = regexp.MustCompile(`(^|-)pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})(\.slice)?$`)
+// A pod's cgroup, the whole name: the systemd driver's [kubelet-]kubepods[-<qos>]-pod<uid with _>.slice, or the
+// cgroupfs driver's pod<uid>. Nothing else under the hierarchy is taken for a pod's (a directory crafted to look
+// like one is not frozen, and no name ever reaches a shell: hostUndo passes paths as arguments).
+var podCgroup = regexp.MustCompile(`^(?:[a-z]+-)*pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})(?:\.slice)?$`)
+
+// safeCgroup: a cgroup path made only of what the kubelet and systemd name cgroups with.
+var safeCgroup = regexp.MustCompile(`^[A-Za-z0-9_./:@-]+$`)
 
 type pause struct {
 	a       *agent
@@ -269,7 +274,9 @@ func v2Root() string {
 // kubeletCgroup: the kubelet's v2 cgroup as the host sees it (read in the host's cgroup namespace: this pod's
 // own may be private).
 func kubeletCgroup(pid int) (string, error) {
-	out, err := exec.Command("nsenter", "-t", "1", "-C", "--", "cat", fmt.Sprintf("/proc/%d/cgroup", pid)).Output()
+	ctx, cancel := context.WithTimeout(context.Background(), hostCommandTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "nsenter", "-t", "1", "-C", "--", "cat", fmt.Sprintf("/proc/%d/cgroup", pid)).Output()
 	if err != nil {
 		return "", fmt.Errorf("reading the kubelet's cgroup: %v", err)
 	}
@@ -298,7 +305,7 @@ func podCgroups(root, skip string) []string {
 			}
 			path := dir + "/" + e.Name()
 			if m := podCgroup.FindStringSubmatch(e.Name()); m != nil {
-				if strings.ReplaceAll(m[2], "-", "_") != skip {
+				if strings.ReplaceAll(m[1], "-", "_") != skip && safeCgroup.MatchString(path) {
 					found = append(found, path)
 				}
 				continue
@@ -322,6 +329,9 @@ func newPause(a *agent) (*pause, error) {
 	kubelet, err := kubeletCgroup(pid)
 	if err != nil {
 		return nil, err
+	}
+	if !safeCgroup.MatchString(kubelet) {
+		return nil, fmt.Errorf("the kubelet's cgroup %q is not a cgroup path this agent freezes", clip(kubelet))
 	}
 	p := &pause{a: a}
 	for _, c := range append([]string{kubelet}, podCgroups(hostRoot+root, a.podUID)...) {
@@ -379,13 +389,10 @@ func (p *pause) apply() (string, error) {
 
 func (p *pause) undo() error { return p.write("0") }
 
+// hostUndo thaws every cgroup it froze; the paths are the script's arguments, never part of its text.
 func (p *pause) hostUndo() []string {
-	script := "for c in"
-	for _, c := range p.cgroups {
-		script += " '" + c + "'"
-	}
-	return []string{"sh", "-c", script + `; do [ -e "$c/cgroup.freeze" ] && echo 0 > "$c/cgroup.freeze"; done; true`}
+	script := `for c in "$@"; do [ -e "$c/cgroup.freeze" ] && echo 0 > "$c/cgroup.freeze"; done; true`
+	return append([]string{"sh", "-c", script, "chaos-harness-thaw"}, p.cgroups...)
 }
 
-func (p *pause) whole() bool       { return !frozen(p.cgroups[0]) }
-func (p *pause) timerName() string { return "chaos-harness-heal-pause" }
+func (p *pause) whole() bool { return !frozen(p.cgroups[0]) }

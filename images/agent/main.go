@@ -43,8 +43,10 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
+// Where the service account's token and CA are (a variable: the tests point it at their own).
+var saDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+
 const (
-	saDir          = "/var/run/secrets/kubernetes.io/serviceaccount"
 	annotationHeal = "chaos-harness.io/healed-by"
 	sampleLabel    = "chaos-harness.io/agent-sample"
 	// The samples not yet acknowledged that one ConfigMap update may carry (changes, and heartbeats between
@@ -96,20 +98,30 @@ type agent struct {
 	seq                   int64
 	started               float64
 	pub                   publisher // what was published last (publish.go); used by the sampling loop only
-	// mu guards the Lease state below (written by the Lease loop, read into every sample) and the backlog.
+	// mu guards what every sample reports (the kubelet, the hold, the switch), the scope and the backlog.
 	mu      sync.Mutex
 	backlog []sample      // sampled, not yet published
 	wake    chan struct{} // a new sample is waiting (capacity 1: one wake-up covers any number)
-	// The dead man's switch: the last renewTime seen and when (monotonic) it last changed.
-	lastRenew   string
-	lastChange  time.Time
-	lastLeaseOK time.Time
-	bound       time.Duration // the Lease's leaseDurationSeconds, as last read
-	kubelet     string        // systemctl is-active, as the Lease loop last saw it (written under mu)
-	holding     bool          // a fault is held because the Lease asks for it (written under mu)
-	heldFault   string        // which one (written under mu)
-	deadman     string        // what the switch did, reported in every later sample (written under mu)
-	layout      layout        // how this node is laid out (layout.go), published beside the samples
+	// holdMu guards the hold and the Lease as last seen: the Lease's watch and the switch both act on them.
+	holdMu sync.Mutex
+	// The dead man's switch: the last renewTime seen, when (monotonic) it last changed, and how many changes this
+	// process has seen (a hold is taken only after one: a Lease found unchanged may be a dead harness's).
+	lastRenew    string
+	lastChange   time.Time
+	renewals     int
+	leaseSeconds int               // the Lease's leaseDurationSeconds, as last seen
+	ann          map[string]string // the Lease's annotations, as last seen
+	holdBound    time.Duration     // the switch of the hold in force
+	kubelet      string            // systemctl is-active, as last seen (written under mu)
+	holding      bool              // a fault is held because the Lease asks for it (written under mu)
+	heldFault    string            // which one (written under mu)
+	deadman      string            // what the switch did, reported in every later sample (written under mu)
+	layout       layout            // how this node is laid out (layout.go), published beside the samples
+	limits       limits            // what any hold may ask for at most (bounds.go): the agent's flags
+	state        hostState         // what the holds leave on the host (state.go)
+	watcher      *http.Client      // the Lease's watch: the control connection's mark, no overall timeout
+	// provesAPIServer checks that an address a partition would cut is an API server of this cluster.
+	provesAPIServer func(string) error
 	// The hold this process took (the Lease's hold id and fault), when its time box ends on this node's
 	// monotonic clock, when the host's own timer was last armed, and the holds taken: a hold is never taken
 	// again, even when the Lease still asks for it after it ended.
@@ -133,25 +145,33 @@ func main() {
 	unit := flag.String("kubelet-unit", "", "the kubelet's systemd unit (default: found on the node)")
 	port := flag.Int("kubelet-port", 10250, "the port the kubelet serves, to find its process")
 	expect := flag.String("expect-runtime", "", "the nodes' nodeInfo.containerRuntimeVersion values, comma-separated")
+	maxHold := flag.Duration("max-hold", defaultLimits.maxHold, "the longest time box any hold may ask for")
+	maxSwitch := flag.Duration("max-switch", defaultLimits.maxSwitch,
+		"the longest dead man's switch (the Lease's leaseDurationSeconds) any hold may run under")
+	stateDir := flag.String("state-dir", "/run/chaos-harness/agent",
+		"where on the host (a tmpfs) the holds' ids and the hold in force are kept, per agent namespace")
 	flag.Parse()
 	node, namespace := os.Getenv("NODE_NAME"), os.Getenv("POD_NAMESPACE")
 	if node == "" || namespace == "" {
 		log.Fatal("NODE_NAME and POD_NAMESPACE must be set (downward API)")
 	}
-	httpClient, err := inClusterHTTP(0)
+	if *maxHold <= 0 || *maxSwitch <= 0 {
+		log.Fatal("-max-hold and -max-switch must be positive")
+	}
+	ca, err := clusterCA()
 	if err != nil {
 		log.Fatal(err)
 	}
-	controlClient, err := inClusterHTTP(controlMark)
-	if err != nil {
-		log.Fatal(err)
-	}
+	httpClient := inClusterHTTP(ca, 0, 5*time.Second)
+	controlClient := inClusterHTTP(ca, controlMark, 5*time.Second)
 	a := &agent{
 		node: node, namespace: namespace, interval: *interval, heartbeat: *heartbeat, http: httpClient, control: controlClient,
-		kubeletPort: *port, podUID: os.Getenv("POD_UID"),
+		watcher: inClusterHTTP(ca, controlMark, 0), kubeletPort: *port, podUID: os.Getenv("POD_UID"),
 		api:        "https://" + joinHostPort(os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT")),
-		lastChange: time.Now(), lastLeaseOK: time.Now(), started: float64(time.Now().UnixNano()) / 1e9,
-		ended: map[string]bool{},
+		lastChange: time.Now(), started: float64(time.Now().UnixNano()) / 1e9, ended: map[string]bool{},
+		limits:          limits{maxHold: *maxHold, maxSwitch: *maxSwitch, maxPeers: defaultLimits.maxPeers},
+		state:           hostState{dir: hostRoot + *stateDir + "/" + namespace},
+		provesAPIServer: apiServerProof(ca),
 	}
 	var expected []string
 	if *expect != "" {
@@ -168,15 +188,17 @@ func main() {
 	a.wake = make(chan struct{}, 1)
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
-	a.endInheritedHold()
-	a.observeKubelet() // the first sample already says what the kubelet does
+	a.endInheritedHold() // before anything else: what a dead predecessor held, from the host's own record
+	a.observeKubelet()   // the first sample already says what the kubelet does
 	go every(*interval, a.sample)
-	go every(*interval, func() { a.followLease(); a.observeKubelet() })
+	go every(*interval, a.observeKubelet)
+	go a.followLeaseLoop()
+	go a.switchLoop()
 	go a.publishLoop()
 	<-stop
 	// Leaving while holding a fault would strand the node: undo it on the way out.
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.holdMu.Lock()
+	defer a.holdMu.Unlock()
 	if a.holding {
 		log.Printf("exiting while holding %s: undoing it", a.holdFault)
 		if err := a.fault.undo(); err != nil {
@@ -184,6 +206,7 @@ func main() {
 			return
 		}
 		a.disarmHostTimer()
+		_ = a.state.clearHeld()
 	}
 }
 
@@ -204,9 +227,7 @@ func joinHostPort(host, port string) string {
 	return host + ":" + port
 }
 
-// inClusterHTTP: a client of the API server with the service account's CA; `mark` (SO_MARK) on its sockets
-// when not 0.
-func inClusterHTTP(mark int) (*http.Client, error) {
+func clusterCA() (*x509.CertPool, error) {
 	ca, err := os.ReadFile(saDir + "/ca.crt")
 	if err != nil {
 		return nil, fmt.Errorf("service account CA: %w", err)
@@ -215,6 +236,12 @@ func inClusterHTTP(mark int) (*http.Client, error) {
 	if !pool.AppendCertsFromPEM(ca) {
 		return nil, errors.New("service account CA: no certificate")
 	}
+	return pool, nil
+}
+
+// inClusterHTTP: a client of the API server with the cluster's CA; `mark` (SO_MARK) on its sockets when not 0;
+// `timeout` on each whole request (0: none, for a watch, which bounds itself).
+func inClusterHTTP(pool *x509.CertPool, mark int, timeout time.Duration) *http.Client {
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
 	if mark != 0 {
 		dialer.Control = func(_, _ string, c syscall.RawConn) error {
@@ -227,8 +254,8 @@ func inClusterHTTP(mark int) (*http.Client, error) {
 			return markErr
 		}
 	}
-	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: dialer.DialContext,
-		TLSClientConfig: &tls.Config{RootCAs: pool}, Proxy: http.ProxyFromEnvironment}}, nil
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{DialContext: dialer.DialContext,
+		TLSClientConfig: &tls.Config{RootCAs: pool}, Proxy: http.ProxyFromEnvironment}}
 }
 
 // sample reads the runtime (the containers of the namespaces the Lease names), stamps the kubelet state the
@@ -334,13 +361,26 @@ func (a *agent) kubeletState() string {
 	if a.unit == "" {
 		return "unknown"
 	}
-	out, _ := exec.Command("nsenter", "-t", "1", "-m", "--", "systemctl", "is-active", a.unit).Output()
+	ctx, cancel := context.WithTimeout(context.Background(), hostCommandTimeout)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, "nsenter", "-t", "1", "-m", "--", "systemctl", "is-active", a.unit).Output()
 	return strings.TrimSpace(string(out))
 }
 
-// host runs a command in the host's mount namespace (its systemctl, systemd-run).
-func host(args ...string) error {
-	out, err := exec.Command("nsenter", append([]string{"-t", "1", "-m", "--"}, args...)...).CombinedOutput()
+// Every command on the host ends within this: a hung D-Bus or systemd must not hold the switch.
+const hostCommandTimeout = 20 * time.Second
+
+// host runs a command in the host's mount namespace (its systemctl, systemd-run), within hostCommandTimeout. A
+// variable: the tests stand in for the host.
+var host = runOnHost
+
+func runOnHost(args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), hostCommandTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "nsenter", append([]string{"-t", "1", "-m", "--"}, args...)...).CombinedOutput()
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: no answer within %s", strings.Join(args, " "), hostCommandTimeout)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
 	}

@@ -136,13 +136,16 @@ def leftovers(cluster: Cluster, since: datetime) -> list[str]:
         named = (agents[namespace].metadata.annotations or {}).get(NODES_ANNOTATION) if namespace in agents else None
         if named is not None:
             return bool(set(named.split(",")) & lane)
-        try:
-            ds = apps.read_namespaced_daemon_set("chaos-agent", namespace)
+        try:  # one agent per node, each pinned to its node
+            sets = apps.list_namespaced_daemon_set(namespace, label_selector="app.kubernetes.io/name=chaos-agent").items
         except client.ApiException:
+            sets = []
+        if not sets:
             made = agents[namespace].metadata.creation_timestamp if namespace in agents else None
             return made is None or made >= since - timedelta(seconds=1)
-        terms = ds.spec.template.spec.affinity.node_affinity.required_during_scheduling_ignored_during_execution
-        pinned = {v for t in terms.node_selector_terms for f in t.match_fields or [] for v in f.values}
+        pinned = {v for ds in sets for t in ds.spec.template.spec.affinity.node_affinity
+                  .required_during_scheduling_ignored_during_execution.node_selector_terms
+                  for f in t.match_fields or [] for v in f.values}
         return bool(pinned & lane)
 
     found = [f"namespace {name}" for name in agents if ours(name)]

@@ -142,7 +142,7 @@ def until(predicate, seconds: float, what: str) -> float:
 
 def test_on_a_k3s_node_the_agent_finds_the_unit_and_socket_and_the_host_restarts_the_kubelet_it_dies_holding(
         agent_on_a_k3s_node) -> None:
-    node, agent, access, _, layout = agent_on_a_k3s_node
+    node, agent, access, coord, layout = agent_on_a_k3s_node
     found = agent.layouts()[node]
     print(f"{node}: {found.describe()}")
     assert found.kubelet_unit == "k3s-agent" and "cgroup of pid" in found.kubelet_how
@@ -154,7 +154,9 @@ def test_on_a_k3s_node_the_agent_finds_the_unit_and_socket_and_the_host_restarts
     assert not unit_active(node, "k3s-agent"), "the agent stopped another unit than k3s-agent"
     timers = subprocess.run(["docker", "exec", node, "systemctl", "list-timers", "--all", "--no-pager"],
                             capture_output=True, text=True, timeout=30).stdout
-    assert "chaos-harness-heal-k3s-agent.timer" in timers, timers
+    hold_id = (coord.read_namespaced_lease(f"chaos-agent-{node}", agent.namespace).metadata.annotations or {}).get(
+        "chaos-harness.io/hold-id")
+    assert f"chaos-harness-heal-{hold_id}.timer" in timers, timers  # one timer per hold, armed before the stop
     # The agent dies holding it (its memory limit, say): nothing of the agent is left to start the kubelet.
     subprocess.run(["docker", "exec", node, "pkill", "-KILL", "-x", "chaos-agent"], check=True, timeout=30)
     back = until(lambda: unit_active(node, "k3s-agent"), 10 + 5 + 15, "the host's timer starting k3s-agent")

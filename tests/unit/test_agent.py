@@ -32,13 +32,19 @@ def test_names_are_valid_kubernetes_names() -> None:
     assert micro_time(0).startswith("1970-01-01T00:00:00.000000Z")
 
 
-def test_the_daemon_set_runs_privileged_on_exactly_the_target_nodes() -> None:
+def test_each_node_gets_its_own_privileged_agent_with_its_own_identity_and_the_nodes_limits() -> None:
     agent = NodeAgent(None, "r1", AgentConfig("img:1", runtime_endpoint="unix:///var/run/crio/crio.sock"),  # type: ignore[arg-type]
                       ["w2", "w1"])
-    spec = agent.daemon_set({"a": "b"}).spec.template.spec
+    ds = agent.daemon_set({"a": "b"}, "w1")
+    spec = ds.spec.template.spec
     terms = spec.affinity.node_affinity.required_during_scheduling_ignored_during_execution.node_selector_terms
-    assert [t.match_fields[0].values for t in terms] == [["w1"], ["w2"]]  # one value per field-selector term
+    assert [t.match_fields[0].values for t in terms] == [["w1"]]
+    assert ds.metadata.name == spec.service_account_name == "chaos-agent-w1"  # node A's agent is not node B's
     assert spec.host_pid and spec.containers[0].security_context.privileged
+    # The limits are the agent's flags, set here at install: a Lease cannot lift them.
+    assert {"-max-hold=1200s", "-max-switch=120s"} <= set(spec.containers[0].args)
+    assert AgentConfig("i", deadman_seconds=121).problem(392) is not None
+    assert AgentConfig("i").problem(1201) is not None and AgentConfig("i").problem(1000) is None
     # The socket is reached through /proc/1/root (hostPID): no hostPath guesses its directory in advance.
     assert not spec.volumes and not spec.containers[0].volume_mounts
     assert "-runtime-endpoint=unix:///var/run/crio/crio.sock" in spec.containers[0].args

@@ -131,3 +131,29 @@ def test_the_fingerprint_is_read_once_per_cluster(monkeypatch) -> None:
     one, other = Cluster("kind-a", None, None), Cluster("kind-b", None, None)  # type: ignore[arg-type]
     assert one.fingerprint() is one.fingerprint() and other.fingerprint().context == "kind-b"
     assert readings == ["kind-a", "kind-b"]
+
+
+def test_a_kind_named_context_is_the_test_bed_only_when_its_server_is_on_this_machine(tmp_path) -> None:
+    """`kind-prod` pointing at a production API server is not the local test bed: refused in one line before any
+    connection, unless allowed by name; kind's own (server on 127.0.0.1) is allowed by the default pattern."""
+    import pytest
+    import yaml
+
+    from chaos_harness.core.errors import GuardError
+    from chaos_harness.core.kube import connect
+
+    def kubeconfig(context: str, server: str):  # type: ignore[no-untyped-def]
+        path = tmp_path / f"{context}.yaml"
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": context,
+            "clusters": [{"name": "c", "cluster": {"server": server, "insecure-skip-tls-verify": True}}],
+            "users": [{"name": "u", "user": {"token": "t"}}],
+            "contexts": [{"name": context, "context": {"cluster": "c", "user": "u"}}]}))
+        return path
+
+    prod = kubeconfig("kind-prod", "https://203.0.113.10:6443")
+    with pytest.raises(GuardError, match="named like a kind test bed, but its server https://203.0.113.10:6443 is "
+                                         "not on this machine; .*--allow-context kind-prod"):
+        connect(prod, allowed=("kind-*",))
+    assert connect(prod, allowed=("kind-*", "kind-prod")).context == "kind-prod"  # named: the user's cluster
+    assert connect(kubeconfig("kind-chaos", "https://127.0.0.1:6443"), allowed=("kind-*",)).context == "kind-chaos"

@@ -352,3 +352,51 @@ def test_a_second_signal_during_a_heal_stops_it_and_keeps_the_fault(tmp_path: Pa
     assert log == ["inject"] and len(journal.entries()) == 1
     assert history.events("fault")[-1]["phase"] == "heal-interrupted"
     assert any("chaos-harness cleanup' will finish it" in n for n in raised.value.__notes__)
+
+
+def test_a_full_disk_never_skips_a_heal_and_is_cleanup_failed(tmp_path) -> None:
+    """The history cannot be written (no space left): the heal still runs, and the session says what it could not
+    write as `cleanup failed` (exit 3), never as a plain error that leaves the fault in place."""
+    from dataclasses import dataclass
+    from types import SimpleNamespace
+    from typing import ClassVar
+
+    import pytest
+
+    from chaos_harness.core.errors import CleanupError
+    from chaos_harness.faults.journal import Journal
+    from chaos_harness.faults.session import FaultSession
+
+    healed: list[str] = []
+
+    @dataclass(frozen=True)
+    class Noted:
+        type: ClassVar[str] = "noted"
+
+        def inject(self, ctx: object) -> None:
+            pass
+
+        def verify_injected(self, ctx: object) -> str:
+            return "in force"
+
+        def heal(self, ctx: object) -> None:
+            healed.append("healed")
+
+    class FullDisk:
+        def __init__(self) -> None:
+            self.writes = 0
+
+        def record(self, kind: str, **fields: object) -> None:
+            self.writes += 1
+            if fields.get("phase") in ("heal", "healed"):
+                raise OSError(28, "No space left on device")
+
+    cluster = SimpleNamespace(context="kind-x", fingerprint=lambda: SimpleNamespace(kube_system_uid="u"))
+    ctx = SimpleNamespace(cluster=cluster, target_nodes=None, time_box_seconds=60,
+                          access_record=lambda: {"name": "docker"})
+    journal = Journal(tmp_path / "journal.json")
+    session = FaultSession(ctx, journal, FullDisk(), "run-1")  # type: ignore[arg-type]
+    with pytest.raises(CleanupError, match="was healed, but .*No space left"):
+        with session.injected(Noted()):
+            pass
+    assert healed == ["healed"] and journal.entries() == []

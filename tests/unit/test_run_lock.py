@@ -66,6 +66,8 @@ class LeaseApi:
             spec = body.get("spec", {})
             if "holderIdentity" in spec:
                 lease.spec.holder_identity = spec["holderIdentity"]
+            if "renewTime" in spec:
+                lease.spec.renew_time = spec["renewTime"]
             self._bump(lease)
             return copy.deepcopy(lease)
 
@@ -98,8 +100,17 @@ def api(monkeypatch: pytest.MonkeyPatch) -> LeaseApi:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """One clock for the wall and this process's monotonic clock; a sleep of the lock advances it."""
     c = Clock()
     monkeypatch.setattr(run_lock, "_now", c)
+    monkeypatch.setattr(run_lock, "_mono", c)
+
+    def sleep(seconds: float) -> None:
+        c.now += seconds
+        for hook in list(c.hooks):
+            hook()
+    c.hooks = []  # type: ignore[attr-defined]
+    monkeypatch.setattr(run_lock, "sleep", sleep)
     return c
 
 
@@ -136,13 +147,44 @@ def test_runs_of_one_group_share_the_lease_and_the_last_one_deletes_it(api: Leas
 
 
 def test_a_holder_silent_past_the_duration_is_taken_over(api: LeaseApi, clock: Clock) -> None:
+    """Taken over once the taker itself has watched the Lease stay unrenewed for the duration, on its own clock."""
     assert lock("killed", "group-a").try_acquire() is None
     clock.now += run_lock.DURATION_SECONDS - 1
     assert lock("early", "group-b").try_acquire() is not None  # still alive by its last renewal
     clock.now += 2
+    started = clock.now
     assert lock("later", "group-b").try_acquire() is None
+    assert clock.now - started >= run_lock.DURATION_SECONDS  # watched that long before taking it
     [lease] = api.leases.values()
     assert lease.spec.holder_identity == "group-b" and list(runs_of(api)) == ["later"]
+
+
+def test_a_taker_whose_clock_runs_ahead_never_takes_a_lease_that_is_being_renewed(api: LeaseApi, clock: Clock) -> None:
+    """The holder's entries look 40 s old to a taker whose clock runs ahead; its renewTime still changes while
+    the taker watches, so the taker is refused, however its clock reads."""
+    holder = lock("alive", "group-a")
+    assert holder.try_acquire() is None
+    clock.now += 40  # the taker's view: every entry stale
+    clock.hooks.append(lambda: holder._renew(holder.read()))  # type: ignore[attr-defined]
+    with pytest.raises(UsageError, match="alive"):
+        lock("ahead", "group-b").acquire(0)
+    assert list(runs_of(api)) == ["alive"]
+
+
+def test_a_run_that_lost_the_lease_injects_nothing_more_and_is_told_who_holds_it(api: LeaseApi, clock: Clock) -> None:
+    from chaos_harness.core.errors import Aborted
+
+    lost: list[str] = []
+    paused = lock("paused", "group-a", on_lost=lost.append)
+    assert paused.try_acquire() is None
+    paused.prove()  # held: an injection may go ahead
+    clock.now += run_lock.DURATION_SECONDS + 1  # paused past the duration; another run takes over
+    assert lock("taker", "group-b").try_acquire() is None
+    with pytest.raises(Aborted, match="lost the run lock .* to run taker"):
+        paused.prove()
+    assert lost and "run taker" in lost[0]
+    paused._renew(paused.read())  # its renewer wakes up: it writes nothing over the new holder
+    assert list(runs_of(api)) == ["taker"]
 
 
 def test_two_runs_deciding_at_once_never_both_win(api: LeaseApi, clock: Clock) -> None:
@@ -195,12 +237,12 @@ def test_cleanup_releases_a_lease_whose_holders_are_dead(api: LeaseApi, clock: C
     assert release_dead(CLUSTER) is not None and api.leases == {}
 
 
-def test_decide() -> None:
-    now = 100.0
-    live = Holder("g", {"r": {"renewed": now - 1}})
-    dead = Holder("g", {"r": {"renewed": now - 1000}})
-    assert decide(None, "g", now) == "take" and decide(dead, "h", now) == "take"
-    assert decide(live, "g", now) == "join" and decide(live, "h", now) == "busy"
+def test_decide(clock: Clock) -> None:
+    live = Holder("g", {"r": {"renewed": clock.now - 1}})
+    dead = Holder("g", {"r": {"renewed": clock.now - 1000}})
+    assert decide(None, "g", 0) == "take" and decide(dead, "h", run_lock.DURATION_SECONDS) == "take"
+    assert decide(dead, "h", 0) == "watch"  # its entries say gone: confirmed on our own clock before taking
+    assert decide(live, "g", 0) == "join" and decide(live, "h", 0) == "busy"
 
 
 @pytest.mark.parametrize("name", ["Chaos", "under_score", "-lead", "trail-", ""])
