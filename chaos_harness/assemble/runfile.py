@@ -19,6 +19,11 @@
 
 Options given on the command line win over the file. An unknown key, or a value of the wrong type, is a
 UsageError naming the key.
+
+A run file read with `trusted=False` (a scheduled run's, from a ConfigMap that the harness's own identity could
+rewrite) may not run a command, an image or code of its choosing, reach another cluster or widen the allowlist, or
+lift the blast radius: those keys (UNTRUSTED_KEYS) are refused in one line unless the schedule was installed with
+`--trust-run-file`, which is written into the CronJob itself (the harness's identity may not edit CronJobs).
 """
 
 from __future__ import annotations
@@ -56,6 +61,33 @@ MINIMUM: dict[str, tuple[int, str]] = {"parallel": (1, ""), "keep_runs": (0, "")
                                        "wait": (0, " seconds"), "api_qps": (1, ""), "api_burst": (1, "")}
 
 
+# Keys a run file may set only when trusted, and why each is a way in.
+UNTRUSTED_KEYS: dict[str, str] = {
+    "abort_command": "runs a shell command in the harness's pod",
+    "agent_image": "runs an image of its choosing privileged on every target node",
+    "mysql_image": "runs an image of its choosing", "xtrabackup_image": "runs an image of its choosing",
+    "scenario_dirs": "loads Python code into the harness",
+    "allow_context": "widens the allowlist of kube contexts",
+    "kubeconfig": "points the run at another cluster", "kube_context": "points the run at another context",
+    "agent_deadman_seconds": "lengthens how long a fault outlives the harness",
+}
+UNTRUSTED_TARGET_KEYS: dict[str, str] = {
+    "probe": "loads a Python module into the harness", "probe_write": "runs a command in the target's pods",
+    "probe_read": "runs a command in the target's pods",
+}
+
+
+def untrusted_use(key: str, value: Any) -> str:
+    """Why `key = value` needs a trusted run file ("" when it does not)."""
+    if key in UNTRUSTED_KEYS:
+        return UNTRUSTED_KEYS[key]
+    if key == "abort_when" and any(str(v).startswith("command:") for v in value):
+        return "runs a shell command in the harness's pod"
+    if key == "max_faulted_nodes" and value != 1:
+        return "lifts the blast radius above one faulted node at a time"
+    return ""
+
+
 def below_minimum(key: str, value: int) -> str:
     """Why `value` is refused for option `key` ("" when it is fine)."""
     least, unit = MINIMUM.get(key, (value, ""))
@@ -69,7 +101,7 @@ class RunFile:
     targets: list[dict[str, Any]] = field(default_factory=list)
 
 
-def load_run_file(path: Path) -> RunFile:
+def load_run_file(path: Path, trusted: bool = True) -> RunFile:
     try:
         doc = tomllib.loads(path.read_text())
     except OSError as e:
@@ -89,8 +121,11 @@ def load_run_file(path: Path) -> RunFile:
             raise UsageError(f"--config {path}: {key} = {value}: {why}")
         if key in CHOICES and value not in CHOICES[key]:
             raise UsageError(f"--config {path}: {key} = {value!r}: use one of {', '.join(CHOICES[key])}")
+        if not trusted and (why := untrusted_use(key, value)):
+            raise UsageError(f"--config {path}: {key} {why}: refused in a run file this schedule does not trust "
+                             f"(install the schedule with --trust-run-file to allow it)")
         if key == "targets":
-            run.targets = [_target(path, i, t) for i, t in enumerate(value)]
+            run.targets = [_target(path, i, t, trusted) for i, t in enumerate(value)]
             continue
         if is_path:
             value = [base / v for v in value] if isinstance(value, list) else base / value
@@ -103,13 +138,16 @@ def load_run_file(path: Path) -> RunFile:
     return run
 
 
-def _target(path: Path, index: int, table: Any) -> dict[str, Any]:
+def _target(path: Path, index: int, table: Any, trusted: bool = True) -> dict[str, Any]:
     where = f"targets[{index}]"
     _expect(path, where, table, dict)
     for key, value in table.items():
         if key not in TARGET_KEYS:
             raise UsageError(f"--config {path}: unknown key {where}.{key} (known: {', '.join(sorted(TARGET_KEYS))})")
         _expect(path, f"{where}.{key}", value, TARGET_KEYS[key])
+        if not trusted and key in UNTRUSTED_TARGET_KEYS:
+            raise UsageError(f"--config {path}: {where}.{key} {UNTRUSTED_TARGET_KEYS[key]}: refused in a run file "
+                             f"this schedule does not trust (install the schedule with --trust-run-file to allow it)")
     if "statefulset" not in table:
         raise UsageError(f"--config {path}: {where} needs statefulset = \"NAMESPACE/NAME\"")
     return dict(table)

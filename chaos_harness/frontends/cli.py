@@ -229,7 +229,7 @@ def apply_run_file(args: argparse.Namespace) -> list[dict[str, object]]:
                    "allow_changes": args.allow_target_changes}] if args.target else []
     if not args.config:
         return cli_target
-    run = load_run_file(args.config)
+    run = load_run_file(args.config, trusted=not getattr(args, "untrusted_run_file", False))
     defaults = build_parser().parse_args(["run"])
     for key, value in run.options.items():
         if getattr(args, key, None) == getattr(defaults, key, None):
@@ -254,7 +254,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
             check_selector(run_args.target_nodes, "target_nodes")
         spec_of = schedule.ScheduleSpec(
             name=args.name, namespace=args.namespace, schedule=args.schedule, image=args.image or "IMAGE",
-            run_file=args.config.read_text() if args.config else "",
+            run_file=args.config.read_text() if args.config else "", trust_run_file=args.trust_run_file,
             active_deadline_seconds=schedule.active_deadline([known[n] for n, _ in plan]), time_zone=args.time_zone,
             storage_class=args.storage_class, reports_size=args.reports_size)
         if args.dry_run:

@@ -113,6 +113,10 @@ def schedule_options(a: argparse.ArgumentParser, action: str) -> None:
         a.add_argument("--schedule", required=True, metavar="CRON", help="when, in cron syntax: '0 3 * * *'")
         a.add_argument("--config", type=Path, default=None, metavar="RUNFILE",
                        help="the run file the scheduled runs use (scenarios, targets, ...; default: all scenarios)")
+        a.add_argument("--trust-run-file", action="store_true",
+                       help="let the scheduled runs' run file run commands, images and code of its own, reach other "
+                            "contexts and lift the blast radius (by default they are refused: the file lives in a "
+                            "ConfigMap the harness's identity could rewrite)")
         a.add_argument("--image", default=None, metavar="IMAGE",
                        help="the harness image (images/harness/Dockerfile, pushed where the cluster pulls from; "
                             "default on a kind test bed: built offline and loaded)")
@@ -197,6 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, default=None, metavar="FILE",
                      help="a run file (TOML): scenarios, targets, profile, report dir, node access...; options on "
                           "the command line win over it")
+    run.add_argument("--untrusted-run-file", action="store_true",
+                     help="refuse the run file's keys that run commands, images or code, reach other contexts or "
+                          "lift the blast radius (a scheduled run's, unless its schedule was installed with "
+                          "--trust-run-file)")
     run.add_argument("--target", default=None, metavar="NS/NAME",
                      help="run the targetable scenarios (default: all of them) on your StatefulSet NS/NAME, or "
                           "NS/LABEL=VALUE for the one StatefulSet a selector matches; nothing is deployed, its "

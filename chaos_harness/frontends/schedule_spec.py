@@ -123,6 +123,9 @@ class ScheduleSpec:
     storage_class: str | None = None
     reports_size: str = "1Gi"
     starting_deadline_seconds: int = 300
+    # The run file may run commands, images and code of its own (schedule install --trust-run-file): written into
+    # the CronJob, which the harness's own identity cannot edit, never into the run file's ConfigMap, which it can.
+    trust_run_file: bool = False
     # (namespace, pod labels) of the targets: the run's pod prefers nodes where none of them runs, so that the
     # node it must never fault is not the one a scenario needs
     avoid: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
@@ -156,7 +159,12 @@ def objects(spec: ScheduleSpec) -> list[dict[str, Any]]:
         "containers": [{
             "name": "chaos-harness", "image": spec.image, "imagePullPolicy": "IfNotPresent",
             "args": ["run", "--config", f"/etc/chaos-harness/{RUN_FILE_KEY}", "--report-dir", REPORTS,
-                     "--allow-context", IN_CLUSTER, "--node-access", "agent", "--journal", f"{REPORTS}/journal.json"],
+                     "--allow-context", IN_CLUSTER, "--node-access", "agent", "--journal", f"{REPORTS}/journal.json",
+                     *([] if spec.trust_run_file else ["--untrusted-run-file"])],
+            # What the run needs and nothing more: no privilege, no capability, bounded CPU and memory.
+            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                                "seccompProfile": {"type": "RuntimeDefault"}},
+            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
             "env": [{"name": "CHAOS_HARNESS_OWN_NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
                     {"name": CRONJOB_ENV, "value": f"{spec.namespace}/{spec.name}"},
                     {"name": "HOME", "value": "/tmp"}],

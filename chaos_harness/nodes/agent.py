@@ -39,7 +39,7 @@ from chaos_harness.core.api_errors import api_errors
 from chaos_harness.core.errors import ClusterError, Conflict
 from chaos_harness.core.kube import Cluster
 from chaos_harness.core.light import light_list
-from chaos_harness.core.labels import RUN_LABEL  # the label of everything a run creates
+from chaos_harness.core.labels import MANAGED_BY, RUN_LABEL  # the labels of everything a run creates
 from chaos_harness.core.waits import poll_until
 from chaos_harness.nodes.access import RuntimeContainer
 
@@ -236,9 +236,10 @@ class NodeAgent:
         core, ns = self.cluster.core, self.namespace
         labels = {APP_LABEL: NAME, RUN_LABEL: self.run_id}
         annotations = {NODES_ANNOTATION: ",".join(self.nodes)}
+        ns_labels = {**MANAGED_BY, **labels}  # a namespace the harness made: the one kind it may write in
         if self.run_lock:
             annotations[RUN_LOCK_ANNOTATION] = self.run_lock
-        namespace = client.V1Namespace(metadata=client.V1ObjectMeta(name=ns, labels=labels, annotations=annotations))
+        namespace = client.V1Namespace(metadata=client.V1ObjectMeta(name=ns, labels=ns_labels, annotations=annotations))
         _ignore_conflict(lambda: core.create_namespace(namespace, _request_timeout=15), f"creating namespace {ns}")
         for node in self.nodes:
             self._install_on(node, labels)

