@@ -38,21 +38,82 @@ def needed_permissions(manifest: Path = RBAC_MANIFEST) -> list[tuple[str, str, s
     return needed
 
 
+def _policies(manifest: Path) -> dict[str, set[str]]:
+    """Per admission policy of the manifest, the group/resource pairs it confines ("apps/statefulsets")."""
+    found: dict[str, set[str]] = {}
+    for doc in yaml.safe_load_all(manifest.read_text()):
+        if doc and doc.get("kind") == "ValidatingAdmissionPolicy":
+            found[doc["metadata"]["name"]] = {f"{g}/{r}" for rule in doc["spec"]["matchConstraints"]["resourceRules"]
+                                              for g in rule["apiGroups"] for r in rule["resources"]}
+    return found
+
+
+WRITES = {"create", "update", "patch", "delete", "deletecollection"}
+
+
+def rights_table(manifest: Path = RBAC_MANIFEST) -> str:
+    """The README's table of the harness's rights, generated from the manifest: each rule of its ClusterRole,
+    and where its admission policies confine the writes."""
+    role = next(d for d in yaml.safe_load_all(manifest.read_text()) if d and d.get("kind") == "ClusterRole")
+    policies = _policies(manifest)
+    rows = ["| API group | resources | verbs | writes confined to |", "|---|---|---|---|"]
+    for rule in role["rules"]:
+        keys = {f"{g}/{r}" for g in rule["apiGroups"] for r in rule["resources"]}
+        if not WRITES & set(rule["verbs"]) and not ({"create", "get"} == set(rule["verbs"]) and
+                                                     any(r.endswith(("/exec", "/portforward")) for r in keys)):
+            where = "(reads only)"
+        elif keys & policies.get("chaos-harness-own-namespaces", set()):
+            where = "namespaces it made (`app.kubernetes.io/managed-by=chaos-harness`), `chaos-harness`, and targets labelled `chaos-harness.io/target=allowed`"
+        elif "/namespaces" in keys & policies.get("chaos-harness-namespaces-and-nodes", set()):
+            where = "creates and deletes only namespaces labelled `app.kubernetes.io/managed-by=chaos-harness`"
+        elif "/nodes" in keys & policies.get("chaos-harness-namespaces-and-nodes", set()):
+            where = "a node's `spec.unschedulable` only (cordon, uncordon)"
+        elif any(k.endswith("/eviction") for k in keys):
+            where = "anywhere: the drain evicts every pod of the node it drains (PodDisruptionBudgets honoured)"
+        else:
+            where = "not confined"
+        rows.append(f"| {', '.join(g or 'core' for g in rule['apiGroups'])} | {', '.join(rule['resources'])} | "
+                    f"{', '.join(rule['verbs'])} | {where} |")
+    return "\n".join(rows)
+
+
+def _allowed(auth: client.AuthorizationV1Api, verb: str, group: str, resource: str, sub: str | None,
+             namespace: str | None = None) -> bool:
+    review = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(
+        resource_attributes=client.V1ResourceAttributes(verb=verb, group=group, resource=resource, subresource=sub,
+                                                        namespace=namespace)))
+    try:
+        return bool(auth.create_self_subject_access_review(review, _request_timeout=10).status.allowed)
+    except Exception as e:
+        raise from_api_exception(e, "asking the API server what this identity may do") from e
+
+
 def missing_permissions(cluster: Cluster) -> list[str]:
     auth = client.AuthorizationV1Api(cluster.api)
     missing = []
     for verb, group, resource, sub in needed_permissions():
-        review = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(
-            resource_attributes=client.V1ResourceAttributes(verb=verb, group=group, resource=resource,
-                                                            subresource=sub)))
-        try:
-            allowed = auth.create_self_subject_access_review(review, _request_timeout=10).status.allowed
-        except Exception as e:
-            raise from_api_exception(e, "asking the API server what this identity may do") from e
-        if not allowed:
+        if not _allowed(auth, verb, group, resource, sub):
             missing.append(f"{verb} {resource}{'/' + sub if sub else ''}"
                            f"{' (' + group + ')' if group else ''}")
     return missing
+
+
+# Rights the harness never needs: an identity that has any of them holds much more than the harness asks
+# (cluster-admin, say), and a run through it can do far more than fault the nodes it targets.
+NEVER_NEEDED: tuple[tuple[str, str, str, str | None, str | None], ...] = (
+    ("get", "", "secrets", None, "kube-system"),
+    ("create", "rbac.authorization.k8s.io", "clusterrolebindings", None, None),
+    ("escalate", "rbac.authorization.k8s.io", "clusterroles", None, None),
+    ("impersonate", "", "users", None, None),
+    ("*", "*", "*", None, None),
+)
+
+
+def excess_permissions(cluster: Cluster) -> list[str]:
+    """What this identity may do that the harness never needs (NEVER_NEEDED), one phrase each."""
+    auth = client.AuthorizationV1Api(cluster.api)
+    return [f"{verb} {resource}{' in ' + ns if ns else ''}" for verb, group, resource, sub, ns in NEVER_NEEDED
+            if _allowed(auth, verb, group, resource, sub, ns)]
 
 
 def default_storage_class(cluster: Cluster) -> str:
@@ -145,6 +206,10 @@ def cmd_doctor(args: argparse.Namespace, cluster: Cluster, options: AccessOption
         problems.append(f"{len(missing)} permissions")
     else:
         line("permissions", f"all {len(needed_permissions())} the scenarios need (manifests/rbac/harness.yaml)")
+    if excess := excess_permissions(cluster):
+        line("privileges", f"more than the harness needs ({', '.join(excess)}): outside a throwaway test bed, run "
+                           f"it as the ServiceAccount of manifests/rbac/harness.yaml, confined by its admission "
+                           f"policies, not as this identity")
     if problems:
         print(f"doctor: not ready: {', '.join(problems)}")
         return 2

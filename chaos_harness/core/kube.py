@@ -181,7 +181,8 @@ class Cluster:
             nodes = light_list(self.core.list_node, _request_timeout=10).items
         except Exception as e:  # noqa: BLE001
             raise from_api_exception(e, f"reading the nodes of context {self.context}") from e
-        real = [n for n in nodes if "chaos-harness.test/simulated" not in (n.metadata.labels or {})]
+        real = [n for n in nodes if "chaos-harness.test/simulated" not in (n.metadata.labels.to_dict()
+                                                                          if n.metadata.labels else {})]
         return bool(real) and all(str(getattr(n.spec, "provider_id", "") or "").startswith("kind://") for n in real)
 
     def _read_fingerprint(self) -> Fingerprint:

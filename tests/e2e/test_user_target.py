@@ -108,7 +108,8 @@ def test_the_target_is_never_changed(cluster: Cluster, keystore: str, tmp_path: 
     s07, s03 = json.loads(run.read_text())["results"]
     assert "durability" not in {v["checker"] for v in s07["verdicts"]}, "no probe: durability is not claimed"
     # S3 on a target is read-only: every pod deleted at once, and they came back one Ready after the other.
-    assert [(v["checker"], v["ok"]) for v in s03["verdicts"]] == [("ordered-ready", True)]
+    assert [(v["checker"], v["ok"]) for v in s03["verdicts"]] == [("fault-took-effect", True),
+                                                                  ("ordered-ready", True)]
 
 
 def test_ordering_that_changes_the_target_needs_permission_and_restores_it(cluster: Cluster, keystore: str,
@@ -122,8 +123,9 @@ def test_ordering_that_changes_the_target_needs_permission_and_restores_it(clust
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     [run] = list(tmp_path.glob("2*/results.json"))
     s04, s05 = json.loads(run.read_text())["results"]
-    assert [v["checker"] for v in s04["verdicts"]] == ["reverse-order-termination", "ordered-ready"]
-    assert [v["checker"] for v in s05["verdicts"]] == ["rolling-update"]
+    assert [v["checker"] for v in s04["verdicts"]] == ["fault-took-effect", "reverse-order-termination",
+                                                       "ordered-ready"]
+    assert [v["checker"] for v in s05["verdicts"]] == ["fault-took-effect", "rolling-update"]
     # Its scale is back and it is Ready; the one lasting change is the rollout restart's annotation.
     assert (after.spec.replicas, after.status.ready_replicas) == (before.spec.replicas, before.spec.replicas)
     assert "kubectl.kubernetes.io/restartedAt" in (after.spec.template.metadata.annotations or {})

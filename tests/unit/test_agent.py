@@ -348,3 +348,13 @@ def test_two_feeds_of_one_run_share_one_sample_watch() -> None:
     release.set()
     first.join(10)
     assert seen == {"first": [4], "second": [4]}
+
+
+def test_the_readmes_table_of_rights_is_the_manifests() -> None:
+    from pathlib import Path
+
+    from chaos_harness.assemble.doctor import rights_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("<!-- rights:begin -->\n", 1)[1].split("\n<!-- rights:end -->", 1)[0]
+    assert table == rights_table(), "regenerate it from chaos_harness.assemble.doctor.rights_table()"
