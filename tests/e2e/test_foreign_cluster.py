@@ -69,6 +69,10 @@ def user_kubeconfig(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) 
     finally:
         rbac.delete_cluster_role_binding("chaos-harness")
         rbac.delete_cluster_role("chaos-harness")
+        admission = client.AdmissionregistrationV1Api(cluster.api)
+        for name in ("chaos-harness-own-namespaces", "chaos-harness-namespaces-and-nodes"):
+            admission.delete_validating_admission_policy_binding(name)
+            admission.delete_validating_admission_policy(name)
         # The namespace stays: it also holds the run Lease of this pytest session's run group, whose renewer makes
         # it again when it goes (deleting it here raced that renewer and timed out waiting for it to be gone).
         try:
@@ -178,6 +182,56 @@ def test_doctor_on_the_user_cluster(user_kubeconfig: Path, no_docker_env: dict[s
                if line.startswith("node ") and "kubelet unit" in line and k3s_node not in line]
     assert "kubelet unit kubelet (" in usual and "unix:///run/containerd/containerd.sock" in usual, usual
     assert "permissions:          all" in result.stdout and "doctor: ready" in result.stdout
+
+
+def test_the_harness_identity_writes_and_execs_only_where_it_may(cluster: Cluster, user_kubeconfig: Path) -> None:
+    """The harness's ServiceAccount holds the ClusterRole's rights, confined by the manifest's admission policies:
+    an exec into a kube-system pod, a ConfigMap or a Lease written in kube-system or kube-node-lease, a namespace
+    without the harness's label: each refused (403). In a namespace it made, the same write goes through."""
+    import time as clock
+
+    from kubernetes import config as kubeconfig_loader
+    from kubernetes.stream import stream
+
+    from chaos_harness.core.labels import MANAGED_BY
+
+    configuration = client.Configuration()
+    kubeconfig_loader.load_kube_config(config_file=str(user_kubeconfig), client_configuration=configuration)
+    core = client.CoreV1Api(client.ApiClient(configuration))
+    # The policies are read by the API server a moment after they are made.
+    deadline = clock.monotonic() + 30
+    while True:
+        try:
+            core.create_namespaced_config_map("kube-system", client.V1ConfigMap(
+                metadata=client.V1ObjectMeta(name="chaos-harness-probe")))
+            core.delete_namespaced_config_map("chaos-harness-probe", "kube-system")
+            assert clock.monotonic() < deadline, "a ConfigMap in kube-system was let through"
+            clock.sleep(1)
+        except client.ApiException as e:
+            assert e.status == 403 and "writes only in namespaces it made" in e.body, e
+            break
+    victim = next(p.metadata.name for p in cluster.core.list_namespaced_pod("kube-system").items
+                  if p.status.phase == "Running")
+    with pytest.raises(client.ApiException) as refused:
+        stream(core.connect_get_namespaced_pod_exec, victim, "kube-system", command=["true"], stderr=True,
+               stdout=True, stdin=False, tty=False)
+    assert refused.value.status == 403 or "403" in str(refused.value), refused.value
+    node = cluster.core.list_node().items[0].metadata.name
+    with pytest.raises(client.ApiException) as heartbeat:
+        client.CoordinationV1Api(client.ApiClient(configuration)).patch_namespaced_lease(
+            node, "kube-node-lease", {"metadata": {"annotations": {"x": "1"}}})
+    assert heartbeat.value.status == 403
+    with pytest.raises(client.ApiException) as unlabelled:
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="chaos-harness-unlabelled")))
+    assert unlabelled.value.status == 403
+    own = f"chaos-harness-own-{int(clock.time())}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=own, labels=dict(MANAGED_BY))))
+    try:
+        core.create_namespaced_config_map(own, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="fine")))
+    finally:
+        core.delete_namespace(own)
+    print(f"harness identity: refused in kube-system (ConfigMap, exec into {victim}), on {node}'s heartbeat Lease "
+          f"and for an unlabelled namespace; allowed in its own {own}")
 
 
 def test_node_faults_through_the_agent_without_docker(cluster: Cluster, began: datetime, user_kubeconfig: Path,

@@ -255,3 +255,49 @@ def test_a_pause_freezes_the_kubelet_not_the_agent_and_the_host_thaws_it_when_th
     thawed = until(lambda: not kubelet_frozen(node), 10 + 5 + 15, "the host's timer thawing the node")
     print(f"agent SIGKILLed holding the node frozen: the host's timer thawed it {thawed:.1f}s later "
           f"(bound: switch 10s + 5s)")
+
+
+def test_a_lease_edited_by_hand_cannot_push_the_agent_past_the_nodes_limits(cluster: Cluster,
+                                                                           agent_on_a_side_node) -> None:
+    """Whoever can patch a node's Lease asks for a kubelet stop of 1e9 s under a 68-year switch: the agent says
+    hold-error, spends the id, and the kubelet never stops. And node A's agent, with its own token, cannot ask
+    node B for anything: its identity may patch its own node's Lease only (403)."""
+    from kubernetes import client
+
+    from chaos_harness.nodes.agent import (ENDED_ANNOTATION, HOLD_ANNOTATION, HOLD_ERROR_ANNOTATION,
+                                           HOLD_ID_ANNOTATION, HOLD_SECONDS_ANNOTATION, micro_time, object_name)
+
+    node, agent = agent_on_a_side_node
+    coord = client.CoordinationV1Api(cluster.api)
+    for renewal in range(2):  # the agent takes nothing before it has seen the Lease renewed
+        coord.patch_namespaced_lease(object_name(node), agent.namespace, {
+            "metadata": {"annotations": {HOLD_ANNOTATION: "kubelet-stop", HOLD_ID_ANNOTATION: "byhand1",
+                                         HOLD_SECONDS_ANNOTATION: "1e9"}},
+            "spec": {"renewTime": micro_time(), "leaseDurationSeconds": 2147483647}})
+        time.sleep(1.5)
+    lease, _ = watch_until(coord.list_namespaced_lease, lambda l: (l.metadata.annotations or {}).get(
+        ENDED_ANNOTATION) == "byhand1", 20, "the agent refusing the hold", namespace=agent.namespace,
+        field_selector=f"metadata.name={object_name(node)}")
+    error = lease.metadata.annotations[HOLD_ERROR_ANNOTATION]
+    print(f"a Lease asking for 1e9 s under a 68-year switch: {error}")
+    assert error.startswith("byhand1:") and "limit" in error, error
+    for _ in range(6):
+        assert KindNodeAccess().kubelet_active(node), "the kubelet was stopped by a hold beyond the node's limits"
+        time.sleep(0.5)
+
+    others = [n.metadata.name for n in cluster.core.list_node().items if n.metadata.name != node]
+    token = cluster.core.create_namespaced_service_account_token(
+        object_name(node), agent.namespace, client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=600))).status.token
+    configuration = client.Configuration()
+    configuration.host, configuration.ssl_ca_cert = cluster.api.configuration.host, cluster.api.configuration.ssl_ca_cert
+    configuration.api_key = {"authorization": f"Bearer {token}"}
+    as_agent = client.CoordinationV1Api(client.ApiClient(configuration))
+    as_agent.patch_namespaced_lease(object_name(node), agent.namespace, {"metadata": {"annotations": {"x": "1"}}})
+    with pytest.raises(client.ApiException) as refused:
+        as_agent.patch_namespaced_lease(object_name(others[0]), agent.namespace,
+                                        {"metadata": {"annotations": {HOLD_ANNOTATION: "kubelet-stop"}}})
+    assert refused.value.status in (403, 404), refused.value  # its Role names its own node's Lease only
+    with pytest.raises(client.ApiException) as listing:
+        as_agent.list_namespaced_lease(agent.namespace)  # the whole namespace's Leases: not its to read
+    assert listing.value.status == 403

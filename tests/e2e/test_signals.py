@@ -149,3 +149,50 @@ def test_a_signal_with_two_node_faults_in_flight_heals_both(cluster: Cluster, si
     for n in (node_a, node_b):
         watch_until(cluster.core.list_node, lambda o: node_condition(o) == "True", 120, f"{n} Ready",
                     field_selector=f"metadata.name={n}")
+
+
+def test_a_run_paused_past_its_run_lease_is_fenced_off_and_says_who_took_it(cluster: Cluster,
+                                                                            side_lane: "SideLane",
+                                                                            tmp_path: Path) -> None:
+    """Run A holds the run Lease and is paused (SIGSTOP) past its duration; run B, watching the Lease stand still
+    on its own clock, takes it over. A, woken, finds the Lease another's: it injects nothing, ends `aborted` (exit
+    5) naming B, and B's run goes on."""
+    import os
+
+    node = side_lane.nodes[-1]
+    lock = f"fence-test-{int(time.time())}"
+    env = {k: v for k, v in os.environ.items() if k != "CHAOS_HARNESS_RUN_GROUP"}  # two runs, two groups
+    env.update(SIGNAL_NODE=node, PYTHONUNBUFFERED="1")
+    a = subprocess.Popen(harness(cluster, tmp_path / "a.json", side_lane, "--run-lock", lock, "run", "sig_fenced",
+                                 "--report-dir", str(tmp_path / "a")),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    b = None
+    try:
+        wait_for_line(a, "PHASE holding", time.monotonic() + 180)
+        a.send_signal(signal.SIGSTOP)
+        paused = time.monotonic()
+        b = subprocess.Popen(harness(cluster, tmp_path / "b.json", side_lane, "--run-lock", lock, "run", "sig_fenced",
+                                     "--wait-for-run", "180", "--report-dir", str(tmp_path / "b")),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env={**env, "SIGNAL_TAKER": "1"})
+        wait_for_line(b, "PHASE taken", time.monotonic() + 240)
+        took = time.monotonic() - paused
+        a.send_signal(signal.SIGCONT)
+        out_a, _ = a.communicate(timeout=120)
+        out_b, _ = b.communicate(timeout=120)
+    finally:
+        for p in (a, b):
+            if p is not None and p.poll() is None:
+                p.send_signal(signal.SIGCONT)
+                p.kill()
+    import re
+
+    print(f"B took the Lease {took:.0f}s after A was paused (A's Lease: 30 s, then 30 s watched on B's clock)")
+    print(out_a[-1500:])
+    assert "PHASE injected" not in out_a, "a run that lost its run Lease injected a fault"
+    assert a.returncode == 5, (a.returncode, out_a[-2000:])
+    named = re.search(r"lost the run lock to run (\S+) on ", out_a)
+    assert named and (tmp_path / "b" / named.group(1)).is_dir(), out_a[-2000:]  # B's run, by its run directory
+    assert b.returncode == 0, out_b[-2000:]
+    assert took >= 30, "B took the Lease before it had watched it stand still for its duration"
+    assert KindNodeAccess().kubelet_active(node)
