@@ -32,7 +32,8 @@ SAMPLE = re.compile(r'^(?P<name>apiserver_request_total|apiserver_request_body_s
                     r'(?P<value>\S+)$')
 STORAGE = re.compile(r"^apiserver_storage_size_bytes\{[^}]*\} (?P<value>\S+)$")
 AGENT_WRITES = {("PATCH", "configmaps"), ("POST", "configmaps")}
-AGENT_READS = {("GET", "leases")}
+AGENT_READS = {("GET", "leases")}  # polling: an agent that watches its Lease sends none while idle
+AGENT_WATCHES = {("WATCH", "leases")}
 
 
 def raw_get(cluster: Cluster, path: str) -> str:
@@ -91,6 +92,7 @@ def main() -> int:
     b0, b1, bs = window(cluster, args.seconds, "the cluster without agents")
     base_w = rates(b0, b1, bs, AGENT_WRITES, "requests")
     base_r = rates(b0, b1, bs, AGENT_READS, "requests")
+    base_watch = rates(b0, b1, bs, AGENT_WATCHES, "requests")
     base_b = rates(b0, b1, bs, AGENT_WRITES, "bytes")
     agent = NodeAgent(cluster, f"load-{int(time.time())}", AgentConfig(image=resolve_agent_image(cluster, None)), nodes)
     installed = agent.install()
@@ -102,11 +104,13 @@ def main() -> int:
             agent.namespace, _request_timeout=10).items]
         writes = (rates(i0, i1, is_, AGENT_WRITES, "requests") - base_w) / n
         reads = (rates(i0, i1, is_, AGENT_READS, "requests") - base_r) / n
+        watches = (rates(i0, i1, is_, AGENT_WATCHES, "requests") - base_watch) / n
         written = (rates(i0, i1, is_, AGENT_WRITES, "bytes") - base_b) / n
         grown = i1["storage"][("etcd", "")] - i0["storage"][("etcd", "")]
         print(f"idle, per node: {writes:.2f} writes/s (target <= 0.2), {written / 1024:.2f} KB/s written "
-              f"(target <= 1), {reads:.2f} Lease reads/s; sample ConfigMap {sum(sizes) / max(len(sizes), 1) / 1024:.1f} "
-              f"KB each")
+              f"(target <= 1), {max(reads, 0.0):.2f} polling Lease reads/s (target 0: the agent watches its Lease), "
+              f"{max(watches, 0.0) * 60:.2f} Lease watches opened per minute; sample ConfigMap "
+              f"{sum(sizes) / max(len(sizes), 1) / 1024:.1f} KB each")
         hour = written * n * 3600
         print(f"idle, the whole pool: {writes * n:.1f} writes/s, {written * n / 1024:.1f} KB/s into etcd: "
               f"{hour / 2**20:.0f} MB per hour, {8 * hour / 2**20:.0f} MB in 8 hours (target < 50); etcd's file "
