@@ -54,6 +54,9 @@ HOLD_ANNOTATION = "chaos-harness.io/hold"
 HOLD_ID_ANNOTATION = "chaos-harness.io/hold-id"
 HOLD_SECONDS_ANNOTATION = "chaos-harness.io/hold-seconds"
 HOLD_PEERS_ANNOTATION = "chaos-harness.io/hold-peers"
+# Which run asks, and the run Lease (namespace/name) it must still hold for the agent to take the hold.
+HOLD_RUN_ANNOTATION = "chaos-harness.io/hold-run"
+HOLD_RUN_LOCK_ANNOTATION = "chaos-harness.io/hold-run-lock"
 # The agent answers: the id once the fault is in force (and what it saw), the id with what went wrong, the id
 # once undone, and which bound undid it when the harness did not (deadman, time-box, outside, agent-restart).
 APPLIED_ANNOTATION = "chaos-harness.io/applied"
@@ -243,6 +246,8 @@ class NodeAgent:
         _ignore_conflict(lambda: core.create_namespace(namespace, _request_timeout=15), f"creating namespace {ns}")
         for node in self.nodes:
             self._install_on(node, labels)
+        if self.run_lock:
+            self._let_read_run_lock(labels)
         self.wait_published(started + deadline_seconds)
         if check_layouts:
             self.check_layouts()
@@ -278,6 +283,24 @@ class NodeAgent:
             f"creating the agent RoleBinding of {node}")
         _ignore_conflict(lambda: client.AppsV1Api(self.cluster.api).create_namespaced_daemon_set(
             ns, self.daemon_set(mine, node), _request_timeout=15), f"creating the agent of {node}")
+
+    def _let_read_run_lock(self, labels: dict[str, str]) -> None:
+        """Each node's agent may read the run Lease (that one Lease, nothing else there): it takes a hold only
+        while the run asking for it still holds that Lease. A Role beside the Lease, and one RoleBinding per run,
+        removed with the agent."""
+        rbac = client.RbacAuthorizationV1Api(self.cluster.api)
+        lock_ns, lock_name = self.run_lock.split("/", 1)
+        role = f"chaos-agent-read-{lock_name}"[:253]
+        _ignore_conflict(lambda: rbac.create_namespaced_role(lock_ns, client.V1Role(
+            metadata=client.V1ObjectMeta(name=role, labels={**MANAGED_BY, APP_LABEL: NAME}),
+            rules=[client.V1PolicyRule(api_groups=["coordination.k8s.io"], resources=["leases"],
+                                       resource_names=[lock_name], verbs=["get"])]), _request_timeout=15),
+            f"creating the Role that lets agents read {self.run_lock}")
+        _ignore_conflict(lambda: rbac.create_namespaced_role_binding(lock_ns, client.V1RoleBinding(
+            metadata=client.V1ObjectMeta(name=self.namespace, labels=labels),
+            role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name=role),
+            subjects=[client.RbacV1Subject(kind="ServiceAccount", name=object_name(n), namespace=self.namespace)
+                      for n in self.nodes]), _request_timeout=15), f"letting this run's agents read {self.run_lock}")
 
     def daemon_set(self, labels: dict[str, str], node: str) -> client.V1DaemonSet:
         """The agent of one node: a DaemonSet pinned to it (so that a pod restarted for any reason comes back
@@ -412,6 +435,13 @@ class NodeAgent:
         told to exit, so this heals too."""
         from chaos_harness.core.namespaces import delete_namespace
 
+        if self.run_lock:
+            try:
+                with api_errors("removing the agents' binding to the run Lease"):
+                    client.RbacAuthorizationV1Api(self.cluster.api).delete_namespaced_role_binding(
+                        self.namespace, self.run_lock.split("/", 1)[0], _request_timeout=15)
+            except ClusterError:
+                pass  # gone already, or not ours to delete: it binds ServiceAccounts that go with the namespace
         delete_namespace(self.cluster, self.namespace, deadline_seconds)
 
 

@@ -23,7 +23,8 @@ from chaos_harness.core.waits import node_condition, watch_until
 from chaos_harness.nodes.access import DEFAULT_TIME_BOX_SECONDS, Emit, RuntimeContainer
 from chaos_harness.nodes.agent import (APP_LABEL, APPLIED_ANNOTATION, ENDED_ANNOTATION, EVIDENCE_ANNOTATION,
                                        HEALED_ANNOTATION, HOLD_ANNOTATION, HOLD_ERROR_ANNOTATION, HOLD_ID_ANNOTATION,
-                                       HOLD_PEERS_ANNOTATION, HOLD_SECONDS_ANNOTATION, NAME, NO_HOLD, SAMPLE_LABEL,
+                                       HOLD_PEERS_ANNOTATION, HOLD_RUN_ANNOTATION, HOLD_RUN_LOCK_ANNOTATION,
+                                       HOLD_SECONDS_ANNOTATION, NAME, NO_HOLD, SAMPLE_LABEL,
                                        SCOPE_ANNOTATION, SEEN_ANNOTATION, AgentConfig, NodeAgent, covers, micro_time,
                                        node_of, object_name, parse_sample, parse_samples, sample_containers)
 from chaos_harness.nodes.sample_watch import SampleWatch
@@ -188,6 +189,8 @@ class AgentNodeAccess:
         if hold_id:
             annotations.update({HOLD_ID_ANNOTATION: hold_id, HOLD_SECONDS_ANNOTATION: str(round(time_box_seconds)),
                                 HOLD_PEERS_ANNOTATION: ",".join(peers) or None, APPLIED_ANNOTATION: None,
+                                HOLD_RUN_ANNOTATION: self.agent.run_id,
+                                HOLD_RUN_LOCK_ANNOTATION: self.agent.run_lock or None,
                                 EVIDENCE_ANNOTATION: None, HOLD_ERROR_ANNOTATION: None, ENDED_ANNOTATION: None})
         body = client.V1Lease(
             metadata=client.V1ObjectMeta(name=object_name(node),

@@ -229,6 +229,10 @@ func testAgent(t *testing.T, h *fakeHost) (*agent, *[]map[string]any) {
 			said = append(said, patch.Metadata.Annotations)
 			mu.Unlock()
 		}
+		if strings.HasSuffix(r.URL.Path, "/leases/held-run-lock") { // a run Lease that run-a holds
+			w.Write([]byte(`{"metadata":{"annotations":{"chaos-harness.io/runs":"{\"run-a\":{\"pid\":1}}"}}}`))
+			return
+		}
 		w.Write([]byte("{}"))
 	}))
 	t.Cleanup(srv.Close)
@@ -367,5 +371,30 @@ func TestABoundBeyondTheLimitIsAHoldErrorAndNothingIsApplied(t *testing.T) {
 	a.onLease(lease("t1", 2147483647, hold("kubelet-stop", "h1", "1e9")))
 	if len(h.ran) != 0 || a.holding || !saidSomething(*said, "h1: hold-seconds 1e+09: beyond this node's limit") {
 		t.Fatalf("ran %v, said %v", h.ran, *said)
+	}
+}
+
+func TestAHoldOfARunThatLostItsRunLeaseIsRefused(t *testing.T) {
+	h := &fakeHost{}
+	a, said := testAgent(t, h)
+	// The test's API server answers every GET with "{}": a run Lease that names no run.
+	ask := hold("kubelet-stop", "h1", "60")
+	ask[annotationHoldRun], ask[annotationHoldRunLock] = "run-a", "chaos-harness/chaos-harness-run"
+	a.onLease(lease("t0", 30, nil))
+	a.onLease(lease("t1", 30, ask))
+	if len(h.ran) != 0 || a.holding || !saidSomething(*said, "run run-a no longer holds the run lock") {
+		t.Fatalf("a run that lost its run Lease got its fault: ran %v, said %v", h.ran, *said)
+	}
+}
+
+func TestAHoldOfARunThatStillHoldsItsRunLeaseIsTaken(t *testing.T) {
+	h := &fakeHost{}
+	a, _ := testAgent(t, h)
+	ask := hold("kubelet-stop", "h1", "60")
+	ask[annotationHoldRun], ask[annotationHoldRunLock] = "run-a", "chaos-harness/held-run-lock"
+	a.onLease(lease("t0", 30, nil))
+	a.onLease(lease("t1", 30, ask))
+	if !a.holding || h.saw("systemctl stop kubelet") != 1 {
+		t.Fatalf("the hold of a run that holds its run Lease was refused: %v", h.ran)
 	}
 }

@@ -43,6 +43,10 @@ const (
 	annotationEvidence    = "chaos-harness.io/evidence"
 	annotationHoldError   = "chaos-harness.io/hold-error"
 	annotationEnded       = "chaos-harness.io/ended"
+	// Which run asks, and the run Lease ("namespace/name") that run must still hold for the hold to be taken.
+	annotationHoldRun     = "chaos-harness.io/hold-run"
+	annotationHoldRunLock = "chaos-harness.io/hold-run-lock"
+	annotationRuns        = "chaos-harness.io/runs"
 	// Without a time box from the harness (an older harness), a hold lasts at most this long (or -max-hold).
 	defaultHoldSeconds = 900
 	// The host timer fires this long after the switch would: the agent, when alive, always acts first.
@@ -190,7 +194,35 @@ func (a *agent) onLease(lease *leaseView) {
 	if now.Sub(a.lastChange) > req.bound {
 		return // asked, but not renewed for longer than its own switch: the harness is gone
 	}
+	if err := a.stillHolds(a.ann[annotationHoldRunLock], a.ann[annotationHoldRun]); err != nil {
+		_ = a.spend(id)
+		a.reportHoldError(id, err)
+		return
+	}
 	a.takeHold(req, now)
+}
+
+// stillHolds: the run asking for a hold still holds its run Lease (lock: "namespace/name"): it is one of the
+// runs that Lease names. A run that lost it (paused past its duration, another run took over) is refused: its
+// faults end with it. No lock named (a harness that holds none): nothing to check.
+func (a *agent) stillHolds(lock, run string) error {
+	if lock == "" {
+		return nil
+	}
+	ns, name, ok := strings.Cut(lock, "/")
+	if !ok || ns == "" || name == "" || run == "" {
+		return fmt.Errorf("the hold names run %q of run lock %q: not a run of a run lock", clip(run), clip(lock))
+	}
+	var lease leaseView
+	path := fmt.Sprintf("/apis/coordination.k8s.io/v1/namespaces/%s/leases/%s", url.PathEscape(ns), url.PathEscape(name))
+	if _, err := a.request(a.control, "GET", path, "", nil, &lease); err != nil {
+		return fmt.Errorf("cannot read the run lock %s to see that run %s still holds it: %v", lock, run, err)
+	}
+	var runs map[string]json.RawMessage
+	if json.Unmarshal([]byte(lease.Metadata.Annotations[annotationRuns]), &runs) != nil || runs[run] == nil {
+		return fmt.Errorf("run %s no longer holds the run lock %s: its faults end with it", run, lock)
+	}
+	return nil
 }
 
 // --- the switch, on its own goroutine ------------------------------------------------------------------------
