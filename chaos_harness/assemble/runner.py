@@ -53,6 +53,8 @@ def rejudge(run_dir: Path, dirs: Sequence[Path] = ()) -> list[tuple[str, list[di
         timing = ClusterTiming.from_dict(document["timing"])
     except (TypeError, ValueError) as e:
         raise UsageError(f"{run_dir / 'results.json'}: its timing cannot be read ({e})") from e
+    if bad := timing.problem():
+        raise UsageError(f"{run_dir / 'results.json'}: its timing {bad}")
     modules = scenario_modules(dirs)
     absent = [r["scenario"] for r in document["results"] if r["scenario"] not in modules]
     if absent:

@@ -28,6 +28,17 @@ class ClusterTiming:
         is still in control, and still bounds one that is not."""
         return 2 * (self.node_monitor_grace_period + self.unreachable_toleration_seconds) + 300
 
+    def problem(self) -> str:
+        """What makes these values no timing at all ("" when nothing does): each a finite, non-negative number."""
+        import math
+
+        for key in ("node_monitor_grace_period", "node_monitor_period", "not_ready_toleration_seconds",
+                    "unreachable_toleration_seconds"):
+            value = getattr(self, key)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+                return f"{key} is {str(value)[:30]!r}, not a finite number of seconds"
+        return ""
+
     def as_dict(self) -> dict[str, object]:
         return {**{k: v for k, v in self.__dict__.items() if k != "assumed"}, "assumed": list(self.assumed)}
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos_harness.core.errors import HarnessError
+from chaos_harness.core.files import read_regular
 
 
 def default_journal_path() -> Path:
@@ -75,6 +76,24 @@ def impossible_path(path: Path) -> str:
     return ""
 
 
+def entry_problem(entry: Any) -> str:
+    """What keeps `entry` from being a journal entry ("" when nothing does)."""
+    if not isinstance(entry, dict):
+        return f"is a JSON {type(entry).__name__}, not an object"
+    for key in ("id", "cluster_uid", "context", "run_id"):
+        if not isinstance(entry.get(key), str):
+            return f"has no string {key!r}"
+    fault = entry.get("fault")
+    if not isinstance(fault, dict) or not isinstance(fault.get("type"), str):
+        return "has no fault with a type"
+    if not isinstance(entry.get("written_at"), (int, float)) or isinstance(entry.get("written_at"), bool):
+        return "has no time it was written"
+    for key in ("access", "owner"):
+        if key in entry and not isinstance(entry[key], dict):
+            return f"has a {key!r} that is not an object"
+    return ""
+
+
 class JournalError(HarnessError):
     """The journal cannot be read or written (corrupt, a directory, not writable): one line, exit 2."""
 
@@ -100,19 +119,28 @@ class Journal:
                             f"fix its permissions or pass another file with --journal")
 
     def _read(self) -> list[dict[str, Any]]:
+        """The entries, or JournalError: a journal that cannot be read (a symlink loop, a FIFO, garbage, an
+        entry of the wrong shape) is never taken for an empty one, which would mean "nothing to heal"."""
+        if not os.path.lexists(self.path):
+            return []
         try:
-            text = self.path.read_text() if self.path.exists() else ""
-        except OSError as e:
-            raise self._fail("read", e) from e
+            text = read_regular(self.path, "journal").decode("utf-8")
+        except ValueError as e:
+            raise JournalError(f"{e}; pass a journal file with --journal after checking what it holds (faults "
+                               f"listed there may still need healing)") from e
         if not text.strip():
             return []
         try:
             entries = json.loads(text)
-        except ValueError as e:
-            raise JournalError(f"journal {self.path} is not valid JSON ({e}); move it aside after checking what it "
-                               f"holds (faults listed there may still need healing)") from e
+        except (ValueError, RecursionError) as e:
+            raise JournalError(f"journal {self.path} is not valid JSON ({str(e)[:120]}); move it aside after checking "
+                               f"what it holds (faults listed there may still need healing)") from e
         if not isinstance(entries, list):
             raise JournalError(f"journal {self.path} does not hold a list of entries")
+        for i, entry in enumerate(entries):
+            if problem := entry_problem(entry):
+                raise JournalError(f"journal {self.path}: entry {i} {problem}; this version cannot heal it: move the "
+                                   f"journal aside after checking what it holds")
         return entries
 
     @contextmanager

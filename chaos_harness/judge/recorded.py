@@ -16,9 +16,10 @@ def recorded_timing(events: Iterable[Event]) -> ClusterTiming | None:
         timing = e.get("timing")
         if isinstance(timing, dict):
             try:
-                return ClusterTiming.from_dict(timing)
+                found = ClusterTiming.from_dict(timing)
             except (TypeError, ValueError):
                 return None
+            return None if found.problem() else found
     return None
 
 

@@ -293,5 +293,41 @@ def ordered(events: Iterable[Event]) -> list[Event]:
     return out
 
 
+def event_problem(e: Any) -> str:
+    """What keeps a decoded JSON line from being a history event ("" when nothing does): an object with a
+    string `kind`, a whole `seq` and finite `mono` and `wall` times."""
+    import math
+
+    if not isinstance(e, dict):
+        return f"a JSON {type(e).__name__}, not an object"
+    if not isinstance(e.get("kind"), str):
+        return "no string 'kind'"
+    if not isinstance(e.get("seq"), int) or isinstance(e.get("seq"), bool):
+        return "no whole number 'seq'"
+    for key in ("mono", "wall"):
+        value = e.get(key)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            return f"'{key}' is not a finite number ({str(value)[:30]!r})"
+    return ""
+
+
 def load(path: Path) -> list[Event]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """The events of a history file, each line checked (event_problem): ValueError naming the line of the first
+    one that is not an event, or that is nested too deep to read."""
+    from chaos_harness.core.files import read_regular
+
+    events: list[Event] = []
+    text = read_regular(path, "history").decode("utf-8", errors="strict")
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            e = json.loads(line)
+        except RecursionError as err:
+            raise ValueError(f"{path}:{number}: nested too deep to be a history line") from err
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{number}: not a history line ({err.msg})") from err
+        if problem := event_problem(e):
+            raise ValueError(f"{path}:{number}: not a history event: {problem}")
+        events.append(e)
+    return events

@@ -48,3 +48,95 @@ def test_a_run_of_scenarios_not_installed_here_is_exit_2(tmp_path: Path, capsys)
     assert cli.main(["check", str(run)]) == cli.EXIT_USAGE
     err = capsys.readouterr().err
     assert "their_own_check are not installed here" in err and err.count("\n") == 1
+
+
+def _history(run: Path) -> Path:
+    return run / "s08_kubelet_stop_mysql.history.jsonl"
+
+
+def _add_line(text: str):  # type: ignore[no-untyped-def]
+    return lambda run: _history(run).write_text(_history(run).read_text() + text + "\n")
+
+
+def _results(change):  # type: ignore[no-untyped-def]
+    def apply(run: Path) -> None:
+        import json
+
+        doc = json.loads((run / "results.json").read_text())
+        change(doc)
+        (run / "results.json").write_text(json.dumps(doc))
+    return apply
+
+
+def _fifo(name: str):  # type: ignore[no-untyped-def]
+    def apply(run: Path) -> None:
+        import os
+
+        (run / name).unlink()
+        os.mkfifo(run / name)
+    return apply
+
+
+def _loop(run: Path) -> None:
+    import os
+
+    (run / "results.json").unlink()
+    os.symlink(run / "results.json", run / "results.json")
+
+
+HOSTILE: dict[str, tuple[Callable[[Path], None], str]] = {
+    "a history line that is 5": (_add_line("5"), "not a history event: a JSON int"),
+    "a history line that is []": (_add_line("[]"), "not a history event: a JSON list"),
+    "a history line nested 100,000 deep": (_add_line("[" * 100000 + "]" * 100000), "nested too deep"),
+    "a history event whose mono is NaN": (_add_line('{"seq": 9999, "mono": NaN, "wall": 1, "kind": "x"}'),
+                                          "'mono' is not a finite number"),
+    "results.json nested 100,000 deep": (lambda run: (run / "results.json").write_text("[" * 100000 + "]" * 100000),
+                                         "nested too deep"),
+    "timing values as strings": (_results(lambda d: d["timing"].update(node_monitor_grace_period="16")),
+                                 "not a finite number of seconds"),
+    "results.json a FIFO": (_fifo("results.json"), "not a regular file"),
+    "a history a FIFO": (_fifo("s08_kubelet_stop_mysql.history.jsonl"), "not a regular file"),
+    "results.json a symlink loop": (_loop, "cannot be read"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_check_on_a_hostile_run_is_one_line_naming_what_and_where(case: str, tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(RUN, run)
+    damage, said = HOSTILE[case]
+    damage(run)
+    code = cli.main(["check", str(run)])
+    out, err = capsys.readouterr()
+    assert code == cli.EXIT_USAGE and said in err and err.count("\n") == 1 and "Traceback" not in out + err, (
+        code, err[-500:])
+
+
+def test_a_steady_state_event_of_the_wrong_shape_is_judged_not_a_traceback(tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(RUN, run)
+    _add_line('{"seq": 9998, "mono": 1e9, "wall": 1, "kind": "steady-state", "ok": false, "checks": 5}')(run)
+    _add_line('{"seq": 9999, "mono": 1e9, "wall": 1, "kind": "steady-state", "ok": false, "checks": [5]}')(run)
+    code = cli.main(["check", str(run)])
+    out, err = capsys.readouterr()
+    assert code in (cli.EXIT_HYPOTHESIS, cli.EXIT_NOT_RUN) and "Traceback" not in out + err, (code, out[-300:], err)
+
+
+@pytest.mark.parametrize("body,said", [("return [1]", "returned '1' (int), not a Verdict"),
+                                       ("import sys; sys.exit(3)", "called sys.exit(3)")])
+def test_a_users_check_that_returns_junk_or_exits_is_an_error_verdict(tmp_path: Path, capsys, body: str,
+                                                                     said: str) -> None:
+    import json
+
+    run = tmp_path / "run"
+    shutil.copytree(RUN, run)
+    doc = json.loads((run / "results.json").read_text())
+    doc["results"] = [dict(r, scenario="mine") for r in doc["results"] if r["scenario"] == "s01_stable_identity"]
+    (run / "results.json").write_text(json.dumps(doc))
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    (scenarios / "mine.py").write_text(f'HYPOTHESIS = "mine"\n\ndef run(env):\n    pass\n\ndef check(events, timing):\n'
+                                       f'    {body}\n')
+    code = cli.main(["check", str(run), "--scenarios", str(scenarios)])
+    out, err = capsys.readouterr()
+    assert code == cli.EXIT_HYPOTHESIS and said in out and "Traceback" not in out + err, (code, out[-500:], err)

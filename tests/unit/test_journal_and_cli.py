@@ -400,3 +400,33 @@ def test_a_full_disk_never_skips_a_heal_and_is_cleanup_failed(tmp_path) -> None:
         with session.injected(Noted()):
             pass
     assert healed == ["healed"] and journal.entries() == []
+
+
+@pytest.mark.parametrize("case", ["symlink loop", "fifo", "utf-16", "binary", "owner a string", "access a string",
+                                  "entry a number", "fault without type", "nested"])
+def test_a_journal_that_cannot_be_read_is_an_error_never_nothing_to_heal(tmp_path: Path, capsys, case: str) -> None:
+    import json as j
+    import os
+
+    path = tmp_path / "journal.json"
+    entry = {"id": "e1", "fault": {"type": "kubelet-stop", "node": "n"}, "cluster_uid": "u", "context": "kind-x",
+             "run_id": "r", "written_at": 1.0, "access": {"name": "docker"}, "owner": {"pid": 1}}
+    if case == "symlink loop":
+        os.symlink(path, path)
+    elif case == "fifo":
+        os.mkfifo(path)
+    elif case == "utf-16":
+        path.write_bytes(j.dumps([entry]).encode("utf-16"))
+    elif case == "binary":
+        path.write_bytes(bytes(range(256)))
+    elif case == "nested":
+        path.write_text("[" * 100000 + "]" * 100000)
+    else:
+        changed = {"owner a string": {**entry, "owner": "me"}, "access a string": {**entry, "access": "docker"},
+                   "entry a number": 5, "fault without type": {**entry, "fault": {"node": "n"}}}[case]
+        path.write_text(j.dumps([changed]))
+    for command in (["cleanup"], ["journal"]):
+        code = cli.main(["--journal", str(path), *command])
+        out, err = capsys.readouterr()
+        assert code == cli.EXIT_USAGE and "journal" in err and err.count("\n") == 1, (case, command, code, out, err)
+        assert "nothing to heal" not in out and "Traceback" not in out + err
