@@ -246,7 +246,10 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     if args.action == "install":
         schedule.check_cron(args.schedule)
         schedule.check_install_values(args.time_zone, args.reports_size)
-        run_args = build_parser().parse_args(["run", *(["--config", str(args.config)] if args.config else [])])
+        # Read as the scheduled pod will read it: a run file the schedule does not trust is refused now, at install,
+        # in one line, rather than by every night's run.
+        run_args = build_parser().parse_args(["run", *(["--config", str(args.config)] if args.config else []),
+                                              *([] if args.trust_run_file else ["--untrusted-run-file"])])
         specs = apply_run_file(run_args)
         known = scenario_modules(run_args.scenarios)
         plan = plan_run(known, specs, run_args.scenario, bool(run_args.target), probe_of(run_args))

@@ -16,7 +16,7 @@ from typing import Any
 from kubernetes import client
 
 from chaos_harness.core.api_errors import api_errors
-from chaos_harness.core.errors import ClusterError, Conflict, FaultError, NotFound, WaitTimeout
+from chaos_harness.core.errors import ClusterError, Conflict, FaultError, Forbidden, NotFound, WaitTimeout
 from chaos_harness.core.kube import Cluster
 from chaos_harness.core.labels import RUN_LABEL
 from chaos_harness.core.waits import node_condition, watch_until
@@ -256,6 +256,12 @@ class AgentNodeAccess:
             hold_id = held[0] if held else self._current_hold(node)
             self._set_lease(node, NO_HOLD)
         except NotFound:
+            return False
+        except Forbidden as e:
+            if "being terminated" not in str(e):
+                raise
+            # Its namespace is going (the run's end, or the next run removing a killed run's agents): each agent
+            # undoes what it holds as it is told to exit. Like a namespace already gone.
             return False
         if hold_id:
             self._wait_lease(node, f"{fault} undone", lambda ann: ann.get(ENDED_ANNOTATION) == hold_id, 60)

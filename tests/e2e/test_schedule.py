@@ -133,11 +133,16 @@ def test_a_scheduled_run_inside_the_cluster(cluster: Cluster, namespace: str, ke
     failing.write_text(f'{lane_nodes}[[targets]]\nstatefulset = "{namespace}/keystore"\nscenarios = ["s07"]\n'
                        f'probe_write = "true {{key}}"\nprobe_read = "echo"\n')
     try:
+        # Its probes run commands in the target's pods: a run file the schedule must be told to trust.
+        untrusted = harness("schedule", "install", "--name", name, "--namespace", home, "--schedule", "0 3 * * *",
+                            "--config", str(passing), timeout=120)
+        assert untrusted.returncode == 2 and "--trust-run-file" in untrusted.stderr, untrusted.stderr[-2000:]
+        assert untrusted.stderr.count("\n") == 1 and labelled(cluster, name) == []
         installed = harness("schedule", "install", "--name", name, "--namespace", home, "--schedule", "0 3 * * *",
-                            "--config", str(passing), timeout=900)
+                            "--config", str(passing), "--trust-run-file", timeout=900)
         assert installed.returncode == 0, installed.stdout[-2000:] + installed.stderr[-2000:]
         broken = harness("schedule", "install", "--name", "broken", "--namespace", home, "--schedule", "0 4 * * *",
-                         "--config", str(failing), timeout=900)
+                         "--config", str(failing), "--trust-run-file", timeout=900)
         assert broken.returncode == 0, broken.stderr[-2000:]
         took("install x2")
 
