@@ -19,6 +19,48 @@ from chaos_harness.core.errors import UsageError
 SCENARIO_GROUP = "chaos_harness.scenarios"
 
 
+# What a scenario module may declare, and what each must be: checked when it is loaded, so that a typo or a
+# value of the wrong kind is one line naming it, never a behaviour that silently differs (Hypothesis checks a
+# rule-based state machine's definition the same way, when it is declared).
+def _seconds(v: Any) -> bool:
+    import math
+
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+
+CONTRACT: dict[str, tuple[Any, str]] = {
+    "HYPOTHESIS": (lambda v: isinstance(v, str) and bool(v.strip()), "a non-empty string: the claim, in one sentence"),
+    "run": (callable, "a function run(env)"),
+    "check": (callable, "a function check(events, timing) returning Verdicts"),
+    "FAULTS": (lambda v: isinstance(v, (tuple, list)) and all(isinstance(f, str) for f in v),
+               "a tuple of fault type names, e.g. ('kubelet-stop',)"),
+    "TYPICAL_SECONDS": (_seconds, "a positive number of seconds"),
+    "HOLDS": (lambda v: v in ("pods", "nodes"), "'pods' or 'nodes'"),
+    "PLACEABLE": (lambda v: isinstance(v, bool), "True or False"),
+    "TARGETABLE": (lambda v: isinstance(v, bool), "True or False"),
+    "USES_MYSQL": (lambda v: isinstance(v, bool), "True or False"),
+    "CHANGES_TARGET": (lambda v: isinstance(v, str), "a string: what it changes on a target (e.g. 'scale')"),
+    "LANE_NODES": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 2, "a whole number >= 2"),
+}
+
+
+def check_contract(name: str, module: ModuleType, source: str) -> None:
+    """A scenario's declarations are what they must be (CONTRACT); a name one letter or two from one of them
+    (TARGETTABLE) is a typo. Either is one line naming the scenario, the name and what it must be."""
+    import difflib
+
+    for key, (ok, must) in CONTRACT.items():
+        if hasattr(module, key) and not ok(getattr(module, key)):
+            raise UsageError(f"scenario {name} ({source}): {key} = {str(getattr(module, key))[:60]!r} must be {must}")
+    for key in vars(module):
+        if key in CONTRACT or key.startswith("_"):
+            continue
+        close = difflib.get_close_matches(key, CONTRACT, n=1, cutoff=0.85)
+        if close and (key.isupper() or close[0].islower()):
+            raise UsageError(f"scenario {name} ({source}): {key} is not something a scenario declares; did you mean "
+                             f"{close[0]}?")
+
+
 def scenario_modules(dirs: Sequence[Path] = ()) -> dict[str, ModuleType]:
     """Every scenario by name: the built-in `scenarios` package, then the entry points of the group
     `chaos_harness.scenarios` (each names a module), then the `*.py` files of each directory in `dirs`
@@ -34,6 +76,7 @@ def scenario_modules(dirs: Sequence[Path] = ()) -> dict[str, ModuleType]:
         if name in found:
             raise UsageError(f"scenario {name} from {source} clashes with the one from {found[name].CHAOS_SOURCE}; "
                              f"rename one of them")
+        check_contract(name, module, source)
         if not getattr(module, "CHAOS_SOURCE", None):
             module.CHAOS_SOURCE = source  # type: ignore[attr-defined]
         found[name] = module
@@ -75,6 +118,9 @@ def load_scenario_file(path: Path) -> ModuleType:
         spec.loader.exec_module(module)
     except SyntaxError as e:
         raise UsageError(f"{e.filename or path}:{e.lineno}: syntax error: {e.msg}") from e
+    except SystemExit as e:  # a file that ends the process as it is imported ends nothing but its own loading
+        raise UsageError(f"{path}: importing it called sys.exit({e.code!r}); a scenario file defines, it does not "
+                         f"run") from e
     except Exception as e:
         tb = traceback.extract_tb(e.__traceback__)
         line = next((f.lineno for f in reversed(tb) if f.filename == str(path)), None)

@@ -20,7 +20,7 @@ from chaos_harness.core.kube import Cluster, allowed_contexts_from_env, connect
 from chaos_harness.core.selectors import check_selector
 from chaos_harness.faults import heal_journal
 from chaos_harness.faults.journal import Journal, JournalEntry
-from chaos_harness.frontends.cli_parser import build_parser
+from chaos_harness.frontends.cli_parser import build_parser, one_line
 from chaos_harness.nodes.access import NodeAccess
 from chaos_harness.nodes.docker import KindNodeAccess
 from chaos_harness.testbed.shell import BuildError
@@ -411,6 +411,45 @@ def _raise_interrupted(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command, its exit code, and its output written whole: a reader that went away (`| head -1`) ends it
+    quietly with 141, as SIGPIPE ends a shell tool; an output that cannot be written (a full disk, a closed
+    stdout) is one line on stderr and exit 1, never a traceback or a silent 0."""
+    if sys.stdout is None:  # started with its stdout closed (`>&-`)
+        print("chaos-harness: its standard output is closed: give it somewhere to write (a file, /dev/null)",
+              file=sys.stderr)
+        return 1
+    for stream in (sys.stdout, sys.stderr):  # a non-UTF-8 locale (LANG=C) shows what it cannot encode escaped
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+        return code
+    except KeyboardInterrupt:  # before the command's own handler was in place (start-up)
+        print("chaos-harness: interrupted (SIGINT) before anything was done", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 128 + signal.SIGPIPE
+    except OSError as e:
+        if e.errno is None or sys.stdout is None:
+            raise
+        _quiet_stdout()
+        print(f"chaos-harness: cannot write its output ({e.strerror})", file=sys.stderr)
+        return 1
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that nothing left in its buffer fails again at the exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _main(argv: list[str] | None = None) -> int:
     from chaos_harness.core.memory import restart_with_capped_arenas
 
     if argv is None:  # the command itself, not a caller in this process (core/memory.py)
@@ -439,10 +478,10 @@ def main(argv: list[str] | None = None) -> int:
 
             return cmd_doctor(args, connect_from(args), access_options(args))
     except CleanupError as e:
-        print(f"chaos-harness {args.command}: cleanup failed: {e}", file=sys.stderr)
+        print(f"chaos-harness {args.command}: cleanup failed: {one_line(e, 2000)}", file=sys.stderr)
         return EXIT_CLEANUP
     except (UsageError, GuardError, HarnessError, BuildError) as e:
-        print(f"chaos-harness {args.command}: {e}", file=sys.stderr)
+        print(f"chaos-harness {args.command}: {one_line(e, 2000)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt as e:
         print(interrupted_line(args, "SIGINT", getattr(e, "__notes__", [])), file=sys.stderr)
@@ -450,11 +489,6 @@ def main(argv: list[str] | None = None) -> int:
     except Interrupted as e:
         print(interrupted_line(args, e.args[0], getattr(e, "__notes__", [])), file=sys.stderr)
         return e.exit_code
-    except BrokenPipeError:
-        # `chaos-harness list | head -1`: the reader went away; stop quietly, as a shell tool does on SIGPIPE.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 128 + signal.SIGPIPE
     finally:
         signal.signal(signal.SIGTERM, previous)
     parser.error(f"unknown command {args.command}")

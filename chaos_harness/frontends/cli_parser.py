@@ -4,6 +4,7 @@ runs what was parsed."""
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 from collections.abc import Callable
 from pathlib import Path
 
@@ -129,9 +130,23 @@ def schedule_options(a: argparse.ArgumentParser, action: str) -> None:
                        help="where the reports go (default reports/scheduled)")
 
 
+def one_line(text: object, limit: int = 500) -> str:
+    """`text` as one line fit for a terminal: control characters (a newline, an escape sequence) shown escaped,
+    anything past `limit` characters cut with a count of what was left out (user input echoed in an error)."""
+    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))
+    return shown if len(shown) <= limit else f"{shown[:limit]}... ({len(shown) - limit} more characters)"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line and a hint, as kubectl says it: never the whole usage for one wrong value."""
+
+    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {one_line(message)} (run '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chaos-harness", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="chaos-harness", description=DESCRIPTION,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     global_options(parser, suppress=False)
     common: dict[str, argparse.ArgumentParser] = {}
     for command, groups in OPTION_GROUPS.items():

@@ -50,6 +50,11 @@ def _fault_evidence(events: list[dict[str, Any]]) -> list[str]:
             if e["kind"] == "fault" and e["phase"] == "injected" and e.get("evidence")]
 
 
+def is_run_dir(path: Path) -> bool:
+    """A directory the harness wrote a run into (its mark), not a symlink to elsewhere."""
+    return path.is_dir() and not path.is_symlink() and (path / RUN_MARK).is_file()
+
+
 def runs(report_root: Path) -> list[dict[str, Any]]:
     """Every run under the report root with a results.json, newest first."""
     found = []
@@ -107,12 +112,18 @@ def render_index(report_root: Path) -> Path:
     return out
 
 
+# Every run directory the harness writes carries this file: pruning removes only directories that do (a user's
+# own `my_benchmarks/results.json` beside the runs is never the harness's to delete).
+RUN_MARK = ".chaos-harness-run"
+
+
 def prune(report_root: Path, keep: int) -> list[str]:
-    """Delete all but the newest `keep` runs (scheduled checks would otherwise fill the disk)."""
+    """Delete all but the newest `keep` runs (scheduled checks would otherwise fill the disk): only directories
+    the harness marked as its own runs, never a symlink out of the report root."""
     import shutil
 
     removed = []
-    for run in runs(report_root)[keep:]:
+    for run in [r for r in runs(report_root) if is_run_dir(report_root / r["dir"])][keep:]:
         shutil.rmtree(report_root / run["dir"], ignore_errors=True)
         removed.append(run["dir"])
     if removed:

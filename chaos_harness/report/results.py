@@ -82,6 +82,9 @@ class RunWriter:
         self.run_id = run_id
         self.dir = report_root / run_id
         self.dir.mkdir(parents=True, exist_ok=True)
+        from chaos_harness.report import RUN_MARK
+
+        (self.dir / RUN_MARK).write_text(f"a chaos-harness run ({run_id}): `--keep-runs` may delete this directory\n")
         self.meta = {"run_id": run_id, "started": time.time(), **meta}
         self.results: list[ScenarioResult] = []  # in plan order, whatever order they finished in
         self._positions: list[float] = []

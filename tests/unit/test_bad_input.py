@@ -242,3 +242,23 @@ def test_a_malformed_label_selector_is_named(selector: str) -> None:
     from chaos_harness.core.selectors import selector_problem
 
     assert selector_problem(selector)
+
+
+@pytest.mark.parametrize("body,said", [
+    ("import sys\nsys.exit(0)\n", "importing it called sys.exit(0)"),
+    ('HYPOTHESIS = {"a set"}\ndef run(env): pass\n', "HYPOTHESIS = \"{'a set'}\" must be a non-empty string"),
+    ('HYPOTHESIS = "h"\nFAULTS = 5\ndef run(env): pass\n', "FAULTS = '5' must be a tuple of fault type names"),
+    ('HYPOTHESIS = "h"\nrun = 5\n', "run = '5' must be a function run(env)"),
+    ('HYPOTHESIS = "h"\nTYPICAL_SECONDS = "abc"\ndef run(env): pass\n', "TYPICAL_SECONDS = 'abc' must be a positive"),
+    ('HYPOTHESIS = "h"\nHOLDS = "bogus"\ndef run(env): pass\n', "HOLDS = 'bogus' must be 'pods' or 'nodes'"),
+    ('HYPOTHESIS = "h"\nTARGETTABLE = True\ndef run(env): pass\n', "TARGETTABLE is not something a scenario "
+                                                                  "declares; did you mean TARGETABLE?"),
+])
+def test_a_scenario_file_is_checked_when_it_is_loaded(tmp_path: Path, body: str, said: str) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "mine.py").write_text(body)
+    result = subprocess.run([sys.executable, "-m", "chaos_harness", "list", "--scenarios", str(tmp_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and said in result.stderr and result.stderr.count("\n") == 1, result.stderr

@@ -50,6 +50,7 @@ def write_run(root: Path, run_id: str, started: float, results: list[ScenarioRes
               nodes: tuple[str, ...] = ("a", "b")) -> Path:
     run_dir = root / run_id
     run_dir.mkdir(parents=True)
+    (run_dir / ".chaos-harness-run").write_text("a run\n")  # as RunWriter marks it
     for name, source in histories.items():
         shutil.copyfile(DATA / source, run_dir / f"{name}.history.jsonl")
     (run_dir / "results.json").write_text(json.dumps({
@@ -74,7 +75,13 @@ def test_run_report_is_self_contained_and_index_shows_trend(tmp_path: Path) -> N
     runs_table = index[index.index('id="runs"'):]
     assert runs_table.index("run-2") < runs_table.index("run-1"), "newest first"
     assert "<td>19.5 s</td>" in index and "<polyline" in index
+    # A directory of the user's beside the runs, with a results.json of its own, is never pruned.
+    theirs = tmp_path / "my_benchmarks"
+    theirs.mkdir()
+    (theirs / "results.json").write_text(json.dumps({"results": [], "started": 1.0}))
+    (theirs / "notes.txt").write_text("mine")
     assert prune(tmp_path, keep=1) == ["run-1"] and not older.exists() and newer.exists()
+    assert prune(tmp_path, keep=0) == ["run-2"] and (theirs / "notes.txt").read_text() == "mine"
 
 
 def test_a_large_clusters_nodes_are_counted_not_listed(tmp_path: Path) -> None:
