@@ -19,6 +19,9 @@ from chaos_harness.core.api_errors import throttled_by_server
 DEFAULT_QPS = 50.0      # kubectl's own default; a run of five scenarios side by side stays well under it
 DEFAULT_BURST = 100
 MAX_429_RETRIES = 5
+# All the waiting one client does for 429s: an API server that keeps saying "come back later" is reported as
+# overloaded within this, however many requests ask and whatever each Retry-After says.
+MAX_429_WAIT_SECONDS = 60.0
 
 
 class Throttle:
@@ -31,7 +34,7 @@ class Throttle:
         self._tokens, self._at = float(burst), time.monotonic()
         self._lock = threading.Lock()
         self.requests = self.throttled = self.retried_429 = 0
-        self.waited = 0.0
+        self.waited = self.waited_429 = 0.0
         self.started = time.monotonic()
 
     def take(self) -> float:
@@ -85,7 +88,14 @@ def install(api: client.ApiClient, throttle: Throttle) -> client.ApiClient:
                 if wait is None or attempt == MAX_429_RETRIES:
                     return response
             with throttle._lock:
+                if throttle.waited_429 + wait > MAX_429_WAIT_SECONDS:
+                    from chaos_harness.core.errors import ClusterError
+
+                    raise ClusterError(f"the API server at {api.configuration.host} kept answering 429 Too Many "
+                                       f"Requests (Retry-After {wait:.0f}s) after {throttle.waited_429:.0f}s of waiting: "
+                                       f"it is overloaded; try again later")
                 throttle.retried_429 += 1
+                throttle.waited_429 += wait
             time.sleep(wait)
         raise AssertionError("unreachable")
 

@@ -96,3 +96,22 @@ def test_a_429_that_never_ends_is_an_error_after_the_retries(api_server: tuple[s
     with pytest.raises(client.exceptions.ApiException) as e:
         api_for(url, Throttle()).list_namespace(_request_timeout=5)
     assert e.value.status == 429 and len(server.seen) == 3
+
+
+def test_an_api_server_that_keeps_saying_later_is_reported_overloaded_within_a_bound(
+        api_server: tuple[str, Server], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retry-After 30 on every answer: the client gives up once its waiting for 429s would pass the bound, with
+    one line naming the server, however many requests keep asking."""
+    from chaos_harness.core import throttle as module
+    from chaos_harness.core.errors import ClusterError
+
+    monkeypatch.setattr(module, "MAX_429_WAIT_SECONDS", 0.3)
+    monkeypatch.setattr(module, "throttled_by_server", lambda answer: 0.2 if getattr(answer, "status", 0) == 429
+                        else None)
+    url, server = api_server
+    server.answers = [429] * 50
+    api = api_for(url, Throttle())
+    with pytest.raises(ClusterError, match="kept answering 429 Too Many Requests"):
+        for _ in range(5):
+            api.list_namespace(_request_timeout=5)
+    assert len(server.seen) <= 3
