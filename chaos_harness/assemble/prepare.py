@@ -52,7 +52,8 @@ def prepare(request: RunRequest) -> PreparedRun:
     known = scenario_modules(request.scenario_dirs)
     plan = plan_run(known, list(request.targets), request.scenarios, request.target_given, request.probe)
     writable_report_dir(request.options.report_dir)
-    Journal(request.options.journal)  # a directory, or under a file: refused now, not at the first fault
+    # A directory, under a file, corrupt or unreadable: refused now, before the run Lease or anything is made.
+    Journal(request.options.journal).entries()
     if request.options.access.target_selector is not None:
         check_selector(request.options.access.target_selector, "--target-nodes")
     if request.pushgateway:
@@ -80,6 +81,9 @@ def prepare(request: RunRequest) -> PreparedRun:
 def writable_dir(path: Path, flag: str) -> Path:
     """Checked before anything else happens, and without creating anything: the directory, or the nearest
     existing one above it, must be a directory this process can write into."""
+    kernel = next((root for root in ("/proc", "/sys", "/dev") if path.absolute().is_relative_to(root)), None)
+    if kernel:
+        raise UsageError(f"{flag} {path} can never hold files ({kernel} is the kernel's); pass another directory")
     existing = path.absolute()
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -95,6 +99,16 @@ def writable_report_dir(path: Path) -> Path:
 
 
 _UNIT = re.compile(r"[A-Za-z0-9:_.@\\-]+")
+
+
+def check_before_connecting(options: SessionOptions) -> None:
+    """What doctor and a run check alike before any connection: the node selector, the agent's layout options,
+    the run lock's name, the journal (read: a corrupt one is refused here)."""
+    if options.access.target_selector is not None:
+        check_selector(options.access.target_selector, "--target-nodes")
+    check_agent_layout(options.access)
+    check_lock_name(options.run_lock)
+    Journal(options.journal).entries()
 
 
 def check_agent_layout(access: AccessOptions) -> None:

@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chaos_harness.assemble.node_access import AccessOptions
@@ -476,7 +477,15 @@ def _main(argv: list[str] | None = None) -> int:
         if args.command == "doctor":
             from chaos_harness.assemble.doctor import cmd_doctor
 
-            return cmd_doctor(args, connect_from(args), access_options(args))
+            from chaos_harness.assemble.prepare import check_before_connecting
+            from chaos_harness.assemble.session import SessionOptions
+
+            options = access_options(args)
+            # Checked as a run checks them, before any connection: a doctor that says "ready" for options a run
+            # would refuse is no doctor.
+            check_before_connecting(SessionOptions(report_dir=Path("."), source="doctor", access=options,
+                                                   journal=args.journal, run_lock=args.run_lock))
+            return cmd_doctor(args, connect_from(args), options)
     except CleanupError as e:
         print(f"chaos-harness {args.command}: cleanup failed: {one_line(e, 2000)}", file=sys.stderr)
         return EXIT_CLEANUP

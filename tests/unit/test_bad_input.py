@@ -262,3 +262,35 @@ def test_a_scenario_file_is_checked_when_it_is_loaded(tmp_path: Path, body: str,
     result = subprocess.run([sys.executable, "-m", "chaos_harness", "list", "--scenarios", str(tmp_path)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and said in result.stderr and result.stderr.count("\n") == 1, result.stderr
+
+
+@pytest.mark.parametrize("args,said", [
+    (["--run-lock", "Bad Lock", "doctor"], "is not a Lease name"),
+    (["--target-nodes", "!!", "doctor"], "is not a label selector"),
+    (["--agent-runtime-endpoint", "/run/x.sock", "doctor"], "is not a unix socket"),
+    (["--agent-kubelet-unit", "kubelet.socket", "doctor"], "is not a service unit's name"),
+    (["--journal", "/tmp", "doctor"], "is a directory"),
+    (["run", "s01", "--report-dir", "/proc/x"], "can never hold files"),
+    (["run", "s01", "--report-dir", "/sys/x"], "can never hold files"),
+])
+def test_options_are_checked_before_anything_connects(args: list[str], said: str) -> None:
+    """doctor checks what a run checks, before any connection (an unreachable kubeconfig is never reached)."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "chaos_harness", "--kubeconfig", "/nonexistent", *args],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and said in result.stderr and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_a_corrupt_journal_is_refused_before_the_run_takes_its_lease(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    journal = tmp_path / "journal.json"
+    journal.write_text("{not json")
+    result = subprocess.run([sys.executable, "-m", "chaos_harness", "--kubeconfig", "/nonexistent", "--journal",
+                             str(journal), "run", "s01", "--report-dir", str(tmp_path / "r")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "not valid JSON" in result.stderr and "kubeconfig" not in result.stderr
+    assert not (tmp_path / "r").exists()
