@@ -16,9 +16,10 @@ finds the mark calls its `on_stop` (the session heals, deletes what it made and 
 Liveness is judged as client-go's leader election judges it: a holder is gone once this process has seen its
 renewTime stay the same for DURATION_SECONDS on its own monotonic clock, never by comparing another host's
 clock with ours (a taker whose clock runs ahead would take a Lease just renewed). And the Lease fences its
-holder: a run that finds it held by another group, or could not renew it for DURATION_SECONDS, has lost it and
-calls `on_lost` (the session heals and stops); before every injection `prove()` reads the Lease and refuses
-(Aborted, naming the new holder) unless this run still holds it and renewed it in time.
+holder: before every injection `prove()` reads the Lease and refuses (Aborted) unless this run still holds it
+and has renewed it within DURATION_SECONDS (renewing it there if it is late: a run that could not reach the API
+server for a while injects nothing until it has); a run that finds the Lease held by another group has lost it
+for good and calls `on_lost` (the session heals, stops, and names the new holder).
 
 Every write is a patch carrying the resourceVersion it was computed from, so two runs that decide at the same
 moment cannot both win (one gets 409 and decides again), and an identity needs only get/create/patch/delete.
@@ -281,7 +282,11 @@ class RunLock:
         if self.lost_to:
             raise Aborted(f"this run lost the run lock {self.namespace}/{self.name} to {self.lost_to}: nothing more "
                           f"is injected")
-        holder = self.read()
+        try:
+            holder = self.read()
+        except ClusterError as e:
+            raise Aborted(f"this run cannot read the run lock {self.namespace}/{self.name} to prove it still holds "
+                          f"it ({e}): nothing is injected") from e
         if holder is None or holder.group != self.group or self.run_id not in holder.runs:
             self._lose(holder.describe(_now()) if holder is not None else "nobody (the Lease is gone)")
             raise Aborted(f"this run lost the run lock {self.namespace}/{self.name} to {self.lost_to}: nothing more "
@@ -339,9 +344,9 @@ class RunLock:
                 pass
             except Exception:  # noqa: BLE001 - a bug here must not end the run it guards
                 pass
-            if _mono() - self._renewed > DURATION_SECONDS:
-                self._lose(f"whoever took it after this run could not renew it for {DURATION_SECONDS}s")
-                return
+            # Not renewed for the Lease's duration (the API server did not answer us): another run may take it over
+            # now, so nothing is injected until this run has proved it still holds it (prove() reads the Lease);
+            # lost for good only once another run is seen holding it.
 
     def _renew(self, holder: Holder | None) -> None:
         if holder is not None and holder.group != self.group:

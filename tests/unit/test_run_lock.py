@@ -249,3 +249,15 @@ def test_decide(clock: Clock) -> None:
 def test_a_lease_name_is_checked_before_connecting(name: str) -> None:
     with pytest.raises(UsageError, match="--run-lock"):
         check_lock_name(name)
+
+
+def test_a_run_that_could_not_renew_for_a_while_resumes_once_it_proves_it_still_holds_the_lease(
+        api: LeaseApi, clock: Clock) -> None:
+    """The API server did not answer this run for longer than the Lease's duration, and nobody took the Lease:
+    nothing was lost. Before its next injection it proves it still holds it (and renews): the run goes on."""
+    lost: list[str] = []
+    slow = lock("slow", "group-a", on_lost=lost.append)
+    assert slow.try_acquire() is None
+    clock.now += run_lock.DURATION_SECONDS + 5  # silent: no renewal got through
+    slow.prove()  # still the holder: renewed now, the injection may go ahead
+    assert not lost and list(runs_of(api)) == ["slow"]
