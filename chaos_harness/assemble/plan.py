@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def probe_options(target: dict[str, str | None], where: str = "") -> None:
     """Probe options make sense only with a target, and one kind at a time: checked before any connection."""
-    given = [o for o in ("probe", "probe_write", "probe_read") if target.get(o)]
+    given = [o for o in ("probe", "probe_write", "probe_read", "probe_container") if target.get(o)]
     flag = (lambda o: f"{where}{o}") if where else (lambda o: "--" + o.replace("_", "-"))
     if given and not target.get("statefulset"):
         raise UsageError(f"{flag(given[0])} needs --target NAMESPACE/NAME (the bundled example has its own writer)")

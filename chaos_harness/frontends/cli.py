@@ -217,7 +217,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def probe_of(args: argparse.Namespace) -> dict[str, str | None]:
-    return {"probe": args.probe, "probe_write": args.probe_write, "probe_read": args.probe_read}
+    return {"probe": args.probe, "probe_write": args.probe_write, "probe_read": args.probe_read,
+            "probe_container": args.probe_container}
 
 
 def apply_run_file(args: argparse.Namespace) -> list[dict[str, object]]:
@@ -225,9 +226,12 @@ def apply_run_file(args: argparse.Namespace) -> list[dict[str, object]]:
     --target was given. Returns the target specs of the run (empty: the bundled workload)."""
     from chaos_harness.assemble.runfile import load_run_file
 
+    if args.allow_target_changes and args.target is None and not args.config:
+        raise UsageError("--allow-target-changes means nothing without --target NAMESPACE/NAME (the bundled "
+                         "example's own workload is the harness's to change)")
     cli_target = [{"statefulset": args.target, "probe": args.probe, "probe_write": args.probe_write,
                    "probe_read": args.probe_read, "probe_container": args.probe_container,
-                   "allow_changes": args.allow_target_changes}] if args.target else []
+                   "allow_changes": args.allow_target_changes}] if args.target is not None else []
     if not args.config:
         return cli_target
     run = load_run_file(args.config, trusted=not getattr(args, "untrusted_run_file", False))

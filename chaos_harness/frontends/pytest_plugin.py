@@ -84,7 +84,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--chaos-run-lock", default="chaos-harness-run", metavar="NAME",
                     help="the run Lease this session holds while it runs (one run per Lease at a time; the "
                          "session's xdist workers and the CLI runs its tests start share it)")
-    group.addoption("--chaos-wait-for-run", type=int, default=0, metavar="SECONDS",
+    group.addoption("--chaos-wait-for-run", type=int, default=None, metavar="SECONDS",
                     help="wait up to SECONDS for another run's lock (default 0: fail at once, naming it)")
     group.addoption("--chaos-max-faulted-nodes", type=int, default=None, metavar="N",
                     help="at most N nodes faulted at once (default 1, or no limit on a kind test bed; 0: no limit)")
@@ -92,10 +92,51 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="heal and abort when this breaches: 'command:CMD', an http(s) URL, 'prometheus:URL QUERY'")
 
 
+def check_options(config: pytest.Config) -> None:
+    """The plugin's options, checked as the CLI checks the same ones, before any test runs: a value a run would
+    refuse is a pytest usage error of one line now, never a default taken silently or a traceback later. Only
+    the options given are looked at (a session that uses none pays nothing)."""
+    from chaos_harness.core.errors import HarnessError
+
+    get = config.getoption
+    try:
+        for flag, least in (("--chaos-api-qps", 1), ("--chaos-api-burst", 1), ("--chaos-max-faulted-nodes", 0),
+                            ("--chaos-wait-for-run", 0)):
+            if get(flag) is not None and get(flag) < least:
+                raise pytest.UsageError(f"{flag} {get(flag)}: must be at least {least}")
+        if get("--chaos-run-lock") != "chaos-harness-run":
+            from chaos_harness.assemble.run_lock import check_lock_name
+
+            check_lock_name(get("--chaos-run-lock"))
+        if get("--chaos-target-nodes") is not None:
+            from chaos_harness.core.selectors import check_selector
+
+            check_selector(get("--chaos-target-nodes"), "--chaos-target-nodes")
+        if get("--chaos-agent-kubelet-unit") is not None or get("--chaos-agent-runtime-endpoint") is not None:
+            from chaos_harness.assemble.node_access import AccessOptions
+            from chaos_harness.assemble.prepare import check_agent_layout
+
+            check_agent_layout(AccessOptions(kubelet_unit=get("--chaos-agent-kubelet-unit"),
+                                             runtime_endpoint=get("--chaos-agent-runtime-endpoint")))
+        if get("--chaos-abort-when"):
+            from chaos_harness.assemble.abort import parse_condition
+
+            for condition in get("--chaos-abort-when"):
+                parse_condition(condition, "--chaos-abort-when")
+        if get("--chaos-report-dir") != "reports":
+            from chaos_harness.assemble.prepare import writable_dir
+
+            writable_dir(Path(get("--chaos-report-dir")), "--chaos-report-dir")
+    except HarnessError as e:
+        raise pytest.UsageError(str(e).replace("--agent-", "--chaos-agent-").replace("--run-lock", "--chaos-run-lock")
+                                .replace("--target-nodes", "--chaos-target-nodes")) from e
+
+
 def pytest_configure(config: pytest.Config) -> None:
     from chaos_harness.core import cancellation
     from chaos_harness.core.memory import cap_malloc_arenas
 
+    check_options(config)
     cap_malloc_arenas()  # the recorders and waits run in this process (core/memory.py)
     # Markers are declared, never applied: a project that installs the plugin marks its own tests.
     for name, doc in MARKERS.items():
@@ -161,7 +202,7 @@ def chaos_session(cluster: Cluster, run_id: str, pytestconfig: pytest.Config) ->
                                                       "--chaos-agent-runtime-endpoint")),
                              timing_profile=pytestconfig.getoption("--chaos-timing-profile"), run_id=run_id,
                              run_lock=pytestconfig.getoption("--chaos-run-lock"),
-                             wait_for_run=pytestconfig.getoption("--chaos-wait-for-run"),
+                             wait_for_run=pytestconfig.getoption("--chaos-wait-for-run") or 0,
                              max_faulted_nodes=pytestconfig.getoption("--chaos-max-faulted-nodes"))
     try:
         from chaos_harness.assemble.abort import check_conditions, parse_condition

@@ -8,6 +8,8 @@ faults act on its pods and nodes, the recorder watches its namespace, and durabi
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -38,13 +40,28 @@ class TargetRef:
         return f"{self.namespace}/{self.name or self.selector}"
 
 
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+
+
 def parse_target(text: str) -> TargetRef:
-    """`NAMESPACE/NAME` or `NAMESPACE/KEY=VALUE[,...]` (a label selector)."""
+    """`NAMESPACE/NAME` or `NAMESPACE/KEY=VALUE[,...]` (a label selector), each part what Kubernetes accepts:
+    a namespace is a DNS label, a StatefulSet's name a DNS subdomain, a selector one the API parses."""
     namespace, sep, rest = text.partition("/")
+    shown = text if len(text) <= 80 else text[:80] + "..."
     if not sep or not namespace or not rest or "/" in rest:
-        raise UsageError(f"--target {text!r}: write NAMESPACE/NAME or NAMESPACE/LABEL=VALUE (a StatefulSet)")
+        raise UsageError(f"--target {shown!r}: write NAMESPACE/NAME or NAMESPACE/LABEL=VALUE (a StatefulSet)")
+    if not _DNS_LABEL.fullmatch(namespace):
+        raise UsageError(f"--target {shown!r}: {namespace[:63]!r} is not a namespace's name (lower-case letters, "
+                         f"digits and '-')")
     if "=" in rest or "," in rest:
+        from chaos_harness.core.selectors import check_selector
+
+        check_selector(rest, f"--target {shown!r}:")
         return TargetRef(namespace, selector=rest)
+    if not _DNS_SUBDOMAIN.fullmatch(rest):
+        raise UsageError(f"--target {shown!r}: {rest[:80]!r} is not a StatefulSet's name (lower-case letters, "
+                         f"digits, '-' and '.')")
     return TargetRef(namespace, name=rest)
 
 

@@ -272,6 +272,10 @@ def test_a_scenario_file_is_checked_when_it_is_loaded(tmp_path: Path, body: str,
     (["--journal", "/tmp", "doctor"], "is a directory"),
     (["run", "s01", "--report-dir", "/proc/x"], "can never hold files"),
     (["run", "s01", "--report-dir", "/sys/x"], "can never hold files"),
+    (["run", "s01", "--target", ""], "write NAMESPACE/NAME"),
+    (["run", "s01", "--target", "Shop/db"], "is not a namespace's name"),
+    (["run", "s01", "--allow-target-changes"], "--allow-target-changes means nothing without --target"),
+    (["run", "s01", "--probe-container", "db"], "--probe-container needs --target"),
 ])
 def test_options_are_checked_before_anything_connects(args: list[str], said: str) -> None:
     """doctor checks what a run checks, before any connection (an unreachable kubeconfig is never reached)."""

@@ -42,3 +42,23 @@ def test_a_named_cluster_fails_in_ci_instead_of_skipping(pytester: pytest.Pytest
     result = pytester.runpytest_inprocess("--chaos-require-cluster", "--chaos-kubeconfig", "/nonexistent/kubeconfig")
     result.assert_outcomes(errors=1)
     assert no_testbed_up == []
+
+
+@pytest.mark.parametrize("args,said", [
+    (["--chaos-api-qps", "-5"], "--chaos-api-qps -5: must be at least 1"),
+    (["--chaos-api-qps", "0"], "--chaos-api-qps 0: must be at least 1"),
+    (["--chaos-max-faulted-nodes", "-1"], "must be at least 0"),
+    (["--chaos-wait-for-run", "-1"], "must be at least 0"),
+    (["--chaos-run-lock", "BAD LOCK"], "--chaos-run-lock 'BAD LOCK' is not a Lease name"),
+    (["--chaos-abort-when", "bogus"], "--chaos-abort-when"),
+    (["--chaos-target-nodes", "!!"], "--chaos-target-nodes '!!' is not a label selector"),
+    (["--chaos-report-dir", "/proc/x"], "can never hold files"),
+    (["--chaos-agent-kubelet-unit", "a b"], "--chaos-agent-kubelet-unit 'a b' is not a service unit's name"),
+])
+def test_the_plugins_options_are_checked_before_any_test_runs(pytester: pytest.Pytester, args: list[str],
+                                                              said: str) -> None:
+    """As the CLI checks the same values: a usage error of one line, never a default taken silently."""
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest_subprocess(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str() + result.stderr.str()
+    assert said in result.stderr.str(), result.stderr.str()

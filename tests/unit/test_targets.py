@@ -32,6 +32,20 @@ def test_bad_target_forms(text: str) -> None:
         parse_target(text)
 
 
+@pytest.mark.parametrize("text,said", [
+    ("Shop/db", "is not a namespace's name"), ("shop_x/db", "is not a namespace's name"),
+    ("n" * 64 + "/db", "is not a namespace's name"), ("shop/DB", "is not a StatefulSet's name"),
+    ("shop/db-", "is not a StatefulSet's name"), ("shop/" + "d" * 254, "is not a StatefulSet's name"),
+    ("shop/a b", "is not a StatefulSet's name"), ("shop/app=db=x", "is not a label selector"),
+    ("shop/app=db,,x=y", "is not a label selector"), ("shop/db\n", "is not a StatefulSet's name"),
+])
+def test_a_target_kubernetes_would_refuse_is_named_before_connecting(text: str, said: str) -> None:
+    """Each part is what the API server accepts: a typo is one line now, not a 404 or a 422 mid-run."""
+    with pytest.raises(UsageError, match=said) as e:
+        parse_target(text)
+    assert "\n" not in str(e.value) and len(str(e.value)) < 300
+
+
 class Flaky:
     """A probe whose writes succeed, fail for certain, or raise (outcome unknown), in turn."""
 
