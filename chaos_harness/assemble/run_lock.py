@@ -28,6 +28,7 @@ moment cannot both win (one gets 409 and decides again), and an identity needs o
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import socket
@@ -43,6 +44,7 @@ from kubernetes import client
 
 from chaos_harness.core.api_errors import api_errors
 from chaos_harness.core.cancellation import sleep, waiting
+from chaos_harness.core.text import one_line
 from chaos_harness.core.errors import (Aborted, ClusterError, Conflict, Forbidden, NotFound, TransientClusterError,
                                       UsageError)
 from chaos_harness.core.kube import Cluster
@@ -85,8 +87,30 @@ def _mono() -> float:
     return time.monotonic()
 
 
+def _number(value: object, default: float) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return default
+    return number if math.isfinite(number) else default
+
+
+def _member(m: object) -> dict[str, Any]:
+    """One run's entry of the runs annotation, as the code reads it, whatever a hand edit left there: numbers
+    that are not numbers read as long ago (a member not seen renewing, which another run still confirms on its
+    own clock before taking over), text cut to a line."""
+    m = m if isinstance(m, dict) else {}
+    scenarios = m.get("scenarios")
+    return {"host": one_line(m.get("host", "?"), 100), "pid": one_line(m.get("pid", "?"), 20),
+            "since": _number(m.get("since"), 0.0), "renewed": _number(m.get("renewed"), 0.0),
+            "scenarios": [one_line(x, 63) for x in scenarios][:100] if isinstance(scenarios, list) else []}
+
+
 def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):  # a hand-edited time no calendar holds
+        return f"{t:.0f}"
 
 
 @dataclass(frozen=True)
@@ -105,10 +129,11 @@ class Holder:
             runs = json.loads(ann.get(RUNS_ANNOTATION) or "{}")
         except ValueError:
             runs = {}
-        if not isinstance(runs, dict) or not all(isinstance(m, dict) for m in runs.values()):
-            runs = {}
-        return cls(lease.spec.holder_identity or "", runs, ann.get(STOP_ANNOTATION, ""),
-                   lease.metadata.resource_version or "", str(lease.spec.renew_time or ""))
+        runs = {one_line(r, 63): _member(m) for r, m in runs.items()} if isinstance(runs, dict) else {}
+        spec = lease.spec  # a Lease's spec is optional: one made or edited by hand may have none
+        return cls(one_line(getattr(spec, "holder_identity", None) or "", 200), runs,
+                   one_line(ann.get(STOP_ANNOTATION, ""), 300),
+                   lease.metadata.resource_version or "", str(getattr(spec, "renew_time", None) or ""))
 
     def live(self, now: float, duration: float = DURATION_SECONDS) -> dict[str, dict[str, Any]]:
         """The members that renewed within `duration` (by the renewing host's clock: runs on hosts whose clocks

@@ -13,7 +13,7 @@ from chaos_harness.core.errors import ClusterError, Conflict, Forbidden, Gone, N
 def from_api_exception(e: Exception, what: str) -> ClusterError:
     """Map a kubernetes client exception to ours by HTTP status. Call as `raise from_api_exception(e, ..) from e`."""
     status = getattr(e, "status", None)
-    reason = getattr(e, "reason", None) or type(e).__name__
+    reason = getattr(e, "reason", None) or _unreadable(e) or type(e).__name__
     message = f"{what}: {status or ''} {reason}".replace("  ", " ")
     detail = _status_message(getattr(e, "body", None))
     if detail:
@@ -31,6 +31,15 @@ def from_api_exception(e: Exception, what: str) -> ClusterError:
     return ClusterError(message)
 
 
+def _unreadable(e: Exception) -> str:
+    """The client's models refusing an answer (pydantic's ValidationError, a ValueError): its first complaint,
+    on one line, instead of a class name."""
+    if not isinstance(e, ValueError):
+        return ""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    return "an answer the client could not read: " + " ".join(lines[:2])[:200] if lines else ""
+
+
 @contextmanager
 def api_errors(what: str) -> Iterator[None]:
     """The one place the client's exceptions become the harness's: an ApiException (and the urllib3 or socket
@@ -41,8 +50,18 @@ def api_errors(what: str) -> Iterator[None]:
 
     try:
         yield
-    except (ApiException, HTTPError, OSError) as e:
+    except (ApiException, HTTPError, OSError, *_model_errors()) as e:
         raise from_api_exception(e, what) from e
+
+
+def _model_errors() -> tuple[type[Exception], ...]:
+    """The error the client's models raise for an answer of the wrong shape (kubernetes >= 35 builds them with
+    pydantic); nothing on a client without it."""
+    try:
+        from pydantic import ValidationError
+    except ImportError:
+        return ()
+    return (ValidationError,)
 
 
 def _status_message(body: object) -> str:

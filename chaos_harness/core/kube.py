@@ -11,9 +11,13 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import subprocess
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,7 +28,84 @@ from kubernetes.config.config_exception import ConfigException
 from chaos_harness.core.api_errors import from_api_exception
 from chaos_harness.core.errors import ClusterError, GuardError
 from chaos_harness.core.light import light_list
+from chaos_harness.core.answers import BadAnswer, guard_answers
+from chaos_harness.core.text import one_line
 from chaos_harness.core.throttle import DEFAULT_BURST, DEFAULT_QPS, Throttle, install, transport_retries
+
+# A kubeconfig's exec credential plugin (aws eks get-token, gke-gcloud-auth-plugin, kubelogin) answers in seconds;
+# one that has not within this is reported by name instead of holding the command for ever (the client waits
+# without a bound). Long enough for a plugin that asks its user something on the terminal.
+EXEC_PLUGIN_SECONDS = 60.0
+
+
+class _BoundedPlugin(subprocess.Popen):  # type: ignore[type-arg]
+    """The client's exec credential plugin process, whose wait is bounded by EXEC_PLUGIN_SECONDS."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # A plugin that does not talk to the terminal gets a process group of its own, so that what it started
+        # (a shell's children holding its stdout) ends with it; an interactive one stays in the terminal's.
+        if kwargs.get("stdin") is None:
+            kwargs.setdefault("process_group", 0)
+        super().__init__(*args, **kwargs)
+
+    def communicate(self, input: Any = None, timeout: float | None = None) -> Any:  # noqa: A002 - Popen's name
+        try:
+            return super().communicate(input, timeout=timeout or EXEC_PLUGIN_SECONDS)
+        except subprocess.TimeoutExpired:
+            self._end()
+            program = self.args[0] if isinstance(self.args, list) and self.args else self.args
+            raise ConfigException(f"exec: the credential plugin {one_line(program, 200)} did not finish within "
+                                  f"{EXEC_PLUGIN_SECONDS:.0f}s (run it by hand to see why)") from None
+
+    def _end(self) -> None:
+        """Kill the plugin (its group when it has one) and let go of its pipes without reading them: a child it
+        left behind may hold them open."""
+        try:
+            os.killpg(self.pid, 9) if os.getpgid(self.pid) == self.pid else self.kill()
+        except OSError:
+            pass
+        for pipe in (self.stdout, self.stderr):
+            if pipe is not None:
+                pipe.close()
+        try:
+            self.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def _bound_exec_plugins() -> None:
+    """The client runs exec plugins through its module's `subprocess.Popen`: that one name is given the bound."""
+    from types import SimpleNamespace
+
+    from kubernetes.config import exec_provider
+
+    exec_provider.subprocess = SimpleNamespace(Popen=_BoundedPlugin, PIPE=subprocess.PIPE)  # type: ignore[assignment]
+
+
+_bound_exec_plugins()
+
+
+@contextmanager
+def exec_plugin_failures() -> Iterator[None]:
+    """The client logs an exec plugin's failure and goes on without credentials (every request then answers 401):
+    here the failure ends the block as a ConfigException saying what the plugin did, and nothing is logged."""
+    import logging
+
+    failures: list[str] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.ERROR and str(record.getMessage()).startswith("exec:"):
+                failures.append(record.getMessage())
+
+    catch, root = Catch(), logging.getLogger()
+    root.addHandler(catch)
+    try:
+        yield
+    finally:
+        root.removeHandler(catch)
+    if failures:
+        raise ConfigException(failures[0])
 
 DEFAULT_ALLOWED_CONTEXTS: tuple[str, ...] = ("kind-*",)
 # The default pattern admits a local kind test bed only: a `kind-*` context whose server is on this machine
@@ -150,6 +231,12 @@ class Cluster:
         with waiting(f"the API server {self.api.configuration.host} to answer", seconds):
             try:
                 return str(client.VersionApi(self.api).get_code(_request_timeout=(5, seconds)).git_version)
+            except BadAnswer as e:  # it answered, too slowly or not with a version
+                raise from_api_exception(e, f"the API server {self.api.configuration.host} of context "
+                                            f"{self.context}") from e
+            except ValueError as e:  # the client's models refused what it said
+                raise from_api_exception(e, f"the API server {self.api.configuration.host} of context "
+                                            f"{self.context} answered, but not as a Kubernetes API server") from e
             except Exception as e:
                 raise from_api_exception(e, f"the API server {self.api.configuration.host} of context "
                                             f"{self.context} did not answer") from e
@@ -270,7 +357,7 @@ def _connect_in_cluster(allowed: Sequence[str], throttle: Throttle) -> "Cluster"
         configuration.retries = transport_retries()
     except ConfigException as e:
         raise ClusterError(f"cannot use the pod's ServiceAccount ({e}); outside a pod pass --kubeconfig") from e
-    return Cluster(context=IN_CLUSTER, api=install(client.ApiClient(configuration=configuration), throttle),
+    return Cluster(context=IN_CLUSTER, api=install(guard_answers(client.ApiClient(configuration=configuration)), throttle),
                    kubeconfig=None)
 
 
@@ -311,11 +398,17 @@ def connect(kubeconfig: Path | None = None, context: str | None = None,
         # new_client_from_config, with one retry per request instead of urllib3's three: an API server that
         # accepts connections and never answers is reported in seconds, not minutes.
         configuration = client.Configuration()
-        config.load_kube_config(config_file=path, context=name, client_configuration=configuration)
+        with exec_plugin_failures():
+            config.load_kube_config(config_file=path, context=name, client_configuration=configuration)
         configuration.retries = transport_retries()
-        api = install(client.ApiClient(configuration=configuration), throttle)
+        with warnings.catch_warnings():  # urllib3 warns of missing PySocks, then raises: the ImportError says it
+            warnings.simplefilter("ignore")
+            api = install(guard_answers(client.ApiClient(configuration=configuration)), throttle)
     except (ConfigException, OSError, ValueError, yaml.YAMLError) as e:
-        raise ClusterError(f"cannot build a client for context {name!r}: {e}") from e
+        raise ClusterError(f"cannot build a client for context {name!r}: {one_line(e, 300)}") from e
+    except ImportError as e:  # a proxy-url of socks5:// needs PySocks, which urllib3 imports only then
+        raise ClusterError(f"cannot build a client for context {name!r}: its proxy-url needs PySocks ({one_line(e, 80)}); "
+                           f"pip install 'urllib3[socks]'") from e
     server = urlsplit(configuration.host or "")
     if server.scheme not in ("http", "https") or not server.hostname:
         # Said before any request: urllib3 would warn (no scheme) or fail with a bare LocationValueError.

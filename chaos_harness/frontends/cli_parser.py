@@ -11,6 +11,7 @@ from pathlib import Path
 from chaos_harness.assemble.node_access import DEFAULT_TARGET_NODES, NODE_ACCESS_MODES
 from chaos_harness.assemble.run_lock import DEFAULT_LOCK, LOCK_NAMESPACE
 from chaos_harness.core.throttle import DEFAULT_BURST, DEFAULT_QPS
+from chaos_harness.core.text import one_line  # noqa: F401 - the CLI imports it from here
 from chaos_harness.faults.journal import default_journal_path
 
 DESCRIPTION = """The chaos-harness command line.
@@ -25,6 +26,17 @@ fault, so nothing was injected).
 def default_kubeconfig() -> Path | None:
     local = Path.cwd() / ".kube" / "chaos.kubeconfig"
     return local if local.exists() else None
+
+
+def a_name(text: str) -> str:
+    """The argparse type of an option that names something (a context): an empty value would silently mean
+    the default, which is not what was asked."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty; name one, or leave the option out for the default")
+    return text
+
+
+a_name.__name__ = "name"
 
 
 def whole_number(key: str) -> Callable[[str], int]:
@@ -62,7 +74,7 @@ def global_options(parser: argparse.ArgumentParser, suppress: bool,
     if CLUSTER in groups:
         parser.add_argument("--kubeconfig", type=Path, default=default(default_kubeconfig()),
                             help="kubeconfig (default: ./.kube/chaos.kubeconfig if present, else the usual one)")
-        parser.add_argument("--kube-context", default=default(None),
+        parser.add_argument("--kube-context", type=a_name, default=default(None),
                             help="context to use (default: the kubeconfig's current)")
         parser.add_argument("--allow-context", action="append", default=default([]),
                             help="also allow this context (glob; repeatable; also CHAOS_HARNESS_ALLOWED_CONTEXTS, "
@@ -130,13 +142,6 @@ def schedule_options(a: argparse.ArgumentParser, action: str) -> None:
                        help="where the reports go (default reports/scheduled)")
 
 
-def one_line(text: object, limit: int = 500) -> str:
-    """`text` as one line fit for a terminal: control characters (a newline, an escape sequence) shown escaped,
-    anything past `limit` characters cut with a count of what was left out (user input echoed in an error)."""
-    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))
-    return shown if len(shown) <= limit else f"{shown[:limit]}... ({len(shown) - limit} more characters)"
-
-
 class OneLineParser(argparse.ArgumentParser):
     """A usage error is one line and a hint, as kubectl says it: never the whole usage for one wrong value."""
 
@@ -157,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
                              help="heal every fault a crashed or interrupted run left in the journal")
     cleanup.add_argument("--force", action="store_true",
                          help="also heal entries whose run is still alive (its own exit would heal them)")
+    cleanup.add_argument("--forget-other-clusters", action="store_true",
+                         help="drop the journal's entries of other clusters (a kind cluster deleted and created "
+                              "again is another cluster): only once those clusters no longer exist")
     sub.add_parser("journal", parents=[common["journal"]], help="list the faults in the journal")
     listing = sub.add_parser("list", parents=[common["list"]], help="list the scenarios and their hypotheses")
     listing.add_argument("--json", action="store_true", help="machine-readable: one object per scenario")

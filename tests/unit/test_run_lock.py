@@ -10,6 +10,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -64,6 +66,7 @@ class LeaseApi:
                     annotations[key] = value
             lease.metadata.annotations = annotations
             spec = body.get("spec", {})
+            lease.spec = lease.spec or client.V1LeaseSpec()
             if "holderIdentity" in spec:
                 lease.spec.holder_identity = spec["holderIdentity"]
             if "renewTime" in spec:
@@ -261,3 +264,41 @@ def test_a_run_that_could_not_renew_for_a_while_resumes_once_it_proves_it_still_
     clock.now += run_lock.DURATION_SECONDS + 5  # silent: no renewal got through
     slow.prove()  # still the holder: renewed now, the injection may go ahead
     assert not lost and list(runs_of(api)) == ["slow"]
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                  max_size=4), max_leaves=12)
+_member = st.fixed_dictionaries({}, optional={"host": _json, "pid": _json, "since": _json, "renewed": _json,
+                                              "scenarios": _json})
+
+
+@settings(max_examples=150, deadline=None)
+@given(runs=st.one_of(st.dictionaries(st.text(max_size=70), _member | _json, max_size=3).map(json.dumps),
+                      _json.map(json.dumps), st.text(max_size=40)),
+       stop=st.text(max_size=400), holder=st.none() | st.text(max_size=80), renew=st.none() | st.datetimes(),
+       no_spec=st.booleans())
+def test_a_hand_edited_lease_is_read_never_crashes_a_run_and_is_never_joined_blindly(
+        runs: str, stop: str, holder: str | None, renew: Any, no_spec: bool) -> None:
+    """Whatever a person (or a broken client) left in the run Lease: it reads as a Holder, describes itself in one
+    line, and a run meeting it takes it, joins its own group or says who holds it; never a traceback."""
+    fake = LeaseApi()
+    spec = None if no_spec else client.V1LeaseSpec(holder_identity=holder, renew_time=renew)
+    fake.leases[("chaos-harness", "chaos-harness-run")] = client.V1Lease(
+        metadata=client.V1ObjectMeta(name="chaos-harness-run", resource_version="1",
+                                     annotations={RUNS_ANNOTATION: runs, STOP_ANNOTATION: stop}), spec=spec)
+    c = Clock()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(RunLock, "_coord", property(lambda self: fake))
+        mp.setattr(RunLock, "_ensure_namespace", lambda self: None)
+        mp.setattr(run_lock, "_now", c)
+        mp.setattr(run_lock, "_mono", c)
+        mp.setattr(run_lock, "sleep", lambda seconds: setattr(c, "now", c.now + seconds))
+        read = lock("me", "group-a").read()
+        assert read is not None
+        said = read.describe(c.now)
+        assert "\n" not in said and len(said) < 2000
+        assert all(isinstance(m["renewed"], float) for m in read.runs.values())
+        outcome = lock("me", "group-a").try_acquire()
+        if outcome is not None:  # refused: someone else's group is alive by the Lease's own account
+            assert outcome.group != "group-a" and outcome.live(c.now)
