@@ -2,6 +2,6 @@
 
 import sys
 
-from chaos_harness.frontends.cli import main
+from chaos_harness.frontends.entry import main
 
 sys.exit(main())

@@ -79,11 +79,16 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
             return AgentNodeAccess.attach(cluster, entry.run_id)
         return KindNodeAccess()
 
-    healed, skipped = heal_journal(cluster, journal, access_for, force=args.force)
-    for line in healed:
+    done = heal_journal(cluster, journal, access_for, force=args.force,
+                        forget_other_clusters=args.forget_other_clusters)
+    for line in done.healed:
         print(f"cleanup: healed {line}")
-    for line in skipped:
+    for line in done.skipped:
         print(f"cleanup: skipped {line}")
+    for line in done.other_clusters:
+        # Not this cluster's to heal: the exit status says whether this cluster is healed; the line says where
+        # the rest belongs.
+        print(f"cleanup: {line}", file=sys.stderr)
     release_dead_lock(cluster, args.run_lock, [e.run_id for e in entries if not e.owner_alive()])
     remove_orphaned_agents_of(cluster, args.run_lock)
     return EXIT_PASS
@@ -455,10 +460,10 @@ def _quiet_stdout() -> None:
 
 
 def _main(argv: list[str] | None = None) -> int:
-    from chaos_harness.core.memory import restart_with_capped_arenas
+    from chaos_harness.core.memory import cap_malloc_arenas
 
     if argv is None:  # the command itself, not a caller in this process (core/memory.py)
-        restart_with_capped_arenas()
+        cap_malloc_arenas()
     parser = build_parser()
     args = parser.parse_args(argv)
     # SIGTERM unwinds like Ctrl-C: every `finally` (heals, namespace and agent removal) runs before the exit.
