@@ -44,13 +44,22 @@ def test_cleanup_heals_a_kubelet_left_stopped_by_a_crashed_run(cluster: Cluster,
                 field_selector=f"metadata.name={node}")
 
 
-def test_cleanup_refuses_a_journal_of_another_cluster(cluster: Cluster, tmp_path: Path) -> None:
+def test_cleanup_never_heals_another_clusters_entry_and_forgets_it_only_when_told(cluster: Cluster,
+                                                                                  tmp_path: Path) -> None:
+    """An entry of another cluster (a kind cluster deleted and created again is one) is not this cluster's to heal:
+    cleanup leaves it in the journal and says where it belongs; this cluster is healed (exit 0), so a journal
+    that outlived its cluster never fails every later cleanup. --forget-other-clusters drops it."""
     journal = Journal(tmp_path / "journal.json")
     journal.add({"type": "kubelet-stop", "node": "chaos-worker"}, "some-other-cluster-uid", "kind-other", "run")
     result = run_cli("--kubeconfig", str(cluster.kubeconfig), "--journal", str(journal.path), "cleanup")
-    assert result.returncode == 2
-    assert "belongs to cluster some-other-cluster-uid" in result.stderr
-    assert len(journal.entries()) == 1, "a refused entry must stay in the journal"
+    assert result.returncode == 0, result.stderr
+    assert "belongs to cluster some-other-cluster-uid" in result.stderr and "left in the journal" in result.stderr
+    assert "healed" not in result.stdout
+    assert len(journal.entries()) == 1, "an entry of another cluster must stay in the journal"
+    forgot = run_cli("--kubeconfig", str(cluster.kubeconfig), "--journal", str(journal.path), "cleanup",
+                     "--forget-other-clusters")
+    assert forgot.returncode == 0 and "forgotten" in forgot.stderr, forgot.stderr
+    assert journal.entries() == []
 
 
 def test_cleanup_skips_a_fault_whose_run_is_still_alive(cluster: Cluster, tmp_path: Path) -> None:
