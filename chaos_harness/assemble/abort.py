@@ -14,15 +14,20 @@ During the run any failure to evaluate counts as a breach: the signal that guard
 
 from __future__ import annotations
 
+import http.client
 import json
+import math
 import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from chaos_harness.core.errors import UsageError
+from chaos_harness.core.text import one_line
 
 TIMEOUT_SECONDS = 5.0
 FORMS = ("command:CMD", "http(s)://URL", "prometheus:URL QUERY")
@@ -52,16 +57,36 @@ class CommandCondition:
         return done.returncode != 0, f"exit {done.returncode}{': ' + output[-1000:] if output else ''}"
 
 
+MAX_BODY_BYTES = 1024 * 1024  # a health page or one query's result; anything longer is not what was asked for
+
+
 def _get(url: str, timeout: float) -> tuple[int, bytes]:
-    """(status, body) of a GET; Unevaluable when nothing answered."""
+    """(status, body) of a GET, the whole of it within `timeout` (a server that trickles its answer is out of time
+    like one that never answers); Unevaluable when nothing, or not HTTP, answered in time."""
     request = urllib.request.Request(url, headers={"User-Agent": "chaos-harness"})
+    deadline = time.monotonic() + timeout
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the user's own URL
-            return response.status, response.read(65536)
+            return response.status, _read(response, url, deadline, timeout)
     except urllib.error.HTTPError as e:
-        return e.code, e.read(4096) if e.fp else b""
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        raise Unevaluable(f"{url} did not answer: {getattr(e, 'reason', e)}") from e
+        return e.code, _read(e, url, deadline, timeout) if e.fp else b""
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as e:
+        reason = getattr(e, "reason", None) or e or type(e).__name__
+        raise Unevaluable(f"{url} did not answer as an HTTP server: {one_line(reason, 200)}") from e
+
+
+def _read(response: Any, url: str, deadline: float, timeout: float) -> bytes:
+    chunks, size = [], 0
+    while chunk := response.read1(65536):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise Unevaluable(f"{url} answered more than {MAX_BODY_BYTES // 1024} KiB")
+        if time.monotonic() > deadline:
+            raise Unevaluable(f"{url} had not finished its answer within {timeout:.0f}s ({size} bytes)")
+        chunks.append(chunk)
+    if getattr(response, "length", None):  # the connection closed before the Content-Length it announced
+        raise Unevaluable(f"{url} closed the connection {response.length} bytes short of its answer")
+    return b"".join(chunks)
 
 
 @dataclass(frozen=True)
@@ -72,7 +97,7 @@ class HttpCondition:
 
     def breached(self) -> tuple[bool, str]:
         status, body = _get(self.url, self.timeout)
-        return not 200 <= status < 300, f"HTTP {status} {body[:200].decode(errors='replace').strip()}"
+        return not 200 <= status < 300, f"HTTP {status} {one_line(body[:200].decode(errors='replace').strip(), 200)}"
 
 
 @dataclass(frozen=True)
@@ -87,18 +112,36 @@ class PrometheusCondition:
         status, body = _get(endpoint, self.timeout)
         try:
             answer = json.loads(body)
-        except ValueError as e:
-            raise Unevaluable(f"HTTP {status}: not a Prometheus answer") from e
+        except (ValueError, RecursionError) as e:
+            raise Unevaluable(f"HTTP {status}: not a Prometheus answer ({one_line(body[:60], 80)})") from e
+        if not isinstance(answer, dict):
+            raise Unevaluable(f"HTTP {status}: not a Prometheus answer (a JSON {type(answer).__name__})")
         if status != 200 or answer.get("status") != "success":
-            raise Unevaluable(f"HTTP {status}: {answer.get('errorType', '')} {answer.get('error', '')}".strip())
-        data = answer.get("data", {})
-        kind, result = data.get("resultType"), data.get("result")
-        if kind == "vector" or kind == "matrix":
-            shown = json.dumps(result)[:500]
-            return bool(result), f"{len(result or [])} series{': ' + shown if result else ''}"
-        if kind == "scalar" and isinstance(result, list) and len(result) == 2:
-            return float(result[1]) != 0, f"scalar {result[1]}"
-        raise Unevaluable(f"a {kind} result: the query must give a vector or a scalar")
+            said = f"{answer.get('errorType', '')} {answer.get('error', '')}".strip()
+            raise Unevaluable(f"HTTP {status}: {one_line(said, 300) or 'not a success'}")
+        return judge_result(answer.get("data"))
+
+
+def judge_result(data: object) -> tuple[bool, str]:
+    """Breached or not from a query answer's `data`: a vector or matrix breaches when not empty, a scalar when not
+    0; any other shape is Unevaluable (a proxy's page, another API), never a silent 'not breached'."""
+    if not isinstance(data, dict):
+        raise Unevaluable("a Prometheus answer without its data object")
+    kind, result = data.get("resultType"), data.get("result")
+    if kind in ("vector", "matrix"):
+        if not isinstance(result, list):
+            raise Unevaluable(f"a {kind} result that is not a list")
+        shown = one_line(json.dumps(result), 500)
+        return bool(result), f"{len(result)} series{': ' + shown if result else ''}"
+    if kind == "scalar" and isinstance(result, list) and len(result) == 2:
+        try:
+            value = float(result[1])
+        except (TypeError, ValueError) as e:
+            raise Unevaluable(f"a scalar result whose value {one_line(result[1], 40)} is not a number") from e
+        if math.isnan(value):
+            raise Unevaluable("a scalar result that is NaN: the query has no answer to compare")
+        return value != 0, f"scalar {result[1]}"
+    raise Unevaluable(f"a {one_line(kind, 40)} result: the query must give a vector or a scalar")
 
 
 AbortConditionT = CommandCondition | HttpCondition | PrometheusCondition
@@ -134,7 +177,8 @@ def check_conditions(conditions: list[AbortConditionT], flag: str = "--abort-whe
         try:
             breached, output = condition.breached()
         except Unevaluable as e:
-            raise UsageError(f"{flag} {condition.text!r} cannot be evaluated: {e}; fix it before the run") from e
+            raise UsageError(f"{flag} {one_line(repr(condition.text), 200)} cannot be evaluated: {one_line(e, 400)}; "
+                             f"fix it before the run") from e
         if breached:
-            raise UsageError(f"{flag} {condition.text!r} is already breached before the run ({output[-300:]}); "
-                             f"nothing was done")
+            raise UsageError(f"{flag} {one_line(repr(condition.text), 200)} is already breached before the run "
+                             f"({one_line(output[-300:], 300)}); nothing was done")

@@ -120,3 +120,97 @@ def test_a_prometheus_query_breaches_on_a_non_empty_vector(server: tuple[str, An
     assert parse_condition(f"prometheus:{url} scalar(1)").breached()[0]
     with pytest.raises(UsageError, match="cannot be evaluated.*parse error"):
         check_conditions([parse_condition(f"prometheus:{url} errors >")])
+
+
+class Hostile:
+    """A server on 127.0.0.1 that answers as set: raw bytes (not HTTP at all), or a body sent slowly."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.raw: bytes = b""
+        self.trickle = False
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import time
+
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(self.raw)
+                while self.trickle:
+                    try:
+                        conn.sendall(b"x")
+                    except OSError:
+                        break
+                    time.sleep(0.05)
+
+
+PROMETHEUS_SHAPES = [
+    ("[1, 2]", "a JSON list"), ('"abc"', "a JSON str"), ("5", "a JSON int"),
+    ('{"status": "success"}', "without its data"), ('{"status": "success", "data": []}', "without its data"),
+    ('{"status": "success", "data": {"resultType": "vector", "result": 5}}', "not a list"),
+    ('{"status": "success", "data": {"resultType": "scalar", "result": [1, "abc"]}}', "is not a number"),
+    ('{"status": "success", "data": {"resultType": "scalar", "result": [1, "NaN"]}}', "NaN"),
+    ('{"status": "success", "data": {"resultType": "string", "result": [1, "x"]}}', "a string result"),
+    ('{"status": "success", "data": {"resultType": {"a": 1}}}', "result"),
+    ('{"status": 5}', "not a success"), ("[" * 100000, "not a Prometheus answer"),
+]
+
+
+def http_answer(body: bytes, status: str = "200 OK") -> bytes:
+    return (f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+
+
+@pytest.mark.parametrize("body, says", PROMETHEUS_SHAPES)
+def test_a_prometheus_answer_of_any_other_shape_cannot_be_evaluated(body: str, says: str) -> None:
+    server = Hostile()
+    server.raw = http_answer(body.encode())
+    with pytest.raises(UsageError) as e:
+        check_conditions([parse_condition(f"prometheus:{server.url} up")])
+    assert says in str(e.value) and "cannot be evaluated" in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("raw, says", [
+    (bytes(range(256)) * 4, "did not answer as an HTTP server"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 99999999\r\n\r\n" + b"\x1b[31m" * 10, "bytes short of its answer"),
+    (http_answer(b"x" * (2 * 1024 * 1024)), "more than 1024 KiB"),
+    (b"", "did not answer"),
+])
+def test_an_http_server_answering_garbage_cannot_be_evaluated_in_one_line(raw: bytes, says: str) -> None:
+    server = Hostile()
+    server.raw = raw
+    for text in (f"{server.url}/healthz", f"prometheus:{server.url} up"):
+        with pytest.raises(UsageError) as e:
+            check_conditions([parse_condition(text)])
+        assert says in str(e.value) and "\n" not in str(e.value) and "\x1b" not in str(e.value), e.value
+
+
+def test_a_trickled_answer_is_out_of_time_as_a_silent_one() -> None:
+    import time
+
+    server = Hostile()
+    server.raw = b"HTTP/1.1 200 OK\r\n\r\n"
+    server.trickle = True
+    started = time.monotonic()
+    with pytest.raises(Unevaluable, match="had not finished its answer within 1s"):
+        HttpCondition("t", f"{server.url}/healthz", timeout=1.0).breached()
+    assert time.monotonic() - started < 5
+    server.trickle = False
+
+
+def test_an_answer_echoing_escapes_is_shown_escaped(tmp_path: Path) -> None:
+    server = Hostile()
+    server.raw = http_answer(b"\x1b]0;owned\x07down\nmore", status="503 Service Unavailable")
+    with pytest.raises(UsageError) as e:
+        check_conditions([parse_condition(f"{server.url}/healthz")])
+    assert "already breached" in str(e.value) and "\x1b" not in str(e.value) and "\n" not in str(e.value)
