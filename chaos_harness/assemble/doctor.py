@@ -16,6 +16,7 @@ from chaos_harness.assemble.node_access import AccessOptions, choose_access, res
 from chaos_harness.assemble.run_lock import LOCK_NAMESPACE, lock_line
 from chaos_harness.assemble.session import blast_radius
 from chaos_harness.core.api_errors import from_api_exception
+from chaos_harness.core.cancellation import quiet
 from chaos_harness.core.control_plane import read_timing
 from chaos_harness.core.errors import HarnessError
 from chaos_harness.core.kube import Cluster
@@ -134,13 +135,22 @@ def node_layouts(cluster: Cluster, options: AccessOptions, image: str, nodes: li
     from chaos_harness.faults import run_registered
 
     agent = NodeAgent(cluster, f"doctor-{uuid.uuid4().hex[:6]}", options.agent_config(image), nodes)
-    with run_registered(cluster, journal, agent.run_id):
-        return _look(agent, nodes, line)
+    problems: list[str] = []
+    try:
+        with run_registered(cluster, journal, agent.run_id):
+            try:
+                problems += _look(agent, nodes, line)
+            finally:
+                with quiet():
+                    agent.remove()
+    except HarnessError as e:
+        # What was found is still reported (the report is what doctor is for); the agent stays journaled.
+        line("node agent", f"could not be removed after the look ({e}); 'chaos-harness cleanup' removes it")
+        problems.append("node agent left behind")
+    return problems
 
 
 def _look(agent: NodeAgent, nodes: list[str], line: Callable[[str, str], None]) -> list[str]:
-    from chaos_harness.core.cancellation import quiet
-
     problems = []
     try:
         with quiet():
@@ -155,9 +165,6 @@ def _look(agent: NodeAgent, nodes: list[str], line: Callable[[str, str], None]) 
     except HarnessError as e:
         line("node layouts", str(e))
         problems.append("node agent")
-    finally:
-        with quiet():
-            agent.remove()
     return problems
 
 
