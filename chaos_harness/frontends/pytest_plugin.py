@@ -104,6 +104,9 @@ def check_options(config: pytest.Config) -> None:
                             ("--chaos-wait-for-run", 0)):
             if get(flag) is not None and get(flag) < least:
                 raise pytest.UsageError(f"{flag} {get(flag)}: must be at least {least}")
+        for flag in ("--chaos-kube-context", "--chaos-kubeconfig"):
+            if get(flag) is not None and not str(get(flag)).strip():
+                raise pytest.UsageError(f"{flag} '': empty; name one, or leave the option out for the default")
         if get("--chaos-run-lock") != "chaos-harness-run":
             from chaos_harness.assemble.run_lock import check_lock_name
 

@@ -54,6 +54,7 @@ def case_dir(tmp_path: Path) -> dict[str, Path]:
 
 CASES = [
     ("unknown scenario", ["run", "s99"], "unknown scenario s99"),
+    ("schedule fetch --to /proc/x", ["schedule", "fetch", "--to", "/proc/x"], "can never hold files"),
     ("missing kubeconfig", ["--kubeconfig", "{missing}", "run", "s01"], "cannot read kubeconfig"),
     ("malformed kubeconfig", ["--kubeconfig", "{broken}", "run", "s01"], "cannot read kubeconfig"),
     ("context not allowed", ["--kubeconfig", "{foreign}", "run", "s01"], "refusing kube context 'prod-eu'"),

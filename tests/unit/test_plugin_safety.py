@@ -54,6 +54,8 @@ def test_a_named_cluster_fails_in_ci_instead_of_skipping(pytester: pytest.Pytest
     (["--chaos-target-nodes", "!!"], "--chaos-target-nodes '!!' is not a label selector"),
     (["--chaos-report-dir", "/proc/x"], "can never hold files"),
     (["--chaos-agent-kubelet-unit", "a b"], "--chaos-agent-kubelet-unit 'a b' is not a service unit's name"),
+    (["--chaos-kube-context", ""], "--chaos-kube-context '': empty"),
+    (["--chaos-kubeconfig", " "], "--chaos-kubeconfig '': empty"),
 ])
 def test_the_plugins_options_are_checked_before_any_test_runs(pytester: pytest.Pytester, args: list[str],
                                                               said: str) -> None:
