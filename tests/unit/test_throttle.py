@@ -16,15 +16,37 @@ from chaos_harness.core.api_errors import retry_after
 from chaos_harness.core.throttle import Throttle, install, transport_retries
 
 
-def test_the_bucket_lets_a_burst_through_then_holds_to_qps() -> None:
+class VirtualClock:
+    """time.monotonic and time.sleep for the bucket: its arithmetic judged exactly, whatever else the machine runs
+    (a busy machine's oversleeping refills the real bucket and changes the counts)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_the_bucket_lets_a_burst_through_then_holds_to_qps(monkeypatch: pytest.MonkeyPatch) -> None:
+    import chaos_harness.core.throttle as throttle_module
+
+    clock = VirtualClock()
+    monkeypatch.setattr(throttle_module, "time", clock)
     throttle = Throttle(qps=20, burst=5)
-    started = time.monotonic()
+    started = clock.monotonic()
     for _ in range(15):
         throttle.take()
-    took = time.monotonic() - started
-    # 5 at once, then 10 more at 20/s: about 0.5 s.
-    assert took >= 0.4 and throttle.requests == 15 and throttle.throttled >= 9
+    # 5 at once, then 10 more at 20/s: 0.5 s, each of the 10 waited for its token.
+    assert clock.monotonic() - started == pytest.approx(0.5)
+    assert throttle.requests == 15 and throttle.throttled == 10
     assert throttle.figures()["requests"] == 15
+    clock.sleep(10)                       # idle: the bucket refills to its burst, no more
+    for _ in range(5):
+        assert throttle.take() == 0.0
+    assert throttle.take() == pytest.approx(0.05)
 
 
 @pytest.mark.parametrize("headers, seconds", [({"Retry-After": "2"}, 2.0), ({}, 1.0), ({"Retry-After": "soon"}, 1.0),
