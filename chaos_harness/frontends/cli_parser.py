@@ -149,9 +149,20 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {one_line(message)} (run '{self.prog} --help')\n")
 
 
+def harness_version() -> str:
+    """The installed distribution's version (a checkout installed with `pip install -e` has one too)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("chaos-harness")
+    except PackageNotFoundError:
+        return "unknown (not installed: pip install .)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="chaos-harness", description=DESCRIPTION,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"chaos-harness {harness_version()}")
     global_options(parser, suppress=False)
     common: dict[str, argparse.ArgumentParser] = {}
     for command, groups in OPTION_GROUPS.items():

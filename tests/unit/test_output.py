@@ -58,3 +58,10 @@ def test_user_input_echoed_in_an_error_is_shortened_and_escaped() -> None:
     result = subprocess.run([*CLI, "run", name], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "\x1b" not in result.stderr and "\\x1b[31m" in result.stderr
     assert len(result.stderr) < 3000 and result.stderr.count("\n") == 1
+
+
+def test_version_is_the_installed_distributions() -> None:
+    from importlib.metadata import version
+
+    result = subprocess.run([*CLI, "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout == f"chaos-harness {version('chaos-harness')}\n", result
