@@ -157,7 +157,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         return EXIT_PASS
     for d in described:
         print(f"{d['name']}: {d['hypothesis']}")
-        print(f"    {d['short']} · {d['source']} · faults: {', '.join(d['faults']) or 'none'} · needs: "
+        target = "takes --target NS/NAME" if d["targetable"] else "its own workload only"
+        print(f"    {d['short']} · {d['source']} · {target} · faults: {', '.join(d['faults']) or 'none'} · needs: "
               f"{', '.join(d['needs']) or 'nothing but a cluster'} · "
               f"{'typically %s s' % d['typical_seconds'] if d['typical_seconds'] else 'duration not measured yet'}")
     return EXIT_PASS

@@ -111,7 +111,8 @@ def test_cli_lists_every_scenario_with_its_hypothesis(capsys) -> None:
     assert cli.main(["list"]) == cli.EXIT_PASS
     out = capsys.readouterr().out
     assert "s08_kubelet_stop_mysql: With the kubelet of pod 0's node stopped" in out
-    assert "S8 · built-in · faults: kubelet-stop · needs: MySQL images" in out
+    assert "S8 · built-in · takes --target NS/NAME · faults: kubelet-stop · needs: MySQL images" in out
+    assert "S9 · built-in · its own workload only · faults: kubelet-stop" in out
     # Scenarios that installed packages register by entry point are listed too; the built-ins are 17.
     assert len(out.splitlines()) == 2 * len(scenario_modules())
     assert sum("· built-in ·" in line for line in out.splitlines()) == 17
