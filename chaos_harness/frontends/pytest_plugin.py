@@ -166,9 +166,11 @@ def cluster_required(config: pytest.Config) -> bool:
 
 def unavailable(config: pytest.Config, message: str) -> None:
     """A missing cluster or engine: a failure in CI (or with --chaos-require-cluster), a skip with the reason elsewhere."""
+    # Raised `from None`: called while the connection error is being handled, the outcome would otherwise carry
+    # it (and its own causes) as a chain of tracebacks under every test that asks for the cluster.
     if cluster_required(config):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+        raise pytest.fail.Exception(message, pytrace=False) from None
+    raise pytest.skip.Exception(message, _use_item_location=True) from None
 
 
 def default_kubeconfig(config: pytest.Config) -> Path:

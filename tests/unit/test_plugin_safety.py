@@ -42,6 +42,10 @@ def test_a_named_cluster_fails_in_ci_instead_of_skipping(pytester: pytest.Pytest
     result = pytester.runpytest_inprocess("--chaos-require-cluster", "--chaos-kubeconfig", "/nonexistent/kubeconfig")
     result.assert_outcomes(errors=1)
     assert no_testbed_up == []
+    # One line per test, not the connection error's chain of tracebacks (seen: four levels under every test).
+    out = result.stdout.str()
+    assert "During handling of the above exception" not in out and "Traceback" not in out, out
+    assert "The above exception was the direct cause" not in out, out
 
 
 @pytest.mark.parametrize("args,said", [
