@@ -19,7 +19,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
@@ -54,14 +54,22 @@ MARKERS = {
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("chaos-harness")
-    group.addoption("--chaos-kubeconfig", default=None, help="kubeconfig of the test cluster (default: .kube/chaos.kubeconfig)")
-    group.addoption("--chaos-kube-context", default=None, help="kube context to use (default: kind-chaos)")
+    group.addoption("--chaos-kubeconfig", default=None,
+                    help="kubeconfig of the cluster (default, as the CLI: ./.kube/chaos.kubeconfig if present, else "
+                         "KUBECONFIG or ~/.kube/config)")
+    group.addoption("--chaos-kube-context", default=None, help="kube context to use (default: the kubeconfig's current)")
     group.addoption("--chaos-allow-context", action="append", default=[], help="also allow this context (glob); default kind-*")
     group.addoption("--chaos-kind-cluster", default="chaos", help="name of the kind cluster (node containers <name>-*)")
     group.addoption("--chaos-keep-namespaces", action="store_true", default=False,
                     help="leave each test's namespace behind for debugging")
     group.addoption("--chaos-require-cluster", action="store_true", default=False,
-                    help="fail, never skip, end-to-end tests when the cluster cannot be reached (implied by CI=true)")
+                    help="fail, never skip, a test whose cluster cannot be reached (the default; with CI=true even "
+                         "--chaos-skip-without-cluster fails)")
+    group.addoption("--chaos-skip-without-cluster", action="store_true", default=False,
+                    help="skip, rather than fail, a test that asks for the cluster when none answers (not in CI)")
+    group.addoption("--chaos-create-testbed", action="store_true", default=False,
+                    help="create the local kind test bed (a docker engine, root, Go; the build takes minutes) when "
+                         "no cluster answers; never done unless asked")
     group.addoption("--chaos-keep-cluster", action="store_true", default=False,
                     help="keep a cluster this session had to create (one that already existed is always kept)")
     group.addoption("--chaos-timing-profile", choices=("fast", "faithful"), default=None,
@@ -137,10 +145,8 @@ def check_options(config: pytest.Config) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     from chaos_harness.core import cancellation
-    from chaos_harness.core.memory import cap_malloc_arenas
 
     check_options(config)
-    cap_malloc_arenas()  # the recorders and waits run in this process (core/memory.py)
     # Markers are declared, never applied: a project that installs the plugin marks its own tests.
     for name, doc in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {doc}")
@@ -161,11 +167,14 @@ def api_limits(config: pytest.Config) -> tuple[float, int]:
 
 
 def cluster_required(config: pytest.Config) -> bool:
-    return bool(config.getoption("--chaos-require-cluster")) or os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    """A test that asks for the cluster fails when none answers, unless the user asked for skips (never in CI)."""
+    return (not config.getoption("--chaos-skip-without-cluster") or bool(config.getoption("--chaos-require-cluster"))
+            or os.environ.get("CI", "").lower() in ("1", "true", "yes"))
 
 
-def unavailable(config: pytest.Config, message: str) -> None:
-    """A missing cluster or engine: a failure in CI (or with --chaos-require-cluster), a skip with the reason elsewhere."""
+def unavailable(config: pytest.Config, message: str) -> NoReturn:
+    """A missing cluster or engine: a failure of one line, or a skip with the reason when the user asked for
+    skips (--chaos-skip-without-cluster, not in CI)."""
     # Raised `from None`: called while the connection error is being handled, the outcome would otherwise carry
     # it (and its own causes) as a chain of tracebacks under every test that asks for the cluster.
     if cluster_required(config):
@@ -173,12 +182,13 @@ def unavailable(config: pytest.Config, message: str) -> None:
     raise pytest.skip.Exception(message, _use_item_location=True) from None
 
 
-def default_kubeconfig(config: pytest.Config) -> Path:
-    """--chaos-kubeconfig, else the test bed's (where `make cluster` writes it)."""
-    from chaos_harness.testbed.cluster import kubeconfig_path
+def default_kubeconfig(config: pytest.Config) -> Path | None:
+    """--chaos-kubeconfig, else as the CLI finds one: ./.kube/chaos.kubeconfig (a checkout's test bed) if present,
+    else None: the client's own default, KUBECONFIG or ~/.kube/config."""
+    from chaos_harness.frontends.cli_parser import default_kubeconfig as the_clis
 
     given = config.getoption("--chaos-kubeconfig")
-    return Path(given) if given else kubeconfig_path()
+    return Path(given) if given else the_clis()
 
 
 @pytest.fixture(scope="session")
@@ -266,56 +276,82 @@ def _docker_answers() -> bool:
         return False
 
 
+NO_CLUSTER_FIX = ("name yours with --chaos-kubeconfig (or KUBECONFIG) and --chaos-kube-context, allowed with "
+                  "--chaos-allow-context unless it is a local kind-* one; or pass --chaos-create-testbed to build "
+                  "the local kind test bed (docker, root, minutes)")
+
+
 @pytest.fixture(scope="session")
 def cluster(pytestconfig: pytest.Config, kind_cluster_name: str) -> Iterator[Cluster]:
-    """The live cluster, after the context allowlist check. Created (the test bed) when docker answers but no
-    cluster does; fails in CI and skips elsewhere when neither is there."""
-    from chaos_harness.testbed import cluster as testbed
+    """The live cluster, found as the CLI finds it, after the context allowlist check. Nothing is created unless
+    --chaos-create-testbed asks for the local test bed; no cluster: one line naming the fix under each test that
+    asks for it (a skip when --chaos-skip-without-cluster asks for skips, never in CI)."""
+    from chaos_harness.core.memory import cap_malloc_arenas
 
-    kubeconfig = default_kubeconfig(pytestconfig)
-    context = pytestconfig.getoption("--chaos-kube-context") or f"kind-{kind_cluster_name}"
+    cap_malloc_arenas()  # the recorders and waits run in this process (core/memory.py)
     allowed = allowed_contexts_from_env() + tuple(pytestconfig.getoption("--chaos-allow-context"))
-    created = False
-    try:
-        c = connect(kubeconfig, context, allowed, *api_limits(pytestconfig))
-        c.fingerprint()  # proves the API answers
-    except HarnessError as e:
-        # The test bed is created only when the user named nothing and no `chaos` cluster exists: a typo in
-        # --chaos-kubeconfig, a refused context or an API that is down must never recreate (or later delete) a
-        # cluster, nor switch to another kubeconfig than the one given.
-        named = [o for o in ("--chaos-kubeconfig", "--chaos-kube-context") if pytestconfig.getoption(o)]
-        if kind_cluster_name != testbed.CLUSTER_NAME:
-            named.append("--chaos-kind-cluster")
-        if named:
-            unavailable(pytestconfig, f"cluster unreachable ({e}) with {', '.join(named)} as given; "
-                                      f"nothing is created for a cluster you named")
-        if not _docker_answers():
-            unavailable(pytestconfig, f"cluster unreachable ({e}) and no docker engine to create the test bed; "
-                                      f"bring it up with 'make cluster'")
-        if testbed.cluster_exists(testbed.kind_binary()):
-            # Its API server may be between two lives (its node restarted with the engine): give it the minute
-            # and a half `make cluster` gives it before calling the cluster broken. A kubeconfig that cannot be
-            # read is not worth waiting for.
-            try:
-                c = connect(kubeconfig, context, allowed, *api_limits(pytestconfig))
-                answered = testbed.api_answers_within(c, API_RESTART_SECONDS)
-            except HarnessError:
-                answered = False
-            if not answered:
-                unavailable(pytestconfig, f"the kind cluster {testbed.CLUSTER_NAME} exists but does not answer ({e}; "
-                                          f"waited up to {API_RESTART_SECONDS} s); it is left alone: 'make cluster' "
-                                          f"repairs or recreates it")
-        else:
-            try:
-                testbed.up(pytestconfig.getoption("--chaos-timing-profile") or "fast")
-                created = True
-                c = connect(kubeconfig, context, allowed, *api_limits(pytestconfig))
-            except Exception as up_error:
-                unavailable(pytestconfig, f"cluster unreachable ({e}) and creating it failed: {up_error}")
+    if pytestconfig.getoption("--chaos-create-testbed"):
+        c, created = _testbed(pytestconfig, kind_cluster_name, allowed)
+    else:
+        c, created = _named_cluster(pytestconfig, allowed), False
     yield c
     c.api.close()
     if created and not pytestconfig.getoption("--chaos-keep-cluster"):
+        from chaos_harness.testbed import cluster as testbed
+
         testbed.down()
+
+
+def _named_cluster(config: pytest.Config, allowed: tuple[str, ...]) -> Cluster:
+    try:
+        c = connect(default_kubeconfig(config), config.getoption("--chaos-kube-context"), allowed, *api_limits(config))
+        c.fingerprint()  # proves the API answers
+        return c
+    except HarnessError as e:
+        problem = str(e)
+    unavailable(config, f"no cluster to test ({problem}); nothing is created unless asked: {NO_CLUSTER_FIX}")
+
+
+def _testbed(config: pytest.Config, kind_cluster_name: str, allowed: tuple[str, ...]) -> tuple[Cluster, bool]:
+    """--chaos-create-testbed: the kind test bed's cluster, created when docker answers and no cluster of its name
+    exists. A cluster the user named (a kubeconfig, a context, another kind cluster name) is never created,
+    recreated or deleted; nor is one that exists but does not answer."""
+    from chaos_harness.testbed import cluster as testbed
+
+    given = config.getoption("--chaos-kubeconfig")
+    kubeconfig = Path(given) if given else testbed.kubeconfig_path()
+    context = config.getoption("--chaos-kube-context") or f"kind-{kind_cluster_name}"
+    try:
+        c = connect(kubeconfig, context, allowed, *api_limits(config))
+        c.fingerprint()
+        return c, False
+    except HarnessError as e:
+        problem = str(e)
+    named = [o for o in ("--chaos-kubeconfig", "--chaos-kube-context") if config.getoption(o)]
+    if kind_cluster_name != testbed.CLUSTER_NAME:
+        named.append("--chaos-kind-cluster")
+    if named:
+        unavailable(config, f"cluster unreachable ({problem}) with {', '.join(named)} as given; nothing is created "
+                            f"for a cluster you named")
+    if not _docker_answers():
+        unavailable(config, f"cluster unreachable ({problem}) and no docker engine to create the test bed; "
+                            f"start one, or bring the test bed up from a checkout with 'make cluster'")
+    if testbed.cluster_exists(testbed.kind_binary()):
+        # Its API server may be between two lives (its node restarted with the engine): give it the minute and a
+        # half `make cluster` gives it before calling the cluster broken.
+        try:
+            c = connect(kubeconfig, context, allowed, *api_limits(config))
+            if testbed.api_answers_within(c, API_RESTART_SECONDS):
+                return c, False
+        except HarnessError:
+            pass
+        unavailable(config, f"the kind cluster {testbed.CLUSTER_NAME} exists but does not answer ({problem}; waited "
+                            f"up to {API_RESTART_SECONDS} s); it is left alone: 'make cluster' repairs or recreates it")
+    try:
+        testbed.up(config.getoption("--chaos-timing-profile") or "fast")
+        return connect(kubeconfig, context, allowed, *api_limits(config)), True
+    except Exception as up_error:  # noqa: BLE001 - any failure of the build or of kind is the one line
+        unavailable(config, f"cluster unreachable ({problem}) and creating it failed: {up_error}")
 
 
 @pytest.fixture(scope="session")

@@ -116,6 +116,8 @@ def test_python_block_runs_as_written(block: tuple[str, str, str, str | None], c
     (tmp_path / "test_readme_example.py").write_text(text + "\n")
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--chaos-require-cluster",
                              "--chaos-report-dir", str(tmp_path / "reports"), "test_readme_example.py"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=600)
+                            cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                            # As a user points it at a cluster: KUBECONFIG (the test bed's; its context is current).
+                            env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)})
     print(result.stdout[-3000:])
     assert result.returncode == 0, f"README block {ident}:\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}"
