@@ -154,3 +154,23 @@ def test_aborted_and_not_run_are_shown_as_what_they_are(tmp_path: Path) -> None:
     assert 'data-status="aborted"' in html and 'data-status="not-run"' in html and "Not run" in html
     xml = ElementTree.fromstring(junit_xml("run", [aborted, held_off]))
     assert [e.get("message") for e in xml.iter("error")] == ["aborted", "not-run"] and xml.get("failures") == "0"
+
+
+def test_the_header_counts_every_outcome_and_a_failure_has_its_box(tmp_path: Path) -> None:
+    """Seen: one failed and one unknown among twelve was headed '10 of 12 scenarios held, 1 could not be judged':
+    the failure was not counted, and only the unknown had a box."""
+    unknown = result("s14", ok=False)
+    unknown.verdicts = [{"checker": "node-observed-during-fault", "status": "unknown", "ok": False, "error": False,
+                         "figures": {}, "summary": "no runtime sample of the node for 40s", "evidence": []}]
+    results = [result("s01"), result("s08", ok=False), unknown]
+    assert [r.status for r in results] == ["pass", "fail", "unknown"]
+    run = write_run(tmp_path, "run-1", 100.0, results, {n: "kubelet-stop-mysql-kind.jsonl" for n in ("s01", "s08", "s14")})
+    html = render_run(run).read_text()
+    header = re.search(r'<p class="meta" id="outcomes">(.*?) ·', html, re.S)
+    assert header, "the outcomes line"
+    text = re.sub(r"<[^>]+>", "", header.group(1))
+    assert text == "3 scenarios: 1 passed, 1 failed, 1 unknown (could not be judged)", text
+    assert html.count('class="fail-box"') == 1 and html.count('class="unknown-box"') == 1
+    clean = render_run(write_run(tmp_path, "run-2", 200.0, [result("s01")], {"s01": "kubelet-stop-mysql-kind.jsonl"}))
+    text = re.sub(r"<[^>]+>", "", re.search(r'id="outcomes">(.*?) ·', clean.read_text(), re.S).group(1))
+    assert text == "1 scenario: 1 passed, 0 failed" and 'class="fail-box"' not in clean.read_text()
