@@ -209,5 +209,13 @@ def objects(spec: ScheduleSpec) -> list[dict[str, Any]]:
     ]
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Every object written out in full: an object used twice (the labels of a selector and of a template) would
+    otherwise become an anchor and an alias (`&id001`), which `kubectl apply` reads but no person expects."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
 def as_yaml(spec: ScheduleSpec) -> str:
-    return yaml.safe_dump_all(objects(spec), sort_keys=False)
+    return yaml.dump_all(objects(spec), Dumper=_PlainDumper, sort_keys=False)

@@ -141,3 +141,17 @@ def test_a_scheduled_run_distrusts_its_run_file_and_runs_unprivileged_unless_ins
     c = pod(False)
     assert c["securityContext"]["allowPrivilegeEscalation"] is False and c["securityContext"]["capabilities"] == {
         "drop": ["ALL"]} and c["resources"]["limits"]["memory"] == "1Gi"
+
+
+def test_the_schedules_yaml_has_no_anchors_and_reads_back_as_its_objects() -> None:
+    """`schedule install --dry-run` prints what a person reads and applies: an object used twice is written out
+    twice, never as `&id001` and an alias."""
+    import yaml
+
+    from chaos_harness.frontends.schedule_spec import ScheduleSpec, as_yaml, objects
+
+    spec = ScheduleSpec("s", "chaos-harness", "0 3 * * *", "img", "", 600,
+                        avoid=(("shop", (("app", "db"),)), ("shop", (("app", "db"),))))  # shared parts
+    text = as_yaml(spec)
+    assert "&id" not in text and "*id" not in text
+    assert list(yaml.safe_load_all(text)) == objects(spec)
