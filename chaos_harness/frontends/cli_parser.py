@@ -74,8 +74,8 @@ def global_options(parser: argparse.ArgumentParser, suppress: bool,
     if CLUSTER in groups:
         parser.add_argument("--kubeconfig", type=Path, default=default(default_kubeconfig()),
                             help="kubeconfig (default: ./.kube/chaos.kubeconfig if present, else the usual one)")
-        parser.add_argument("--kube-context", type=a_name, default=default(None),
-                            help="context to use (default: the kubeconfig's current)")
+        parser.add_argument("--kube-context", "--context", dest="kube_context", type=a_name, default=default(None),
+                            help="context to use (default: the kubeconfig's current); --context as kubectl spells it")
         parser.add_argument("--allow-context", action="append", default=default([]),
                             help="also allow this context (glob; repeatable; also CHAOS_HARNESS_ALLOWED_CONTEXTS, "
                                  "comma-separated); contexts outside kind-* must be named")

@@ -431,3 +431,10 @@ def test_a_journal_that_cannot_be_read_is_an_error_never_nothing_to_heal(tmp_pat
         out, err = capsys.readouterr()
         assert code == cli.EXIT_USAGE and "journal" in err and err.count("\n") == 1, (case, command, code, out, err)
         assert "nothing to heal" not in out and "Traceback" not in out + err
+
+
+def test_context_is_spelled_as_kubectl_spells_it_too(tmp_path: Path) -> None:
+    from chaos_harness.frontends.cli_parser import build_parser
+
+    for argv in (["--context", "kind-x", "doctor"], ["doctor", "--context", "kind-x"], ["--kube-context", "kind-x", "doctor"]):
+        assert build_parser().parse_args(argv).kube_context == "kind-x", argv

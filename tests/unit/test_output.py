@@ -44,8 +44,9 @@ def test_a_locale_without_utf8_is_no_traceback() -> None:
     (["run", "--parallel", "x"], "--parallel"),
     (["run", "--bogus"], "unrecognized arguments: --bogus"),
     (["frobnicate"], "invalid choice"),
-    (["--kube-context", "", "doctor"], "argument --kube-context: empty"),
-    (["doctor", "--kube-context", " "], "argument --kube-context: empty"),
+    (["--kube-context", "", "doctor"], "argument --kube-context/--context: empty"),
+    (["--context", "", "doctor"], "argument --kube-context/--context: empty"),
+    (["doctor", "--kube-context", " "], "argument --kube-context/--context: empty"),
 ])
 def test_a_usage_error_is_one_line_and_a_hint(args: list[str], said: str) -> None:
     result = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60)
