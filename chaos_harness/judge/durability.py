@@ -38,11 +38,17 @@ class DurabilityVerdict:
             return "no replica was read: nothing was checked"
         parts = [f"{self.acknowledged} acknowledged, {self.unknown} unknown, {self.failed} failed writes"]
         for r in self.replicas:
-            parts.append(
-                f"{r.replica}: {r.present} rows, lost={list(r.lost)[:10]}{'...' if len(r.lost) > 10 else ''} "
-                f"recovered={len(r.recovered)} unexpected={list(r.unexpected)[:10]} "
-                f"failed_but_present={list(r.failed_but_present)[:10]}")
+            parts.append(f"{r.replica}: {r.present} rows, {_ids('lost', r.lost)}, {len(r.recovered)} recovered, "
+                         f"{_ids('unexpected', r.unexpected)}, {_ids('failed but present', r.failed_but_present)}")
         return "; ".join(parts)
+
+
+def _ids(what: str, ids: tuple[int, ...]) -> str:
+    """'none lost', or '2 lost (ids 5, 7)': the first ten ids, then how many more."""
+    if not ids:
+        return f"none {what}"
+    shown = ", ".join(str(i) for i in ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+    return f"{len(ids)} {what} (ids {shown})"
 
 
 def check_durability(ledger: Iterable[WriteRecord], reads: Mapping[str, Iterable[int]],

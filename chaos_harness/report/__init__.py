@@ -20,12 +20,19 @@ TEMPLATES = Path(__file__).parent / "templates"
 TREND_FIGURES = ("time_to_detect", "time_to_recover")
 
 
+def figure(value: object) -> str:
+    """A figure as a person reads it: a count as a whole number (3, not 3.00), a measure to two decimals."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["when"] = lambda wall: time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(wall)) if wall else "—"
     env.filters["secs"] = lambda s: f"{s:.1f} s" if isinstance(s, (int, float)) else "—"
-    env.filters["fig"] = lambda v: f"{v:.2f}" if isinstance(v, float) else str(v)
+    env.filters["fig"] = figure
     return env
 
 

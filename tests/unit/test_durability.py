@@ -21,7 +21,10 @@ def test_acknowledged_but_absent_is_lost() -> None:
     verdict = check_durability(LEDGER, {"mysql-0": {1}})
     assert not verdict.ok
     assert verdict.replicas[0].lost == (2,)
-    assert "lost=[2]" in verdict.explain()
+    assert "1 lost (ids 2)" in verdict.explain() and "none unexpected" in verdict.explain()
+    assert "[" not in verdict.explain(), "no Python reprs in what a person reads"
+    many = check_durability(LEDGER, {"mysql-0": set()})
+    assert "lost (ids" in many.explain()
 
 
 def test_rows_never_written_are_unexpected() -> None:

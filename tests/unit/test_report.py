@@ -174,3 +174,12 @@ def test_the_header_counts_every_outcome_and_a_failure_has_its_box(tmp_path: Pat
     clean = render_run(write_run(tmp_path, "run-2", 200.0, [result("s01")], {"s01": "kubelet-stop-mysql-kind.jsonl"}))
     text = re.sub(r"<[^>]+>", "", re.search(r'id="outcomes">(.*?) ·', clean.read_text(), re.S).group(1))
     assert text == "1 scenario: 1 passed, 0 failed" and 'class="fail-box"' not in clean.read_text()
+
+
+def test_figures_read_as_a_person_reads_them(tmp_path: Path) -> None:
+    from chaos_harness.report import figure
+
+    assert [figure(3.0), figure(2.345), figure(7), figure("x"), figure(float("nan"))] == ["3", "2.35", "7", "x", "nan"]
+    write_run(tmp_path, "run-1", 100.0, [result("s01")], {"s01": "kubelet-stop-mysql-kind.jsonl"})
+    index = render_index(tmp_path).read_text()
+    assert "1 run, newest first" in index and "samples=3 " in render_run(tmp_path / "run-1").read_text()
