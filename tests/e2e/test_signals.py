@@ -178,8 +178,10 @@ def test_a_run_paused_past_its_run_lease_is_fenced_off_and_says_who_took_it(clus
         wait_for_line(b, "PHASE taken", time.monotonic() + 240)
         took = time.monotonic() - paused
         a.send_signal(signal.SIGCONT)
-        out_a, _ = a.communicate(timeout=120)
-        out_b, _ = b.communicate(timeout=120)
+        # Each run ends by confirming its namespaces gone, within the reaper's own 300 s deadline
+        # (core/namespaces.py): a busy machine took A past the 120 s this test used to allow (ci4).
+        out_a, _ = a.communicate(timeout=300 + 60)
+        out_b, _ = b.communicate(timeout=300 + 60)
     finally:
         for p in (a, b):
             if p is not None and p.poll() is None:
