@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from chaos_harness.core.answers import BodyTooLarge, BodyTooSlow, read_within
 from chaos_harness.core.errors import UsageError
 from chaos_harness.core.text import one_line
 
@@ -76,17 +77,15 @@ def _get(url: str, timeout: float) -> tuple[int, bytes]:
 
 
 def _read(response: Any, url: str, deadline: float, timeout: float) -> bytes:
-    chunks, size = [], 0
-    while chunk := response.read1(65536):
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise Unevaluable(f"{url} answered more than {MAX_BODY_BYTES // 1024} KiB")
-        if time.monotonic() > deadline:
-            raise Unevaluable(f"{url} had not finished its answer within {timeout:.0f}s ({size} bytes)")
-        chunks.append(chunk)
+    try:
+        body = read_within(response, deadline, MAX_BODY_BYTES)
+    except BodyTooLarge:
+        raise Unevaluable(f"{url} answered more than {MAX_BODY_BYTES // 1024} KiB") from None
+    except BodyTooSlow as e:
+        raise Unevaluable(f"{url} had not finished its answer within {timeout:.0f}s ({e.size} bytes)") from None
     if getattr(response, "length", None):  # the connection closed before the Content-Length it announced
         raise Unevaluable(f"{url} closed the connection {response.length} bytes short of its answer")
-    return b"".join(chunks)
+    return body
 
 
 @dataclass(frozen=True)

@@ -56,26 +56,49 @@ def request_seconds(timeout: Any) -> float:
     return DEFAULT_REQUEST_SECONDS
 
 
-def read_body(response: Any, what: str, deadline: float, seconds: float) -> bytes:
-    """The whole body of urllib3 `response`, or BadAnswer once the monotonic `deadline` passed or it grew past
-    MAX_BODY_BYTES. Each read returns what one receive brought, so the deadline is checked between receives."""
+class BodyTooSlow(Exception):
+    """The deadline passed before the body ended; `size` bytes had come."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+class BodyTooLarge(Exception):
+    """The body grew past the limit it was read against."""
+
+
+def read_within(response: Any, deadline: float, limit: int) -> bytes:
+    """The whole body of an HTTP response (urllib3's or http.client's: both have read1), or BodyTooSlow once the
+    monotonic `deadline` passed, or BodyTooLarge past `limit` bytes. Each read returns what one receive brought, so
+    the deadline is checked between receives: a body that trickles a byte a second is out of time like a silent one.
+    The one bounded reader of the API client's answers (below) and of the abort conditions' probes."""
     chunks: list[bytes] = []
     size = 0
+    while True:
+        if time.monotonic() > deadline:
+            raise BodyTooSlow(size)
+        chunk = response.read1(CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge()
+        chunks.append(chunk)
+
+
+def read_body(response: Any, what: str, deadline: float, seconds: float) -> bytes:
+    """The whole body of urllib3 `response`, or BadAnswer once the monotonic `deadline` passed or it grew past
+    MAX_BODY_BYTES."""
     try:
-        while True:
-            if time.monotonic() > deadline:
-                raise BadAnswer(f"{what}: {size} bytes of its answer in {seconds:.0f}s and it had not finished "
-                                f"(a body that trickles)")
-            chunk = response.read1(CHUNK)
-            if not chunk:
-                return b"".join(chunks)
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise BadAnswer(f"{what}: an answer over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
-            chunks.append(chunk)
-    except BadAnswer:
+        return read_within(response, deadline, MAX_BODY_BYTES)
+    except BodyTooSlow as e:
         response.close()
-        raise
+        raise BadAnswer(f"{what}: {e.size} bytes of its answer in {seconds:.0f}s and it had not finished "
+                        f"(a body that trickles)") from None
+    except BodyTooLarge:
+        response.close()
+        raise BadAnswer(f"{what}: an answer over {MAX_BODY_BYTES // (1024 * 1024)} MiB") from None
 
 
 def _parts(path: str) -> tuple[list[str], bool]:
