@@ -137,22 +137,32 @@ class Hostile:
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
-        import time
-
         while True:
             try:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
-            with conn:
+            # Each connection on its own thread: a 2 MiB answer the client stopped reading must not hold up the
+            # next request (seen under load: the second probe timed out waiting to be accepted).
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: object) -> None:
+        import socket
+        import time
+
+        assert isinstance(conn, socket.socket)
+        with conn:
+            try:
                 conn.recv(65536)
                 conn.sendall(self.raw)
-                while self.trickle:
-                    try:
-                        conn.sendall(b"x")
-                    except OSError:
-                        break
-                    time.sleep(0.05)
+            except OSError:
+                return
+            while self.trickle:
+                try:
+                    conn.sendall(b"x")
+                except OSError:
+                    break
+                time.sleep(0.05)
 
 
 PROMETHEUS_SHAPES = [
